@@ -1,0 +1,31 @@
+"""Paths of the project, rooted at the package file, never at the current folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The package folder ``drl_analysis/``.
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: Data files that ship with the package.
+PACKAGE_DATA = PACKAGE_DIR / "data"
+#: The exam-code catalogue shipped with the package.
+CATALOGUE_FILE = PACKAGE_DATA / "exam_catalogue.csv"
+
+#: The project folder (the repository), holding ``data/`` and ``notebooks/``.
+PROJECT_ROOT = PACKAGE_DIR.parent
+DATA_DIR = PROJECT_ROOT / "data"
+#: Immutable input data; the bundled sample lies in ``sample/``.
+RAW_DIR = DATA_DIR / "raw"
+SAMPLE_DIR = RAW_DIR / "sample"
+#: Generated outputs; never edited by hand.
+PROCESSED_DIR = DATA_DIR / "processed"
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+
+#: The database used when no ``--db`` is given.
+DEFAULT_DB_FILE = PROCESSED_DIR / "drl.sqlite"
+
+
+def default_db_url() -> str:
+    """SQLAlchemy URL of the default SQLite database (its folder is created)."""
+    DEFAULT_DB_FILE.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_DB_FILE}"

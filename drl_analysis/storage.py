@@ -1,0 +1,286 @@
+"""Storing submissions in a database (SQLite by default, PostgreSQL supported).
+
+Tables
+------
+submissions
+    One row per file: name, sha256, data source, year, time of ingest,
+    status (``stored`` or ``failed``) and the row counts.
+sheets
+    One row per sheet of a submission: whether it held data, its header row,
+    the column mapping, unknown columns and row counts.
+exposures
+    The canonical columns of :mod:`drl_analysis.columns` plus ``submission_id``,
+    ``sheet``, ``source_row`` and ``flags``.
+repairs
+    Every change made to a value: sheet, row, column, before, after, rule.
+rejections
+    Every row not stored, with its reason and raw cells (JSON); a file that
+    could not be read at all has one rejection with an empty sheet and row.
+
+A submission is written in one transaction: either all of it is stored or
+nothing of it. The same file (same sha256) is stored once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+from .columns import EXPORT_COLUMNS, EXPOSURE_COLUMNS, NUMERIC_COLUMNS
+
+metadata = sa.MetaData()
+
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source_file", sa.String(512), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("data_source", sa.String(256)),
+    sa.Column("year", sa.Integer),
+    sa.Column("ingested_at", sa.DateTime),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text),
+    sa.Column("n_sheets", sa.Integer),
+    sa.Column("rows_read", sa.Integer),
+    sa.Column("rows_stored", sa.Integer),
+    sa.Column("rows_rejected", sa.Integer),
+    sa.Column("n_repairs", sa.Integer),
+    sa.Column("n_flagged", sa.Integer),
+)
+
+sheets = sa.Table(
+    "sheets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
+    sa.Column("sheet", sa.String(256), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("header_row", sa.Integer),
+    sa.Column("column_map", sa.Text),
+    sa.Column("unknown_columns", sa.Text),
+    sa.Column("data_source", sa.String(256)),
+    sa.Column("year", sa.Integer),
+    sa.Column("rows_read", sa.Integer),
+    sa.Column("rows_stored", sa.Integer),
+    sa.Column("rows_rejected", sa.Integer),
+)
+
+exposures = sa.Table(
+    "exposures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
+    sa.Column("sheet", sa.String(256), nullable=False),
+    sa.Column("source_row", sa.Integer, nullable=False),
+    sa.Column("data_source", sa.String(256)),
+    sa.Column("year", sa.Integer, index=True),
+    sa.Column("facility_id", sa.String(128)),
+    sa.Column("exam_code", sa.String(128), index=True),
+    *[sa.Column(c, sa.Float) for c in NUMERIC_COLUMNS],
+    sa.Column("flags", sa.String(512), nullable=False, default=""),
+)
+
+repairs = sa.Table(
+    "repairs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
+    sa.Column("sheet", sa.String(256)),
+    sa.Column("source_row", sa.Integer),
+    sa.Column("column", sa.String(64)),
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text),
+    sa.Column("rule", sa.String(64), nullable=False),
+)
+
+rejections = sa.Table(
+    "rejections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
+    sa.Column("sheet", sa.String(256)),
+    sa.Column("source_row", sa.Integer),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text),
+)
+
+
+@dataclass
+class SubmissionRecord:
+    """Everything stored for one file, written in one transaction.
+
+    ``exposures`` holds the canonical columns plus ``sheet``, ``source_row``,
+    ``data_source``, ``year`` and ``flags``; the other lists hold dicts with
+    the columns of their tables (without ids).
+    """
+
+    source_file: str
+    sha256: str
+    data_source: str | None
+    year: int | None
+    status: str = "stored"
+    message: str | None = None
+    exposures: pd.DataFrame | None = None
+    sheets: list[dict] = field(default_factory=list)
+    repairs: list[dict] = field(default_factory=list)
+    rejections: list[dict] = field(default_factory=list)
+    rows_read: int = 0
+    n_flagged: int = 0
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for an SQLAlchemy URL, with the tables created if missing."""
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+    metadata.create_all(engine)
+    return engine
+
+
+def stored_status(engine: sa.Engine, sha256: str) -> str | None:
+    """``"stored"``, ``"failed"`` or None for a file's sha256."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(submissions.c.status).where(submissions.c.sha256 == sha256)).scalar()
+
+
+def _none(v):
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def _rows(frame: pd.DataFrame, columns: Sequence[str], extra: dict) -> list[dict]:
+    out = frame.loc[:, list(columns)].astype(object).where(frame.loc[:, list(columns)].notna(), None)
+    records = out.to_dict("records")
+    if extra:
+        for r in records:
+            r.update(extra)
+    return records
+
+
+def save_submission(engine: sa.Engine, rec: SubmissionRecord) -> int:
+    """Store one submission in one transaction and return its id.
+
+    A submission of the same sha256 that failed before is replaced; one
+    that is stored already is left as it is (the caller checks first).
+    """
+    exp = rec.exposures if rec.exposures is not None else pd.DataFrame(columns=list(EXPORT_COLUMNS))
+    with engine.begin() as conn:
+        conn.execute(
+            sa.delete(submissions).where(submissions.c.sha256 == rec.sha256, submissions.c.status == "failed")
+        )
+        sub_id = conn.execute(
+            sa.insert(submissions).values(
+                source_file=rec.source_file,
+                sha256=rec.sha256,
+                data_source=rec.data_source,
+                year=rec.year,
+                ingested_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+                status=rec.status,
+                message=rec.message,
+                n_sheets=len(rec.sheets),
+                rows_read=rec.rows_read,
+                rows_stored=len(exp),
+                rows_rejected=len(rec.rejections),
+                n_repairs=len(rec.repairs),
+                n_flagged=rec.n_flagged,
+            )
+        ).inserted_primary_key[0]
+        extra = {"submission_id": sub_id}
+        if len(exp):
+            cols = ["sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS, "flags"]
+            conn.execute(sa.insert(exposures), _rows(exp, cols, extra))
+        for table, items in ((sheets, rec.sheets), (repairs, rec.repairs), (rejections, rec.rejections)):
+            if items:
+                conn.execute(sa.insert(table), [{**{k: _none(v) for k, v in it.items()}, **extra} for it in items])
+    return int(sub_id)
+
+
+def load_exposures(
+    url_or_engine: str | sa.Engine,
+    years: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """All stored exposures as a DataFrame, in a stable order.
+
+    Parameters
+    ----------
+    url_or_engine : str or sqlalchemy.Engine
+    years : iterable of int, optional
+        Keep only these survey years.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`drl_analysis.columns.EXPORT_COLUMNS` then ``flags``;
+        ``sheet`` is "" for CSV files, ``flags`` "" where there are none.
+        Doses in canonical units. Sorted by source file, sheet and row.
+    """
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    e, s = exposures, submissions
+    query = (
+        sa.select(
+            s.c.source_file,
+            e.c.sheet,
+            e.c.source_row,
+            e.c.data_source,
+            e.c.year,
+            *[e.c[c] for c in EXPOSURE_COLUMNS],
+            e.c.flags,
+        )
+        .join(s, s.c.id == e.c.submission_id)
+        .order_by(s.c.source_file, s.c.id, e.c.sheet, e.c.source_row)
+    )
+    if years is not None:
+        query = query.where(e.c.year.in_([int(y) for y in years]))
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    for c in NUMERIC_COLUMNS:
+        frame[c] = frame[c].astype(float)
+    frame["year"] = frame["year"].astype("Int64")
+    frame["source_row"] = frame["source_row"].astype(int)
+    frame["flags"] = frame["flags"].fillna("")
+    return frame.reset_index(drop=True)
+
+
+def load_table(url_or_engine: str | sa.Engine, name: str) -> pd.DataFrame:
+    """A whole table (``submissions``, ``sheets``, ``repairs``, ``rejections``)
+    with the submission's file name joined, sorted by id."""
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    table = metadata.tables[name]
+    if name == "submissions":
+        query = sa.select(table).order_by(table.c.id)
+    else:
+        query = (
+            sa.select(submissions.c.source_file, table)
+            .join(submissions, submissions.c.id == table.c.submission_id)
+            .order_by(table.c.id)
+        )
+    with engine.connect() as conn:
+        return pd.read_sql(query, conn)
+
+
+def export_csv(url: str, out: str) -> int:
+    """Write every stored exposure to ``out`` (CSV, UTF-8) and return the row count.
+
+    Columns: :data:`drl_analysis.columns.EXPORT_COLUMNS`, then ``flags``.
+    """
+    frame = load_exposures(url)
+    frame.to_csv(out, index=False, lineterminator="\n")
+    return len(frame)
