@@ -94,10 +94,15 @@ class Catalogue:
 
     def reference_phantom(self, code: str) -> float | None:
         """The CTDI reference phantom of a CT exam in cm (16 or 32), else None."""
-        hit = self.exams.loc[self.exams["exam_code"] == str(code), "ctdi_phantom_cm"]
-        if hit.empty or pd.isna(hit.iloc[0]):
-            return None
-        return float(hit.iloc[0])
+        return self.reference_phantoms.get(str(code))
+
+    @property
+    def reference_phantoms(self) -> dict[str, float]:
+        """Exam code -> CTDI reference phantom in cm, for the CT exams."""
+        if not hasattr(self, "_phantoms"):
+            ph = self.exams.dropna(subset=["ctdi_phantom_cm"])
+            self._phantoms = dict(zip(ph["exam_code"], ph["ctdi_phantom_cm"].astype(float)))
+        return self._phantoms
 
     @property
     def editions(self) -> list[str]:

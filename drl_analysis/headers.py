@@ -1,0 +1,275 @@
+"""Finding the header row of a sheet and matching its columns by meaning.
+
+Submitted sheets rename, translate, reorder and add columns, move the header
+row, and write units in brackets, after "in", or on a second line. A header
+cell is folded (case, accents, line breaks, punctuation), its unit taken out
+and read with :func:`drl_analysis.units.unit_factor`, and the rest matched
+against German and English names of the canonical columns.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from .units import FAMILY_OF_COLUMN, UnknownUnit, normalise_unit, unit_factor
+
+# Column patterns, tried in this order on the folded header text (so that
+# "CTDI-Phantom" is a phantom before it is a CTDI, and "Untersuchungsdatum"
+# is nothing before it is an exam).
+_PATTERNS: list[tuple[str, re.Pattern]] = [
+    ("ignore", re.compile(r"datum|date|uhrzeit|time|bemerkung|kommentar|comment|note|hinweis|patient\s*id|pat\s*id|patienten\s*id|geburt|birth|sex|geschlecht")),
+    ("ctdi_phantom_cm", re.compile(r"phantom")),
+    ("ctdivol_mgy", re.compile(r"\bctdi\s*vol\b|\bctdivol\b|\bctdi\b|\bctdi\s*w\b")),
+    ("dlp_mgycm", re.compile(r"\bdlp\b|dosis\s*laengen\s*produkt|dosislaengenprodukt|dose\s*length\s*product")),
+    (
+        "dap_cgycm2",
+        re.compile(
+            r"\bdap\b|\bdfp\b|\bkap\b|\bpka\b|dosis\s*flaechen\s*produkt|dosisflaechenprodukt|"
+            r"dose\s*area\s*product|kerma\s*area\s*product"
+        ),
+    ),
+    ("agd_mgy", re.compile(r"\bagd\b|\bmgd\b|glandular|parenchymdosis|druesendosis")),
+    ("weight_kg", re.compile(r"weight|gewicht")),
+    ("age_years", re.compile(r"^(patient(en)?\s*)?(age|alter)\b|patientenalter|lebensalter")),
+    ("year", re.compile(r"^(survey\s*)?(year|jahr|erhebungsjahr|berichtsjahr)$")),
+    ("exam_name", re.compile(r"(exam\w*|untersuchung\w*)\s*(name|bezeichnung|beschreibung)|^bezeichnung$|^description$")),
+    (
+        "exam_code",
+        re.compile(r"exam|untersuchung|\bcode\b|procedure|leistung|\bukz\b|\bprotokoll|\bprotocol"),
+    ),
+    (
+        "facility_id",
+        re.compile(
+            r"\bid\b|facility|einrichtung|betreiber|device|geraet|anlage|standort|kennung|praxis|klinik|"
+            r"institution|hospital|krankenhaus|site"
+        ),
+    ),
+]
+
+_BRACKETS = re.compile(r"[\[(]([^\])]*)[\])]")
+_IN_UNIT = re.compile(r"\b(?:in|unit|einheit)\s*:?\s+(.+)$")
+_ALTERNATIVES = re.compile(r"\s*(?:\bbzw\b\.?|\boder\b|\bor\b|\bresp\b\.?|/|,|;)\s*")
+
+#: Label cells above the header that name the data source or the year.
+_SOURCE_LABEL = re.compile(r"^(data\s*source|datenquelle|quelle|aerztliche\s*stelle|medical\s*body|source)\s*:?$")
+_YEAR_LABEL = re.compile(r"^(year|jahr|erhebungsjahr|berichtsjahr|survey\s*year)\s*:?$")
+
+
+def fold(text: object) -> str:
+    """Fold a header or label cell: lower case, umlauts as ae/oe/ue, ß as ss,
+    line breaks and punctuation as spaces."""
+    t = str(text).replace("\u00df", "ss").lower()
+    t = t.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
+    t = unicodedata.normalize("NFKD", t).encode("ascii", "ignore").decode()
+    t = re.sub(r"[\s_\-.:*#]+", " ", t)
+    return t.strip()
+
+
+def _raw_unit_text(text: str) -> tuple[str, str]:
+    """Split a header cell into (name part, unit part)."""
+    t = str(text).replace("\n", " ").replace("\r", " ")
+    units = _BRACKETS.findall(t)
+    name = _BRACKETS.sub(" ", t)
+    if not units:
+        m = _IN_UNIT.search(name)
+        if m:
+            units = [m.group(1)]
+            name = name[: m.start()]
+    return name, " ".join(units)
+
+
+@dataclass
+class ColumnMatch:
+    """One header cell matched to a canonical column."""
+
+    index: int
+    header: str
+    column: str
+    unit_text: str = ""
+    factor: float = 1.0
+    unit_note: str | None = None
+
+
+@dataclass
+class HeaderMatch:
+    """The header of a sheet: its row (0-based), matched and unknown columns."""
+
+    row: int
+    columns: dict[str, ColumnMatch]
+    unknown: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> int:
+        return len(self.columns)
+
+
+def match_column(text: object) -> tuple[str | None, str]:
+    """The canonical column a header cell names, and its unit text.
+
+    Returns ``(None, "")`` for cells that name no known column, and
+    ``("ignore", ...)`` for columns that are known not to be exposure data
+    (dates, comments, patient IDs).
+
+    >>> match_column("DAP [cGy x cm² bzw. µGy x m²]")
+    ('dap_cgycm2', 'cGy x cm² bzw. µGy x m²')
+    >>> match_column("CTDI-Phantom")
+    ('ctdi_phantom_cm', '')
+    """
+    if text is None or text == "" or isinstance(text, (int, float)):
+        return None, ""
+    name, unit = _raw_unit_text(str(text))
+    folded = fold(name)
+    if not folded or len(folded) > 80:
+        return None, ""
+    for column, pattern in _PATTERNS:
+        if pattern.search(folded):
+            return column, unit.strip()
+    # A unit alone may say what a column holds ("Gy*cm²" with no name).
+    return None, ""
+
+
+def read_header_unit(column: str, unit_text: str) -> tuple[float, str | None]:
+    """Factor to canonical units for a header's unit text, and a note if unreadable.
+
+    Alternatives such as ``"cGy x cm² bzw. µGy x m²"`` must agree.
+    """
+    family = FAMILY_OF_COLUMN.get(column)
+    if family is None or not unit_text.strip():
+        return 1.0, None
+    factors = set()
+    unreadable = []
+    for part in _ALTERNATIVES.split(unit_text):
+        if not part.strip():
+            continue
+        try:
+            factors.add(unit_factor(family, part))
+        except UnknownUnit:
+            unreadable.append(part)
+    if len(factors) == 1:
+        return factors.pop(), None
+    if len(factors) > 1:
+        return 1.0, f"the header gives units that disagree ({unit_text!r}); values read as canonical"
+    if normalise_unit(unit_text) in ("", "-"):
+        return 1.0, None
+    return 1.0, f"unknown unit {unit_text!r} in the header; values read in the canonical unit"
+
+
+def find_header(rows: list[list], max_scan: int = 60) -> HeaderMatch | None:
+    """The header row of a sheet holding exposure data, or None.
+
+    A header must name the exam code and at least one dose quantity; among
+    the first ``max_scan`` rows the one naming the most canonical columns wins.
+    """
+    best: HeaderMatch | None = None
+    for r, row in enumerate(rows[:max_scan]):
+        hm = header_from_row(r, row)
+        if hm is None:
+            continue
+        if best is None or hm.score > best.score:
+            best = hm
+    return best
+
+
+def header_from_row(r: int, row: list) -> HeaderMatch | None:
+    """Read row ``r`` as a header; None unless it names an exam code and a dose."""
+    columns: dict[str, ColumnMatch] = {}
+    unknown: list[str] = []
+    notes: list[str] = []
+    for c, cell in enumerate(row):
+        column, unit = match_column(cell)
+        if column is None:
+            if isinstance(cell, str) and cell.strip():
+                unknown.append(cell.strip())
+            continue
+        if column == "ignore":
+            unknown.append(str(cell).strip())
+            continue
+        if column in columns:
+            # A second "code"-like column: keep the first, report the other.
+            unknown.append(str(cell).strip())
+            continue
+        factor, note = read_header_unit(column, unit)
+        if note:
+            notes.append(f"column {str(cell).strip()!r}: {note}")
+        columns[column] = ColumnMatch(c, str(cell).strip(), column, unit, factor, note)
+    doses = {"dap_cgycm2", "agd_mgy", "dlp_mgycm", "ctdivol_mgy"}
+    if "exam_code" not in columns and "exam_name" in columns:
+        m = columns.pop("exam_name")
+        columns["exam_code"] = ColumnMatch(m.index, m.header, "exam_code")
+    if "exam_code" not in columns or not doses & set(columns):
+        return None
+    return HeaderMatch(r, columns, unknown, notes)
+
+
+def header_score(row: list) -> int:
+    """How many canonical columns a row names (to spot repeated headers)."""
+    seen = set()
+    for cell in row:
+        column, _ = match_column(cell)
+        if column and column != "ignore":
+            seen.add(column)
+    return len(seen)
+
+
+def _year(value: object) -> int | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        y = int(value)
+        return y if 1990 <= y <= 2100 and y == value else None
+    m = re.fullmatch(r"\s*((?:19|20)\d\d)\s*", str(value))
+    return int(m.group(1)) if m else None
+
+
+def find_labels(rows: list[list], stop: int) -> tuple[str | None, int | None]:
+    """Data source and year written in label cells above row ``stop``.
+
+    The template puts "Data source" in row 5 and "Year" in row 7 with the
+    value in column C; submissions move them, so any label cell with a value
+    to its right counts.
+    """
+    source = year = None
+    for row in rows[:stop]:
+        for c, cell in enumerate(row):
+            if not isinstance(cell, str) or not cell.strip():
+                continue
+            label = fold(cell)
+            is_source = bool(_SOURCE_LABEL.match(label))
+            is_year = bool(_YEAR_LABEL.match(label))
+            if not (is_source or is_year):
+                continue
+            value = next((v for v in row[c + 1 :] if v not in ("", None)), None)
+            if value is None:
+                continue
+            if is_source and source is None:
+                source = str(value).strip()
+            elif is_year and year is None:
+                year = _year(value)
+    return source, year
+
+
+_FILE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
+
+
+def labels_from_name(stem: str) -> tuple[str | None, int | None]:
+    """Data source and year from a file or sheet name such as ``Aerztliche_Stelle_Nord_2023``.
+
+    The year is a 4-digit 19xx/20xx number; the data source is the rest,
+    read only when the name holds a year too (``survey.xlsx`` names no source).
+    """
+    m = _FILE_YEAR.search(stem)
+    if not m:
+        return None, None
+    year = int(m.group(1))
+    rest = (stem[: m.start()] + " " + stem[m.end() :]).replace("_", " ")
+    rest = re.sub(r"\b(drl|survey|erhebung|daten|data|export|final|v\d+)\b", " ", rest, flags=re.I)
+    rest = re.sub(r"\b(part|teil)?\d{1,3}\b", " ", rest, flags=re.I)
+    rest = re.sub(r"[\s\-.]+", " ", rest).strip()
+    return (rest or None), year
+
+
+def year_of_sheet_name(name: str) -> int | None:
+    """The year a sheet name gives, e.g. "2023" or "Daten 2023"."""
+    m = _FILE_YEAR.search(name)
+    return int(m.group(1)) if m else None

@@ -1,0 +1,437 @@
+"""Ingesting survey submissions: read, repair, flag and store each file.
+
+For each file: read its sheets (:mod:`drl_analysis.workbook`), find each
+sheet's header (:mod:`drl_analysis.headers`), repair its rows
+(:mod:`drl_analysis.repair`), flag implausible values
+(:mod:`drl_analysis.plausibility`) and store everything in one transaction
+(:mod:`drl_analysis.storage`). A file that fails leaves the database as it
+was for that file; the other files still load. For every data sheet, rows
+read = rows stored + rows rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .catalogue import Catalogue, load_catalogue
+from .errors import UserError
+from .headers import HeaderMatch, find_header, find_labels, labels_from_name, year_of_sheet_name
+from .paths import default_db_url
+from .plausibility import exam_references, flag_exposures, resolve_ambiguous
+from .repair import SheetResult, repair_sheet, repr_number
+from .storage import SubmissionRecord, make_engine, save_submission, stored_status
+from .workbook import FileRejected, RawSheet, find_files, read_file
+
+_TEMPLATE_SHEETS = {"ids", "examination codes", "exam codes", "untersuchungscodes", "codes", "anleitung",
+                    "instructions", "hinweise", "readme", "legende", "legend"}
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file."""
+
+    source_file: str
+    status: str  # stored | duplicate | failed
+    message: str = ""
+    data_source: str | None = None
+    year: int | None = None
+    sheets_with_data: int = 0
+    sheets_skipped: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_stored: int = 0
+    rows_rejected: int = 0
+    repairs: int = 0
+    flagged: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestSummary:
+    """Totals of an ingest run; ``ok`` is False only when nothing could be read."""
+
+    db: str
+    files: list[FileOutcome] = field(default_factory=list)
+
+    def totals(self) -> dict:
+        stored = [f for f in self.files if f.status == "stored"]
+        reasons: Counter = Counter()
+        for f in stored:
+            reasons.update(f.reasons)
+        return {
+            "files": len(self.files),
+            "files_stored": len(stored),
+            "files_already_stored": sum(f.status == "duplicate" for f in self.files),
+            "files_failed": sum(f.status == "failed" for f in self.files),
+            "sheets_with_data": sum(f.sheets_with_data for f in stored),
+            "sheets_skipped": sum(len(f.sheets_skipped) for f in stored),
+            "rows_read": sum(f.rows_read for f in stored),
+            "rows_stored": sum(f.rows_stored for f in stored),
+            "rows_rejected": sum(f.rows_rejected for f in stored),
+            "values_repaired": sum(f.repairs for f in stored),
+            "rows_flagged": sum(f.flagged for f in stored),
+            "rejection_reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+        }
+
+    @property
+    def ok(self) -> bool:
+        return any(f.status in ("stored", "duplicate") for f in self.files)
+
+    def as_dict(self) -> dict:
+        return {"db": self.db, **self.totals(), "per_file": [asdict(f) for f in self.files]}
+
+    def text(self) -> str:
+        t = self.totals()
+        lines = [
+            f"Files: {t['files']} ({t['files_stored']} stored, {t['files_already_stored']} already stored, "
+            f"{t['files_failed']} failed)",
+            f"Sheets: {t['sheets_with_data']} with exposure data, {t['sheets_skipped']} skipped",
+            f"Rows: {t['rows_read']} read = {t['rows_stored']} stored + {t['rows_rejected']} rejected"
+            + ("" if t["rows_read"] == t["rows_stored"] + t["rows_rejected"] else "  (MISMATCH)"),
+            f"Values repaired: {t['values_repaired']}; rows flagged as implausible or unknown: {t['rows_flagged']}",
+        ]
+        if t["rejection_reasons"]:
+            top = ", ".join(f"{k} {v}" for k, v in list(t["rejection_reasons"].items())[:5])
+            lines.append(f"Most frequent rejection reasons: {top}")
+        for f in self.files:
+            if f.status == "failed":
+                lines.append(f"FAILED {f.source_file}: {f.message}")
+        lines.append(f"Database: {self.db}")
+        return "\n".join(lines)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _skip_reason(sheet: RawSheet) -> str:
+    if not any(any(v not in ("", None) for v in row) for row in sheet.rows):
+        return "empty sheet"
+    if sheet.name.strip().lower() in _TEMPLATE_SHEETS:
+        return "template sheet without exposure data"
+    return "no header naming an exam code and a dose quantity"
+
+
+def _continuation_start(sheet: RawSheet, header: HeaderMatch, catalogue: Catalogue) -> int | None:
+    """First data row of a sheet that continues the previous one without a header.
+
+    It continues it when its first filled row is as wide as the header and its
+    exam-code cell reads as a known exam code.
+    """
+    from .repair import _resolve_exam
+
+    for r, row in enumerate(sheet.rows[:60]):
+        if not any(v not in ("", None) for v in row):
+            continue
+        c = header.columns["exam_code"].index
+        if c >= len(row):
+            return None
+        code, _ = _resolve_exam(row[c], catalogue)
+        return r if code in catalogue.codes else None
+    return None
+
+
+def _data_above(sheet: RawSheet, header: HeaderMatch, catalogue: Catalogue) -> bool:
+    """Whether rows above the header hold exposures (known exam codes in its exam column)."""
+    from .repair import _resolve_exam
+
+    c = header.columns["exam_code"].index
+    for row in sheet.rows[: header.row]:
+        if c < len(row) and row[c] not in ("", None):
+            code, _ = _resolve_exam(row[c], catalogue)
+            if code in catalogue.codes:
+                return True
+    return False
+
+
+def read_submission(
+    path: Path,
+    source_file: str,
+    catalogue: Catalogue,
+    *,
+    data_source: str | None = None,
+    year: int | None = None,
+    max_bytes: int | None = None,
+    sha256: str | None = None,
+) -> tuple[SubmissionRecord, FileOutcome]:
+    """Read and repair one file into a record ready to store (nothing is stored)."""
+    sha = sha256 or sha256_of(path)
+    try:
+        raw = read_file(path, max_bytes=max_bytes)
+    except FileRejected as exc:
+        return _failed(source_file, sha, str(exc))
+    except OSError as exc:
+        return _failed(source_file, sha, f"cannot open the file ({exc.strerror or exc})")
+
+    name_source, name_year = labels_from_name(path.stem)
+    headers: list[tuple[RawSheet, HeaderMatch | None]] = [(s, find_header(s.rows)) for s in raw.sheets]
+    # Labels anywhere in the workbook apply to sheets that name none.
+    book_source = book_year = None
+    for s, h in headers:
+        src, yr = find_labels(s.rows, h.row if h else min(len(s.rows), 20))
+        book_source = book_source or src
+        book_year = book_year or yr
+
+    results: list[tuple[SheetResult, str | None, int | None]] = []
+    sheet_rows: list[dict] = []
+    notes = list(raw.notes)
+    skipped: list[str] = []
+    previous: HeaderMatch | None = None
+    for sheet, header in headers:
+        start = None
+        if header is not None and _data_above(sheet, header, catalogue):
+            # Data above the header: the "header" repeats inside the data of
+            # a sheet that continues the one before it.
+            start = next(i for i, row in enumerate(sheet.rows) if any(v not in ("", None) for v in row))
+            notes.append(f"sheet {sheet.name!r} starts with data; its header row {header.row + 1} repeats inside")
+        elif header is None and previous is not None:
+            start = _continuation_start(sheet, previous, catalogue)
+            if start is not None:
+                header = previous
+                notes.append(f"sheet {sheet.name!r} has no header; read with the columns of the sheet before")
+        if header is None:
+            reason = _skip_reason(sheet)
+            skipped.append(sheet.name)
+            sheet_rows.append({"sheet": sheet.name, "status": "skipped", "reason": reason})
+            continue
+        previous = header
+        result = repair_sheet(sheet, header, catalogue, in_workbook=raw.kind != "csv", data_start=start)
+        src, yr = find_labels(sheet.rows, header.row if start is None else 0)
+        sheet_source = src or book_source or name_source or data_source
+        sheet_year = yr or year_of_sheet_name(sheet.name) or book_year or name_year or year
+        results.append((result, sheet_source, sheet_year))
+
+    frames = []
+    repairs: list[dict] = []
+    rejections: list[dict] = []
+    ambiguous: list[tuple[int, str, float, float]] = []
+    offset = 0
+    for result, src, yr in results:
+        exp = result.exposures.copy()
+        row_year = exp.pop("row_year")
+        exp.insert(2, "data_source", src)
+        exp.insert(3, "year", row_year.where(row_year.notna(), yr if yr is not None else np.nan))
+        missing = exp["year"].isna() | (src is None)
+        if missing.any():
+            why = "no survey year: give it in the Year cell, a Year column, the file name or --year"
+            if src is None:
+                why = "no data source: give it in the Data source cell, the file name or --data-source"
+            for row in exp.loc[missing, "source_row"]:
+                result.rejections.append({"sheet": result.name, "source_row": int(row), "reason": why, "raw": None})
+            keep_pos = np.flatnonzero(~missing.to_numpy())
+            remap = {int(old): new for new, old in enumerate(keep_pos)}
+            result.ambiguous = [(remap[i], c, a, b) for i, c, a, b in result.ambiguous if i in remap]
+            exp = exp.iloc[keep_pos].reset_index(drop=True)
+        ambiguous.extend((offset + i, c, a, b) for i, c, a, b in result.ambiguous)
+        offset += len(exp)
+        frames.append(exp)
+        repairs.extend(result.repairs)
+        rejections.extend(result.rejections)
+        stored = len(exp)
+        sheet_rows.append({
+            "sheet": result.name, "status": "data", "reason": "; ".join(result.notes) or None,
+            "header_row": result.header_row, "column_map": json.dumps(result.column_map, ensure_ascii=False),
+            "unknown_columns": json.dumps(result.unknown_columns, ensure_ascii=False),
+            "data_source": src, "year": yr, "rows_read": result.rows_read,
+            "rows_stored": stored, "rows_rejected": result.rows_read - stored,
+        })
+        rejected_here = sum(1 for r in result.rejections)
+        if result.rows_read != stored + rejected_here:  # pragma: no cover - a bug of ours
+            raise AssertionError(f"{source_file} sheet {result.name!r}: rows do not add up")
+        for u in result.unknown_columns:
+            notes.append(f"sheet {result.name!r}: column {u!r} is not an exposure column; kept out")
+
+    if not frames or sum(len(f) for f in frames) == 0 and not rejections:
+        reason = "the workbook holds no exposure data" if raw.kind != "csv" else "the CSV file holds no exposure data"
+        if skipped:
+            reason += f" (sheets: {', '.join(repr(s) for s in skipped)})"
+        return _failed(source_file, sha, reason)
+
+    exposures = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    exposures["year"] = exposures["year"].astype("Int64")
+    refs = exam_references(exposures, catalogue)
+    chosen = resolve_ambiguous(exposures, ambiguous, refs)
+    if chosen:
+        by_key = {}
+        for r in repairs:
+            if r["rule"] == "ambiguous_notation":
+                by_key[(r["sheet"], r["source_row"], r["column"])] = r
+        for (pos, column), value in chosen.items():
+            exposures.loc[pos, column] = value
+            rep = by_key.get((exposures["sheet"].iat[pos], int(exposures["source_row"].iat[pos]), column))
+            if rep is not None:
+                rep["after"] = repr_number(value)
+    exposures["flags"] = flag_exposures(exposures, catalogue, refs, set(chosen))
+    n_flagged = int((exposures["flags"] != "").sum())
+    sources = exposures["data_source"].dropna()
+    years = exposures["year"].dropna()
+    rec = SubmissionRecord(
+        source_file=source_file,
+        sha256=sha,
+        data_source=sources.mode().iat[0] if len(sources) else None,
+        year=int(years.mode().iat[0]) if len(years) else None,
+        message="; ".join(notes) or None,
+        exposures=exposures,
+        sheets=sheet_rows,
+        repairs=repairs,
+        rejections=rejections,
+        rows_read=sum(r.rows_read for r, _, _ in results),
+        n_flagged=n_flagged,
+    )
+    outcome = FileOutcome(
+        source_file=source_file,
+        status="stored",
+        message="; ".join(notes),
+        data_source=rec.data_source,
+        year=rec.year,
+        sheets_with_data=len(results),
+        sheets_skipped=skipped,
+        rows_read=rec.rows_read,
+        rows_stored=len(exposures),
+        rows_rejected=len(rejections),
+        repairs=len(repairs),
+        flagged=n_flagged,
+        reasons=dict(Counter(r["reason"] for r in rejections)),
+        notes=notes,
+    )
+    return rec, outcome
+
+
+def _failed(source_file: str, sha: str, reason: str) -> tuple[SubmissionRecord, FileOutcome]:
+    rec = SubmissionRecord(
+        source_file=source_file, sha256=sha, data_source=None, year=None, status="failed", message=reason,
+        rejections=[{"sheet": None, "source_row": None, "reason": reason, "raw": None}],
+    )
+    return rec, FileOutcome(source_file=source_file, status="failed", message=reason)
+
+
+def _display_names(paths: list[str | Path], files: list[Path]) -> dict[Path, str]:
+    """How each file is named in the database: relative to the folder it was
+    found in, or its bare name when given as a file (no machine paths)."""
+    roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
+    names = {}
+    for f in files:
+        rf = f.resolve()
+        name = f.name
+        for root in roots:
+            try:
+                name = rf.relative_to(root).as_posix()
+                break
+            except ValueError:
+                continue
+        names[f] = name
+    return names
+
+
+def ingest_paths(
+    paths: list[str | Path],
+    db_url: str | None = None,
+    *,
+    catalogue: Catalogue | None = None,
+    data_source: str | None = None,
+    year: int | None = None,
+    max_file_mb: float | None = 200.0,
+    progress: bool = True,
+) -> IngestSummary:
+    """Read, repair and store every survey file under ``paths``.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Files and folders (searched recursively for .xlsx, .xlsm, .xls, .ods, .csv).
+    db_url : str, optional
+        SQLAlchemy URL; default the SQLite file ``data/processed/drl.sqlite``.
+    catalogue : Catalogue, optional
+        Exam codes (default: the shipped catalogue).
+    data_source, year : optional
+        For files that name neither in their cells nor in their file name.
+    max_file_mb : float, optional
+        Larger files are refused unread.
+    progress : bool
+        Show a progress bar (on a terminal, for more than a few files).
+
+    Returns
+    -------
+    IngestSummary
+    """
+    from tqdm import tqdm
+
+    db_url = db_url or default_db_url()
+    catalogue = catalogue or load_catalogue()
+    engine = make_engine(db_url)
+    files, problems = find_files(list(paths))
+    names = _display_names(list(paths), files)
+    summary = IngestSummary(db=_safe_url(db_url))
+    for p, why in problems:
+        summary.files.append(FileOutcome(source_file=p.name, status="failed", message=why))
+    max_bytes = int(max_file_mb * 2**20) if max_file_mb else None
+    bar = tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 5 or None, file=sys.stderr)
+    for path in bar:
+        name = names[path]
+        try:
+            sha = sha256_of(path)
+        except OSError as exc:
+            summary.files.append(FileOutcome(source_file=name, status="failed", message=f"cannot open the file ({exc.strerror})"))
+            continue
+        if stored_status(engine, sha) == "stored":
+            summary.files.append(FileOutcome(source_file=name, status="duplicate", message="already stored (same sha256)"))
+            continue
+        rec, outcome = read_submission(
+            path, name, catalogue, data_source=data_source, year=year, max_bytes=max_bytes, sha256=sha
+        )
+        save_submission(engine, rec)
+        summary.files.append(outcome)
+    engine.dispose()
+    return summary
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - printing only
+        return url
+
+
+def command(args) -> int:
+    """``drl-analysis ingest``: print the summary; exit 1 if nothing could be read."""
+    catalogue = load_catalogue(args.catalogue)
+    summary = ingest_paths(
+        args.paths,
+        args.db,
+        catalogue=catalogue,
+        data_source=args.data_source,
+        year=args.year,
+        max_file_mb=args.max_file_mb,
+        progress=not args.no_progress,
+    )
+    if args.json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(summary.text())
+    if not summary.files:
+        raise UserError(f"no survey files found in {', '.join(map(str, args.paths))}")
+    return 0 if summary.ok else 1
+
+
+def export_command(args) -> int:
+    """``drl-analysis export``: every stored exposure to a CSV file."""
+    from .storage import export_csv
+
+    n = export_csv(args.db or default_db_url(), args.out)
+    print(f"Wrote {n} exposures to {args.out}")
+    return 0

@@ -1,0 +1,184 @@
+"""Plausibility flags for stored exposures: ranges, unit slips, unknown exam codes.
+
+Values are flagged, never rescaled: a DAP ten times its exam's usual value
+may be a unit slip (dGy·cm² written where cGy·cm² was asked) or a real, very
+high dose; a person decides. The reference of an exam is the median of its
+values in the same submission when there are at least ``min_reference``
+of them, else 0.7 x its current DRL (facility medians centre there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .catalogue import Catalogue
+from .columns import (
+    DOSE_QUANTITIES,
+    FLAG_AMBIGUOUS_NUMBER,
+    FLAG_OUT_OF_RANGE,
+    FLAG_UNIT_SLIP,
+    FLAG_UNKNOWN_EXAM,
+    NUMERIC_COLUMNS,
+    PHANTOMS_CM,
+    QUANTITIES,
+    flag_token,
+)
+
+#: |log10(value / reference)| at or above which a value is a suspected unit slip.
+SLIP_LOG10 = 0.8
+#: Fewest values of an exam in a submission for their median to be the reference.
+MIN_REFERENCE = 10
+_DRL_TO_TYPICAL = 0.7
+#: CTDIvol and DLP referenced to the 16 cm phantom are 2-3 times the 32 cm
+#: values (domain notes); compared with their exam on a common footing.
+PHANTOM_RATIO = 2.5
+_PHANTOM_COLUMNS = ("ctdivol_mgy", "dlp_mgycm")
+
+
+def comparable_values(frame: pd.DataFrame, column: str, catalogue: Catalogue) -> np.ndarray:
+    """Values of a dose column, CT values rescaled to their exam's reference
+    phantom (only for comparing with the exam's distribution; stored values
+    are never changed)."""
+    values = frame[column].to_numpy(dtype=float)
+    if column not in _PHANTOM_COLUMNS:
+        return values
+    phantom = frame["ctdi_phantom_cm"].to_numpy(dtype=float)
+    ref = frame["exam_code"].map(catalogue.reference_phantoms).to_numpy(dtype=float)
+    out = values.copy()
+    out[(phantom == 16) & (ref == 32)] /= PHANTOM_RATIO
+    out[(phantom == 32) & (ref == 16)] *= PHANTOM_RATIO
+    return out
+
+
+def exam_references(frame: pd.DataFrame, catalogue: Catalogue, min_reference: int = MIN_REFERENCE) -> dict:
+    """Reference value per (exam code, dose column), canonical units."""
+    refs: dict[tuple[str, str], float] = {}
+    for column in DOSE_QUANTITIES:
+        values = pd.DataFrame({"exam_code": frame["exam_code"], column: comparable_values(frame, column, catalogue)})
+        values = values.dropna()
+        values = values[values[column] > 0]
+        for code, group in values.groupby("exam_code", sort=True)[column]:
+            if len(group) >= min_reference:
+                refs[(code, column)] = float(np.median(group))
+        for code in frame.loc[frame[column].notna(), "exam_code"].unique():
+            if (code, column) not in refs:
+                drl, _ = catalogue.current_drl(code, column)
+                if drl is not None:
+                    refs[(code, column)] = drl * _DRL_TO_TYPICAL
+    return refs
+
+
+def slip_kind(ratio: float) -> str | None:
+    """``unit_slip_x100`` for a ratio near 100, ``unit_slip_x0.01`` near 1/100, else None."""
+    if not ratio > 0:
+        return None
+    lg = np.log10(ratio)
+    if abs(lg) < SLIP_LOG10:
+        return None
+    power = int(np.clip(np.rint(lg), -3, 3))
+    if power == 0:
+        return None
+    return f"{FLAG_UNIT_SLIP}_x{10.0 ** power:g}"
+
+
+def resolve_ambiguous(frame: pd.DataFrame, ambiguous: list[tuple[int, str, float, float]], refs: dict) -> dict:
+    """Choose, for each ambiguous number, the reading closer to its exam's reference.
+
+    Returns ``{(position, column): chosen value}``; without a reference the
+    decimal reading stands. The caller flags each of them.
+    """
+    chosen = {}
+    for pos, column, decimal, thousands in ambiguous:
+        ref = refs.get((frame["exam_code"].iat[pos], column))
+        value = decimal
+        if ref and decimal > 0 and thousands > 0:
+            if abs(np.log(thousands / ref)) < abs(np.log(decimal / ref)):
+                value = thousands
+        chosen[(pos, column)] = value
+    return chosen
+
+
+#: Fewest values of a facility's exam for its own median to be the reference
+#: of its rows (a slip is one row off its facility's practice).
+MIN_FACILITY_REFERENCE = 5
+
+
+def slip_flags(frame: pd.DataFrame, column: str, comparable: np.ndarray, refs: dict) -> list[tuple[int, str]]:
+    """Rows of a dose column that sit a factor 10, 100 or 1000 off.
+
+    A row is compared with its facility's median for the exam when the
+    facility has at least :data:`MIN_FACILITY_REFERENCE` values (so that a
+    facility with high but consistent doses is not taken for a slip), else
+    with the exam's reference. A facility whose whole median sits a factor
+    10^k off the exam's reference (every value typed in the wrong unit) has
+    each of its rows flagged with the factor to the exam's reference.
+    """
+    codes = frame["exam_code"].to_numpy()
+    exam_ref = np.array([refs.get((c, column), np.nan) for c in codes], dtype=float)
+    present = ~np.isnan(comparable) & (comparable > 0)
+    keys = [frame[c].astype(str).to_numpy() for c in ("data_source", "facility_id", "exam_code")]
+    grouped = pd.Series(np.where(present, comparable, np.nan)).groupby(keys, sort=False)
+    fac_median = grouped.transform("median").to_numpy(dtype=float)
+    fac_count = grouped.transform("count").to_numpy()
+    use_fac = fac_count >= MIN_FACILITY_REFERENCE
+    with np.errstate(divide="ignore", invalid="ignore"):
+        row_vs_fac = np.abs(np.log10(comparable / fac_median))
+        fac_vs_exam = np.abs(np.log10(fac_median / exam_ref))
+        row_vs_exam = np.abs(np.log10(comparable / exam_ref))
+    out = []
+    candidates = present & (
+        (use_fac & ((row_vs_fac >= SLIP_LOG10) | (fac_vs_exam >= SLIP_LOG10)))
+        | (~use_fac & (row_vs_exam >= SLIP_LOG10))
+    )
+    for i in np.flatnonzero(candidates):
+        if use_fac[i] and row_vs_fac[i] >= SLIP_LOG10 and not fac_vs_exam[i] >= SLIP_LOG10:
+            kind = slip_kind(comparable[i] / fac_median[i])
+        else:
+            kind = slip_kind(comparable[i] / exam_ref[i])
+        if kind:
+            out.append((int(i), kind))
+    return out
+
+
+def flag_exposures(
+    frame: pd.DataFrame,
+    catalogue: Catalogue,
+    refs: dict | None = None,
+    ambiguous_cells: set[tuple[int, str]] | None = None,
+) -> pd.Series:
+    """The ``flags`` of each exposure: semicolon-separated tokens, sorted.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Exposures with ``exam_code`` and the numeric columns, canonical units.
+    catalogue : Catalogue
+    refs : dict, optional
+        From :func:`exam_references`; computed if not given.
+    ambiguous_cells : set of (position, column), optional
+        Cells whose number was ambiguous (flagged ``ambiguous_notation``).
+    """
+    refs = exam_references(frame, catalogue) if refs is None else refs
+    tokens: list[list[str]] = [[] for _ in range(len(frame))]
+    known = catalogue.codes
+    for i, code in enumerate(frame["exam_code"].to_numpy()):
+        if code not in known:
+            tokens[i].append(FLAG_UNKNOWN_EXAM)
+    for column in NUMERIC_COLUMNS:
+        values = frame[column].to_numpy(dtype=float)
+        q = QUANTITIES[column]
+        comparable = comparable_values(frame, column, catalogue) if column in DOSE_QUANTITIES else values
+        present = ~np.isnan(values)
+        if column == "ctdi_phantom_cm":
+            bad = present & ~np.isin(values, PHANTOMS_CM)
+        else:
+            bad = present & ((values < q.low) | (values > q.high))
+        for i in np.flatnonzero(bad):
+            tokens[i].append(flag_token(FLAG_OUT_OF_RANGE, column))
+        if column in DOSE_QUANTITIES:
+            for i, kind in slip_flags(frame, column, comparable, refs):
+                tokens[i].append(flag_token(kind, column))
+    for pos, column in ambiguous_cells or ():
+        tokens[pos].append(flag_token(FLAG_AMBIGUOUS_NUMBER, column))
+    return pd.Series([";".join(sorted(set(t))) for t in tokens], index=frame.index, dtype=object)

@@ -1,0 +1,494 @@
+"""Repairing the rows of a data sheet into canonical exposures.
+
+Given a sheet and its header (:mod:`drl_analysis.headers`), every row below
+the header is either stored as an exposure or rejected with a reason; every
+change to a value is logged as a repair with the rule that made it.
+
+Rules (the ``rule`` of a repair, the ``reason`` of a rejection):
+
+* ``unit_conversion`` (per column): header unit -> canonical unit.
+* ``number_as_text``, ``decimal_comma``, ``thousands_separator``: a number
+  typed as text in a workbook, or written with separators.
+* ``unit_in_cell``: a number written with its unit (``"12,5 mGy"``).
+* ``missing_marker``: ``-``, ``n.a.``, ``k.A.``, ``?``... read as missing.
+* ``unreadable_value``: text that is no number, read as missing.
+* ``ambiguous_notation``: ``1.234`` where the sheet shows no notation; the
+  reading closer to the exam's DRL is kept and the value flagged.
+* ``exam_code_from_text``, ``exam_code_from_name``: ``"1010 Cranium"``,
+  ``"Code 1010"`` or ``"Cranium"`` -> ``1010``.
+* ``phantom_from_text``: ``"Kopf"``, ``"32 cm"`` -> 16 or 32.
+* ``merged_cell``: a facility ID merged over several rows, filled down.
+* ``facility_id_as_text``: an ID written as ``" 12 "`` or ``12.0`` -> ``12``.
+
+Rejections: ``empty row``, ``repeated header row``, ``total or summary row``,
+``note row``, ``exam code missing``, ``facility ID missing``, ``no dose value``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .catalogue import Catalogue
+from .columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
+from .headers import HeaderMatch, fold, match_column
+from .numbers import Notation, detect_notation, parse_number, shown_notation
+from .units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
+from .workbook import RawSheet
+
+MISSING_MARKERS = frozenset(
+    {"-", "--", "\u2013", "\u2014", "n.a.", "n.a", "n/a", "na", "k.a.", "k. a.", "k.a", "ka", "?", "??",
+     "nan", "none", "null", "keine angabe", "unbekannt", "unknown", "x", "/", ".", "n.v.", "nv", "entfaellt",
+     "entfällt", "#n/a", "#nv"}
+)
+_SUMMARY = re.compile(
+    r"^(summe|gesamt|total|totals|mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|"
+    r"n\s*=|min|max|minimum|maximum|std|standardabweichung|sd|quartil|p75|p25|percentile|perzentil)\b"
+)
+_NOTE = re.compile(
+    r"^(bemerkung|anmerkung|hinweis|note|notes|nb|kommentar|comment|quelle|erstellt|created|stand|"
+    r"\*|fussnote|footnote|legende|legend)\b"
+)
+_CODE_IN_TEXT = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+_PHANTOM_WORDS = {
+    16: re.compile(r"kopf|head|schaedel|\bk\b|^16\b|16\s*cm"),
+    32: re.compile(r"koerper|korper|body|rumpf|stamm|torso|\bb\b|^32\b|32\s*cm"),
+}
+
+
+@dataclass
+class SheetResult:
+    """What one data sheet gave: exposures, repairs, rejections and counts."""
+
+    name: str
+    header_row: int | None
+    column_map: dict[str, str]
+    unknown_columns: list[str]
+    exposures: pd.DataFrame
+    repairs: list[dict] = field(default_factory=list)
+    rejections: list[dict] = field(default_factory=list)
+    rows_read: int = 0
+    notes: list[str] = field(default_factory=list)
+    # (position in exposures, column, decimal reading, thousands reading)
+    ambiguous: list[tuple[int, str, float, float]] = field(default_factory=list)
+
+
+def _is_empty(v: object) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
+
+
+def _cell_text(v: object) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (dt.datetime, dt.date, dt.time)):
+        return v.isoformat()
+    return str(v)
+
+
+def last_data_row(rows: list[list], start: int) -> int:
+    """Index one past the last row at or after ``start`` with a non-empty cell."""
+    for i in range(len(rows) - 1, start - 1, -1):
+        if any(not _is_empty(v) for v in rows[i]):
+            return i + 1
+    return start
+
+
+class _Log:
+    """Collects repairs and rejections of a sheet."""
+
+    def __init__(self, sheet: str):
+        self.sheet = sheet
+        self.repairs: list[dict] = []
+        self.rejections: list[dict] = []
+
+    def repair(self, row: int | None, column: str, before: object, after: object, rule: str) -> None:
+        self.repairs.append(
+            {"sheet": self.sheet, "source_row": row, "column": column,
+             "before": None if before is None else str(before), "after": None if after is None else str(after),
+             "rule": rule}
+        )
+
+    def reject(self, row: int, reason: str, cells: list) -> None:
+        raw = json.dumps([_cell_text(v) if not _is_empty(v) else "" for v in cells], ensure_ascii=False)
+        self.rejections.append({"sheet": self.sheet, "source_row": row, "reason": reason, "raw": raw})
+
+
+@dataclass
+class _NumberCell:
+    value: float
+    rule: str | None
+    ambiguous_alt: float | None = None
+
+
+_GROUP_SPACE = re.compile(r"\d[\s'\u00a0\u202f\u2009]\d")
+
+
+def _parse_text_number(
+    text: str, family: str | None, header_factor: float, notation: Notation | None, in_workbook: bool
+) -> _NumberCell:
+    """Read one text cell of a numeric column; the rule is None when nothing changed."""
+    t = text.strip()
+    if t.lower() in MISSING_MARKERS:
+        return _NumberCell(math.nan, "missing_marker")
+    try:
+        parsed = parse_number(t, notation)
+    except ValueError:
+        return _NumberCell(math.nan, "unreadable_value")
+    factor = header_factor
+    rule = None
+    number_part = t
+    if parsed.unit:
+        if family is None:
+            return _NumberCell(math.nan, "unreadable_value")
+        try:
+            factor = unit_factor(family, parsed.unit.rstrip("."))
+        except UnknownUnit:
+            return _NumberCell(math.nan, "unreadable_value")
+        rule = "unit_in_cell"
+        number_part = t[: len(t) - len(parsed.unit)]
+    if parsed.ambiguous:
+        return _NumberCell(parsed.value * factor, "ambiguous_notation", parsed.alternative * factor)
+    if rule is None:
+        used = parsed.notation or notation
+        if _GROUP_SPACE.search(number_part) or (used == "de" and "." in number_part) or (
+            used == "en" and "," in number_part
+        ):
+            rule = "thousands_separator"
+        elif "," in number_part:
+            rule = "decimal_comma" if in_workbook else None
+        elif in_workbook:
+            rule = "number_as_text"
+    return _NumberCell(parsed.value * factor, rule)
+
+
+def _numeric_column(
+    values: list, column: str, header_factor: float, notation: Notation | None, in_workbook: bool,
+    rows: np.ndarray, log: _Log,
+) -> tuple[np.ndarray, dict[int, float]]:
+    """Canonical floats for one numeric column; logs repairs; returns ambiguous cells."""
+    family = FAMILY_OF_COLUMN.get(column)
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    is_str = np.frompyfunc(lambda v: isinstance(v, str), 1, 1)(arr).astype(bool) if len(arr) else np.zeros(0, bool)
+    out = np.full(len(arr), np.nan)
+    other = ~is_str
+    if other.any():
+        try:
+            out[other] = np.asarray(arr[other], dtype=float) * header_factor
+        except (TypeError, ValueError):
+            for i in np.flatnonzero(other):
+                v = arr[i]
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    out[i] = float(v) * header_factor
+                elif not _is_empty(v):
+                    log.repair(int(rows[i]), column, _cell_text(v), None, "unreadable_value")
+    ambiguous: dict[int, float] = {}
+    idx = np.flatnonzero(is_str)
+    if len(idx):
+        codes, uniques = pd.factorize(arr[idx])
+        parsed = []
+        for u in uniques:
+            if not u.strip():
+                parsed.append(_NumberCell(math.nan, None))
+            else:
+                parsed.append(_parse_text_number(u, family, header_factor, notation, in_workbook))
+        vals = np.array([p.value for p in parsed], dtype=float)
+        out[idx] = vals[codes]
+        for k, p in enumerate(parsed):
+            if p.rule is None:
+                continue
+            for i in idx[codes == k]:
+                before = arr[i]
+                after = None if math.isnan(out[i]) else repr_number(out[i])
+                log.repair(int(rows[i]), column, before, after, p.rule)
+                if p.ambiguous_alt is not None:
+                    ambiguous[int(i)] = p.ambiguous_alt
+    return out, ambiguous
+
+
+def repr_number(x: float) -> str:
+    """A float as a repair log writes it: shortest round-trip text."""
+    return repr(float(x)) if not float(x).is_integer() else str(int(x))
+
+
+def _text_column(values: list) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _resolve_exam(value: object, catalogue: Catalogue) -> tuple[str | None, str | None]:
+    """An exam code from a cell: ``(code, rule)``; ``(None, None)`` when empty."""
+    if _is_empty(value):
+        return None, None
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value)), None
+        return str(value), None
+    if isinstance(value, (int,)) and not isinstance(value, bool):
+        return str(value), None
+    text = str(value).strip()
+    codes = catalogue.codes
+    if text in codes:
+        return text, None
+    if re.fullmatch(r"\d+\.0", text):
+        return text[:-2], "exam_code_from_text"
+    m = _CODE_IN_TEXT.search(text)
+    if m and m.group(1) in codes:
+        return m.group(1), "exam_code_from_text"
+    by_name = catalogue.code_for_name(text)
+    if by_name is None:
+        # "Cranium (1010)" or "CT Cranium": try the text without a leading modality word.
+        stripped = re.sub(r"^(ct|rö|roe|rx|dr|xa|mg)[\s:\-]+", "", text, flags=re.I)
+        by_name = catalogue.code_for_name(stripped) if stripped != text else None
+    if by_name is not None:
+        return by_name, "exam_code_from_name"
+    if m and re.fullmatch(r"\D{0,12}\d{4}\D{0,40}", text):
+        return m.group(1), "exam_code_from_text"
+    return text, None
+
+
+def _resolve_facility(value: object) -> tuple[str | None, str | None]:
+    if _is_empty(value):
+        return None, None
+    if isinstance(value, float):
+        return (str(int(value)), None) if value.is_integer() else (repr(value), None)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value), None
+    text = str(value)
+    clean = " ".join(text.split())
+    if re.fullmatch(r"\d+\.0", clean):
+        clean = clean[:-2]
+    return clean, ("facility_id_as_text" if clean != text else None)
+
+
+def _resolve_phantom(value: object) -> tuple[float, str | None]:
+    if _is_empty(value):
+        return math.nan, None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), None
+    text = fold(value)
+    if text in MISSING_MARKERS:
+        return math.nan, "missing_marker"
+    for size, pattern in _PHANTOM_WORDS.items():
+        if pattern.search(text):
+            return float(size), "phantom_from_text"
+    try:
+        return float(parse_number(str(value)).value), "number_as_text"
+    except ValueError:
+        return math.nan, "unreadable_value"
+
+
+def _text_kind(text: str, catalogue: Catalogue) -> str | None:
+    """What an ID or exam cell's text says about its row: summary, note, header or None."""
+    if catalogue.code_for_name(text) is not None or _CODE_IN_TEXT.search(text):
+        return None  # "Total aorta" is an exam, not a total
+    folded = fold(text)
+    if _SUMMARY.match(folded):
+        return "total or summary row"
+    if _NOTE.match(folded) or text.strip().startswith("*"):
+        return "note row"
+    if not re.search(r"\d", text) and match_column(text)[0] in ("exam_code", "facility_id", "exam_name"):
+        return "header"
+    return None
+
+
+def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalogue: Catalogue) -> str | None:
+    """Why a row is no exposure, or None if it may be one."""
+    if _is_empty(exam_cell):
+        filled = [v for v in row if not _is_empty(v)]
+        if not filled:
+            return "empty row"
+        texts = [v for v in filled if isinstance(v, str)]
+        for t in texts:
+            kind = _text_kind(t, catalogue)
+            if kind in ("total or summary row", "note row"):
+                return kind
+        if len(filled) == 1 and texts and len(texts[0].strip()) > 12:
+            return "note row"
+        if _is_empty(id_cell) or len(filled) == 1:
+            return None
+    kinds = []
+    for cell in (id_cell, exam_cell):
+        if isinstance(cell, str) and cell.strip():
+            if cell not in cache:
+                cache[cell] = _text_kind(cell, catalogue)
+            kinds.append(cache[cell])
+    for kind in kinds:
+        if kind in ("total or summary row", "note row"):
+            return kind
+    if "header" in kinds:
+        named = sum(1 for v in row if isinstance(v, str) and match_column(v)[0] not in (None, "ignore"))
+        if named >= 3:
+            return "repeated header row"
+    return None
+
+
+def repair_sheet(
+    sheet: RawSheet,
+    header: HeaderMatch,
+    catalogue: Catalogue,
+    *,
+    in_workbook: bool,
+    data_start: int | None = None,
+) -> SheetResult:
+    """Turn the rows of a data sheet into canonical exposures.
+
+    Parameters
+    ----------
+    sheet : RawSheet
+    header : HeaderMatch
+        The sheet's header (or one borrowed from an earlier sheet for a
+        continuation sheet without a header).
+    catalogue : Catalogue
+        Known exam codes and names.
+    in_workbook : bool
+        True for xlsx/xls/ods (a number typed as text is a repair), False for CSV.
+    data_start : int, optional
+        First data row (0-based); default the row after the header.
+
+    Returns
+    -------
+    SheetResult
+        ``exposures`` has ``sheet, source_row`` (1-based), the canonical columns
+        and ``year`` (from a year column, else NaN); ``flags`` empty.
+    """
+    log = _Log(sheet.name)
+    start = header.row + 1 if data_start is None else data_start
+    end = last_data_row(sheet.rows, start)
+    rows = sheet.rows[start:end]
+    source_rows = np.arange(start + 1, end + 1)
+    cols = header.columns
+    width = max((len(r) for r in rows), default=0)
+
+    def cells(column: str) -> list:
+        if column not in cols:
+            return [""] * len(rows)
+        c = cols[column].index
+        return [r[c] if c < len(r) else "" for r in rows]
+
+    # Facility IDs merged over several rows: fill down inside the merged range.
+    id_cells = cells("facility_id")
+    if "facility_id" in cols and sheet.merged:
+        c = cols["facility_id"].index
+        for (r0, c0), (r1, c1) in sheet.merged:
+            if c0 <= c <= c1 and r1 > r0:
+                top = r0 - start
+                if 0 <= top < len(rows) and not _is_empty(id_cells[top]):
+                    for k in range(max(top + 1, 0), min(r1 - start + 1, len(rows))):
+                        if _is_empty(id_cells[k]) and any(not _is_empty(v) for v in rows[k]):
+                            id_cells[k] = id_cells[top]
+                            log.repair(int(source_rows[k]), "facility_id", "", _cell_text(id_cells[top]), "merged_cell")
+    exam_cells = cells("exam_code")
+
+    keep = np.ones(len(rows), dtype=bool)
+    kind_cache: dict = {}
+    for i, row in enumerate(rows):
+        kind = _row_kind(row, id_cells[i], exam_cells[i], kind_cache, catalogue)
+        if kind:
+            keep[i] = False
+            log.reject(int(source_rows[i]), kind, row)
+
+    # Notation of the sheet: what its unambiguous text numbers show.
+    text_values = [
+        v for column in NUMERIC_COLUMNS if column in cols for v in set(cells(column)) if isinstance(v, str)
+    ]
+    sheet_notation = detect_notation(text_values)
+
+    kept = np.flatnonzero(keep)
+    kept_rows = source_rows[kept]
+    data: dict[str, object] = {}
+    ambiguous: list[tuple[int, str, float, float]] = []
+    for column in NUMERIC_COLUMNS:
+        if column not in cols:
+            data[column] = np.full(len(kept), np.nan)
+            continue
+        column_cells = cells(column)
+        raw = [column_cells[i] for i in kept] if len(kept) != len(rows) else column_cells
+        if column == "ctdi_phantom_cm":
+            vals = np.full(len(raw), np.nan)
+            for i, v in enumerate(raw):
+                vals[i], rule = _resolve_phantom(v)
+                if rule:
+                    log.repair(int(kept_rows[i]), column, _cell_text(v), None if math.isnan(vals[i]) else repr_number(vals[i]), rule)
+            data[column] = vals
+            continue
+        m = cols[column]
+        column_notation = detect_notation(v for v in set(raw) if isinstance(v, str)) or sheet_notation
+        vals, amb = _numeric_column(raw, column, m.factor, column_notation, in_workbook, kept_rows, log)
+        for i, alt in amb.items():
+            ambiguous.append((i, column, float(vals[i]), alt))
+        data[column] = vals
+        if m.factor != 1.0 and m.unit_text:
+            log.repair(None, column, m.unit_text, f"{m.factor:g} x", "unit_conversion")
+
+    facility = []
+    for i in kept:
+        fid, rule = _resolve_facility(id_cells[i])
+        if rule:
+            log.repair(int(source_rows[i]), "facility_id", id_cells[i], fid, rule)
+        facility.append(fid)
+    exam = []
+    cache: dict = {}
+    for i in kept:
+        v = exam_cells[i]
+        key = (type(v), v)
+        if key not in cache:
+            cache[key] = _resolve_exam(v, catalogue)
+        code, rule = cache[key]
+        if rule:
+            log.repair(int(source_rows[i]), "exam_code", _cell_text(v), code, rule)
+        exam.append(code)
+    year_col = np.full(len(kept), np.nan)
+    if "year" in cols:
+        yc = cols["year"].index
+        for k, i in enumerate(kept):
+            v = rows[i][yc] if yc < len(rows[i]) else ""
+            try:
+                y = float(parse_number(str(v)).value) if isinstance(v, str) and v.strip() else (float(v) if not _is_empty(v) else math.nan)
+            except ValueError:
+                y = math.nan
+            year_col[k] = y if (not math.isnan(y) and 1990 <= y <= 2100 and float(y).is_integer()) else math.nan
+
+    frame = pd.DataFrame(
+        {"sheet": sheet.name, "source_row": kept_rows.astype(int), "facility_id": facility, "exam_code": exam,
+         **{c: data[c] for c in NUMERIC_COLUMNS}, "row_year": year_col}
+    )
+    # Row-level rejections after the values are read.
+    reasons = np.full(len(frame), None, dtype=object)
+    no_dose = frame[list(DOSE_QUANTITIES)].isna().all(axis=1).to_numpy()
+    reasons[no_dose] = "no dose value"
+    reasons[frame["facility_id"].isna().to_numpy()] = (
+        "facility ID missing" if "facility_id" in cols else "no facility ID column in the sheet"
+    )
+    reasons[frame["exam_code"].isna().to_numpy()] = "exam code missing"
+    bad = np.flatnonzero(reasons != None)  # noqa: E711 - elementwise on an object array
+    for j in bad:
+        log.reject(int(frame["source_row"].iat[j]), str(reasons[j]), rows[kept[j]])
+    if len(bad):
+        keep_pos = np.setdiff1d(np.arange(len(frame)), bad)
+        remap = {int(old): new for new, old in enumerate(keep_pos)}
+        ambiguous = [(remap[i], c, a, b) for i, c, a, b in ambiguous if i in remap]
+        frame = frame.iloc[keep_pos].reset_index(drop=True)
+    frame = frame[["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS]]
+    return SheetResult(
+        name=sheet.name,
+        header_row=header.row + 1 if data_start is None else None,
+        column_map={c: m.header for c, m in sorted(cols.items(), key=lambda kv: kv[1].index)},
+        unknown_columns=list(header.unknown),
+        exposures=frame,
+        repairs=log.repairs,
+        rejections=sorted(log.rejections, key=lambda r: r["source_row"]),
+        rows_read=len(rows),
+        notes=list(header.notes) + ([f"numbers read in {sheet_notation} notation"] if sheet_notation else []),
+        ambiguous=ambiguous,
+    )
+
+
+__all__ = ["SheetResult", "repair_sheet", "last_data_row", "MISSING_MARKERS", "PHANTOMS_CM"]
