@@ -590,9 +590,9 @@ def write_survey(
                 continue
             fmt = str(rng.choice(names, p=weights / weights.sum()))
             style = _choose_style(rng, fmt, damage)
-            slug = source.replace("Aerztliche Stelle ", "AeSt_").replace(" ", "_")
+            slug = source.replace(" ", "_")
             suffix = f"_{n + 1:03d}" if files_per_source_year > 1 else ""
-            stem = f"{slug}_{year}{suffix}.{fmt}" if style.name_labels else f"submission_{slug[-4:]}{year % 100}{suffix}.{fmt}"
+            stem = f"{slug}_{year}{suffix}.{fmt}" if style.name_labels else f"submission_{slug.rsplit('_', 1)[-1]}{year % 100}{suffix}.{fmt}"
             if not style.name_labels and not style.labels:
                 style.labels, style.header_at = True, max(style.header_at, 8)
             sheets, t_rows, j_rows, merged = _render_submission(sub, source, int(year), stem, style, catalogue, rng)

@@ -195,6 +195,7 @@ def read_submission(
             # Data above the header: the "header" repeats inside the data of
             # a sheet that continues the one before it.
             start = next(i for i, row in enumerate(sheet.rows) if any(v not in ("", None) for v in row))
+            header = previous or header  # the repeated header may have lost cells (merged ranges)
             notes.append(f"sheet {sheet.name!r} starts with data; its header row {header.row + 1} repeats inside")
         elif header is None and previous is not None:
             start = _continuation_start(sheet, previous, catalogue)

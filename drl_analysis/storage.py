@@ -209,7 +209,9 @@ def save_submission(engine: sa.Engine, rec: SubmissionRecord) -> int:
             conn.execute(sa.insert(exposures), _rows(exp, cols, extra))
         for table, items in ((sheets, rec.sheets), (repairs, rec.repairs), (rejections, rec.rejections)):
             if items:
-                conn.execute(sa.insert(table), [{**{k: _none(v) for k, v in it.items()}, **extra} for it in items])
+                # executemany takes its columns from the first row: give every row all of them.
+                names = [c.name for c in table.columns if c.name not in ("id", "submission_id")]
+                conn.execute(sa.insert(table), [{**{k: _none(it.get(k)) for k in names}, **extra} for it in items])
     return int(sub_id)
 
 

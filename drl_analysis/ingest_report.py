@@ -1,0 +1,107 @@
+"""Tables and figures of what ingest read, repaired and rejected.
+
+Used by ``notebooks/02_repair.ipynb`` and the reports: every number comes
+from the database's submissions, sheets, repairs and rejections tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .storage import load_table
+
+
+def accounting_tables(db_url: str) -> dict[str, pd.DataFrame]:
+    """What ingest did, as tables.
+
+    Returns
+    -------
+    dict of pandas.DataFrame
+        ``by_source_year``: per data source and year, files, rows read, stored,
+        rejected, repaired values and flagged rows, with ``balanced`` true
+        where read = stored + rejected;
+        ``repairs_by_rule`` and ``rejections_by_reason``: counts, most first;
+        ``failed_files``: files that could not be read, with the reason;
+        ``sheets``: one row per sheet with its status and counts.
+    """
+    subs = load_table(db_url, "submissions")
+    sheets = load_table(db_url, "sheets")
+    repairs = load_table(db_url, "repairs")
+    rejections = load_table(db_url, "rejections")
+    stored = subs[subs["status"] == "stored"].copy()
+    stored["data_source"] = stored["data_source"].fillna("(none)")
+    by = (
+        stored.groupby(["data_source", "year"], dropna=False, sort=True)
+        .agg(
+            files=("source_file", "count"),
+            rows_read=("rows_read", "sum"),
+            rows_stored=("rows_stored", "sum"),
+            rows_rejected=("rows_rejected", "sum"),
+            values_repaired=("n_repairs", "sum"),
+            rows_flagged=("n_flagged", "sum"),
+        )
+        .reset_index()
+    )
+    by["year"] = by["year"].astype("Int64")
+    by["balanced"] = by["rows_read"] == by["rows_stored"] + by["rows_rejected"]
+    file_ok = rejections["sheet"].notna() | rejections["source_row"].notna()
+    rules = (
+        repairs.groupby("rule").size().rename("values").reset_index().sort_values(["values", "rule"], ascending=[False, True])
+    )
+    reasons = (
+        rejections[file_ok]
+        .groupby("reason")
+        .size()
+        .rename("rows")
+        .reset_index()
+        .sort_values(["rows", "reason"], ascending=[False, True])
+    )
+    failed = subs.loc[subs["status"] == "failed", ["source_file", "message"]].rename(columns={"message": "reason"})
+    sheet_cols = ["source_file", "sheet", "status", "reason", "header_row", "data_source", "year",
+                  "rows_read", "rows_stored", "rows_rejected"]
+    return {
+        "by_source_year": by.reset_index(drop=True),
+        "repairs_by_rule": rules.reset_index(drop=True),
+        "rejections_by_reason": reasons.reset_index(drop=True),
+        "failed_files": failed.sort_values("source_file").reset_index(drop=True),
+        "sheets": sheets[sheet_cols].sort_values(["source_file", "sheet"]).reset_index(drop=True),
+    }
+
+
+def plot_accounting(tables: dict[str, pd.DataFrame]):
+    """Two panels: rows stored and rejected per data source and year; repairs by rule.
+
+    Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    by = tables["by_source_year"].copy()
+    by["label"] = by["data_source"].astype(str) + " " + by["year"].astype(str)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, max(3.5, 0.35 * len(by) + 1.5)))
+    ax1.barh(by["label"], by["rows_stored"], label="stored", color="#3b7dd8")
+    ax1.barh(by["label"], by["rows_rejected"], left=by["rows_stored"], label="rejected", color="#e07b39")
+    ax1.set_xlabel("rows [count]")
+    ax1.set_title("Rows per data source and year")
+    ax1.invert_yaxis()
+    ax1.legend(loc="lower right")
+    rules = tables["repairs_by_rule"]
+    ax2.barh(rules["rule"], rules["values"], color="#6a9f58")
+    ax2.set_xlabel("repaired values [count]")
+    ax2.set_title("Repairs by rule")
+    ax2.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def write_accounting(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    """Write each table as ``ingest_<name>.csv`` into ``out_dir``; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in tables.items():
+        p = out / f"ingest_{name}.csv"
+        frame.to_csv(p, index=False, lineterminator="\n")
+        paths.append(p)
+    return paths
