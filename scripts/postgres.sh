@@ -4,11 +4,11 @@ pg_as() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$1"; else sudo 
 if [ -z "${DRL_ANALYSIS_TEST_POSTGRES_URL:-}" ] && command -v pg_lsclusters >/dev/null; then
   cluster=$(pg_lsclusters -h | head -n 1)
   if [ -n "$cluster" ]; then
-    set -- $cluster
-    if [ "$4" != online ]; then
-      if [ "$(id -u)" = 0 ]; then pg_ctlcluster "$1" "$2" start; else sudo pg_ctlcluster "$1" "$2" start; fi
+    read -r pg_version pg_name port pg_status _ <<< "$cluster"
+    if [ "$pg_status" != online ]; then
+      if [ "$(id -u)" = 0 ]; then pg_ctlcluster "$pg_version" "$pg_name" start
+      else sudo pg_ctlcluster "$pg_version" "$pg_name" start; fi
     fi
-    port=$3
     pg_as "psql -p $port -tAc \"SELECT 1 FROM pg_roles WHERE rolname='drl'\" | grep -q 1 || psql -p $port -qc \"CREATE ROLE drl LOGIN PASSWORD 'drl' CREATEDB\""
     pg_as "psql -p $port -tAc \"SELECT 1 FROM pg_database WHERE datname='drl_test'\" | grep -q 1 || createdb -p $port -O drl drl_test"
     export DRL_ANALYSIS_TEST_POSTGRES_URL="postgresql+psycopg://drl:drl@127.0.0.1:$port/drl_test"

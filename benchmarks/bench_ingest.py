@@ -1,0 +1,103 @@
+"""Ingest at national scale against the bare python-calamine parse of the same files.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--submissions 500] [--rows 500000]
+
+Generates (once, cached in benchmarks/out/ingest/) a seeded survey of about
+500 damaged workbook submissions and 500,000 exposure rows, then measures in
+one run, each in its own process: (1) the bare parse, every sheet of every
+file read with python-calamine; (2) the whole ingest (read, repair, flag,
+store in a new SQLite database). Prints seconds, rows per second, peak memory
+and the ratio ingest / bare parse (goal: <= 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out" / "ingest"
+
+
+def generate(n_submissions: int, rows: int) -> Path:
+    from drl_analysis.generator import SurveyModel, simulate_exposures, write_survey
+
+    folder = OUT / f"survey_{n_submissions}_{rows}"
+    if (folder / "done").exists():
+        return folder
+    sources = tuple(f"Aerztliche Stelle {i:02d}" for i in range(1, 11))
+    years = (2022, 2023)
+    per_file = n_submissions // (len(sources) * len(years))
+    # rows = sources * facilities * years * exams * patients
+    facilities = max(1, round(rows / (len(sources) * len(years) * 6 * 50)))
+    model = SurveyModel(sources=sources, years=years, facilities_per_source=facilities,
+                        exams_per_facility=6, patients_per_exam=(30, 70))
+    t = time.perf_counter()
+    exposures = simulate_exposures(model, seed=500)
+    survey = write_survey(folder / "files", exposures, seed=500, formats={"xlsx": 0.9, "xls": 0.1},
+                          files_per_source_year=per_file)
+    (folder / "done").write_text(json.dumps({"files": len(survey.files), "rows": len(survey.truth)}))
+    print(f"generated {len(survey.files)} files, {len(survey.truth)} rows in {time.perf_counter() - t:.0f} s")
+    return folder
+
+
+_BARE = """
+import resource, sys, time
+from pathlib import Path
+import python_calamine as calamine
+files = sorted(p for p in Path(sys.argv[1]).iterdir() if p.is_file())
+t = time.perf_counter(); n = 0
+for f in files:
+    wb = calamine.CalamineWorkbook.from_path(str(f))
+    for name in wb.sheet_names:
+        n += len(wb.get_sheet_by_name(name).to_python(skip_empty_area=False))
+    wb.close()
+print(time.perf_counter() - t, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+_INGEST = """
+import resource, sys, time
+from drl_analysis.ingest import ingest_paths
+t = time.perf_counter()
+s = ingest_paths([sys.argv[1]], "sqlite:///" + sys.argv[2], progress=False).totals()
+print(time.perf_counter() - t, s["rows_stored"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, s["rows_read"], s["rows_rejected"], s["files_failed"])
+"""
+
+
+def _run(code: str, *args: str) -> list[float]:
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True,
+                         cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": ""}).stdout.split()
+    return [float(x) for x in out]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--submissions", type=int, default=500)
+    ap.add_argument("--rows", type=int, default=500_000)
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each; the fastest counts")
+    args = ap.parse_args()
+    folder = generate(args.submissions, args.rows)
+    files = folder / "files"
+    meta = json.loads((folder / "done").read_text())
+    bare, ingest = [], []
+    for k in range(args.repeat):
+        bare.append(_run(_BARE, str(files)))
+        db = folder / f"bench_{k}.sqlite"
+        db.unlink(missing_ok=True)
+        ingest.append(_run(_INGEST, str(files), str(db)))
+        db.unlink(missing_ok=True)
+    b = min(bare, key=lambda r: r[0])
+    i = min(ingest, key=lambda r: r[0])
+    print(f"survey: {meta['files']} submissions, {meta['rows']} exposure rows (xlsx 90 %, xls 10 %)")
+    print(f"bare calamine parse : {b[0]:7.2f} s  {b[1] / b[0]:10,.0f} rows/s  peak {b[2] / 1024:6.0f} MB")
+    print(f"ingest (to SQLite)  : {i[0]:7.2f} s  {i[1] / i[0]:10,.0f} rows/s  peak {i[2] / 1024:6.0f} MB"
+          f"  ({i[1]:.0f} stored + {i[4]:.0f} rejected = {i[3]:.0f} read; {i[5]:.0f} files failed)")
+    print(f"ratio ingest / bare parse: {i[0] / b[0]:.2f} (goal <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
