@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import traceback
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -389,9 +390,13 @@ def ingest_paths(
         if stored_status(engine, sha) == "stored":
             summary.files.append(FileOutcome(source_file=name, status="duplicate", message="already stored (same sha256)"))
             continue
-        rec, outcome = read_submission(
-            path, name, catalogue, data_source=data_source, year=year, max_bytes=max_bytes, sha256=sha
-        )
+        try:
+            rec, outcome = read_submission(
+                path, name, catalogue, data_source=data_source, year=year, max_bytes=max_bytes, sha256=sha
+            )
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
+            traceback.print_exc(file=sys.stderr)
+            rec, outcome = _failed(name, sha, f"internal error while reading ({exc.__class__.__name__}: {exc}); please report it")
         save_submission(engine, rec)
         summary.files.append(outcome)
     engine.dispose()
