@@ -1,0 +1,330 @@
+"""Keyed pseudonyms for data sources and facilities.
+
+The pseudonymised edition of a report replaces every data source ("medical
+body") and every facility by a pseudonym made with a keyed hash
+(HMAC-SHA-256): the same key gives the same pseudonym in every run, so a
+reader can follow one facility across years, and without the key nobody can
+go back from the pseudonym to the name (nor confirm a guess).
+
+Pseudonyms are made of letters only (``S-KXWRTMPQ`` for a data source,
+``F-HBNQZEAV`` for a facility), so they never look like the small integer
+facility IDs the medical bodies assign, nor like exam codes or years.
+
+The key is a text of at least :data:`MIN_KEY_CHARS` characters, taken from,
+in this order,
+
+1. a key file given explicitly (``drl-analysis run --pseudonym-key-file``);
+2. the environment variable :data:`ENV_VAR`;
+3. the user's key file :func:`default_key_file`, created once with a random
+   key and readable only by its owner.
+
+The key is never written into an output; a run records only its
+:attr:`PseudonymKey.fingerprint`, which tells whether two editions were made
+with the same key without revealing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import UserError
+
+#: Environment variable holding the key.
+ENV_VAR = "DRL_ANALYSIS_PSEUDONYM_KEY"
+#: A shorter key could be found by trying.
+MIN_KEY_CHARS = 16
+#: Letters of a pseudonym: no digits (so no pseudonym reads like a facility ID),
+#: no I, L, O (easily confused with 1 and 0 in print).
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ"
+#: Letters per pseudonym: 23**8 = 7.8e10 values, so two of a few thousand
+#: facilities share one with a probability below 1e-4 (and that is checked).
+LETTERS = 8
+#: Prefix of each kind of pseudonym.
+PREFIXES = {"data_source": "S-", "facility": "F-"}
+
+
+def default_key_file() -> Path:
+    """The user's key file: ``$XDG_CONFIG_HOME/drl-analysis/pseudonym.key``.
+
+    Without ``XDG_CONFIG_HOME``, ``~/.config/drl-analysis/pseudonym.key``.
+    """
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "drl-analysis" / "pseudonym.key"
+
+
+@dataclass(frozen=True)
+class PseudonymKey:
+    """A secret key and where it came from.
+
+    Attributes
+    ----------
+    secret : bytes
+        The key (UTF-8 of the key text); never printed.
+    source : str
+        Where it came from, for messages: ``"environment variable ..."`` or
+        ``"key file <path>"``.
+    created : bool
+        True when this call created the user's key file.
+    """
+
+    secret: bytes = field(repr=False)
+    source: str
+    created: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        """12 hex digits that identify the key without revealing it."""
+        return hmac.new(self.secret, b"drl-analysis key fingerprint", hashlib.sha256).hexdigest()[:12]
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "text") -> PseudonymKey:
+        """A key from its text (surrounding whitespace is ignored).
+
+        Raises
+        ------
+        UserError
+            When the text is shorter than :data:`MIN_KEY_CHARS` characters.
+        """
+        text = text.strip()
+        if len(text) < MIN_KEY_CHARS:
+            raise UserError(
+                f"{source}: the pseudonym key has {len(text)} characters; it needs at least "
+                f"{MIN_KEY_CHARS}, since a short key can be found by trying"
+            )
+        return cls(text.encode("utf-8"), source)
+
+
+def _read_key_file(path: Path, source: str) -> PseudonymKey:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: pseudonym key file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the pseudonym key file ({exc})") from None
+    return PseudonymKey.from_text(text, source)
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    text = secrets.token_hex(32) + "\n"
+    # O_EXCL: two runs starting at once must not each create a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def load_key(key_file: str | Path | None = None, *, create: bool = True) -> PseudonymKey:
+    """The pseudonym key: from ``key_file``, else the environment, else the user's key file.
+
+    Parameters
+    ----------
+    key_file : str or Path, optional
+        A file holding the key text. Takes precedence over :data:`ENV_VAR`.
+    create : bool, default True
+        Create the user's key file (:func:`default_key_file`, mode 0600) with a
+        random key when no key is given and it does not exist yet.
+
+    Returns
+    -------
+    PseudonymKey
+
+    Raises
+    ------
+    UserError
+        When the given key file is missing or unreadable, a key is too short,
+        or there is no key and ``create`` is false.
+    """
+    if key_file:
+        path = Path(key_file).expanduser()
+        return _read_key_file(path, f"key file {path}")
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return PseudonymKey.from_text(env, f"environment variable {ENV_VAR}")
+    path = default_key_file()
+    created = False
+    if not path.exists():
+        if not create:
+            raise UserError(f"no pseudonym key: set {ENV_VAR}, give a key file, or create {path}")
+        _create_key_file(path)
+        created = True
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        warnings.warn(f"{path}: the pseudonym key file is readable by others (mode {mode:o}); chmod 600 it", stacklevel=2)
+    key = _read_key_file(path, f"key file {path}")
+    return PseudonymKey(key.secret, key.source, created=created)
+
+
+def _letters(digest: bytes, n: int = LETTERS) -> str:
+    value = int.from_bytes(digest, "big")
+    out = []
+    for _ in range(n):
+        value, r = divmod(value, len(ALPHABET))
+        out.append(ALPHABET[r])
+    return "".join(out)
+
+
+def pseudonym(key: PseudonymKey, kind: str, *parts: object) -> str:
+    """The pseudonym of one entity.
+
+    Parameters
+    ----------
+    key : PseudonymKey
+    kind : {"data_source", "facility"}
+        What is named; each kind has its own prefix and hash domain, so a data
+        source and a facility never get the same pseudonym.
+    *parts : object
+        What identifies the entity: ``(data_source,)`` for a data source,
+        ``(data_source, facility_id)`` for a facility (IDs repeat across data
+        sources). Compared as text with surrounding spaces removed, so the
+        facility ID 3 read as a number or as "3" gets one pseudonym.
+
+    Returns
+    -------
+    str
+        ``prefix`` + :data:`LETTERS` letters of :data:`ALPHABET`.
+    """
+    if kind not in PREFIXES:
+        raise ValueError(f"kind must be one of {sorted(PREFIXES)}, not {kind!r}")
+    message = "\x1f".join([kind, *(_canonical(p) for p in parts)]).encode("utf-8")
+    digest = hmac.new(key.secret, message, hashlib.sha256).digest()
+    return PREFIXES[kind] + _letters(digest)
+
+
+def _canonical(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+class Pseudonymiser:
+    """Replaces data sources and facility IDs in tables, and remembers what it replaced.
+
+    Parameters
+    ----------
+    key : PseudonymKey
+    source_col, facility_col : str
+        Names of the identifying columns.
+
+    Examples
+    --------
+    >>> key = PseudonymKey.from_text("an example key of the docs")
+    >>> p = Pseudonymiser(key)
+    >>> frame = pd.DataFrame({"data_source": ["Nord", "Nord"], "facility_id": ["3", "4"]})
+    >>> p.frame(frame)["facility_id"].str.startswith("F-").all()
+    True
+    """
+
+    def __init__(self, key: PseudonymKey, *, source_col: str = "data_source", facility_col: str = "facility_id"):
+        self.key = key
+        self.source_col = source_col
+        self.facility_col = facility_col
+        self._sources: dict[str, str] = {}
+        self._facilities: dict[tuple[str, str], str] = {}
+        self._taken: dict[str, object] = {}
+
+    def _remember(self, name: str, identity: object) -> str:
+        other = self._taken.setdefault(name, identity)
+        if other != identity:
+            # 8 letters make this vanishingly rare; a silent merge of two facilities would be worse.
+            raise RuntimeError(f"pseudonym collision between {other!r} and {identity!r}")
+        return name
+
+    def source(self, data_source: object) -> str:
+        """Pseudonym of one data source."""
+        name = _canonical(data_source)
+        if name not in self._sources:
+            self._sources[name] = self._remember(pseudonym(self.key, "data_source", name), ("s", name))
+        return self._sources[name]
+
+    def facility(self, data_source: object, facility_id: object) -> str:
+        """Pseudonym of one facility, identified by its data source and ID."""
+        ident = (_canonical(data_source), _canonical(facility_id))
+        if ident not in self._facilities:
+            self._facilities[ident] = self._remember(pseudonym(self.key, "facility", *ident), ("f", *ident))
+        return self._facilities[ident]
+
+    def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A copy of ``frame`` with its data source and facility columns pseudonymised.
+
+        A facility column needs the data source column beside it (facility IDs
+        repeat across data sources).
+        """
+        out = frame.copy()
+        has_source = self.source_col in out.columns
+        if self.facility_col in out.columns:
+            if not has_source:
+                raise ValueError(f"column {self.facility_col!r} needs {self.source_col!r} beside it")
+            out[self.facility_col] = [
+                self.facility(s, f) for s, f in zip(frame[self.source_col], frame[self.facility_col])
+            ]
+        if has_source:
+            out[self.source_col] = [self.source(s) for s in frame[self.source_col]]
+        return out
+
+    @property
+    def originals(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """The data sources and (data source, facility ID) pairs replaced so far."""
+        return sorted(self._sources), sorted(self._facilities)
+
+
+def find_identifiers(
+    frames: dict[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
+    sources: Sequence[str],
+    *,
+    id_columns: Sequence[str] = ("data_source", "facility_id", "facility", "facility_label"),
+    facility_ids: Sequence[str] = (),
+) -> list[str]:
+    """Where original names still appear in tables meant to be pseudonymised.
+
+    Parameters
+    ----------
+    frames : dict of str to DataFrame
+        The tables by name.
+    sources : sequence of str
+        Original data-source names: no text cell and no column name may contain one.
+    id_columns : sequence of str
+        Columns holding identifiers: their values may not equal an original
+        facility ID or data source.
+    facility_ids : sequence of str
+        Original facility IDs.
+
+    Returns
+    -------
+    list of str
+        One message per finding; empty when the tables are clean.
+    """
+    items = frames.items() if isinstance(frames, dict) else frames
+    lowered = [s.lower() for s in sources if s]
+    ids = {_canonical(i) for i in facility_ids} | {_canonical(s) for s in sources}
+    found = []
+    for name, frame in items:
+        for col in frame.columns:
+            if any(s in str(col).lower() for s in lowered):
+                found.append(f"{name}: column name {col!r} holds a data source")
+            values = frame[col]
+            if col in id_columns:
+                bad = sorted({_canonical(v) for v in values} & ids)
+                if bad:
+                    found.append(f"{name}: column {col!r} holds original identifiers {bad}")
+            if values.dtype == object or pd.api.types.is_string_dtype(values):
+                text = values.dropna().astype(str).str.lower()
+                for s in lowered:
+                    hit = text.str.contains(s, regex=False)
+                    if hit.any():
+                        found.append(f"{name}: column {col!r} row {int(hit.idxmax())} holds {s!r}")
+    return found

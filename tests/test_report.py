@@ -1,0 +1,220 @@
+"""The annual report (PDF, both editions) and the HTML pages of a run."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from drl_analysis import report
+from drl_analysis.errors import UserError
+from drl_analysis.pseudonym import ENV_VAR, PseudonymKey
+from pipeline_run import sample_run
+
+KEY = PseudonymKey.from_text("report test key, not a secret")
+SOURCES = ["Aerztliche Stelle Nord", "Aerztliche Stelle Sued"]
+
+
+@pytest.fixture(autouse=True)
+def own_config_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv(ENV_VAR, raising=False)
+
+
+def pdf_text(path, *, layout: bool = True) -> str:
+    args = ["pdftotext", *(["-layout"] if layout else []), str(path), "-"]
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+
+#: A facility named by a number, as in "facility 3", "Facility: 3", "facility ID 3".
+FACILITY_LABEL = re.compile(r"(?i)\bfacilit(y|ies)( id)?[ \t:#]{1,3}\d+\b")
+
+
+@pytest.fixture(scope="module")
+def run_tables(tmp_path_factory):
+    """The tables of a small run: two data sources with facilities 1-4, three exams, two years."""
+    tables = tmp_path_factory.mktemp("run") / "tables"
+    (tables / "02_repair").mkdir(parents=True)
+    (tables / "03_drl_quartiles").mkdir()
+    (tables / "04_clustering").mkdir()
+    pd.DataFrame({
+        "data_source": SOURCES * 2, "year": [2022, 2022, 2023, 2023], "files": [1, 1, 1, 1],
+        "rows_read": [110, 120, 130, 140], "rows_stored": [100, 115, 125, 135], "rows_rejected": [10, 5, 5, 5],
+        "values_repaired": [3, 4, 5, 6], "rows_flagged": [1, 0, 2, 0], "balanced": [True] * 4,
+    }).to_csv(tables / "02_repair" / "ingest_by_source_year.csv", index=False)
+    drl = pd.DataFrame({
+        "exam_code": ["1020", "9003", "9101"], "exam_name": ["Facial bones", "Chest p.a.", "Coronary angiography"],
+        "quantity": ["ctdivol_mgy", "dap_cgycm2", "dap_cgycm2"], "n_facilities": [8, 8, 5], "n_exams": [300, 290, 150],
+        "p25": [12.0, 7.0, 2500.0], "p50": [16.25, 8.3, 3051.0], "p75": [21.5, 9.54, 3463.0], "qcd": [0.28, 0.15, 0.16],
+        "p75_ci_low": [16.0, 7.9, 2720.0], "p75_ci_high": [25.0, 11.8, 5450.0],
+        "current_drl": [20.0, 12.0, np.nan], "drl_edition": ["DE-2016", "DE-2022", ""],
+        "share_facilities_above_drl": [0.375, 0.0, np.nan], "share_exams_above_drl": [0.3, 0.05, np.nan],
+        "quantile_method": ["weibull"] * 3, "min_per_facility": [10] * 3, "seed": [7] * 3,
+    })
+    drl.to_csv(tables / "03_drl_quartiles" / "drl_table.csv", index=False)
+    pd.DataFrame({
+        "exam_code": ["1020", "1020", "9003", "9003"], "quantity": ["ctdivol_mgy", "ctdivol_mgy", "dap_cgycm2", "dap_cgycm2"],
+        "year": [2022, 2023, 2022, 2023], "share_exams_above_drl": [0.25, 0.35, 0.1, 0.0],
+    }).to_csv(tables / "03_drl_quartiles" / "drl_by_year.csv", index=False)
+    pd.DataFrame({
+        "alert": ["facility_above_drl", "facility_above_drl"], "data_source": SOURCES, "facility_id": ["3", "4"],
+        "exam_code": ["1020", "1020"], "quantity": ["ctdivol_mgy"] * 2, "years": ["2022;2023", "2023"],
+        "evidence": ["facility 3 of Aerztliche Stelle Nord is above", "facility 4 of Aerztliche Stelle Sued"],
+    }).to_csv(tables / "04_clustering" / "alerts.csv", index=False)
+    pd.DataFrame({
+        "data_source": [s for s in SOURCES for _ in range(4)], "facility_id": [str(i) for _ in SOURCES for i in range(1, 5)],
+        "cluster": [0, 0, 1, 1, 0, 1, 1, 2], "dose_index": np.linspace(0.5, 1.5, 8),
+    }).to_csv(tables / "04_clustering" / "clusters.csv", index=False)
+    return tables
+
+
+@pytest.fixture(scope="module")
+def written(run_tables):
+    """The report of the small run, both editions (made once: a PDF takes seconds)."""
+    return report.write_report(run_tables, run_tables.parent / "report", survey="test", key=KEY)
+
+
+def test_summary_counts_come_from_the_run_tables(run_tables):
+    tables = report.build_report_tables(report.read_tables(report.locate_tables(run_tables)), years="2023")
+    summary = dict(zip(tables["summary"]["item"], tables["summary"]["value"]))
+    # Only 2023 counts: rows stored 125 + 135.
+    assert summary["exposure rows stored"] == 260
+    # P75 above the current DRL: 1020 (21.5 > 20); 9003 is below and 9101 has no DRL.
+    assert summary["of these with P75 above the current DRL"] == 1
+    assert summary["of these with a current DRL"] == 2
+    assert summary["alerts"] == 2
+    assert summary["clusters"] == 3
+
+
+def test_pdf_shows_the_numbers_of_the_drl_table(written):
+    rep = written
+    assert rep.identified.pdf.read_bytes().startswith(b"%PDF")
+    text = pdf_text(rep.identified.pdf)
+    assert "Annual report on diagnostic reference levels" in text
+    # P75 21.5 mGy of exam 1020 with its bootstrap interval 16–25, and the ratio to the DRL 20: 1.075 -> 1.07/1.08.
+    row = next(line for line in text.splitlines() if line.startswith("1020"))
+    assert "21.5" in row and "16–25" in row and re.search(r"1\.0[78]", row)
+    assert "weibull" in text  # the percentile method is printed
+
+
+def test_pseudonymised_edition_names_no_source_and_no_facility_id(written):
+    rep = written
+    # The identified edition names them, so the checks below can see a name where there is one.
+    assert "Aerztliche Stelle Nord" in pdf_text(rep.identified.pdf, layout=False)
+    text = pdf_text(rep.pseudonymised.pdf)
+    for name in ["Aerztliche", "Nord", "Sued"]:
+        assert name not in text
+    assert not FACILITY_LABEL.search(pdf_text(rep.pseudonymised.pdf, layout=False))
+    alerts = pd.read_csv(rep.pseudonymised.tables["alerts"], dtype=str)
+    clusters = pd.read_csv(rep.pseudonymised.tables["clusters"], dtype=str)
+    for frame in (alerts, clusters):
+        assert frame["facility_id"].str.fullmatch(r"F-[A-Z]{8}").all()
+        assert frame["data_source"].str.fullmatch(r"S-[A-Z]{8}").all()
+    # The free-text evidence names facilities: it is not carried into the report at all.
+    assert "evidence" not in alerts.columns
+    for path in rep.pseudonymised.tables.values():
+        assert "Aerztliche" not in path.read_text()
+    assert "S-" in text and "F-" in text
+
+
+def test_pseudonymised_edition_keeps_one_facility_under_one_pseudonym(written, run_tables):
+    rep = written
+    raw = pd.read_csv(run_tables / "04_clustering" / "clusters.csv", dtype=str)
+    pseudo = rep.pseudonymised_tables["clusters"]
+    # Same rows, same clusters, one pseudonym per facility.
+    assert list(pseudo["cluster"]) == list(raw["cluster"].astype(int))
+    assert pseudo["facility_id"].nunique() == len(raw)
+
+
+def test_pdf_may_not_fetch_anything_from_the_network(tmp_path):
+    document = "<html><body><p>x</p><img src='http://example.org/logo.png'></body></html>"
+    with pytest.raises(BaseException, match="example.org"):
+        report.write_pdf(document, tmp_path / "x.pdf", base_dir=tmp_path)
+
+
+def test_missing_drl_table_is_a_user_error_naming_it(tmp_path):
+    (tmp_path / "tables").mkdir()
+    with pytest.raises(UserError, match="drl_table.csv"):
+        report.write_report(tmp_path / "tables", tmp_path / "report", key=KEY)
+
+
+def test_two_tables_of_one_name_are_refused(run_tables):
+    extra = run_tables / "other"
+    extra.mkdir()
+    (extra / "drl_table.csv").write_text("exam_code\n1\n")
+    with pytest.raises(UserError, match="2 files named drl_table.csv"):
+        report.locate_tables(run_tables)
+
+
+def test_notebook_page_hides_code_and_carries_plotly_offline(tmp_path):
+    figure = {"data": [{"type": "bar", "x": ["a", "b"], "y": [1, 2]}], "layout": {"title": {"text": "doses"}}}
+    nb = new_notebook(cells=[
+        new_markdown_cell("# A page"),
+        new_code_cell("hidden_code_marker = 1\nfig", outputs=[
+            new_output("display_data", data={report.PLOTLY_MIME: figure, "text/plain": "Figure"})
+        ]),
+        new_code_cell("fig2", outputs=[new_output("display_data", data={report.PLOTLY_MIME: figure})]),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "page.ipynb"
+    nbformat.write(nb, path)
+    page = report.notebook_html(path, tmp_path / "page.html").read_text()
+    assert "hidden_code_marker" not in page
+    assert page.count("Plotly.newPlot") == 2
+    # plotly.js is inlined once; no script is loaded from anywhere.
+    assert len(page) > 1_000_000
+    assert not re.search(r"<script[^>]+src=['\"]https?:", page)
+
+
+def test_index_page_lists_pages_parameters_and_manifest(tmp_path):
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html" / "02_repair.html").write_text("<html></html>")
+    manifest = {
+        "survey": "sample", "version": "20240101T000000Z-0123abcd",
+        "parameters": {"user": {"min_per_facility": 20}, "years": "2022", "notebooks": {}},
+        "notebooks": [{"name": "02_repair", "status": "ok", "duration_s": 3.2},
+                      {"name": "01_ocr_extraction", "status": "skipped", "reason": "no input in dose_reports/"}],
+        "inputs": {"folder": "data/raw/sample", "files": [{"path": "surveys/a.csv", "bytes": 10, "sha256": "ab" * 32}]},
+        "outputs": [],
+    }
+    index = report.write_index(tmp_path, manifest, {"02_repair": tmp_path / "html" / "02_repair.html"},
+                               tmp_path / "html" / "index.html").read_text()
+    assert "href='02_repair.html'" in index
+    assert "min_per_facility" in index and "20" in index
+    assert "skipped" in index and "surveys/a.csv" in index
+    assert "href='../manifest.json'" in index
+
+
+def test_sample_run_pseudonymised_pdf_and_tables_hold_no_source_name_or_facility_id(tmp_path_factory, worker_id):
+    folder = sample_run(tmp_path_factory, worker_id)
+    truth = pd.read_csv(report.PROCESSED_DIR.parent / "raw" / "sample" / "truth" / "exposures.csv.gz",
+                        usecols=["data_source", "facility_id"], dtype=str).drop_duplicates()
+    sources = sorted(truth["data_source"].unique())
+    words = sorted({w for s in sources for w in s.split()})  # "Aerztliche", "Stelle", "Mitte", "Nord", ...
+    edition = folder / "report" / "pseudonymised"
+    text = pdf_text(next(edition.glob("*.pdf")))
+    for word in words:
+        assert not re.search(rf"\b{word}\b", text), word
+    assert not FACILITY_LABEL.search(pdf_text(next(edition.glob("*.pdf")), layout=False))
+    raw_ids = set(truth["facility_id"])
+    for csv in edition.glob("*.csv"):
+        frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        content = csv.read_text()
+        assert not any(word in content for word in words if len(word) > 3), csv.name
+        for col in ("data_source", "facility_id"):
+            if col in frame.columns:
+                assert not set(frame[col]) & (raw_ids | set(sources)), (csv.name, col)
+    # The figures are drawn from the pseudonymised tables; their PNG carry no text layer to check,
+    # so check that every figure of the edition was drawn by the report (no copy of a notebook figure).
+    assert {p.name.split("_pseudonymised_")[0] for p in edition.glob("*.png")} == {"annual_report"}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["pseudonym_key"]["fingerprint"] == KEY_OF_RUN.fingerprint
+
+
+KEY_OF_RUN = PseudonymKey.from_text("key-of-the-test-run-0123456789abcdef")
