@@ -792,6 +792,11 @@ class DrlResult:
         What every output states (see :func:`drl_parameters`).
     n_exposures : int
         Exposures the tables were computed from (after the year filter).
+    exposures : pandas.DataFrame, optional
+        Those exposures, for figures of single exams.
+    catalogue : Catalogue, optional
+    weight_range_kg : (float, float), optional
+        The weight range applied, in kg.
     """
 
     table: pd.DataFrame
@@ -799,6 +804,16 @@ class DrlResult:
     facilities: pd.DataFrame
     parameters: dict[str, object]
     n_exposures: int
+    exposures: pd.DataFrame | None = field(default=None, repr=False)
+    catalogue: Catalogue | None = field(default=None, repr=False)
+    weight_range_kg: tuple[float, float] | None = None
+
+    def counted_values(self, exam_code: str, quantity: str) -> pd.DataFrame:
+        """The exposures of one exam that entered these tables (see :func:`counted_values`)."""
+        if self.exposures is None:
+            raise ValueError("this result keeps no exposures")
+        return counted_values(self.exposures, exam_code, quantity, self.catalogue,
+                              weight_range_kg=self.weight_range_kg)
 
 
 def _facilities_out(prep: _Prepared, frame: pd.DataFrame, by_year: bool, min_per_facility: int) -> pd.DataFrame:
@@ -873,7 +888,42 @@ def compute_drl(
     drl_values, _ = _current_drls(catalogue, prep.exam_codes, edition)
     frame = _facility_frame(prep, facility_statistic=facility_statistic, by_year=False, drl_by_exam=drl_values)
     facilities = _facilities_out(prep, frame, False, min_per_facility)
-    return DrlResult(table=table, by_year=by_year, facilities=facilities, parameters=params, n_exposures=prep.n_rows)
+    if years is not None and "year" in exposures.columns:
+        exposures = exposures[exposures["year"].isin(years)]
+    return DrlResult(
+        table=table, by_year=by_year, facilities=facilities, parameters=params, n_exposures=prep.n_rows,
+        exposures=exposures, catalogue=catalogue, weight_range_kg=weight_range_kg,
+    )
+
+
+def pick_exam(table: pd.DataFrame, exam_code: str | None = None) -> tuple[str, str]:
+    """The (exam code, quantity) with the most counted facilities, for figures.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`drl_table`.
+    exam_code : str, optional
+        Choose among this exam's quantities only; None or "" chooses among
+        all rows, preferring those with a current DRL.
+
+    Raises
+    ------
+    UserError
+        If ``exam_code`` has no row in the table.
+    """
+    rows = table
+    if exam_code:
+        rows = table[table["exam_code"].astype(str) == str(exam_code)]
+        if rows.empty:
+            raise UserError(f"exam_code: the DRL table has no row for exam {exam_code!r}")
+    if table.empty:
+        raise UserError("the DRL table is empty: no facility has enough exams")
+    ranked = rows.assign(_drl=rows["current_drl"].notna()).sort_values(
+        ["_drl", "n_facilities", "exam_code"], ascending=[False, False, True], kind="stable"
+    )
+    best = ranked.iloc[0]
+    return str(best["exam_code"]), str(best["quantity"])
 
 
 def drl_table(
@@ -1255,9 +1305,10 @@ def _reader_columns(unit: str, min_per_facility: int, by_year: bool, ct: bool) -
         "n_excluded_phantom": "Values left out: other CTDI phantom",
         "n_excluded_weight": "Values left out: weight outside range or missing",
         "mean_weight_kg": "Mean weight of counted patients [kg]",
+        "ctdi_phantom_cm": "CTDI phantom [cm]",
     }
-    if ct:
-        cols["ctdi_phantom_cm"] = "CTDI phantom [cm]"
+    if not ct:
+        del cols["n_excluded_phantom"], cols["ctdi_phantom_cm"]
     return cols
 
 
@@ -1340,10 +1391,6 @@ def write_drl_xlsx(result: DrlResult, path: str | Path) -> Path:
         params = _parameter_rows(result.parameters)
         params.to_excel(xw, sheet_name="Parameters", index=False)
         _format_sheet(xw.sheets["Parameters"], [24, 60, 70], "A2")
-        # A fixed creation date keeps the file free of wall-clock time.
-        import datetime as _dt
-
-        xw.book.properties.created = _dt.datetime(2000, 1, 1)
     return path
 
 

@@ -53,6 +53,14 @@ def _axes(ax, figsize):
     return ax
 
 
+def _empty(ax, message: str):
+    """An axes that says why there is nothing to draw (a notebook keeps running)."""
+    ax = _axes(ax, (6, 1.5))
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return ax
+
+
 def _markers(row: pd.Series) -> list[tuple[str, float, str, str]]:
     """(key, value, label, line style) of the quartiles and the current DRL."""
     unit = QUANTITIES[row["quantity"]].unit
@@ -216,11 +224,15 @@ def share_above_heatmap(by_year: pd.DataFrame, *, quantity: str | None = None, a
     Returns
     -------
     matplotlib.axes.Axes
+        Without any exam with a current DRL, an axes that says so.
     """
     import seaborn as sns
 
-    grid = _heatmap_frame(by_year, quantity)
-    ax = _axes(ax, (1.2 + 0.9 * grid.shape[1], 1.2 + 0.3 * grid.shape[0]))
+    try:
+        grid = _heatmap_frame(by_year, quantity)
+    except ValueError as exc:
+        return _empty(ax, str(exc))
+    ax = _axes(ax, (max(5.0, 1.2 + 0.9 * grid.shape[1]), max(2.5, 1.2 + 0.3 * grid.shape[0])))
     sns.heatmap(
         grid, ax=ax, cmap="Reds", vmin=0, vmax=100, annot=True, fmt=".0f", linewidths=0.5,
         cbar_kws={"label": "Exams above current DRL [%]"}, annot_kws={"fontsize": "small"},
@@ -256,12 +268,13 @@ def p75_trend(
     Returns
     -------
     matplotlib.axes.Axes
+        Without a year of this exam in ``by_year``, an axes that says so.
     """
     catalogue = catalogue or load_catalogue()
     rows = by_year[(by_year["exam_code"].astype(str) == str(exam_code)) & (by_year["quantity"] == quantity)]
     rows = rows.sort_values("year")
     if rows.empty:
-        raise ValueError(f"the table has no row for exam {exam_code!r} and quantity {quantity!r}")
+        return _empty(ax, f"no year with enough facilities for exam {exam_code} and {quantity}")
     years = rows["year"].to_numpy(dtype=int)
     ax = _axes(ax, (7, 4))
     err = np.vstack([rows["p75"] - rows["p75_ci_low"], rows["p75_ci_high"] - rows["p75"]])
@@ -338,10 +351,17 @@ def share_above_heatmap_plotly(by_year: pd.DataFrame, *, quantity: str | None = 
     Returns
     -------
     plotly.graph_objects.Figure
+        Without any exam with a current DRL, a figure that says so.
     """
     import plotly.graph_objects as go
 
-    grid = _heatmap_frame(by_year, quantity)
+    try:
+        grid = _heatmap_frame(by_year, quantity)
+    except ValueError as exc:
+        fig = go.Figure()
+        fig.add_annotation(text=str(exc), showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+        fig.update_layout(template="plotly_white", xaxis_visible=False, yaxis_visible=False)
+        return fig
     text = grid.map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
     fig = go.Figure(
         go.Heatmap(
