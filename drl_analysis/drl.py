@@ -21,7 +21,16 @@ Values flagged implausible at ingest are left out and counted. CT values
 (CTDIvol and DLP) referenced to a phantom other than the exam's reference
 phantom are left out and counted, so 16 cm and 32 cm values are never pooled.
 The whole table is computed with one factorisation of the facility keys and
-numpy group reductions, so 5 million exposures take seconds.
+numpy group reductions, so 5 million exposures take seconds; the bootstrap
+draws the order statistics each percentile needs from their exact joint
+distribution, so its cost does not grow with the number of facilities
+(``benchmarks/drl.md``).
+
+Entry points: :func:`drl_table`, :func:`drl_by_year` and
+:func:`facility_medians` on a DataFrame of exposures; :func:`compute_drl`
+for all three at once; :func:`drl_from_database` and
+:func:`write_drl_outputs` for the notebook; :func:`command` for
+``drl-analysis drl``.
 """
 
 from __future__ import annotations
