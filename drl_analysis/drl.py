@@ -668,9 +668,14 @@ def _summarise(
     n_bootstrap: int,
     random_state: int,
     parameters: dict[str, object],
+    facilities: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
+    """One table row per exam, quantity (and year); ``facilities`` may pass
+    the :func:`_facility_frame` computed already for the same options."""
     drl_values, drl_editions = _current_drls(catalogue, prep.exam_codes, edition)
-    facilities = _facility_frame(prep, facility_statistic=facility_statistic, by_year=by_year, drl_by_exam=drl_values)
+    if facilities is None:
+        facilities = _facility_frame(prep, facility_statistic=facility_statistic, by_year=by_year,
+                                     drl_by_exam=drl_values)
     excluded = _exclusion_counts(prep, by_year)
     names = {c: (catalogue.exam_name(c) or "") for c in prep.exam_codes}
     rows = []
@@ -844,6 +849,38 @@ def _facilities_out(prep: _Prepared, frame: pd.DataFrame, by_year: bool, min_per
     return out.sort_values(keys, kind="stable").drop(columns="_q").reset_index(drop=True)
 
 
+def _setup(
+    exposures: pd.DataFrame,
+    catalogue: Catalogue | None,
+    *,
+    min_per_facility: int,
+    quantile_method: str,
+    facility_statistic: str,
+    weight_range_kg: tuple[float, float] | None,
+    edition: str | None,
+    years: Iterable[int] | None,
+    n_bootstrap: int,
+    random_state: int,
+) -> tuple[Catalogue, _Prepared, dict[str, object], list[int] | None]:
+    """Validate the options, prepare the exposures once, and collect what
+    :func:`_summarise` needs (with the parameters every output states)."""
+    catalogue = catalogue or load_catalogue()
+    _check_options(min_per_facility, quantile_method, facility_statistic, weight_range_kg, n_bootstrap, random_state)
+    edition = check_edition(catalogue, edition)
+    years = None if years is None else sorted({int(y) for y in years})
+    prep = _prepare(exposures, catalogue, weight_range_kg=weight_range_kg, years=years)
+    params = drl_parameters(
+        catalogue, min_per_facility=min_per_facility, quantile_method=quantile_method,
+        facility_statistic=facility_statistic, weight_range_kg=weight_range_kg, edition=edition, years=years,
+        years_in_data=prep.years, n_bootstrap=n_bootstrap, random_state=random_state,
+    )
+    common = dict(
+        min_per_facility=min_per_facility, quantile_method=quantile_method, facility_statistic=facility_statistic,
+        edition=edition, n_bootstrap=n_bootstrap, random_state=random_state, parameters=params,
+    )
+    return catalogue, prep, common, years
+
+
 def compute_drl(
     exposures: pd.DataFrame,
     catalogue: Catalogue | None = None,
@@ -866,41 +903,20 @@ def compute_drl(
     -------
     DrlResult
     """
-    catalogue = catalogue or load_catalogue()
-    _check_options(min_per_facility, quantile_method, facility_statistic, weight_range_kg, n_bootstrap, random_state)
-    edition = check_edition(catalogue, edition)
-    years = None if years is None else sorted({int(y) for y in years})
-    prep = _prepare(exposures, catalogue, weight_range_kg=weight_range_kg, years=years)
-    params = drl_parameters(
-        catalogue,
-        min_per_facility=min_per_facility,
-        quantile_method=quantile_method,
-        facility_statistic=facility_statistic,
-        weight_range_kg=weight_range_kg,
-        edition=edition,
-        years=years,
-        years_in_data=prep.years,
-        n_bootstrap=n_bootstrap,
-        random_state=random_state,
+    catalogue, prep, common, years = _setup(
+        exposures, catalogue, min_per_facility=min_per_facility, quantile_method=quantile_method,
+        facility_statistic=facility_statistic, weight_range_kg=weight_range_kg, edition=edition, years=years,
+        n_bootstrap=n_bootstrap, random_state=random_state,
     )
-    common = dict(
-        min_per_facility=min_per_facility,
-        quantile_method=quantile_method,
-        facility_statistic=facility_statistic,
-        edition=edition,
-        n_bootstrap=n_bootstrap,
-        random_state=random_state,
-        parameters=params,
-    )
-    table = _summarise(prep, catalogue, by_year=False, **common)
-    by_year = _summarise(prep, catalogue, by_year=True, **common)
-    drl_values, _ = _current_drls(catalogue, prep.exam_codes, edition)
+    drl_values, _ = _current_drls(catalogue, prep.exam_codes, common["edition"])
     frame = _facility_frame(prep, facility_statistic=facility_statistic, by_year=False, drl_by_exam=drl_values)
+    table = _summarise(prep, catalogue, by_year=False, facilities=frame, **common)
+    by_year = _summarise(prep, catalogue, by_year=True, **common)
     facilities = _facilities_out(prep, frame, False, min_per_facility)
     if years is not None and "year" in exposures.columns:
         exposures = exposures[exposures["year"].isin(years)]
     return DrlResult(
-        table=table, by_year=by_year, facilities=facilities, parameters=params, n_exposures=prep.n_rows,
+        table=table, by_year=by_year, facilities=facilities, parameters=common["parameters"], n_exposures=prep.n_rows,
         exposures=exposures, catalogue=catalogue, weight_range_kg=weight_range_kg,
     )
 
@@ -1003,22 +1019,8 @@ def drl_table(
 
 
 def _one_table(exposures, catalogue, by_year: bool, **options) -> pd.DataFrame:
-    catalogue = catalogue or load_catalogue()
-    _check_options(
-        options["min_per_facility"], options["quantile_method"], options["facility_statistic"],
-        options["weight_range_kg"], options["n_bootstrap"], options["random_state"],
-    )
-    edition = check_edition(catalogue, options["edition"])
-    years = None if options["years"] is None else sorted({int(y) for y in options["years"]})
-    prep = _prepare(exposures, catalogue, weight_range_kg=options["weight_range_kg"], years=years)
-    params = drl_parameters(
-        catalogue, years_in_data=prep.years, **{**options, "edition": edition, "years": years}
-    )
-    return _summarise(
-        prep, catalogue, by_year=by_year, min_per_facility=options["min_per_facility"],
-        quantile_method=options["quantile_method"], facility_statistic=options["facility_statistic"],
-        edition=edition, n_bootstrap=options["n_bootstrap"], random_state=options["random_state"], parameters=params,
-    )
+    catalogue, prep, common, _ = _setup(exposures, catalogue, **options)
+    return _summarise(prep, catalogue, by_year=by_year, **common)
 
 
 def drl_by_year(

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .catalogue import Catalogue, edition_year, load_catalogue
-from .columns import QUANTITIES
+from .columns import QUANTITIES, header_label
 
 # One colour per marker, the same in every figure.
 COLOURS = {"p25": "#7f7f7f", "p50": "#1f77b4", "p75": "#d62728", "drl": "#000000"}
@@ -25,8 +25,7 @@ COLOURS = {"p25": "#7f7f7f", "p50": "#1f77b4", "p75": "#d62728", "drl": "#000000
 def _quantity_label(quantity: str) -> str:
     if quantity not in QUANTITIES:
         raise ValueError(f"unknown quantity {quantity!r}")
-    q = QUANTITIES[quantity]
-    return f"{q.label} [{q.unit}]"
+    return header_label(quantity)
 
 
 def _row(table: pd.DataFrame, exam_code: str, quantity: str) -> pd.Series:
