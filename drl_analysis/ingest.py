@@ -31,7 +31,7 @@ from .headers import HeaderMatch, find_header, find_labels, labels_from_name, ye
 from .paths import default_db_url
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
-from .storage import SubmissionRecord, make_engine, save_submission, stored_status
+from .storage import SubmissionRecord, make_engine, prepare_rows, save_submission, stored_status
 from .workbook import FileRejected, RawSheet, find_files, read_file
 
 _TEMPLATE_SHEETS = {"ids", "examination codes", "exam codes", "untersuchungscodes", "codes", "anleitung",
@@ -401,7 +401,7 @@ def ingest_paths(
         seen.add(sha)
         todo.append((k, path, name, sha))
     jobs = jobs or os.cpu_count() or 1
-    settings = (catalogue, data_source, year, max_bytes)
+    settings = (catalogue, data_source, year, max_bytes, engine.dialect.name)
     pool = None
     if jobs > 1 and len(todo) >= 4 and "fork" in mp.get_all_start_methods():
         # Workers read and repair; this process stores, in file order.
@@ -431,8 +431,8 @@ def ingest_paths(
 _WORKER: dict = {}
 
 
-def _init_worker(catalogue, data_source, year, max_bytes) -> None:
-    _WORKER.update(catalogue=catalogue, data_source=data_source, year=year, max_bytes=max_bytes)
+def _init_worker(catalogue, data_source, year, max_bytes, dialect) -> None:
+    _WORKER.update(catalogue=catalogue, data_source=data_source, year=year, max_bytes=max_bytes, dialect=dialect)
 
 
 def _read_job(job: tuple[int, Path, str, str]) -> tuple[SubmissionRecord, FileOutcome, str | None]:
@@ -444,6 +444,7 @@ def _read_job(job: tuple[int, Path, str, str]) -> tuple[SubmissionRecord, FileOu
             path, name, w["catalogue"], data_source=w["data_source"], year=w["year"], max_bytes=w["max_bytes"],
             sha256=sha,
         )
+        rec.prepared, rec.prepared_for = prepare_rows(rec, w["dialect"]), w["dialect"]
         return rec, outcome, None
     except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
         rec, outcome = _failed(name, sha, f"internal error while reading ({exc.__class__.__name__}: {exc}); please report it")

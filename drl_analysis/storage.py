@@ -80,9 +80,9 @@ exposures = sa.Table(
     sa.Column("sheet", sa.String(256), nullable=False),
     sa.Column("source_row", sa.Integer, nullable=False),
     sa.Column("data_source", sa.String(256)),
-    sa.Column("year", sa.Integer, index=True),
+    sa.Column("year", sa.Integer),
     sa.Column("facility_id", sa.String(128)),
-    sa.Column("exam_code", sa.String(128), index=True),
+    sa.Column("exam_code", sa.String(128)),
     *[sa.Column(c, sa.Float) for c in NUMERIC_COLUMNS],
     sa.Column("flags", sa.String(512), nullable=False, default=""),
 )
@@ -133,6 +133,10 @@ class SubmissionRecord:
     rejections: list[dict] = field(default_factory=list)
     rows_read: int = 0
     n_flagged: int = 0
+    #: Rows as plain tuples per table (see :func:`prepare_rows`) and the
+    #: database dialect they were prepared for.
+    prepared: dict | None = field(default=None, repr=False)
+    prepared_for: str | None = None
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -177,22 +181,47 @@ def _column_values(series: pd.Series, nan_is_null: bool) -> list:
     return [v.item() if hasattr(v, "item") and not isinstance(v, str) else v for v in out.tolist()]
 
 
-def _insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, names: Sequence[str], sub_id: int) -> None:
-    """Insert a DataFrame's rows with one executemany of plain tuples.
+def _names(table: sa.Table) -> list[str]:
+    """Columns written for a table, in order (ids and submission_id aside)."""
+    return [c.name for c in table.columns if c.name not in ("id", "submission_id")]
 
-    This bypasses per-row parameter processing, which dominates the time of
-    storing hundreds of thousands of exposures.
+
+EXPOSURE_NAMES = ["sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS, "flags"]
+
+
+def prepare_rows(rec: SubmissionRecord, dialect: str) -> dict[str, list[tuple]]:
+    """The rows of a submission as plain tuples per table, ready for executemany.
+
+    Done where the submission is read (in a worker process), so that the
+    process writing the database only inserts.
     """
-    if frame is None or not len(frame):
+    nan_is_null = dialect == "sqlite"
+    frames = {"exposures": (rec.exposures, EXPOSURE_NAMES)}
+    for table, items in (("sheets", rec.sheets), ("repairs", rec.repairs), ("rejections", rec.rejections)):
+        names = _names(metadata.tables[table])
+        frame = items if isinstance(items, pd.DataFrame) else pd.DataFrame(list(items), columns=names)
+        frames[table] = (frame.reindex(columns=names), names)
+    out = {}
+    for table, (frame, names) in frames.items():
+        if frame is None or not len(frame):
+            out[table] = []
+        else:
+            out[table] = list(zip(*[_column_values(frame[c], nan_is_null) for c in names]))
+    return out
+
+
+def _insert_rows(conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: list[tuple], sub_id: int) -> None:
+    """Insert plain tuples with one executemany, bypassing per-row parameter
+    processing, which would dominate the time of storing a national survey."""
+    if not rows:
         return
-    sqlite = conn.dialect.name == "sqlite"
-    columns = [_column_values(frame[c], sqlite) for c in names]
-    rows = list(zip([sub_id] * len(frame), *columns))
+    style = conn.dialect.paramstyle
+    if style not in ("qmark", "format", "pyformat"):
+        raise NotImplementedError(f"database driver paramstyle {style!r}")
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in ["submission_id", *names])
-    marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * (len(names) + 1))
-    if conn.dialect.paramstyle not in ("qmark", "format", "pyformat"):
-        raise NotImplementedError(f"database driver paramstyle {conn.dialect.paramstyle!r}")
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({marks})", rows)
+    marks = ", ".join(["?" if style == "qmark" else "%s"] * len(names))
+    # sub_id is an integer this module created, safe to write into the statement.
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({int(sub_id)}, {marks})", rows)
 
 
 def save_submission(engine: sa.Engine, rec: SubmissionRecord) -> int:
@@ -201,7 +230,8 @@ def save_submission(engine: sa.Engine, rec: SubmissionRecord) -> int:
     A submission of the same sha256 that failed before is replaced; one
     that is stored already is left as it is (the caller checks first).
     """
-    exp = rec.exposures
+    exp = rec.exposures if rec.exposures is not None else pd.DataFrame(columns=EXPOSURE_NAMES)
+    prepared = rec.prepared if rec.prepared_for == engine.dialect.name else prepare_rows(rec, engine.dialect.name)
     with engine.begin() as conn:
         conn.execute(
             sa.delete(submissions).where(submissions.c.sha256 == rec.sha256, submissions.c.status == "failed")
@@ -223,11 +253,9 @@ def save_submission(engine: sa.Engine, rec: SubmissionRecord) -> int:
                 n_flagged=rec.n_flagged,
             )
         ).inserted_primary_key[0]
-        _insert_frame(conn, exposures, exp, ["sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS, "flags"], sub_id)
-        for table, items in ((sheets, rec.sheets), (repairs, rec.repairs), (rejections, rec.rejections)):
-            names = [c.name for c in table.columns if c.name not in ("id", "submission_id")]
-            frame = items if isinstance(items, pd.DataFrame) else pd.DataFrame(list(items), columns=names)
-            _insert_frame(conn, table, frame.reindex(columns=names), names, sub_id)
+        for table in (exposures, sheets, repairs, rejections):
+            names = EXPOSURE_NAMES if table is exposures else _names(table)
+            _insert_rows(conn, table, names, prepared[table.name], sub_id)
     return int(sub_id)
 
 
