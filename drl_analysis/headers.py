@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .units import FAMILY_OF_COLUMN, UnknownUnit, normalise_unit, unit_factor
 
@@ -118,9 +119,16 @@ def match_column(text: object) -> tuple[str | None, str]:
     >>> match_column("CTDI-Phantom")
     ('ctdi_phantom_cm', '')
     """
-    if text is None or text == "" or isinstance(text, (int, float)):
+    if isinstance(text, str):
+        return _match_text(text)
+    return None, ""
+
+
+@lru_cache(maxsize=50_000)
+def _match_text(text: str) -> tuple[str | None, str]:
+    if not text:
         return None, ""
-    name, unit = _raw_unit_text(str(text))
+    name, unit = _raw_unit_text(text)
     folded = fold(name)
     if not folded or len(folded) > 80:
         return None, ""

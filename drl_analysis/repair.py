@@ -31,6 +31,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -106,42 +107,45 @@ def last_data_row(rows: list[list], start: int) -> int:
 class _Log:
     """Collects the repairs and rejections of a sheet.
 
-    Repairs come in column-wise chunks (one per column and rule), so that a
-    sheet with hundreds of thousands of repaired cells costs no Python loop
-    per cell.
+    Repairs come column-wise (one call per column and rule) into plain lists,
+    so that a sheet with hundreds of thousands of repaired cells costs no
+    pandas work per cell.
     """
 
     def __init__(self, sheet: str):
         self.sheet = sheet
-        self.chunks: list[pd.DataFrame] = []
+        self.columns: dict[str, list] = {c: [] for c in REPAIR_COLUMNS}
         self.rejections: list[dict] = []
 
     def repair(self, row: int | None, column: str, before: object, after: object, rule: str) -> None:
-        self.repairs_at(np.array([row], dtype=object), column, [before], [after], rule)
+        self.repairs_at([row], column, [before], [after], rule)
 
     def repairs_at(self, rows, column: str, before, after, rule) -> None:
         """Log one rule applied to many cells of a column."""
-        if len(rows) == 0:
+        n = len(rows)
+        if n == 0:
             return
-        self.chunks.append(pd.DataFrame({
-            "sheet": self.sheet, "source_row": np.asarray(rows, dtype=object), "column": column,
-            "before": [None if b is None else (b if isinstance(b, str) else _cell_text(b)) for b in before],
-            "after": [None if a is None else str(a) for a in after], "rule": rule,
-        }, columns=REPAIR_COLUMNS))
+        c = self.columns
+        c["sheet"].extend([self.sheet] * n)
+        c["source_row"].extend(None if r is None else int(r) for r in rows)
+        c["column"].extend([column] * n)
+        c["before"].extend(None if b is None else (b if isinstance(b, str) else _cell_text(b)) for b in before)
+        c["after"].extend(None if a is None else str(a) for a in after)
+        c["rule"].extend([rule] * n)
 
     def frame(self) -> pd.DataFrame:
-        if not self.chunks:
-            return pd.DataFrame(columns=REPAIR_COLUMNS)
-        out = pd.concat(self.chunks, ignore_index=True)
-        order = np.lexsort((out["column"].astype(str).to_numpy(), out["source_row"].fillna(0).astype(int).to_numpy()))
-        return out.iloc[order].reset_index(drop=True)
+        out = pd.DataFrame(self.columns, columns=REPAIR_COLUMNS)
+        if len(out):
+            order = np.lexsort((out["column"].to_numpy(dtype=str), out["source_row"].fillna(0).to_numpy(dtype=float)))
+            out = out.iloc[order].reset_index(drop=True)
+        return out
 
     def reject(self, row: int, reason: str, cells: list) -> None:
         raw = json.dumps([_cell_text(v) if not _is_empty(v) else "" for v in cells], ensure_ascii=False)
         self.rejections.append({"sheet": self.sheet, "source_row": row, "reason": reason, "raw": raw})
 
 
-@dataclass
+@dataclass(frozen=True)
 class _NumberCell:
     value: float
     rule: str | None
@@ -151,6 +155,7 @@ class _NumberCell:
 _GROUP_SPACE = re.compile(r"\d[\s'\u00a0\u202f\u2009]\d")
 
 
+@lru_cache(maxsize=200_000)
 def _parse_text_number(
     text: str, family: str | None, header_factor: float, notation: Notation | None, in_workbook: bool
 ) -> _NumberCell:
@@ -255,6 +260,15 @@ def _text_column(values: list) -> np.ndarray:
 
 def _resolve_exam(value: object, catalogue: Catalogue) -> tuple[str | None, str | None]:
     """An exam code from a cell: ``(code, rule)``; ``(None, None)`` when empty."""
+    if isinstance(value, str):
+        cache = catalogue.memo.setdefault("resolve_exam", {})
+        if value not in cache:
+            cache[value] = _resolve_exam_text(value, catalogue)
+        return cache[value]
+    return _resolve_exam_text(value, catalogue)
+
+
+def _resolve_exam_text(value: object, catalogue: Catalogue) -> tuple[str | None, str | None]:
     if _is_empty(value):
         return None, None
     if isinstance(value, float):
@@ -317,6 +331,13 @@ def _resolve_phantom(value: object) -> tuple[float, str | None]:
 
 def _text_kind(text: str, catalogue: Catalogue) -> str | None:
     """What an ID or exam cell's text says about its row: summary, note, header or None."""
+    cache = catalogue.memo.setdefault("text_kind", {})
+    if text not in cache:
+        cache[text] = _text_kind_uncached(text, catalogue)
+    return cache[text]
+
+
+def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
     if catalogue.code_for_name(text) is not None or _CODE_IN_TEXT.search(text):
         return None  # "Total aorta" is an exam, not a total
     folded = fold(text)
