@@ -160,6 +160,13 @@ def _data_above(sheet: RawSheet, header: HeaderMatch, catalogue: Catalogue) -> b
     return False
 
 
+def _part_of(header: HeaderMatch, previous: HeaderMatch) -> bool:
+    """Whether every column of ``header`` sits where ``previous`` has it."""
+    return all(
+        c in previous.columns and previous.columns[c].index == m.index for c, m in header.columns.items()
+    )
+
+
 def read_submission(
     path: Path,
     source_file: str,
@@ -201,6 +208,10 @@ def read_submission(
             start = next(i for i, row in enumerate(sheet.rows) if any(v not in ("", None) for v in row))
             header = previous or header  # the repeated header may have lost cells (merged ranges)
             notes.append(f"sheet {sheet.name!r} starts with data; its header row {header.row + 1} repeats inside")
+            if previous is not None and _part_of(header, previous):
+                # The repeated header may lack cells (blanked by a merged ID
+                # range); the sheet before names every column.
+                header = previous
         elif header is None and previous is not None:
             start = _continuation_start(sheet, previous, catalogue)
             if start is not None:

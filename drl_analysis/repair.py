@@ -49,8 +49,8 @@ MISSING_MARKERS = frozenset(
      "entfällt", "#n/a", "#nv"}
 )
 _SUMMARY = re.compile(
-    r"^(summe|gesamt|total|totals|mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|"
-    r"n\s*=|min|max|minimum|maximum|std|standardabweichung|sd|quartil|p75|p25|percentile|perzentil)\b"
+    r"^((summe|gesamt|total|totals|mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|"
+    r"min|max|minimum|maximum|std|standardabweichung|sd|quartil|p75|p25|percentile|perzentil)\b|n\s*=)"
 )
 _NOTE = re.compile(
     r"^(bemerkung|anmerkung|hinweis|note|notes|nb|kommentar|comment|quelle|erstellt|created|stand|"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import defusedxml.ElementTree as defused_et
+from defusedxml import DefusedXmlException
 import python_calamine as calamine
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -112,7 +113,7 @@ def _check_zip(path: Path) -> None:
                     data = zf.read(info) if info.file_size < 2**20 else head
                     try:
                         defused_et.fromstring(data)
-                    except defused_et.DefusedXmlException as exc:
+                    except DefusedXmlException as exc:
                         raise FileRejected(
                             f"refused: {info.filename} declares XML entities ({exc.__class__.__name__}), "
                             "as an XML bomb does; workbooks never do"
@@ -130,9 +131,15 @@ def _is_encrypted_ole(path: Path) -> bool:
     return "EncryptedPackage".encode("utf-16-le") in data or b"EncryptionInfo" in data
 
 
-def _read_workbook(path: Path) -> list[RawSheet]:
+def _read_workbook(path: Path, by_content: bool = False) -> list[RawSheet]:
     try:
-        wb = calamine.CalamineWorkbook.from_path(str(path))
+        if by_content:
+            # calamine picks its reader by the file name; a renamed file is
+            # read by what it holds.
+            with path.open("rb") as fh:
+                wb = calamine.CalamineWorkbook.from_filelike(fh)
+        else:
+            wb = calamine.CalamineWorkbook.from_path(str(path))
     except calamine.PasswordError:
         raise FileRejected("password-protected workbook: save it without a password and send it again") from None
     except (calamine.ZipError, calamine.XmlError) as exc:
@@ -153,6 +160,12 @@ def _read_workbook(path: Path) -> list[RawSheet]:
     finally:
         wb.close()
     return sheets
+
+
+def _megabytes(n_bytes: int) -> str:
+    # Whole megabytes hide the difference between a file and a small limit.
+    mb = n_bytes / 2**20
+    return f"{mb:.0f} MB" if mb >= 100 else f"{mb:.3g} MB"
 
 
 def _short(exc: BaseException) -> str:
@@ -222,7 +235,7 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> RawFile:
         raise FileRejected("the file is empty (0 bytes)")
     if max_bytes is not None and size > max_bytes:
         raise FileRejected(
-            f"the file is {size / 2**20:.0f} MB, more than the limit of {max_bytes / 2**20:.0f} MB (--max-file-mb)"
+            f"the file is {_megabytes(size)}, more than the limit of {_megabytes(max_bytes)} (--max-file-mb)"
         )
     with path.open("rb") as fh:
         head = fh.read(4096)
@@ -241,7 +254,7 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> RawFile:
         return RawFile("csv", sheets, notes + csv_notes)
     if kind in ("xlsx", "ods"):
         _check_zip(path)
-    sheets = _read_workbook(path)
+    sheets = _read_workbook(path, by_content=expected != kind)
     return RawFile(kind, sheets, notes)
 
 
