@@ -160,13 +160,6 @@ def _data_above(sheet: RawSheet, header: HeaderMatch, catalogue: Catalogue) -> b
     return False
 
 
-def _part_of(header: HeaderMatch, previous: HeaderMatch) -> bool:
-    """Whether every column of ``header`` sits where ``previous`` has it."""
-    return all(
-        c in previous.columns and previous.columns[c].index == m.index for c, m in header.columns.items()
-    )
-
-
 def read_submission(
     path: Path,
     source_file: str,
@@ -206,12 +199,8 @@ def read_submission(
             # Data above the header: the "header" repeats inside the data of
             # a sheet that continues the one before it.
             start = next(i for i, row in enumerate(sheet.rows) if any(v not in ("", None) for v in row))
-            header = previous or header  # the repeated header may have lost cells (merged ranges)
             notes.append(f"sheet {sheet.name!r} starts with data; its header row {header.row + 1} repeats inside")
-            if previous is not None and _part_of(header, previous):
-                # The repeated header may lack cells (blanked by a merged ID
-                # range); the sheet before names every column.
-                header = previous
+            header = previous or header  # the repeated header may have lost cells (merged ranges)
         elif header is None and previous is not None:
             start = _continuation_start(sheet, previous, catalogue)
             if start is not None:
