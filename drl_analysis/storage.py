@@ -289,9 +289,9 @@ def load_exposures(
             e.c.year,
             *[e.c[c] for c in EXPOSURE_COLUMNS],
             e.c.flags,
+            s.c.id.label("_submission"),
         )
         .join(s, s.c.id == e.c.submission_id)
-        .order_by(s.c.source_file, s.c.id, e.c.sheet, e.c.source_row)
     )
     if years is not None:
         query = query.where(e.c.year.in_([int(y) for y in years]))
@@ -302,7 +302,10 @@ def load_exposures(
     frame["year"] = frame["year"].astype("Int64")
     frame["source_row"] = frame["source_row"].astype(int)
     frame["flags"] = frame["flags"].fillna("")
-    return frame.reset_index(drop=True)
+    # Sorted here, not in SQL: a database's collation orders text its own way
+    # (PostgreSQL often case-insensitively), and the order must not depend on it.
+    frame = frame.sort_values(["source_file", "_submission", "sheet", "source_row"], kind="stable")
+    return frame.drop(columns="_submission").reset_index(drop=True)
 
 
 def load_table(url_or_engine: str | sa.Engine, name: str) -> pd.DataFrame:

@@ -199,3 +199,35 @@ def postgres_url_or_skip() -> str:
             pytest.fail("CI is set but DRL_ANALYSIS_TEST_POSTGRES_URL is not: the PostgreSQL test must run in CI")
         pytest.skip("DRL_ANALYSIS_TEST_POSTGRES_URL is not set")
     return url
+
+
+@pytest.fixture(scope="session")
+def small_damaged_survey(tmp_path_factory):
+    """Six generated submissions (3 data sources x 2 years; xlsx, xls, ods and csv,
+    some split over sheets) with heavy damage, and their ground truth.
+
+    Seed 5 draws every format and a few planted unit slips.
+    """
+    from drl_analysis.generator import SurveyModel, simulate_exposures, write_survey
+
+    model = SurveyModel(
+        sources=("Aerztliche Stelle Nord", "Aerztliche Stelle Sued", "Aerztliche Stelle West"),
+        facilities_per_source=3,
+        years=(2023, 2024),
+        exams_per_facility=3,
+    )
+    folder = tmp_path_factory.mktemp("small_damaged_survey")
+    return write_survey(
+        folder, simulate_exposures(model, seed=5), seed=5, damage=2,
+        formats={"xlsx": 0.4, "csv": 0.2, "xls": 0.2, "ods": 0.2},
+    )
+
+
+@pytest.fixture(scope="session")
+def damaged_national_survey(tmp_path_factory):
+    """Damaged submissions of the default survey model (5 data sources, 2 years,
+    about 12,000 exposures, every kind of damage) at seed 0, with their truth."""
+    from drl_analysis.generator import simulate_exposures, write_survey
+
+    folder = tmp_path_factory.mktemp("damaged_national_survey")
+    return write_survey(folder, simulate_exposures(seed=0), seed=0)

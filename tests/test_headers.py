@@ -139,6 +139,27 @@ def test_other_units_in_headers_converted(write_xlsx, ingest):
     assert run.value("age_years", 12) == pytest.approx(45.0)
 
 
+def test_renamed_translated_reordered_and_moved_columns_stored_right(write_xlsx, ingest):
+    header = ["Bemerkung", "Alter\n[Jahre]", "Dosisflächenprodukt [Gy x cm²]", "Untersuchungsart", "Einrichtungs-ID",
+              "Station", "Körpergewicht (kg)"]
+    rows = [[], ["", "", "Datenquelle", "Aerztliche Stelle West"], ["", "", "Jahr", 2022], [], [], ["", "", *header],
+            ["", "", "ok", 54.0, 0.125, "Thorax p.a.", "KH 7", "ZNA", 81.0],
+            ["", "", "", 61.0, 1.5, "Beckenübersicht", "KH 7", "", ""]]
+    run = ingest(write_xlsx("submission.xlsx", {"Daten": rows}))
+    stored = run.exposures
+    assert stored["source_row"].tolist() == [7, 8]
+    assert stored["exam_code"].tolist() == ["9003", "9010"]
+    assert stored["facility_id"].tolist() == ["KH 7", "KH 7"]
+    assert stored["dap_cgycm2"].tolist() == pytest.approx([12.5, 150.0], rel=1e-12)
+    assert stored["age_years"].tolist() == [54.0, 61.0]
+    assert stored["weight_kg"].iloc[0] == 81.0
+    assert (stored["data_source"] == "Aerztliche Stelle West").all() and (stored["year"] == 2022).all()
+    sheet = run.sheets.iloc[0]
+    assert sheet["header_row"] == 6
+    assert json.loads(sheet["unknown_columns"]) == ["Bemerkung", "Station"]
+    assert json.loads(sheet["column_map"])["dap_cgycm2"] == "Dosisflächenprodukt [Gy x cm²]"
+
+
 def test_unknown_columns_are_reported_and_kept_out(write_xlsx, ingest):
     header = [*TEMPLATE_HEADER, "Station", "Bemerkung"]
     path = write_xlsx("extra_columns.xlsx", survey_rows([[*template_row(3, 9003, 10.0), "Notaufnahme", "ok"]], header=header))

@@ -284,6 +284,10 @@ def test_file_over_the_size_limit_is_refused_unread(tmp_path, ingest, write_csv)
     assert outcome["AeSt_Nord_2023.csv"].status == "failed"
     assert "more than the limit of 0.002 MB (--max-file-mb)" in outcome["AeSt_Nord_2023.csv"].message
     assert outcome["AeSt_Sued_2023.csv"].status == "stored"
+    rejected = run.rejections
+    assert rejected.loc[rejected["source_file"] == "AeSt_Nord_2023.csv", "reason"].tolist() == [
+        outcome["AeSt_Nord_2023.csv"].message]
+    assert "FAILED AeSt_Nord_2023.csv: the file is 0.00" in run.summary.text()
 
 
 def _xlsx_with_empty_formatted_rows(path: Path, n_rows: int) -> None:
