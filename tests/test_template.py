@@ -136,3 +136,11 @@ def test_filled_template_reads_back_exactly_what_was_typed(blank_template, inges
     assert run.rejections.empty
     assert (stored["flags"] == "").all()
     assert run.summary.files[0].sheets_skipped == ["IDs", "Examination codes"]
+
+
+def test_blank_template_sent_back_holds_no_exposure_data(blank_template, ingest):
+    run = ingest(blank_template)
+    (outcome,) = run.summary.files
+    assert outcome.status == "failed"
+    assert outcome.message.startswith("the workbook holds no exposure data")
+    assert not run.summary.ok

@@ -118,6 +118,16 @@ def test_xlsx_named_xls_is_read_with_a_note(write_xlsx, ingest):
     assert note in run.table("submissions")["message"].iloc[0]
 
 
+def test_csv_named_xlsx_is_read_with_a_note(write_csv, ingest):
+    path = write_csv("AeSt_Nord_2023.csv", survey_rows([template_row(1, 9003, "10,5")], header_row=1), delimiter=";")
+    renamed = path.with_name("AeSt_Nord_2023.xlsx")
+    path.rename(renamed)
+    run = ingest(renamed)
+    assert run.value("dap_cgycm2", 2) == 10.5
+    assert run.value("sheet", 2) == ""
+    assert "the file is csv although its name ends in .xlsx; read as csv" in run.summary.files[0].notes
+
+
 def test_office_lock_files_and_other_files_in_folders_are_passed_over(tmp_path, write_xlsx):
     good = write_xlsx("survey.xlsx", survey_rows(GOOD_ROWS))
     (good.parent / "~$survey.xlsx").write_bytes(b"lock")
@@ -229,7 +239,18 @@ def png_named_csv(path: Path) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
 
 
+def html_named_xls(path: Path) -> None:
+    # Web applications export "Excel" files that are HTML tables.
+    path.write_text("<!DOCTYPE html><html><body><table><tr><td>DAP</td></tr></table></body></html>", encoding="utf-8")
+
+
+def binary_of_no_known_kind(path: Path) -> None:
+    path.write_bytes(bytes(range(256)) * 8)
+
+
 BAD_INPUTS = {
+    "html_named_xls.xls": (html_named_xls, "not a workbook: the file is an HTML page"),
+    "binary.xlsx": (binary_of_no_known_kind, "not a workbook: the file holds binary data of an unknown kind"),
     "pdf_named_xlsx.xlsx": (pdf_named_xlsx, "not a workbook: the file is a PDF document"),
     "truncated.xlsx": (truncated_xlsx, "corrupt or truncated workbook"),
     "password_protected.xlsx": (password_protected_xlsx, "password-protected workbook"),
