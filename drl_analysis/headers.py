@@ -212,6 +212,41 @@ def header_from_row(r: int, row: list) -> HeaderMatch | None:
     return HeaderMatch(r, columns, unknown, notes)
 
 
+def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
+    """Take units from a row right under the header, as some submissions write them.
+
+    The row counts as a units row when it holds no number, no exam code, and
+    at least one cell that reads as a unit of its column (``"Gy·cm²"`` under
+    DAP). Its units replace those of the header (a note says so). Returns
+    True when the row was one, so that data start a row later.
+    """
+    r = header.row + 1
+    if r >= len(rows):
+        return False
+    row = rows[r]
+    if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+        return False
+    exam = header.columns["exam_code"].index
+    if exam < len(row) and str(row[exam]).strip():
+        return False
+    found = {}
+    for column, m in header.columns.items():
+        cell = row[m.index] if m.index < len(row) else ""
+        if not isinstance(cell, str) or not cell.strip():
+            continue
+        factor, note = read_header_unit(column, cell.strip().strip("[]()"))
+        if note is not None or FAMILY_OF_COLUMN.get(column) is None:
+            return False
+        found[column] = (cell.strip(), factor)
+    if not found:
+        return False
+    for column, (text, factor) in found.items():
+        m = header.columns[column]
+        m.unit_text, m.factor = text, factor
+    header.notes.append(f"units read from row {r + 1}, under the header")
+    return True
+
+
 def header_score(row: list) -> int:
     """How many canonical columns a row names (to spot repeated headers)."""
     seen = set()

@@ -27,7 +27,7 @@ import pandas as pd
 
 from .catalogue import Catalogue, load_catalogue
 from .errors import UserError
-from .headers import HeaderMatch, find_header, find_labels, labels_from_name, year_of_sheet_name
+from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
 from .paths import default_db_url
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
@@ -195,6 +195,7 @@ def read_submission(
     previous: HeaderMatch | None = None
     for sheet, header in headers:
         start = None
+        own_header = header is not None
         if header is not None and _data_above(sheet, header, catalogue):
             # Data above the header: the "header" repeats inside the data of
             # a sheet that continues the one before it.
@@ -211,8 +212,12 @@ def read_submission(
             skipped.append(sheet.name)
             sheet_rows.append({"sheet": sheet.name, "status": "skipped", "reason": reason})
             continue
-        previous = header
+        if start is None and read_unit_row(sheet.rows, header):
+            start = header.row + 2
+        previous_before, previous = previous, header
         result = repair_sheet(sheet, header, catalogue, in_workbook=raw.kind != "csv", data_start=start)
+        if own_header and header is not previous_before:
+            result.header_row = sheet.row_number(header.row)
         src, yr = find_labels(sheet.rows, header.row if start is None else 0)
         sheet_source = src or book_source or name_source or data_source
         sheet_year = yr or year_of_sheet_name(sheet.name) or book_year or name_year or year

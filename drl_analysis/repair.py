@@ -415,7 +415,11 @@ def repair_sheet(
     end = last_data_row(sheet.rows, start)
     rows = sheet.rows[start:end]
     n = len(rows)
-    source_rows = np.arange(start + 1, end + 1)
+    source_rows = (
+        np.arange(start + 1, end + 1)
+        if sheet.line_numbers is None
+        else np.asarray(sheet.line_numbers[start:end], dtype=int)
+    )
     cols = header.columns
     width = max((len(r) for r in rows), default=0)
     grid = np.full((n, max(width, 1)), "", dtype=object)
@@ -537,7 +541,7 @@ def repair_sheet(
     frame = frame[["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS]]
     return SheetResult(
         name=sheet.name,
-        header_row=header.row + 1 if data_start is None else None,
+        header_row=sheet.row_number(header.row) if data_start is None else None,
         column_map={c: m.header for c, m in sorted(cols.items(), key=lambda kv: kv[1].index)},
         unknown_columns=list(header.unknown),
         exposures=frame,

@@ -50,7 +50,9 @@ class FileRejected(Exception):
 class RawSheet:
     """The cells of one sheet as the reader found them.
 
-    ``rows[i]`` is row ``i + 1`` as Excel numbers it (for CSV, line ``i + 1``).
+    ``rows[i]`` is row ``i + 1`` as Excel numbers it. A CSV record may span
+    several lines (a quoted cell with a line break): ``line_numbers[i]`` is
+    then the 1-based line on which record ``i`` starts.
     Empty cells are ``""``; numbers are floats; dates are datetime objects.
     ``merged`` lists merged ranges as ``((row0, col0), (row1, col1))``,
     0-based and inclusive.
@@ -59,6 +61,11 @@ class RawSheet:
     name: str
     rows: list[list]
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    line_numbers: list[int] | None = None
+
+    def row_number(self, i: int) -> int:
+        """The 1-based row (Excel) or line (CSV) number of ``rows[i]``."""
+        return self.line_numbers[i] if self.line_numbers is not None else i + 1
 
 
 @dataclass
@@ -108,7 +115,8 @@ def _check_zip(path: Path) -> None:
                         f"from {info.compress_size / 2**10:.0f} kB (a zip bomb)"
                     )
                 with zf.open(info) as fh:
-                    head = fh.read(4096)
+                    # A document type declaration stands before the root element.
+                    head = fh.read(65536)
                 if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
                     data = zf.read(info) if info.file_size < 2**20 else head
                     try:
@@ -207,12 +215,19 @@ def sniff_delimiter(text: str) -> str:
 def _read_csv(path: Path) -> tuple[list[RawSheet], list[str]]:
     text, encoding = decode_text(path.read_bytes())
     delim = sniff_delimiter(text)
-    rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    rows, lines = [], []
+    previous_end = 0
+    for record in reader:
+        rows.append(list(record))
+        lines.append(previous_end + 1)
+        previous_end = reader.line_num
     # csv rows may be ragged; sheets are rectangular.
     width = max((len(r) for r in rows), default=0)
     rows = [r + [""] * (width - len(r)) for r in rows]
     name = {";": "semicolon", "\t": "tab", ",": "comma"}[delim]
-    return [RawSheet("", rows)], [f"CSV, {encoding}, {name}-separated"]
+    numbers = lines if lines != list(range(1, len(rows) + 1)) else None
+    return [RawSheet("", rows, line_numbers=numbers)], [f"CSV, {encoding}, {name}-separated"]
 
 
 def read_file(path: str | Path, max_bytes: int | None = None) -> RawFile:

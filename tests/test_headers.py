@@ -233,3 +233,25 @@ def test_rows_without_a_data_source_are_rejected_with_a_reason(write_xlsx, inges
     run = ingest(path)
     assert run.exposures.empty
     assert run.rejection(12)["reason"].startswith("no data source")
+
+
+def test_units_in_a_row_under_the_header_are_applied(write_xlsx, ingest):
+    rows = survey_rows([["", "", "Gy·cm²", "µGy"], [1, 9003, 0.125, ""], [1, 1010, "", 55000.0]],
+                       header=["ID", "Exam code", "DAP", "CTDIvol"])
+    run = ingest(write_xlsx("unit_row.xlsx", rows))
+    stored = run.exposures
+    assert stored["source_row"].tolist() == [13, 14]
+    assert stored["dap_cgycm2"].iloc[0] == pytest.approx(12.5, rel=1e-12)
+    assert stored["ctdivol_mgy"].iloc[1] == pytest.approx(55.0, rel=1e-12)
+    sheet = run.sheets.iloc[0]
+    assert sheet["rows_read"] == 2 and sheet["rows_rejected"] == 0 and sheet["header_row"] == 11
+    assert "units read from row 12" in sheet["reason"]
+    assert set(run.repairs.loc[run.repairs["rule"] == "unit_conversion", "column"]) == {"dap_cgycm2", "ctdivol_mgy"}
+
+
+def test_csv_source_row_is_the_line_a_record_starts_on(write_csv, ingest):
+    # The quoted header cell spans two lines, so record 4 starts on line 5.
+    rows = [["Data source", "", "Nord"], ["Year", "", "2023"], ["ID", "Examination\ncode", "DAP"], [1, 9003, "12.5"]]
+    run = ingest(write_csv("multiline_header.csv", rows))
+    assert run.exposures["source_row"].tolist() == [5]
+    assert run.sheets.iloc[0]["header_row"] == 3
