@@ -70,6 +70,9 @@ class Catalogue:
     drls: pd.DataFrame
     source: str
     _by_name: dict[str, str] = field(default_factory=dict, repr=False)
+    #: Per-catalogue memo of answers that depend only on a cell's text and the
+    #: catalogue (exam codes read from text, row kinds); fills as files are read.
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for row in self.exams.itertuples(index=False):
@@ -127,6 +130,13 @@ class Catalogue:
             The DRL in the quantity's canonical unit and its edition;
             ``(None, None)`` where there is none.
         """
+        key = (str(code), quantity, edition)
+        cache = self.memo.setdefault("current_drl", {})
+        if key not in cache:
+            cache[key] = self._current_drl(*key)
+        return cache[key]
+
+    def _current_drl(self, code: str, quantity: str, edition: str | None) -> tuple[float | None, str | None]:
         d = self.drls[(self.drls["exam_code"] == str(code)) & (self.drls["quantity"] == quantity)]
         if edition is not None:
             d = d[d["edition"] == edition]

@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-source", help="data source for files that name none")
     p.add_argument("--year", type=int, help="survey year for files that name none")
     p.add_argument("--max-file-mb", type=float, default=200.0, help="larger files are refused (default 200)")
+    p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_dispatch("ingest", "command"))

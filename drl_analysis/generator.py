@@ -285,6 +285,7 @@ class _Style:
     junk: float  # share of rows followed by a non-exposure row
     slips: float
     unit_in_cell: float
+    words: bool  # missing markers and phantom words ("Kopf") in cells
 
 
 def _choose_style(rng: np.random.Generator, fmt: str, damage: float) -> _Style:
@@ -317,6 +318,7 @@ def _choose_style(rng: np.random.Generator, fmt: str, damage: float) -> _Style:
         junk=0.01 * damage,
         slips=0.002 * damage,
         unit_in_cell=0.03 if p(0.3) else 0.0,
+        words=damage > 0,
     )
 
 
@@ -352,11 +354,11 @@ def _value_cell(
 ) -> tuple[object, float]:
     """The cell written for a canonical value, and the canonical value a reader gets back."""
     if np.isnan(value):
-        if column in ("weight_kg", "age_years") and rng.random() < 0.3:
+        if style.words and column in ("weight_kg", "age_years") and rng.random() < 0.3:
             return str(rng.choice(_MISSING_WRITTEN)), np.nan
         return "", np.nan
     if column == "ctdi_phantom_cm":
-        if rng.random() < 0.15:
+        if style.words and rng.random() < 0.15:
             word = {16.0: ["Kopf", "head", "16 cm"], 32.0: ["Körper", "body", "32 cm"]}[float(value)]
             return str(rng.choice(word)), value
         return (int(value) if not in_csv else str(int(value))), value
@@ -457,6 +459,11 @@ def _render_submission(
                           "data_source": source, "year": year,
                           **{c: values.get(c, np.nan) for c in COLS}, "expected_flags": flags})
             if rng.random() < style.junk:
+                if style.merged_ids and block_start is not None:
+                    # A merged ID range keeps only its top cell: end it before the junk row.
+                    if row_no > block_start:
+                        merged.append((sheet_name, block_start, row_no))
+                    block_start, prev_id = None, None
                 kind = str(rng.choice(["empty row", "note row", "repeated header row"]))
                 if kind == "empty row":
                     rows.append([])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .units import FAMILY_OF_COLUMN, UnknownUnit, normalise_unit, unit_factor
 
@@ -118,9 +119,16 @@ def match_column(text: object) -> tuple[str | None, str]:
     >>> match_column("CTDI-Phantom")
     ('ctdi_phantom_cm', '')
     """
-    if text is None or text == "" or isinstance(text, (int, float)):
+    if isinstance(text, str):
+        return _match_text(text)
+    return None, ""
+
+
+@lru_cache(maxsize=50_000)
+def _match_text(text: str) -> tuple[str | None, str]:
+    if not text:
         return None, ""
-    name, unit = _raw_unit_text(str(text))
+    name, unit = _raw_unit_text(text)
     folded = fold(name)
     if not folded or len(folded) > 80:
         return None, ""
@@ -202,6 +210,41 @@ def header_from_row(r: int, row: list) -> HeaderMatch | None:
     if "exam_code" not in columns or not doses & set(columns):
         return None
     return HeaderMatch(r, columns, unknown, notes)
+
+
+def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
+    """Take units from a row right under the header, as some submissions write them.
+
+    The row counts as a units row when it holds no number, no exam code, and
+    at least one cell that reads as a unit of its column (``"Gy·cm²"`` under
+    DAP). Its units replace those of the header (a note says so). Returns
+    True when the row was one, so that data start a row later.
+    """
+    r = header.row + 1
+    if r >= len(rows):
+        return False
+    row = rows[r]
+    if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+        return False
+    exam = header.columns["exam_code"].index
+    if exam < len(row) and str(row[exam]).strip():
+        return False
+    found = {}
+    for column, m in header.columns.items():
+        cell = row[m.index] if m.index < len(row) else ""
+        if not isinstance(cell, str) or not cell.strip():
+            continue
+        factor, note = read_header_unit(column, cell.strip().strip("[]()"))
+        if note is not None or FAMILY_OF_COLUMN.get(column) is None:
+            return False
+        found[column] = (cell.strip(), factor)
+    if not found:
+        return False
+    for column, (text, factor) in found.items():
+        m = header.columns[column]
+        m.unit_text, m.factor = text, factor
+    header.notes.append(f"units read from row {r + 1}, under the header")
+    return True
 
 
 def header_score(row: list) -> int:

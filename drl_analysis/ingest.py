@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
+import os
 import sys
 import traceback
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,11 +27,11 @@ import pandas as pd
 
 from .catalogue import Catalogue, load_catalogue
 from .errors import UserError
-from .headers import HeaderMatch, find_header, find_labels, labels_from_name, year_of_sheet_name
+from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
 from .paths import default_db_url
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
-from .repair import SheetResult, repair_sheet, repr_number
-from .storage import SubmissionRecord, make_engine, save_submission, stored_status
+from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
+from .storage import SubmissionRecord, make_engine, prepare_rows, save_submission, stored_status
 from .workbook import FileRejected, RawSheet, find_files, read_file
 
 _TEMPLATE_SHEETS = {"ids", "examination codes", "exam codes", "untersuchungscodes", "codes", "anleitung",
@@ -192,12 +195,13 @@ def read_submission(
     previous: HeaderMatch | None = None
     for sheet, header in headers:
         start = None
+        own_header = header is not None
         if header is not None and _data_above(sheet, header, catalogue):
             # Data above the header: the "header" repeats inside the data of
             # a sheet that continues the one before it.
             start = next(i for i, row in enumerate(sheet.rows) if any(v not in ("", None) for v in row))
-            header = previous or header  # the repeated header may have lost cells (merged ranges)
             notes.append(f"sheet {sheet.name!r} starts with data; its header row {header.row + 1} repeats inside")
+            header = previous or header  # the repeated header may have lost cells (merged ranges)
         elif header is None and previous is not None:
             start = _continuation_start(sheet, previous, catalogue)
             if start is not None:
@@ -208,15 +212,19 @@ def read_submission(
             skipped.append(sheet.name)
             sheet_rows.append({"sheet": sheet.name, "status": "skipped", "reason": reason})
             continue
-        previous = header
+        if start is None and read_unit_row(sheet.rows, header):
+            start = header.row + 2
+        previous_before, previous = previous, header
         result = repair_sheet(sheet, header, catalogue, in_workbook=raw.kind != "csv", data_start=start)
+        if own_header and header is not previous_before:
+            result.header_row = sheet.row_number(header.row)
         src, yr = find_labels(sheet.rows, header.row if start is None else 0)
         sheet_source = src or book_source or name_source or data_source
         sheet_year = yr or year_of_sheet_name(sheet.name) or book_year or name_year or year
         results.append((result, sheet_source, sheet_year))
 
     frames = []
-    repairs: list[dict] = []
+    repair_frames: list[pd.DataFrame] = []
     rejections: list[dict] = []
     ambiguous: list[tuple[int, str, float, float]] = []
     offset = 0
@@ -239,7 +247,7 @@ def read_submission(
         ambiguous.extend((offset + i, c, a, b) for i, c, a, b in result.ambiguous)
         offset += len(exp)
         frames.append(exp)
-        repairs.extend(result.repairs)
+        repair_frames.append(result.repairs)
         rejections.extend(result.rejections)
         stored = len(exp)
         sheet_rows.append({
@@ -265,16 +273,15 @@ def read_submission(
     exposures["year"] = exposures["year"].astype("Int64")
     refs = exam_references(exposures, catalogue)
     chosen = resolve_ambiguous(exposures, ambiguous, refs)
+    repairs = pd.concat(repair_frames, ignore_index=True) if repair_frames else pd.DataFrame(columns=REPAIR_COLUMNS)
     if chosen:
-        by_key = {}
-        for r in repairs:
-            if r["rule"] == "ambiguous_notation":
-                by_key[(r["sheet"], r["source_row"], r["column"])] = r
+        amb = repairs.index[repairs["rule"] == "ambiguous_notation"]
+        where = {(repairs.at[i, "sheet"], repairs.at[i, "source_row"], repairs.at[i, "column"]): i for i in amb}
         for (pos, column), value in chosen.items():
             exposures.loc[pos, column] = value
-            rep = by_key.get((exposures["sheet"].iat[pos], int(exposures["source_row"].iat[pos]), column))
-            if rep is not None:
-                rep["after"] = repr_number(value)
+            i = where.get((exposures["sheet"].iat[pos], int(exposures["source_row"].iat[pos]), column))
+            if i is not None:
+                repairs.at[i, "after"] = repr_number(value)
     exposures["flags"] = flag_exposures(exposures, catalogue, refs, set(chosen))
     n_flagged = int((exposures["flags"] != "").sum())
     sources = exposures["data_source"].dropna()
@@ -346,6 +353,7 @@ def ingest_paths(
     year: int | None = None,
     max_file_mb: float | None = 200.0,
     progress: bool = True,
+    jobs: int = 0,
 ) -> IngestSummary:
     """Read, repair and store every survey file under ``paths``.
 
@@ -363,6 +371,9 @@ def ingest_paths(
         Larger files are refused unread.
     progress : bool
         Show a progress bar (on a terminal, for more than a few files).
+    jobs : int, default 0
+        Worker processes that read and repair files (0: one per core); the
+        database is written by this process, in file order.
 
     Returns
     -------
@@ -379,28 +390,70 @@ def ingest_paths(
     for p, why in problems:
         summary.files.append(FileOutcome(source_file=p.name, status="failed", message=why))
     max_bytes = int(max_file_mb * 2**20) if max_file_mb else None
-    bar = tqdm(files, desc="ingest", unit="file", disable=not progress or len(files) < 5 or None, file=sys.stderr)
-    for path in bar:
+    outcomes: dict[int, FileOutcome] = {}
+    todo: list[tuple[int, Path, str, str]] = []
+    seen: set[str] = set()
+    for k, path in enumerate(files):
         name = names[path]
         try:
             sha = sha256_of(path)
         except OSError as exc:
-            summary.files.append(FileOutcome(source_file=name, status="failed", message=f"cannot open the file ({exc.strerror})"))
+            outcomes[k] = FileOutcome(source_file=name, status="failed", message=f"cannot open the file ({exc.strerror})")
             continue
-        if stored_status(engine, sha) == "stored":
-            summary.files.append(FileOutcome(source_file=name, status="duplicate", message="already stored (same sha256)"))
+        if sha in seen or stored_status(engine, sha) == "stored":
+            outcomes[k] = FileOutcome(source_file=name, status="duplicate", message="already stored (same sha256)")
             continue
-        try:
-            rec, outcome = read_submission(
-                path, name, catalogue, data_source=data_source, year=year, max_bytes=max_bytes, sha256=sha
-            )
-        except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
-            traceback.print_exc(file=sys.stderr)
-            rec, outcome = _failed(name, sha, f"internal error while reading ({exc.__class__.__name__}: {exc}); please report it")
-        save_submission(engine, rec)
-        summary.files.append(outcome)
-    engine.dispose()
+        seen.add(sha)
+        todo.append((k, path, name, sha))
+    jobs = jobs or os.cpu_count() or 1
+    settings = (catalogue, data_source, year, max_bytes, engine.dialect.name)
+    pool = None
+    if jobs > 1 and len(todo) >= 4 and "fork" in mp.get_all_start_methods():
+        # Workers read and repair; this process stores, in file order.
+        pool = ProcessPoolExecutor(min(jobs, len(todo)), mp_context=mp.get_context("fork"),
+                                   initializer=_init_worker, initargs=settings)
+        results = pool.map(_read_job, todo, chunksize=2)
+    else:
+        _init_worker(*settings)
+        results = map(_read_job, todo)
+    bar = tqdm(total=len(todo), desc="ingest", unit="file", disable=not progress or len(todo) < 5 or None, file=sys.stderr)
+    try:
+        for (k, _, _, _), (rec, outcome, error) in zip(todo, results):
+            if error:
+                print(error, file=sys.stderr, end="")
+            save_submission(engine, rec)
+            outcomes[k] = outcome
+            bar.update()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown()
+        engine.dispose()
+    summary.files.extend(outcomes[k] for k in sorted(outcomes))
     return summary
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(catalogue, data_source, year, max_bytes, dialect) -> None:
+    _WORKER.update(catalogue=catalogue, data_source=data_source, year=year, max_bytes=max_bytes, dialect=dialect)
+
+
+def _read_job(job: tuple[int, Path, str, str]) -> tuple[SubmissionRecord, FileOutcome, str | None]:
+    """Read one file in a worker; a failure of ours becomes a failed file and a traceback."""
+    _, path, name, sha = job
+    w = _WORKER
+    try:
+        rec, outcome = read_submission(
+            path, name, w["catalogue"], data_source=w["data_source"], year=w["year"], max_bytes=w["max_bytes"],
+            sha256=sha,
+        )
+        rec.prepared, rec.prepared_for = prepare_rows(rec, w["dialect"]), w["dialect"]
+        return rec, outcome, None
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
+        rec, outcome = _failed(name, sha, f"internal error while reading ({exc.__class__.__name__}: {exc}); please report it")
+        return rec, outcome, traceback.format_exc()
 
 
 def _safe_url(url: str) -> str:
@@ -424,6 +477,7 @@ def command(args) -> int:
         year=args.year,
         max_file_mb=args.max_file_mb,
         progress=not args.no_progress,
+        jobs=args.jobs,
     )
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Literal
 
 Notation = Literal["de", "en"]
@@ -61,6 +62,7 @@ def _read(body: str, notation: Notation) -> float:
     return float(body.replace(",", ""))
 
 
+@lru_cache(maxsize=200_000)
 def shown_notation(body: str) -> tuple[Notation | None, bool]:
     """The notation a digit string shows: ``(notation, ambiguous)``.
 

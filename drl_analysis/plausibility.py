@@ -54,14 +54,18 @@ def comparable_values(frame: pd.DataFrame, column: str, catalogue: Catalogue) ->
 def exam_references(frame: pd.DataFrame, catalogue: Catalogue, min_reference: int = MIN_REFERENCE) -> dict:
     """Reference value per (exam code, dose column), canonical units."""
     refs: dict[tuple[str, str], float] = {}
+    codes = frame["exam_code"].reset_index(drop=True)
     for column in DOSE_QUANTITIES:
-        values = pd.DataFrame({"exam_code": frame["exam_code"], column: comparable_values(frame, column, catalogue)})
-        values = values.dropna()
-        values = values[values[column] > 0]
-        for code, group in values.groupby("exam_code", sort=True)[column]:
-            if len(group) >= min_reference:
-                refs[(code, column)] = float(np.median(group))
-        for code in frame.loc[frame[column].notna(), "exam_code"].unique():
+        raw = frame[column].to_numpy(dtype=float)
+        if np.isnan(raw).all():
+            continue
+        values = pd.Series(comparable_values(frame, column, catalogue))
+        values = values.where(values > 0)
+        stats = values.groupby(codes, sort=True).agg(["count", "median"])
+        for code, count, median in zip(stats.index, stats["count"], stats["median"]):
+            if count >= min_reference:
+                refs[(code, column)] = float(median)
+        for code in pd.unique(codes[~np.isnan(raw)]):
             if (code, column) not in refs:
                 drl, _ = catalogue.current_drl(code, column)
                 if drl is not None:
@@ -104,8 +108,8 @@ def resolve_ambiguous(frame: pd.DataFrame, ambiguous: list[tuple[int, str, float
 MIN_FACILITY_REFERENCE = 5
 
 
-def slip_flags(frame: pd.DataFrame, column: str, comparable: np.ndarray, refs: dict) -> list[tuple[int, str]]:
-    """Rows of a dose column that sit a factor 10, 100 or 1000 off.
+def slip_flags(frame: pd.DataFrame, comparable: dict[str, np.ndarray], refs: dict) -> list[tuple[int, str, str]]:
+    """Rows of the dose columns that sit a factor 10, 100 or 1000 off: ``(row, kind, column)``.
 
     A row is compared with its facility's median for the exam when the
     facility has at least :data:`MIN_FACILITY_REFERENCE` values (so that a
@@ -115,29 +119,37 @@ def slip_flags(frame: pd.DataFrame, column: str, comparable: np.ndarray, refs: d
     each of its rows flagged with the factor to the exam's reference.
     """
     codes = frame["exam_code"].to_numpy()
-    exam_ref = np.array([refs.get((c, column), np.nan) for c in codes], dtype=float)
-    present = ~np.isnan(comparable) & (comparable > 0)
-    keys = [frame[c].astype(str).to_numpy() for c in ("data_source", "facility_id", "exam_code")]
-    grouped = pd.Series(np.where(present, comparable, np.nan)).groupby(keys, sort=False)
-    fac_median = grouped.transform("median").to_numpy(dtype=float)
-    fac_count = grouped.transform("count").to_numpy()
-    use_fac = fac_count >= MIN_FACILITY_REFERENCE
-    with np.errstate(divide="ignore", invalid="ignore"):
-        row_vs_fac = np.abs(np.log10(comparable / fac_median))
-        fac_vs_exam = np.abs(np.log10(fac_median / exam_ref))
-        row_vs_exam = np.abs(np.log10(comparable / exam_ref))
+    values = pd.DataFrame({c: np.where(comparable[c] > 0, comparable[c], np.nan) for c in comparable})
+    # Group by Series, not arrays: pandas first tries arrays as column labels,
+    # and the failed look-up prints the whole array into an error message.
+    keys = [frame[c].reset_index(drop=True) for c in ("data_source", "facility_id", "exam_code")]
+    grouped = values.groupby(keys, sort=False, dropna=False)
+    medians = grouped.transform("median")
+    counts = grouped.transform("count")
     out = []
-    candidates = present & (
-        (use_fac & ((row_vs_fac >= SLIP_LOG10) | (fac_vs_exam >= SLIP_LOG10)))
-        | (~use_fac & (row_vs_exam >= SLIP_LOG10))
-    )
-    for i in np.flatnonzero(candidates):
-        if use_fac[i] and row_vs_fac[i] >= SLIP_LOG10 and not fac_vs_exam[i] >= SLIP_LOG10:
-            kind = slip_kind(comparable[i] / fac_median[i])
-        else:
-            kind = slip_kind(comparable[i] / exam_ref[i])
-        if kind:
-            out.append((int(i), kind))
+    for column in comparable:
+        present = values[column].notna().to_numpy()
+        if not present.any():
+            continue
+        value = values[column].to_numpy()
+        exam_ref = np.array([refs.get((c, column), np.nan) for c in codes], dtype=float)
+        fac_median = medians[column].to_numpy(dtype=float)
+        use_fac = counts[column].to_numpy() >= MIN_FACILITY_REFERENCE
+        with np.errstate(divide="ignore", invalid="ignore"):
+            row_vs_fac = np.abs(np.log10(value / fac_median))
+            fac_vs_exam = np.abs(np.log10(fac_median / exam_ref))
+            row_vs_exam = np.abs(np.log10(value / exam_ref))
+        candidates = present & (
+            (use_fac & ((row_vs_fac >= SLIP_LOG10) | (fac_vs_exam >= SLIP_LOG10)))
+            | (~use_fac & (row_vs_exam >= SLIP_LOG10))
+        )
+        for i in np.flatnonzero(candidates):
+            if use_fac[i] and row_vs_fac[i] >= SLIP_LOG10 and not fac_vs_exam[i] >= SLIP_LOG10:
+                kind = slip_kind(value[i] / fac_median[i])
+            else:
+                kind = slip_kind(value[i] / exam_ref[i])
+            if kind:
+                out.append((int(i), kind, column))
     return out
 
 
@@ -160,25 +172,28 @@ def flag_exposures(
         Cells whose number was ambiguous (flagged ``ambiguous_notation``).
     """
     refs = exam_references(frame, catalogue) if refs is None else refs
-    tokens: list[list[str]] = [[] for _ in range(len(frame))]
-    known = catalogue.codes
-    for i, code in enumerate(frame["exam_code"].to_numpy()):
-        if code not in known:
-            tokens[i].append(FLAG_UNKNOWN_EXAM)
+    tokens: dict[int, list[str]] = {}
+    for i in np.flatnonzero(~frame["exam_code"].isin(catalogue.codes).to_numpy()):
+        tokens.setdefault(int(i), []).append(FLAG_UNKNOWN_EXAM)
+    comparable = {}
     for column in NUMERIC_COLUMNS:
         values = frame[column].to_numpy(dtype=float)
         q = QUANTITIES[column]
-        comparable = comparable_values(frame, column, catalogue) if column in DOSE_QUANTITIES else values
         present = ~np.isnan(values)
         if column == "ctdi_phantom_cm":
             bad = present & ~np.isin(values, PHANTOMS_CM)
         else:
             bad = present & ((values < q.low) | (values > q.high))
         for i in np.flatnonzero(bad):
-            tokens[i].append(flag_token(FLAG_OUT_OF_RANGE, column))
-        if column in DOSE_QUANTITIES:
-            for i, kind in slip_flags(frame, column, comparable, refs):
-                tokens[i].append(flag_token(kind, column))
+            tokens.setdefault(int(i), []).append(flag_token(FLAG_OUT_OF_RANGE, column))
+        if column in DOSE_QUANTITIES and present.any():
+            comparable[column] = comparable_values(frame, column, catalogue)
+    if comparable:
+        for i, kind, column in slip_flags(frame, comparable, refs):
+            tokens.setdefault(i, []).append(flag_token(kind, column))
     for pos, column in ambiguous_cells or ():
-        tokens[pos].append(flag_token(FLAG_AMBIGUOUS_NUMBER, column))
-    return pd.Series([";".join(sorted(set(t))) for t in tokens], index=frame.index, dtype=object)
+        tokens.setdefault(int(pos), []).append(flag_token(FLAG_AMBIGUOUS_NUMBER, column))
+    flags = np.full(len(frame), "", dtype=object)
+    for i, t in tokens.items():
+        flags[i] = ";".join(sorted(set(t)))
+    return pd.Series(flags, index=frame.index, dtype=object)

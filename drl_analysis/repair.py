@@ -31,6 +31,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -48,8 +49,8 @@ MISSING_MARKERS = frozenset(
      "entfällt", "#n/a", "#nv"}
 )
 _SUMMARY = re.compile(
-    r"^(summe|gesamt|total|totals|mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|"
-    r"n\s*=|min|max|minimum|maximum|std|standardabweichung|sd|quartil|p75|p25|percentile|perzentil)\b"
+    r"^((summe|gesamt|total|totals|mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|"
+    r"min|max|minimum|maximum|std|standardabweichung|sd|quartil|p75|p25|percentile|perzentil)\b|n\s*=)"
 )
 _NOTE = re.compile(
     r"^(bemerkung|anmerkung|hinweis|note|notes|nb|kommentar|comment|quelle|erstellt|created|stand|"
@@ -62,6 +63,10 @@ _PHANTOM_WORDS = {
 }
 
 
+#: Columns of a repair record (see :data:`drl_analysis.storage.repairs`).
+REPAIR_COLUMNS = ["sheet", "source_row", "column", "before", "after", "rule"]
+
+
 @dataclass
 class SheetResult:
     """What one data sheet gave: exposures, repairs, rejections and counts."""
@@ -71,7 +76,7 @@ class SheetResult:
     column_map: dict[str, str]
     unknown_columns: list[str]
     exposures: pd.DataFrame
-    repairs: list[dict] = field(default_factory=list)
+    repairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPAIR_COLUMNS))
     rejections: list[dict] = field(default_factory=list)
     rows_read: int = 0
     notes: list[str] = field(default_factory=list)
@@ -100,26 +105,47 @@ def last_data_row(rows: list[list], start: int) -> int:
 
 
 class _Log:
-    """Collects repairs and rejections of a sheet."""
+    """Collects the repairs and rejections of a sheet.
+
+    Repairs come column-wise (one call per column and rule) into plain lists,
+    so that a sheet with hundreds of thousands of repaired cells costs no
+    pandas work per cell.
+    """
 
     def __init__(self, sheet: str):
         self.sheet = sheet
-        self.repairs: list[dict] = []
+        self.columns: dict[str, list] = {c: [] for c in REPAIR_COLUMNS}
         self.rejections: list[dict] = []
 
     def repair(self, row: int | None, column: str, before: object, after: object, rule: str) -> None:
-        self.repairs.append(
-            {"sheet": self.sheet, "source_row": row, "column": column,
-             "before": None if before is None else str(before), "after": None if after is None else str(after),
-             "rule": rule}
-        )
+        self.repairs_at([row], column, [before], [after], rule)
+
+    def repairs_at(self, rows, column: str, before, after, rule) -> None:
+        """Log one rule applied to many cells of a column."""
+        n = len(rows)
+        if n == 0:
+            return
+        c = self.columns
+        c["sheet"].extend([self.sheet] * n)
+        c["source_row"].extend(None if r is None else int(r) for r in rows)
+        c["column"].extend([column] * n)
+        c["before"].extend(None if b is None else (b if isinstance(b, str) else _cell_text(b)) for b in before)
+        c["after"].extend(None if a is None else str(a) for a in after)
+        c["rule"].extend([rule] * n)
+
+    def frame(self) -> pd.DataFrame:
+        out = pd.DataFrame(self.columns, columns=REPAIR_COLUMNS)
+        if len(out):
+            order = np.lexsort((out["column"].to_numpy(dtype=str), out["source_row"].fillna(0).to_numpy(dtype=float)))
+            out = out.iloc[order].reset_index(drop=True)
+        return out
 
     def reject(self, row: int, reason: str, cells: list) -> None:
         raw = json.dumps([_cell_text(v) if not _is_empty(v) else "" for v in cells], ensure_ascii=False)
         self.rejections.append({"sheet": self.sheet, "source_row": row, "reason": reason, "raw": raw})
 
 
-@dataclass
+@dataclass(frozen=True)
 class _NumberCell:
     value: float
     rule: str | None
@@ -129,6 +155,7 @@ class _NumberCell:
 _GROUP_SPACE = re.compile(r"\d[\s'\u00a0\u202f\u2009]\d")
 
 
+@lru_cache(maxsize=200_000)
 def _parse_text_number(
     text: str, family: str | None, header_factor: float, notation: Notation | None, in_workbook: bool
 ) -> _NumberCell:
@@ -167,49 +194,57 @@ def _parse_text_number(
     return _NumberCell(parsed.value * factor, rule)
 
 
+_TYPE_OF = np.frompyfunc(type, 1, 1)
+
+
 def _numeric_column(
-    values: list, column: str, header_factor: float, notation: Notation | None, in_workbook: bool,
+    arr: np.ndarray, column: str, header_factor: float, notation: Notation | None, in_workbook: bool,
     rows: np.ndarray, log: _Log,
 ) -> tuple[np.ndarray, dict[int, float]]:
-    """Canonical floats for one numeric column; logs repairs; returns ambiguous cells."""
+    """Canonical floats for one numeric column; logs repairs; returns ambiguous cells.
+
+    ``arr`` is an object array of raw cells; numbers are converted in one
+    step, text cells once per distinct text.
+    """
     family = FAMILY_OF_COLUMN.get(column)
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    is_str = np.frompyfunc(lambda v: isinstance(v, str), 1, 1)(arr).astype(bool) if len(arr) else np.zeros(0, bool)
     out = np.full(len(arr), np.nan)
-    other = ~is_str
-    if other.any():
-        try:
-            out[other] = np.asarray(arr[other], dtype=float) * header_factor
-        except (TypeError, ValueError):
-            for i in np.flatnonzero(other):
-                v = arr[i]
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    out[i] = float(v) * header_factor
-                elif not _is_empty(v):
-                    log.repair(int(rows[i]), column, _cell_text(v), None, "unreadable_value")
+    if not len(arr):
+        return out, {}
+    types = _TYPE_OF(arr)
+    is_float = types == float
+    is_str = types == str
+    out[is_float] = arr[is_float].astype(float) * header_factor
+    for i in np.flatnonzero(~is_float & ~is_str):
+        v = arr[i]
+        if isinstance(v, int) and not isinstance(v, bool):
+            out[i] = float(v) * header_factor
+        elif not _is_empty(v):
+            log.repair(int(rows[i]), column, _cell_text(v), None, "unreadable_value")
     ambiguous: dict[int, float] = {}
     idx = np.flatnonzero(is_str)
     if len(idx):
         codes, uniques = pd.factorize(arr[idx])
-        parsed = []
-        for u in uniques:
-            if not u.strip():
-                parsed.append(_NumberCell(math.nan, None))
-            else:
-                parsed.append(_parse_text_number(u, family, header_factor, notation, in_workbook))
-        vals = np.array([p.value for p in parsed], dtype=float)
-        out[idx] = vals[codes]
+        parsed = [
+            _NumberCell(math.nan, None) if not u.strip() else _parse_text_number(u, family, header_factor, notation, in_workbook)
+            for u in uniques
+        ]
+        out[idx] = np.array([p.value for p in parsed], dtype=float)[codes]
+        rules = np.array([p.rule for p in parsed], dtype=object)[codes]
+        has_rule = rules != None  # noqa: E711 - elementwise on an object array
+        for rule in sorted(set(rules[has_rule])):
+            at = idx[rules == rule]
+            log.repairs_at(rows[at], column, arr[at], [None if math.isnan(x) else repr_number(x) for x in out[at]], rule)
         for k, p in enumerate(parsed):
-            if p.rule is None:
-                continue
-            for i in idx[codes == k]:
-                before = arr[i]
-                after = None if math.isnan(out[i]) else repr_number(out[i])
-                log.repair(int(rows[i]), column, before, after, p.rule)
-                if p.ambiguous_alt is not None:
+            if p.ambiguous_alt is not None:
+                for i in idx[codes == k]:
                     ambiguous[int(i)] = p.ambiguous_alt
     return out, ambiguous
+
+
+def _resolved(arr: np.ndarray, fn, cache: dict | None = None) -> tuple[list, np.ndarray]:
+    """``fn`` applied once per distinct cell: (results per distinct cell, codes per cell; -1 for None)."""
+    codes, uniques = pd.factorize(arr)
+    return [fn(u) for u in uniques], codes
 
 
 def repr_number(x: float) -> str:
@@ -225,6 +260,15 @@ def _text_column(values: list) -> np.ndarray:
 
 def _resolve_exam(value: object, catalogue: Catalogue) -> tuple[str | None, str | None]:
     """An exam code from a cell: ``(code, rule)``; ``(None, None)`` when empty."""
+    if isinstance(value, str):
+        cache = catalogue.memo.setdefault("resolve_exam", {})
+        if value not in cache:
+            cache[value] = _resolve_exam_text(value, catalogue)
+        return cache[value]
+    return _resolve_exam_text(value, catalogue)
+
+
+def _resolve_exam_text(value: object, catalogue: Catalogue) -> tuple[str | None, str | None]:
     if _is_empty(value):
         return None, None
     if isinstance(value, float):
@@ -287,6 +331,13 @@ def _resolve_phantom(value: object) -> tuple[float, str | None]:
 
 def _text_kind(text: str, catalogue: Catalogue) -> str | None:
     """What an ID or exam cell's text says about its row: summary, note, header or None."""
+    cache = catalogue.memo.setdefault("text_kind", {})
+    if text not in cache:
+        cache[text] = _text_kind_uncached(text, catalogue)
+    return cache[text]
+
+
+def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
     if catalogue.code_for_name(text) is not None or _CODE_IN_TEXT.search(text):
         return None  # "Total aorta" is an exam, not a total
     folded = fold(text)
@@ -363,15 +414,22 @@ def repair_sheet(
     start = header.row + 1 if data_start is None else data_start
     end = last_data_row(sheet.rows, start)
     rows = sheet.rows[start:end]
-    source_rows = np.arange(start + 1, end + 1)
+    n = len(rows)
+    source_rows = (
+        np.arange(start + 1, end + 1)
+        if sheet.line_numbers is None
+        else np.asarray(sheet.line_numbers[start:end], dtype=int)
+    )
     cols = header.columns
     width = max((len(r) for r in rows), default=0)
+    grid = np.full((n, max(width, 1)), "", dtype=object)
+    for i, r in enumerate(rows):
+        grid[i, : len(r)] = r
 
-    def cells(column: str) -> list:
-        if column not in cols:
-            return [""] * len(rows)
-        c = cols[column].index
-        return [r[c] if c < len(r) else "" for r in rows]
+    def cells(column: str) -> np.ndarray:
+        if column not in cols or cols[column].index >= grid.shape[1]:
+            return np.full(n, "", dtype=object)
+        return grid[:, cols[column].index].copy()
 
     # Facility IDs merged over several rows: fill down inside the merged range.
     id_cells = cells("facility_id")
@@ -380,26 +438,37 @@ def repair_sheet(
         for (r0, c0), (r1, c1) in sheet.merged:
             if c0 <= c <= c1 and r1 > r0:
                 top = r0 - start
-                if 0 <= top < len(rows) and not _is_empty(id_cells[top]):
-                    for k in range(max(top + 1, 0), min(r1 - start + 1, len(rows))):
-                        if _is_empty(id_cells[k]) and any(not _is_empty(v) for v in rows[k]):
-                            id_cells[k] = id_cells[top]
-                            log.repair(int(source_rows[k]), "facility_id", "", _cell_text(id_cells[top]), "merged_cell")
+                if 0 <= top < n and not _is_empty(id_cells[top]):
+                    filled = [
+                        k for k in range(max(top + 1, 0), min(r1 - start + 1, n))
+                        if _is_empty(id_cells[k]) and any(not _is_empty(v) for v in rows[k])
+                    ]
+                    id_cells[filled] = id_cells[top]
+                    log.repairs_at(source_rows[filled], "facility_id", [""] * len(filled),
+                                   [_cell_text(id_cells[top])] * len(filled), "merged_cell")
     exam_cells = cells("exam_code")
 
-    keep = np.ones(len(rows), dtype=bool)
+    # Row kinds: decided once per distinct ID and exam text; rows are looked
+    # at one by one only where the exam cell is empty or looks like a header.
+    exam_info, exam_codes = _resolved(exam_cells, lambda v: (_is_empty(v), _text_kind(v, catalogue) if isinstance(v, str) and v.strip() else None))
+    id_info, id_codes = _resolved(id_cells, lambda v: (_is_empty(v), _text_kind(v, catalogue) if isinstance(v, str) and v.strip() else None))
+    exam_empty = np.array([e for e, _ in exam_info] + [True], dtype=bool)[exam_codes]
+    exam_kind = np.array([k for _, k in exam_info] + [None], dtype=object)[exam_codes]
+    id_kind = np.array([k for _, k in id_info] + [None], dtype=object)[id_codes]
+    look = exam_empty | (exam_kind != None) | (id_kind != None)  # noqa: E711
+    keep = np.ones(n, dtype=bool)
     kind_cache: dict = {}
-    for i, row in enumerate(rows):
-        kind = _row_kind(row, id_cells[i], exam_cells[i], kind_cache, catalogue)
+    for i in np.flatnonzero(look):
+        kind = _row_kind(rows[i], id_cells[i], exam_cells[i], kind_cache, catalogue)
         if kind:
             keep[i] = False
-            log.reject(int(source_rows[i]), kind, row)
+            log.reject(int(source_rows[i]), kind, rows[i])
 
     # Notation of the sheet: what its unambiguous text numbers show.
-    text_values = [
-        v for column in NUMERIC_COLUMNS if column in cols for v in set(cells(column)) if isinstance(v, str)
-    ]
-    sheet_notation = detect_notation(text_values)
+    column_texts = {
+        column: [v for v in pd.unique(cells(column)) if isinstance(v, str)] for column in NUMERIC_COLUMNS if column in cols
+    }
+    sheet_notation = detect_notation(v for texts in column_texts.values() for v in texts)
 
     kept = np.flatnonzero(keep)
     kept_rows = source_rows[kept]
@@ -409,18 +478,19 @@ def repair_sheet(
         if column not in cols:
             data[column] = np.full(len(kept), np.nan)
             continue
-        column_cells = cells(column)
-        raw = [column_cells[i] for i in kept] if len(kept) != len(rows) else column_cells
+        raw = cells(column)[kept]
         if column == "ctdi_phantom_cm":
-            vals = np.full(len(raw), np.nan)
-            for i, v in enumerate(raw):
-                vals[i], rule = _resolve_phantom(v)
-                if rule:
-                    log.repair(int(kept_rows[i]), column, _cell_text(v), None if math.isnan(vals[i]) else repr_number(vals[i]), rule)
+            results, codes = _resolved(raw, _resolve_phantom)
+            table = np.array([v for v, _ in results] + [math.nan], dtype=float)
+            vals = table[codes]
+            rules = np.array([r for _, r in results] + [None], dtype=object)[codes]
+            for rule in sorted(set(rules[rules != None])):  # noqa: E711
+                at = np.flatnonzero(rules == rule)
+                log.repairs_at(kept_rows[at], column, raw[at], [None if math.isnan(x) else repr_number(x) for x in vals[at]], rule)
             data[column] = vals
             continue
         m = cols[column]
-        column_notation = detect_notation(v for v in set(raw) if isinstance(v, str)) or sheet_notation
+        column_notation = detect_notation(column_texts[column]) or sheet_notation
         vals, amb = _numeric_column(raw, column, m.factor, column_notation, in_workbook, kept_rows, log)
         for i, alt in amb.items():
             ambiguous.append((i, column, float(vals[i]), alt))
@@ -428,31 +498,23 @@ def repair_sheet(
         if m.factor != 1.0 and m.unit_text:
             log.repair(None, column, m.unit_text, f"{m.factor:g} x", "unit_conversion")
 
-    facility = []
-    for i in kept:
-        fid, rule = _resolve_facility(id_cells[i])
-        if rule:
-            log.repair(int(source_rows[i]), "facility_id", id_cells[i], fid, rule)
-        facility.append(fid)
-    exam = []
-    cache: dict = {}
-    for i in kept:
-        v = exam_cells[i]
-        key = (type(v), v)
-        if key not in cache:
-            cache[key] = _resolve_exam(v, catalogue)
-        code, rule = cache[key]
-        if rule:
-            log.repair(int(source_rows[i]), "exam_code", _cell_text(v), code, rule)
-        exam.append(code)
+    results, codes = _resolved(id_cells[kept], _resolve_facility)
+    facility = np.array([f for f, _ in results] + [None], dtype=object)[codes]
+    rules = np.array([r for _, r in results] + [None], dtype=object)[codes]
+    at = np.flatnonzero(rules != None)  # noqa: E711
+    log.repairs_at(kept_rows[at], "facility_id", id_cells[kept][at], facility[at], "facility_id_as_text")
+    results, codes = _resolved(exam_cells[kept], lambda v: _resolve_exam(v, catalogue))
+    exam = np.array([c for c, _ in results] + [None], dtype=object)[codes]
+    rules = np.array([r for _, r in results] + [None], dtype=object)[codes]
+    for rule in sorted(set(rules[rules != None])):  # noqa: E711
+        at = np.flatnonzero(rules == rule)
+        log.repairs_at(kept_rows[at], "exam_code", exam_cells[kept][at], exam[at], rule)
     year_col = np.full(len(kept), np.nan)
     if "year" in cols:
-        yc = cols["year"].index
-        for k, i in enumerate(kept):
-            v = rows[i][yc] if yc < len(rows[i]) else ""
+        for k, v in enumerate(cells("year")[kept]):
             try:
                 y = float(parse_number(str(v)).value) if isinstance(v, str) and v.strip() else (float(v) if not _is_empty(v) else math.nan)
-            except ValueError:
+            except (TypeError, ValueError):
                 y = math.nan
             year_col[k] = y if (not math.isnan(y) and 1990 <= y <= 2100 and float(y).is_integer()) else math.nan
 
@@ -479,13 +541,13 @@ def repair_sheet(
     frame = frame[["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS]]
     return SheetResult(
         name=sheet.name,
-        header_row=header.row + 1 if data_start is None else None,
+        header_row=sheet.row_number(header.row) if data_start is None else None,
         column_map={c: m.header for c, m in sorted(cols.items(), key=lambda kv: kv[1].index)},
         unknown_columns=list(header.unknown),
         exposures=frame,
-        repairs=log.repairs,
+        repairs=log.frame(),
         rejections=sorted(log.rejections, key=lambda r: r["source_row"]),
-        rows_read=len(rows),
+        rows_read=n,
         notes=list(header.notes) + ([f"numbers read in {sheet_notation} notation"] if sheet_notation else []),
         ambiguous=ambiguous,
     )

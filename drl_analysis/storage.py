@@ -24,14 +24,14 @@ nothing of it. The same file (same sha256) is stored once.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from .columns import EXPORT_COLUMNS, EXPOSURE_COLUMNS, NUMERIC_COLUMNS
+from .columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 
 metadata = sa.MetaData()
 
@@ -80,9 +80,9 @@ exposures = sa.Table(
     sa.Column("sheet", sa.String(256), nullable=False),
     sa.Column("source_row", sa.Integer, nullable=False),
     sa.Column("data_source", sa.String(256)),
-    sa.Column("year", sa.Integer, index=True),
+    sa.Column("year", sa.Integer),
     sa.Column("facility_id", sa.String(128)),
-    sa.Column("exam_code", sa.String(128), index=True),
+    sa.Column("exam_code", sa.String(128)),
     *[sa.Column(c, sa.Float) for c in NUMERIC_COLUMNS],
     sa.Column("flags", sa.String(512), nullable=False, default=""),
 )
@@ -129,10 +129,14 @@ class SubmissionRecord:
     message: str | None = None
     exposures: pd.DataFrame | None = None
     sheets: list[dict] = field(default_factory=list)
-    repairs: list[dict] = field(default_factory=list)
+    repairs: pd.DataFrame | list[dict] = field(default_factory=list)
     rejections: list[dict] = field(default_factory=list)
     rows_read: int = 0
     n_flagged: int = 0
+    #: Rows as plain tuples per table (see :func:`prepare_rows`) and the
+    #: database dialect they were prepared for.
+    prepared: dict | None = field(default=None, repr=False)
+    prepared_for: str | None = None
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -158,21 +162,66 @@ def stored_status(engine: sa.Engine, sha256: str) -> str | None:
         return conn.execute(sa.select(submissions.c.status).where(submissions.c.sha256 == sha256)).scalar()
 
 
-def _none(v):
-    if v is None:
-        return None
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
+def _column_values(series: pd.Series, nan_is_null: bool) -> list:
+    """Python values of a column for the driver: NaN and NA as None, numpy scalars as Python ones."""
+    if not isinstance(series.dtype, np.dtype):
+        pass  # extension dtypes (Int64, string) go the object way below
+    elif series.dtype.kind == "f":
+        values = series.to_numpy()
+        if nan_is_null:
+            return values.tolist()  # SQLite stores a NaN bound as REAL as NULL
+        return [None if v != v else v for v in values.tolist()]
+    elif series.dtype.kind in "iu":
+        return series.to_numpy().tolist()
+    out = series.astype(object).to_numpy()
+    na = pd.isna(out)
+    if na.any():
+        out = out.copy()
+        out[na] = None
+    return [v.item() if hasattr(v, "item") and not isinstance(v, str) else v for v in out.tolist()]
 
 
-def _rows(frame: pd.DataFrame, columns: Sequence[str], extra: dict) -> list[dict]:
-    out = frame.loc[:, list(columns)].astype(object).where(frame.loc[:, list(columns)].notna(), None)
-    records = out.to_dict("records")
-    if extra:
-        for r in records:
-            r.update(extra)
-    return records
+def _names(table: sa.Table) -> list[str]:
+    """Columns written for a table, in order (ids and submission_id aside)."""
+    return [c.name for c in table.columns if c.name not in ("id", "submission_id")]
+
+
+EXPOSURE_NAMES = ["sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS, "flags"]
+
+
+def prepare_rows(rec: SubmissionRecord, dialect: str) -> dict[str, list[tuple]]:
+    """The rows of a submission as plain tuples per table, ready for executemany.
+
+    Done where the submission is read (in a worker process), so that the
+    process writing the database only inserts.
+    """
+    nan_is_null = dialect == "sqlite"
+    frames = {"exposures": (rec.exposures, EXPOSURE_NAMES)}
+    for table, items in (("sheets", rec.sheets), ("repairs", rec.repairs), ("rejections", rec.rejections)):
+        names = _names(metadata.tables[table])
+        frame = items if isinstance(items, pd.DataFrame) else pd.DataFrame(list(items), columns=names)
+        frames[table] = (frame.reindex(columns=names), names)
+    out = {}
+    for table, (frame, names) in frames.items():
+        if frame is None or not len(frame):
+            out[table] = []
+        else:
+            out[table] = list(zip(*[_column_values(frame[c], nan_is_null) for c in names]))
+    return out
+
+
+def _insert_rows(conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: list[tuple], sub_id: int) -> None:
+    """Insert plain tuples with one executemany, bypassing per-row parameter
+    processing, which would dominate the time of storing a national survey."""
+    if not rows:
+        return
+    style = conn.dialect.paramstyle
+    if style not in ("qmark", "format", "pyformat"):
+        raise NotImplementedError(f"database driver paramstyle {style!r}")
+    quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in ["submission_id", *names])
+    marks = ", ".join(["?" if style == "qmark" else "%s"] * len(names))
+    # sub_id is an integer this module created, safe to write into the statement.
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({int(sub_id)}, {marks})", rows)
 
 
 def save_submission(engine: sa.Engine, rec: SubmissionRecord) -> int:
@@ -181,7 +230,8 @@ def save_submission(engine: sa.Engine, rec: SubmissionRecord) -> int:
     A submission of the same sha256 that failed before is replaced; one
     that is stored already is left as it is (the caller checks first).
     """
-    exp = rec.exposures if rec.exposures is not None else pd.DataFrame(columns=list(EXPORT_COLUMNS))
+    exp = rec.exposures if rec.exposures is not None else pd.DataFrame(columns=EXPOSURE_NAMES)
+    prepared = rec.prepared if rec.prepared_for == engine.dialect.name else prepare_rows(rec, engine.dialect.name)
     with engine.begin() as conn:
         conn.execute(
             sa.delete(submissions).where(submissions.c.sha256 == rec.sha256, submissions.c.status == "failed")
@@ -203,15 +253,9 @@ def save_submission(engine: sa.Engine, rec: SubmissionRecord) -> int:
                 n_flagged=rec.n_flagged,
             )
         ).inserted_primary_key[0]
-        extra = {"submission_id": sub_id}
-        if len(exp):
-            cols = ["sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS, "flags"]
-            conn.execute(sa.insert(exposures), _rows(exp, cols, extra))
-        for table, items in ((sheets, rec.sheets), (repairs, rec.repairs), (rejections, rec.rejections)):
-            if items:
-                # executemany takes its columns from the first row: give every row all of them.
-                names = [c.name for c in table.columns if c.name not in ("id", "submission_id")]
-                conn.execute(sa.insert(table), [{**{k: _none(it.get(k)) for k in names}, **extra} for it in items])
+        for table in (exposures, sheets, repairs, rejections):
+            names = EXPOSURE_NAMES if table is exposures else _names(table)
+            _insert_rows(conn, table, names, prepared[table.name], sub_id)
     return int(sub_id)
 
 
@@ -245,9 +289,9 @@ def load_exposures(
             e.c.year,
             *[e.c[c] for c in EXPOSURE_COLUMNS],
             e.c.flags,
+            s.c.id.label("_submission"),
         )
         .join(s, s.c.id == e.c.submission_id)
-        .order_by(s.c.source_file, s.c.id, e.c.sheet, e.c.source_row)
     )
     if years is not None:
         query = query.where(e.c.year.in_([int(y) for y in years]))
@@ -258,7 +302,10 @@ def load_exposures(
     frame["year"] = frame["year"].astype("Int64")
     frame["source_row"] = frame["source_row"].astype(int)
     frame["flags"] = frame["flags"].fillna("")
-    return frame.reset_index(drop=True)
+    # Sorted here, not in SQL: a database's collation orders text its own way
+    # (PostgreSQL often case-insensitively), and the order must not depend on it.
+    frame = frame.sort_values(["source_file", "_submission", "sheet", "source_row"], kind="stable")
+    return frame.drop(columns="_submission").reset_index(drop=True)
 
 
 def load_table(url_or_engine: str | sa.Engine, name: str) -> pd.DataFrame:

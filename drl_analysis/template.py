@@ -118,7 +118,8 @@ def write_template(
 
     dv = DataValidation(
         type="list",
-        formula1=f"='Examination codes'!$A$2:$A${n_codes}",
+        # Formulas in the file carry no leading "=" (Office Open XML).
+        formula1=f"'Examination codes'!$A$2:$A${n_codes}",
         allow_blank=True,
         showErrorMessage=False,  # unknown (newer) codes stay possible; ingest flags them
         promptTitle="Examination code",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import defusedxml.ElementTree as defused_et
+from defusedxml import DefusedXmlException
 import python_calamine as calamine
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -49,7 +50,9 @@ class FileRejected(Exception):
 class RawSheet:
     """The cells of one sheet as the reader found them.
 
-    ``rows[i]`` is row ``i + 1`` as Excel numbers it (for CSV, line ``i + 1``).
+    ``rows[i]`` is row ``i + 1`` as Excel numbers it. A CSV record may span
+    several lines (a quoted cell with a line break): ``line_numbers[i]`` is
+    then the 1-based line on which record ``i`` starts.
     Empty cells are ``""``; numbers are floats; dates are datetime objects.
     ``merged`` lists merged ranges as ``((row0, col0), (row1, col1))``,
     0-based and inclusive.
@@ -58,6 +61,11 @@ class RawSheet:
     name: str
     rows: list[list]
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    line_numbers: list[int] | None = None
+
+    def row_number(self, i: int) -> int:
+        """The 1-based row (Excel) or line (CSV) number of ``rows[i]``."""
+        return self.line_numbers[i] if self.line_numbers is not None else i + 1
 
 
 @dataclass
@@ -107,12 +115,13 @@ def _check_zip(path: Path) -> None:
                         f"from {info.compress_size / 2**10:.0f} kB (a zip bomb)"
                     )
                 with zf.open(info) as fh:
-                    head = fh.read(4096)
+                    # A document type declaration stands before the root element.
+                    head = fh.read(65536)
                 if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
                     data = zf.read(info) if info.file_size < 2**20 else head
                     try:
                         defused_et.fromstring(data)
-                    except defused_et.DefusedXmlException as exc:
+                    except DefusedXmlException as exc:
                         raise FileRejected(
                             f"refused: {info.filename} declares XML entities ({exc.__class__.__name__}), "
                             "as an XML bomb does; workbooks never do"
@@ -130,9 +139,15 @@ def _is_encrypted_ole(path: Path) -> bool:
     return "EncryptedPackage".encode("utf-16-le") in data or b"EncryptionInfo" in data
 
 
-def _read_workbook(path: Path) -> list[RawSheet]:
+def _read_workbook(path: Path, by_content: bool = False) -> list[RawSheet]:
     try:
-        wb = calamine.CalamineWorkbook.from_path(str(path))
+        if by_content:
+            # calamine picks its reader by the file name; a renamed file is
+            # read by what it holds.
+            with path.open("rb") as fh:
+                wb = calamine.CalamineWorkbook.from_filelike(fh)
+        else:
+            wb = calamine.CalamineWorkbook.from_path(str(path))
     except calamine.PasswordError:
         raise FileRejected("password-protected workbook: save it without a password and send it again") from None
     except (calamine.ZipError, calamine.XmlError) as exc:
@@ -153,6 +168,12 @@ def _read_workbook(path: Path) -> list[RawSheet]:
     finally:
         wb.close()
     return sheets
+
+
+def _megabytes(n_bytes: int) -> str:
+    # Whole megabytes hide the difference between a file and a small limit.
+    mb = n_bytes / 2**20
+    return f"{mb:.0f} MB" if mb >= 100 else f"{mb:.3g} MB"
 
 
 def _short(exc: BaseException) -> str:
@@ -194,12 +215,19 @@ def sniff_delimiter(text: str) -> str:
 def _read_csv(path: Path) -> tuple[list[RawSheet], list[str]]:
     text, encoding = decode_text(path.read_bytes())
     delim = sniff_delimiter(text)
-    rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    rows, lines = [], []
+    previous_end = 0
+    for record in reader:
+        rows.append(list(record))
+        lines.append(previous_end + 1)
+        previous_end = reader.line_num
     # csv rows may be ragged; sheets are rectangular.
     width = max((len(r) for r in rows), default=0)
     rows = [r + [""] * (width - len(r)) for r in rows]
     name = {";": "semicolon", "\t": "tab", ",": "comma"}[delim]
-    return [RawSheet("", rows)], [f"CSV, {encoding}, {name}-separated"]
+    numbers = lines if lines != list(range(1, len(rows) + 1)) else None
+    return [RawSheet("", rows, line_numbers=numbers)], [f"CSV, {encoding}, {name}-separated"]
 
 
 def read_file(path: str | Path, max_bytes: int | None = None) -> RawFile:
@@ -222,7 +250,7 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> RawFile:
         raise FileRejected("the file is empty (0 bytes)")
     if max_bytes is not None and size > max_bytes:
         raise FileRejected(
-            f"the file is {size / 2**20:.0f} MB, more than the limit of {max_bytes / 2**20:.0f} MB (--max-file-mb)"
+            f"the file is {_megabytes(size)}, more than the limit of {_megabytes(max_bytes)} (--max-file-mb)"
         )
     with path.open("rb") as fh:
         head = fh.read(4096)
@@ -241,7 +269,7 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> RawFile:
         return RawFile("csv", sheets, notes + csv_notes)
     if kind in ("xlsx", "ods"):
         _check_zip(path)
-    sheets = _read_workbook(path)
+    sheets = _read_workbook(path, by_content=expected != kind)
     return RawFile(kind, sheets, notes)
 
 

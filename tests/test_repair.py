@@ -1,0 +1,432 @@
+"""Each repair rule and rejection reason, shown on a tiny workbook or CSV.
+
+Every test writes the damage it is about, ingests the file, and checks the
+stored value and what the log says: the repair (rule, before, after) or the
+rejection (reason, raw cells). Data rows start in Excel row 12, below the
+template's header in row 11.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from conftest import survey_rows, template_row
+
+import drl_analysis.repair as repair_module
+from drl_analysis.template import TEMPLATE_HEADER
+
+FIRST = 12  # Excel row of the first data row
+
+
+def _sheet(write_xlsx, data, header=TEMPLATE_HEADER, name="submission.xlsx", **kw):
+    return write_xlsx(name, survey_rows(data, header=header, **kw))
+
+
+def _after(repair: dict) -> float | None:
+    return None if repair["after"] is None else float(repair["after"])
+
+
+# --- value rules ------------------------------------------------------------
+
+
+def test_unit_conversion_logged_once_per_column(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DAP [Gy·cm²]"]
+    run = ingest(_sheet(write_xlsx, [[1, 9003, 0.12], [1, 9003, 0.15]], header=header))
+    assert run.value("dap_cgycm2", FIRST) == pytest.approx(12.0)
+    assert run.value("dap_cgycm2", FIRST + 1) == pytest.approx(15.0)
+    rep = run.repair("dap_cgycm2", None, "unit_conversion")
+    assert rep["before"] == "Gy·cm²"
+    assert float(rep["after"].split()[0]) == 100.0
+
+
+def test_number_typed_as_text_in_a_workbook(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, "12.5")]))
+    assert run.value("dap_cgycm2", FIRST) == 12.5
+    rep = run.repair("dap_cgycm2", FIRST)
+    assert (rep["rule"], rep["before"], _after(rep)) == ("number_as_text", "12.5", 12.5)
+
+
+def test_number_cell_needs_no_repair(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 12.5)]))
+    assert run.value("dap_cgycm2", FIRST) == 12.5
+    assert run.repairs.empty
+
+
+def test_decimal_comma_in_a_workbook(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, "12,5", weight="  72,5 ")]))
+    assert run.value("dap_cgycm2", FIRST) == 12.5
+    assert run.value("weight_kg", FIRST) == 72.5
+    rep = run.repair("dap_cgycm2", FIRST)
+    assert (rep["rule"], rep["before"], _after(rep)) == ("decimal_comma", "12,5", 12.5)
+
+
+@pytest.mark.parametrize(
+    ("written", "value", "weight"),
+    [
+        ("1.234,5", 1234.5, 70.0),
+        ("1,234.5", 1234.5, 70.0),
+        ("1 234,5", 1234.5, 70.0),
+        ("2.500.000", 2500000.0, 70.0),
+        ("12.345", 12345.0, "72,5"),  # ambiguous alone; the weight column shows German notation
+    ],
+)
+def test_thousands_separator(write_xlsx, ingest, written, value, weight):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9101, written, weight=weight)]))
+    assert run.value("dap_cgycm2", FIRST) == pytest.approx(value, rel=1e-12)
+    rep = run.repair("dap_cgycm2", FIRST)
+    assert (rep["rule"], rep["before"], _after(rep)) == ("thousands_separator", written, value)
+    assert "ambiguous_notation" not in run.value("flags", FIRST)
+
+
+def test_thousands_separator_in_a_german_csv(write_csv, ingest):
+    rows = survey_rows([template_row(1, 9101, "2.345,6", weight="80")], header_row=1)
+    run = ingest(write_csv("AeSt_Nord_2023.csv", rows, delimiter=";"))
+    assert run.value("dap_cgycm2", 2) == pytest.approx(2345.6)
+    rep = run.repair("dap_cgycm2", 2)
+    assert (rep["rule"], rep["before"], _after(rep)) == ("thousands_separator", "2.345,6", 2345.6)
+
+
+def test_plain_numbers_in_a_csv_are_no_repair(write_csv, ingest):
+    rows = survey_rows([template_row(1, 9003, "12.5", weight="80")], header_row=1)
+    run = ingest(write_csv("AeSt_Nord_2023.csv", rows))
+    assert run.value("dap_cgycm2", 2) == 12.5
+    assert run.repairs.empty
+
+
+@pytest.mark.parametrize(
+    ("column", "header", "written", "value"),
+    [
+        ("dap_cgycm2", "DAP [cGy·cm²]", "0,5 Gy·cm²", 50.0),  # the cell's unit wins over the header's
+        ("dap_cgycm2", "DAP [mGy·cm²]", "12 cGy*cm2", 12.0),
+        ("weight_kg", "Patient weight [kg]", "80 kg", 80.0),
+        ("weight_kg", "Patient weight [kg]", "80000 g", 80.0),
+        ("age_years", "Age", "6 Monate", 0.5),
+    ],
+)
+def test_unit_written_in_the_cell(write_xlsx, ingest, column, header, written, value):
+    data = [1, 9003, written] if column == "dap_cgycm2" else [1, 9003, 10.0, written]
+    head = ["ID", "Exam code", header] if column == "dap_cgycm2" else ["ID", "Exam code", "DAP", header]
+    run = ingest(_sheet(write_xlsx, [data], header=head))
+    assert run.value(column, FIRST) == pytest.approx(value, rel=1e-12)
+    rep = run.repair(column, FIRST)
+    assert (rep["rule"], rep["before"], _after(rep)) == ("unit_in_cell", written, pytest.approx(value))
+
+
+def test_ctdivol_with_its_unit_in_the_cell(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 1030, "", "", 350.0, "9,5 mGy", 32)]))
+    assert run.value("ctdivol_mgy", FIRST) == 9.5
+    rep = run.repair("ctdivol_mgy", FIRST)
+    assert (rep["rule"], rep["before"], _after(rep)) == ("unit_in_cell", "9,5 mGy", 9.5)
+
+
+@pytest.mark.parametrize("marker", ["-", "n.a.", "k.A.", "NA", "?", "--", "keine Angabe"])
+def test_missing_value_marker(write_xlsx, ingest, marker):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, weight=marker, age=marker)]))
+    assert math.isnan(run.value("weight_kg", FIRST))
+    assert math.isnan(run.value("age_years", FIRST))
+    assert run.value("dap_cgycm2", FIRST) == 10.0
+    rep = run.repair("weight_kg", FIRST)
+    assert (rep["rule"], rep["before"], rep["after"]) == ("missing_marker", marker, None)
+
+
+@pytest.mark.parametrize("written", ["schwer", "12 Äpfel", "80 mGy"])
+def test_unreadable_value_read_as_missing_and_logged(write_xlsx, ingest, written):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, weight=written)]))
+    assert math.isnan(run.value("weight_kg", FIRST))
+    rep = run.repair("weight_kg", FIRST)
+    assert (rep["rule"], rep["before"], rep["after"]) == ("unreadable_value", written, None)
+
+
+def test_unreadable_dose_leaves_a_row_without_dose_rejected(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, "viel")]))
+    assert run.exposures.empty
+    assert run.rejection(FIRST)["reason"] == "no dose value"
+    assert run.repair("dap_cgycm2", FIRST)["rule"] == "unreadable_value"
+
+
+# --- ambiguous numbers ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exam", "written", "kept"),
+    [
+        (9101, "2.500", 2500.0),  # coronary angiography, DRL 3500 cGy·cm²: thousands
+        (9003, "1.234", 1.234),  # chest p.a., DRL 12 cGy·cm²: decimal
+        (9003, "12,500", 12.5),
+    ],
+)
+def test_ambiguous_number_keeps_the_reading_near_the_drl_and_is_flagged(write_xlsx, ingest, exam, written, kept):
+    # Every other number is a number cell: the sheet shows no notation.
+    run = ingest(_sheet(write_xlsx, [template_row(1, exam, written, weight=70.0)]))
+    assert run.value("dap_cgycm2", FIRST) == pytest.approx(kept, rel=1e-12)
+    assert "ambiguous_notation:dap_cgycm2" in run.value("flags", FIRST).split(";")
+    rep = run.repair("dap_cgycm2", FIRST)
+    assert (rep["rule"], rep["before"], _after(rep)) == ("ambiguous_notation", written, pytest.approx(kept))
+
+
+def test_ambiguous_number_resolved_by_a_german_sheet(write_xlsx, ingest):
+    rows = [template_row(1, 9101, "1.234", weight="70,5"), template_row(1, 9101, "2.100,5", weight=80.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    assert run.value("dap_cgycm2", FIRST) == 1234.0
+    assert "ambiguous" not in run.value("flags", FIRST)
+    assert run.repair("dap_cgycm2", FIRST)["rule"] == "thousands_separator"
+
+
+def test_ambiguous_number_resolved_by_an_english_sheet(write_xlsx, ingest):
+    rows = [template_row(1, 9003, "1.234", weight="70.5"), template_row(1, 9003, "12.5", weight=80.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    assert run.value("dap_cgycm2", FIRST) == pytest.approx(1.234)
+    assert "ambiguous" not in run.value("flags", FIRST)
+    assert run.repair("dap_cgycm2", FIRST)["rule"] == "number_as_text"
+
+
+def test_ambiguous_number_resolved_by_the_notation_of_a_csv(write_csv, ingest):
+    rows = survey_rows([template_row(1, 9003, "1,234", weight="70.5")], header_row=1)
+    run = ingest(write_csv("AeSt_Nord_2023.csv", rows, delimiter=";"))
+    assert run.value("dap_cgycm2", 2) == 1234.0
+
+
+# --- exam codes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "code", "rule"),
+    [
+        (1010, "1010", None),
+        ("1010", "1010", None),
+        ("1010.0", "1010", "exam_code_from_text"),
+        ("1010 Cranium", "1010", "exam_code_from_text"),
+        ("Code 1010", "1010", "exam_code_from_text"),
+        ("UKZ: 1010 (Schädel)", "1010", "exam_code_from_text"),
+        ("Cranium", "1010", "exam_code_from_name"),
+        ("cranium", "1010", "exam_code_from_name"),
+        ("Hirnschädel", "1010", "exam_code_from_name"),
+        ("CT Cranium", "1010", "exam_code_from_name"),
+        ("Thorax p.a.", "9003", "exam_code_from_name"),
+        ("Koronarangiographie", "9101", "exam_code_from_name"),
+    ],
+)
+def test_exam_code_written_with_name_prefix_or_alias(write_xlsx, ingest, written, code, rule):
+    run = ingest(_sheet(write_xlsx, [template_row(1, written, 10.0, ctdivol=30.0, phantom=16)]))
+    assert run.value("exam_code", FIRST) == code
+    assert "unknown_exam_code" not in run.value("flags", FIRST)
+    repairs = run.repairs[run.repairs["column"] == "exam_code"]
+    if rule is None:
+        assert repairs.empty
+    else:
+        rep = run.repair("exam_code", FIRST)
+        assert (rep["rule"], rep["before"], rep["after"]) == (rule, str(written), code)
+
+
+def test_unknown_exam_code_stored_as_written_and_flagged(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 4711, 10.0), template_row(1, "X-Ray Knie", 10.0)]))
+    assert run.value("exam_code", FIRST) == "4711"
+    assert run.value("exam_code", FIRST + 1) == "X-Ray Knie"
+    assert run.value("flags", FIRST).split(";") == ["unknown_exam_code"]
+    assert run.value("flags", FIRST + 1).split(";") == ["unknown_exam_code"]
+    assert run.rejections.empty
+
+
+# --- phantom, facility IDs --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "cm"), [("Kopf", 16.0), ("head", 16.0), ("16 cm", 16.0), ("Körper", 32.0), ("body", 32.0), ("32 cm", 32.0)]
+)
+def test_phantom_written_as_a_word(write_xlsx, ingest, written, cm):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 1030, "", "", 350.0, 9.5, written)]))
+    assert run.value("ctdi_phantom_cm", FIRST) == cm
+    rep = run.repair("ctdi_phantom_cm", FIRST)
+    assert (rep["rule"], rep["before"], _after(rep)) == ("phantom_from_text", written, cm)
+
+
+def test_facility_id_merged_over_several_rows_is_filled_down(write_xlsx, ingest):
+    rows = survey_rows([template_row(7, 9003, 10.0), template_row("", 9003, 11.0), template_row("", 9003, 12.0),
+                        template_row(8, 9003, 13.0)])
+    run = ingest(write_xlsx("merged.xlsx", rows, merged={"Exposure data": ["A12:A14"]}))
+    stored = run.exposures.set_index("source_row")
+    assert stored.loc[[12, 13, 14, 15], "facility_id"].tolist() == ["7", "7", "7", "8"]
+    for row in (13, 14):
+        rep = run.repair("facility_id", row)
+        assert (rep["rule"], rep["before"], rep["after"]) == ("merged_cell", "", "7")
+    assert run.repairs[(run.repairs["source_row"] == 12)].empty
+
+
+def test_empty_facility_id_outside_a_merged_range_is_not_filled(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(7, 9003, 10.0), template_row("", 9003, 11.0)]))
+    assert run.exposures["source_row"].tolist() == [12]
+    assert run.rejection(13)["reason"] == "facility ID missing"
+
+
+@pytest.mark.parametrize(
+    ("written", "stored", "rule"),
+    [(12, "12", None), (12.0, "12", None), ("12", "12", None), (" 12 ", "12", "facility_id_as_text"),
+     ("12.0", "12", "facility_id_as_text"), ("KH  Nord 3", "KH Nord 3", "facility_id_as_text"),
+     ("KH-03", "KH-03", None), ("007", "007", None)],
+)
+def test_facility_id_as_number_or_text(write_xlsx, ingest, written, stored, rule):
+    run = ingest(_sheet(write_xlsx, [template_row(written, 9003, 10.0)]))
+    assert run.value("facility_id", FIRST) == stored
+    if rule is None:
+        assert run.repairs.empty
+    else:
+        rep = run.repair("facility_id", FIRST)
+        assert (rep["rule"], rep["before"], rep["after"]) == (rule, written, stored)
+
+
+# --- rejections -------------------------------------------------------------
+
+
+def _raw_starts(rejection: dict, *cells: str) -> None:
+    raw = rejection["raw"]
+    assert raw[: len(cells)] == list(cells)
+    assert all(v == "" for v in raw[len(cells):])
+
+
+def test_empty_row_between_data_rejected(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0), [], template_row(1, 9003, 11.0)]))
+    assert run.exposures["source_row"].tolist() == [12, 14]
+    rej = run.rejection(13)
+    assert rej["reason"] == "empty row"
+    _raw_starts(rej)
+
+
+def test_empty_rows_after_the_data_are_not_rows_read(write_xlsx, ingest):
+    rows = survey_rows([template_row(1, 9003, 10.0)]) + [[] for _ in range(30)]
+    run = ingest(write_xlsx("trailing.xlsx", rows))
+    assert run.summary.totals()["rows_read"] == 1
+    assert run.rejections.empty
+
+
+def test_repeated_header_row_rejected(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0), list(TEMPLATE_HEADER), template_row(1, 9003, 11.0)]))
+    assert run.exposures["source_row"].tolist() == [12, 14]
+    rej = run.rejection(13)
+    assert rej["reason"] == "repeated header row"
+    assert rej["raw"] == list(TEMPLATE_HEADER)
+
+
+@pytest.mark.parametrize("label", ["Summe", "Gesamt:", "Mittelwert", "Total", "Median", "n = 2"])
+def test_total_or_summary_row_rejected(write_xlsx, ingest, label):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0), template_row(1, 9003, 14.0), ["", label, 24.0]]))
+    assert run.exposures["dap_cgycm2"].tolist() == [10.0, 14.0]
+    rej = run.rejection(14)
+    assert rej["reason"] == "total or summary row"
+    _raw_starts(rej, "", label, "24")
+
+
+def test_total_aorta_is_an_exam_not_a_total(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, "Total aorta", "", "", 400.0, 11.0, 32)]))
+    assert run.value("exam_code", FIRST) == "1120"
+
+
+@pytest.mark.parametrize("note", ["Bemerkung: Gerät im Juni getauscht", "* nur Erwachsene", "Hinweis: Werte ohne Kinder",
+                                  "Die Daten wurden aus dem RIS exportiert"])
+def test_note_row_rejected(write_xlsx, ingest, note):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0), [note], template_row(1, 9003, 11.0)]))
+    assert run.exposures["source_row"].tolist() == [12, 14]
+    rej = run.rejection(13)
+    assert rej["reason"] == "note row"
+    _raw_starts(rej, note)
+
+
+def test_row_without_exam_code_rejected(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(3, "", 10.0, weight=70.0)]))
+    assert run.exposures.empty
+    rej = run.rejection(FIRST)
+    assert rej["reason"] == "exam code missing"
+    assert rej["raw"] == ["3", "", "10", "", "", "", "", "70", ""]
+
+
+def test_row_without_facility_id_rejected(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row("", 9003, 10.0)]))
+    assert run.exposures.empty
+    rej = run.rejection(FIRST)
+    assert rej["reason"] == "facility ID missing"
+    _raw_starts(rej, "", "9003", "10")
+
+
+def test_row_without_any_dose_rejected(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(3, 9003, "", weight=70.0, age=44.0)]))
+    assert run.exposures.empty
+    rej = run.rejection(FIRST)
+    assert rej["reason"] == "no dose value"
+    assert rej["raw"] == ["3", "9003", "", "", "", "", "", "70", "44"]
+
+
+def test_sheet_without_a_facility_id_column_rejects_its_rows_with_that_reason(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [[9003, 10.0]], header=["Exam code", "DAP"]))
+    assert run.exposures.empty
+    assert run.rejection(FIRST)["reason"] == "no facility ID column in the sheet"
+
+
+# --- plausibility -----------------------------------------------------------
+
+
+def test_implausible_value_stored_flagged_never_rescaled(write_xlsx, ingest):
+    rows = [template_row(1, 9003, 10.0 + 0.1 * k, weight=75.0) for k in range(12)]
+    rows.append(template_row(1, 9003, 1010.0, weight=75.0))  # a factor 100 off: cGy·cm² typed as mGy·cm²?
+    rows.append(template_row(1, 9003, 10.0, weight=520.0))
+    run = ingest(_sheet(write_xlsx, rows))
+    slip_row, heavy_row = FIRST + 12, FIRST + 13
+    assert run.value("dap_cgycm2", slip_row) == 1010.0
+    assert run.value("flags", slip_row).split(";") == ["unit_slip_x100:dap_cgycm2"]
+    assert run.value("weight_kg", heavy_row) == 520.0
+    assert run.value("flags", heavy_row).split(";") == ["out_of_range:weight_kg"]
+    normal = run.exposures[~run.exposures["source_row"].isin([slip_row, heavy_row])]
+    assert (normal["flags"] == "").all()
+    assert not (run.repairs["column"] == "dap_cgycm2").any()
+
+
+def test_phantom_other_than_16_or_32_cm_is_flagged(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 1030, "", "", 350.0, 9.5, 24)]))
+    assert run.value("ctdi_phantom_cm", FIRST) == 24.0
+    assert "out_of_range:ctdi_phantom_cm" in run.value("flags", FIRST).split(";")
+
+
+def test_ct_value_on_the_other_phantom_is_no_unit_slip(write_xlsx, ingest):
+    # Cranium (reference 16 cm) given on the 32 cm phantom: a factor 2.5 lower, not a slip.
+    rows = [template_row(1, 1010, "", "", 800.0, 50.0, 16) for _ in range(11)]
+    rows.append(template_row(1, 1010, "", "", 320.0, 20.0, 32))
+    run = ingest(_sheet(write_xlsx, rows))
+    assert (run.exposures["flags"] == "").all()
+
+
+# --- every documented rule has a test here -----------------------------------
+
+RULE_TESTS = {
+    "unit_conversion": test_unit_conversion_logged_once_per_column,
+    "number_as_text": test_number_typed_as_text_in_a_workbook,
+    "decimal_comma": test_decimal_comma_in_a_workbook,
+    "thousands_separator": test_thousands_separator,
+    "unit_in_cell": test_unit_written_in_the_cell,
+    "missing_marker": test_missing_value_marker,
+    "unreadable_value": test_unreadable_value_read_as_missing_and_logged,
+    "ambiguous_notation": test_ambiguous_number_keeps_the_reading_near_the_drl_and_is_flagged,
+    "exam_code_from_text": test_exam_code_written_with_name_prefix_or_alias,
+    "exam_code_from_name": test_exam_code_written_with_name_prefix_or_alias,
+    "phantom_from_text": test_phantom_written_as_a_word,
+    "merged_cell": test_facility_id_merged_over_several_rows_is_filled_down,
+    "facility_id_as_text": test_facility_id_as_number_or_text,
+}
+REJECTION_TESTS = {
+    "empty row": test_empty_row_between_data_rejected,
+    "repeated header row": test_repeated_header_row_rejected,
+    "total or summary row": test_total_or_summary_row_rejected,
+    "note row": test_note_row_rejected,
+    "exam code missing": test_row_without_exam_code_rejected,
+    "facility ID missing": test_row_without_facility_id_rejected,
+    "no dose value": test_row_without_any_dose_rejected,
+}
+
+
+def test_every_documented_rule_and_reason_has_a_test():
+    doc = repair_module.__doc__
+    rules_part, _, reasons_part = doc.partition("Rejections:")
+    rules = set(re.findall(r"^\* ``(\w+)``|, ``(\w+)``", rules_part, flags=re.M))
+    rules = {r for pair in rules for r in pair if r} | set(re.findall(r"``(\w+_\w+)``", rules_part))
+    reasons = set(re.findall(r"``([^`]+)``", reasons_part))
+    assert rules == set(RULE_TESTS)
+    assert reasons == set(REJECTION_TESTS)
