@@ -29,3 +29,8 @@ def default_db_url() -> str:
     """SQLAlchemy URL of the default SQLite database (its folder is created)."""
     DEFAULT_DB_FILE.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{DEFAULT_DB_FILE}"
+
+#: The public repository. PLACEHOLDER until the project is published: the README's
+#: "Open in Colab" badges and the notebooks' Colab setup cells use this same URL
+#: (tests/test_notebooks.py checks that they agree).
+REPOSITORY_URL = "https://github.com/drl-analysis/drl-analysis"

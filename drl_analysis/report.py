@@ -124,6 +124,14 @@ def inline_plotly(nb, name: str = "fig"):
     return n
 
 
+def _quiet_log(name: str):
+    import logging
+
+    log = logging.getLogger(name)
+    log.setLevel(logging.ERROR)
+    return log
+
+
 def notebook_html(notebook: str | Path, out: str | Path, *, title: str | None = None) -> Path:
     """One HTML page of an executed notebook, code hidden, working offline.
 
@@ -149,6 +157,8 @@ def notebook_html(notebook: str | Path, out: str | Path, *, title: str | None = 
     nb = nbformat.read(notebook, as_version=4)
     inline_plotly(nb, notebook.stem)
     exporter = HTMLExporter(
+        # nbconvert notes each figure without alternative text (and then gives it one); quiet.
+        log=_quiet_log("drl_analysis.report.nbconvert"),
         extra_loaders=[jinja2.DictLoader({"offline.html.j2": _OFFLINE_TEMPLATE})],
         template_file="offline.html.j2",
         exclude_input=True,
@@ -442,7 +452,7 @@ def _drl(drl: pd.DataFrame) -> pd.DataFrame:
 
 
 def _share_above(by_year: pd.DataFrame) -> pd.DataFrame:
-    cols = ["exam_code", "quantity", "year", "share_exams_above_drl"]
+    cols = ["exam_code", "quantity", "year", "current_drl", "share_exams_above_drl"]
     out = by_year[[c for c in cols if c in by_year.columns]].dropna(subset=["share_exams_above_drl"])
     return out.sort_values(["exam_code", "quantity", "year"], kind="stable").reset_index(drop=True)
 
@@ -463,10 +473,13 @@ def _parameters(src: Mapping[str, pd.DataFrame], manifest: Mapping, survey: str,
 
 
 def _provenance(manifest: Mapping) -> pd.DataFrame:
+    # No version or time here: the version holds the run's UTC time, and a table must
+    # read the same when the run is repeated (drl-analysis verify compares them).
     rows = []
-    for key in ("survey", "version", "started_utc"):
-        if manifest.get(key):
-            rows.append(("run", key, str(manifest[key])))
+    if manifest.get("survey"):
+        rows.append(("run", "survey", str(manifest["survey"])))
+    if manifest.get("parameters", {}).get("years"):
+        rows.append(("run", "years", str(manifest["parameters"]["years"])))
     git = manifest.get("git") or {}
     if git.get("commit"):
         rows.append(("run", "git commit", git["commit"] + (" (with uncommitted changes)" if git.get("dirty") else "")))
@@ -506,7 +519,7 @@ def build_report_tables(
         quantity: facilities, exams, P50, P75 with its 95 % bootstrap interval,
         current DRL, edition, P75 / DRL, share of facilities above it; doses
         in the row's ``unit``); ``share_above`` (exam code, quantity, year,
-        share of exams above the current DRL); ``outliers_by_reason``,
+        current DRL, share of exams above it); ``outliers_by_reason``,
         ``alerts``, ``clusters``, ``cluster_sizes`` where the run has them;
         ``parameters`` and ``provenance``.
     """
@@ -592,79 +605,38 @@ def _save(fig, path: Path) -> Path:
 
 
 def heatmap_figure(share_above: pd.DataFrame, path: str | Path) -> Path | None:
-    """Share of exams above the current DRL, exam × year, as PNG.
+    """Share of exams above the current DRL, exam × year, as PNG
+    (:func:`drl_analysis.drl_figures.share_above_heatmap`).
 
     Parameters
     ----------
     share_above : DataFrame
-        Columns exam_code, quantity, year, share_exams_above_drl (fraction).
+        Columns exam_code, quantity, year, current_drl, share_exams_above_drl (fraction).
     path : str or Path
 
     Returns
     -------
     Path or None
-        None when there is nothing to draw.
+        None when no exam has a current DRL.
     """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from .drl_figures import share_above_heatmap
+
+    if share_above is None or "current_drl" not in share_above or share_above["current_drl"].notna().sum() == 0:
+        return None
+    ax = share_above_heatmap(share_above)
+    return _save(ax.figure, Path(path))
+
+
+def share_above_plotly(share_above: pd.DataFrame | None):
+    """The heatmap as an interactive plotly figure, for the HTML page (None without data)."""
+    from .drl_figures import share_above_heatmap_plotly
 
     if share_above is None or share_above.empty:
         return None
-    frame = share_above.copy()
-    frame["row"] = frame["exam_code"].astype(str) + " " + frame["quantity"].map(
-        lambda q: f"{QUANTITIES[q].label} [{QUANTITIES[q].unit}]" if q in QUANTITIES else str(q)
-    )
-    grid = frame.pivot_table(index="row", columns="year", values="share_exams_above_drl", aggfunc="first").sort_index()
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.22 * len(grid) + 1.2)))
-    image = ax.imshow(grid.to_numpy(dtype=float) * 100, aspect="auto", cmap="Reds", vmin=0, vmax=100)
-    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
-    ax.set_yticks(range(grid.shape[0]), list(grid.index), fontsize=7)
-    ax.set_xlabel("survey year")
-    ax.set_ylabel("exam code and quantity")
-    fig.colorbar(image, ax=ax, label="exams above the current DRL [%]")
-    ax.set_title("Share of exams above the current DRL")
-    return _save(fig, Path(path))
-
-
-def share_above_plotly(share_above: pd.DataFrame):
-    """The heatmap of :func:`heatmap_figure` as an interactive plotly figure (for the HTML page).
-
-    Returns
-    -------
-    plotly.graph_objects.Figure or None
-    """
-    import plotly.graph_objects as go
-
-    if share_above is None or share_above.empty:
-        return None
-    frame = share_above.copy()
-    frame["row"] = frame["exam_code"].astype(str) + " " + frame["quantity"].map(
-        lambda q: f"{QUANTITIES[q].label} [{QUANTITIES[q].unit}]" if q in QUANTITIES else str(q)
-    )
-    grid = frame.pivot_table(index="row", columns="year", values="share_exams_above_drl", aggfunc="first").sort_index()
-    fig = go.Figure(
-        go.Heatmap(
-            z=(grid.to_numpy(dtype=float) * 100).round(1),
-            x=[str(c) for c in grid.columns],
-            y=list(grid.index),
-            colorscale="Reds",
-            zmin=0,
-            zmax=100,
-            colorbar={"title": "above DRL [%]"},
-            hovertemplate="%{y}, %{x}: %{z} % of exams above the current DRL<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        title="Share of exams above the current DRL",
-        xaxis_title="survey year",
-        yaxis_title="exam code and quantity",
-        yaxis={"autorange": "reversed"},
-        height=max(350, 18 * len(grid) + 150),
-        template="plotly_white",
-    )
-    return fig
+    return share_above_heatmap_plotly(share_above)
 
 
 def ratio_figure(drl: pd.DataFrame, path: str | Path) -> Path | None:
@@ -854,6 +826,7 @@ def report_html(
     survey: str,
     years: str,
     edition: str,
+    version: str = "",
 ) -> str:
     """The report as one HTML document (figures referenced by file name).
 
@@ -865,6 +838,8 @@ def report_html(
         As :func:`make_figures` returns.
     title, survey, years : str
         Shown on the first page; ``years`` ``""`` reads "all stored years".
+    version : str
+        The run's version, shown on the first page.
     edition : str
         One line naming the edition (identified or pseudonymised).
 
@@ -883,7 +858,8 @@ def report_html(
     drl = tables.get("drl")
     parts = [
         f"<h1>{e(title)}</h1>",
-        f"<p>Survey <b>{e(survey or '—')}</b> · years {e(years or 'all stored')}</p>",
+        f"<p>Survey <b>{e(survey or '—')}</b> · years {e(years or 'all stored')}"
+        + (f" · run {e(version)}" if version else "") + "</p>",
         f"<span class='running'>{e(edition.split(':')[0])} · {e(survey)}</span>",
         f"<p class='edition'>{e(edition)}</p>",
         "<h2>1 Summary</h2>",
@@ -1062,8 +1038,9 @@ def write_report(
     manifest = load_manifest(manifest_file)
     survey = survey or manifest.get("survey", "")
     tables = build_report_tables(sources, manifest, survey=survey, years=years)
+    version = manifest.get("version", "")
     report = Report(tables=tables, identified=_write_edition(
-        tables, out, prefix=REPORT_NAME, title=title, survey=survey, years=years,
+        tables, out, prefix=REPORT_NAME, title=title, survey=survey, years=years, version=version,
         edition="Identified edition: names data sources and facilities. For internal use.",
     ))
     if pseudonymise:
@@ -1074,7 +1051,7 @@ def write_report(
         report.key_source = key.source
         report.pseudonymised = _write_edition(
             pseudo, out / PSEUDONYMISED_DIR, prefix=f"{REPORT_NAME}_pseudonymised", title=title, survey=survey,
-            years=years,
+            years=years, version=version,
             edition="Pseudonymised edition: data sources (S-…) and facilities (F-…) are keyed pseudonyms, "
             f"stable for one key (fingerprint {key.fingerprint}).",
         )

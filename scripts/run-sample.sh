@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample: set up if needed, then ingest the sample
-# survey into data/processed/sample/drl.sqlite and print the summary.
+# The main job on the bundled sample: set up if needed, then run the notebooks
+# (01 OCR of the dose-report images, 02 repair, 03 DRL quartiles, 04 clustering,
+# 05 report) on data/raw/sample into data/processed/sample/<version>/ and print
+# where the HTML index and the PDFs are. Extra arguments go to `drl-analysis run`,
+# e.g. `bash scripts/run-sample.sh --years 2022 2023 2024` (one version per year).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-mkdir -p data/processed/sample
-db="sqlite:///$(pwd)/data/processed/sample/drl.sqlite"
-.venv/bin/drl-analysis ingest data/raw/sample/surveys --db "$db" --no-progress
-.venv/bin/drl-analysis export --db "$db" --out data/processed/sample/exposures.csv
+start=$(date +%s)
+.venv/bin/drl-analysis run --input data/raw/sample "$@"
+echo "run-sample: finished in $(( $(date +%s) - start )) s; data/processed/sample/latest is the newest version"

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 import yaml
 
-from drl_analysis.paths import NOTEBOOK_DIR, PROJECT_ROOT
+from drl_analysis.paths import NOTEBOOK_DIR, PROJECT_ROOT, REPOSITORY_URL
 from drl_analysis.runner import NOTEBOOK_PATTERN
 from pipeline_run import sample_run
 
@@ -50,7 +50,17 @@ def test_notebook_opens_with_title_and_colab_setup_cell(path):
         assert word in nb.cells[0].source, word
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert '"google.colab" in sys.modules' in first_code.source
-    assert "pip" in first_code.source and "drl-analysis" in first_code.source
+    # Colab needs the repository (the bundled sample lives there, not in the package).
+    assert f"git clone -q --depth 1 {REPOSITORY_URL} " in first_code.source
+    assert "pip -q install -e" in first_code.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_readme_has_an_open_in_colab_badge_for_the_notebook(path):
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    repo = REPOSITORY_URL.removeprefix("https://github.com/")
+    link = f"(https://colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name})"
+    assert f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]{link}" in readme
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

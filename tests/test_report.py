@@ -60,7 +60,8 @@ def run_tables(tmp_path_factory):
     drl.to_csv(tables / "03_drl_quartiles" / "drl_table.csv", index=False)
     pd.DataFrame({
         "exam_code": ["1020", "1020", "9003", "9003"], "quantity": ["ctdivol_mgy", "ctdivol_mgy", "dap_cgycm2", "dap_cgycm2"],
-        "year": [2022, 2023, 2022, 2023], "share_exams_above_drl": [0.25, 0.35, 0.1, 0.0],
+        "year": [2022, 2023, 2022, 2023], "current_drl": [20.0, 20.0, 12.0, 12.0],
+        "share_exams_above_drl": [0.25, 0.35, 0.1, 0.0],
     }).to_csv(tables / "03_drl_quartiles" / "drl_by_year.csv", index=False)
     pd.DataFrame({
         "alert": ["facility_above_drl", "facility_above_drl"], "data_source": SOURCES, "facility_id": ["3", "4"],
