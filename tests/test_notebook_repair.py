@@ -27,3 +27,9 @@ def test_repair_notebook_ingests_the_sample_and_writes_balanced_tables(tmp_path,
     assert (out / "ingest_accounting.png").stat().st_size > 10_000
     reasons = pd.read_csv(out / "ingest_rejections_by_reason.csv")
     assert {"empty row", "total or summary row"} <= set(reasons["reason"])
+
+
+def test_repair_notebook_declares_its_parameters_for_papermill():
+    declared = pm.inspect_notebook(str(NOTEBOOK_DIR / "02_repair.ipynb"))
+    assert set(declared) == {"input_dir", "db_url", "data_source", "year", "out_dir"}
+    assert declared["year"]["inferred_type_name"] == "int"
