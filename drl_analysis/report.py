@@ -551,7 +551,9 @@ def build_report_tables(
     return out
 
 
-def pseudonymise_tables(tables: Mapping[str, pd.DataFrame], key: PseudonymKey) -> dict[str, pd.DataFrame]:
+def pseudonymise_tables(
+    tables: Mapping[str, pd.DataFrame], key: PseudonymKey, *, known_sources: Iterable[str] = ()
+) -> dict[str, pd.DataFrame]:
     """The report's tables with data sources and facilities replaced by pseudonyms.
 
     Input files are listed by number and SHA-256 only (their names often
@@ -563,6 +565,9 @@ def pseudonymise_tables(tables: Mapping[str, pd.DataFrame], key: PseudonymKey) -
     tables : mapping of str to DataFrame
         As :func:`build_report_tables` returns.
     key : PseudonymKey
+    known_sources : iterable of str
+        Every data source of the run (e.g. from the ingest table): none may
+        appear anywhere in the result, even where no table names it as such.
 
     Returns
     -------
@@ -584,6 +589,7 @@ def pseudonymise_tables(tables: Mapping[str, pd.DataFrame], key: PseudonymKey) -
             ]
         out[name] = p.frame(frame) if set(ID_COLUMNS) & set(frame.columns) else frame.copy()
     sources, facilities = p.originals
+    sources = sorted(set(sources) | {str(s) for s in known_sources if isinstance(s, str) and s.strip()})
     found = find_identifiers(out, sources, facility_ids=[f for _, f in facilities])
     if found:
         raise RuntimeError("pseudonymised tables still hold original names: " + "; ".join(found))
@@ -1045,7 +1051,9 @@ def write_report(
     ))
     if pseudonymise:
         key = key or load_key()
-        pseudo = pseudonymise_tables(tables, key)
+        ingest = sources.get("ingest")
+        known = ingest["data_source"].dropna().unique() if ingest is not None else ()
+        pseudo = pseudonymise_tables(tables, key, known_sources=known)
         report.pseudonymised_tables = pseudo
         report.key_fingerprint = key.fingerprint
         report.key_source = key.source

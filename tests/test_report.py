@@ -219,3 +219,9 @@ def test_sample_run_pseudonymised_pdf_and_tables_hold_no_source_name_or_facility
 
 
 KEY_OF_RUN = PseudonymKey.from_text("key-of-the-test-run-0123456789abcdef")
+
+
+def test_a_source_name_left_in_any_cell_stops_the_pseudonymised_edition():
+    tables = {"notes": pd.DataFrame({"note": ["reported late by Aerztliche Stelle Sued"]})}
+    with pytest.raises(RuntimeError, match="aerztliche stelle sued"):
+        report.pseudonymise_tables(tables, KEY, known_sources=SOURCES)

@@ -110,7 +110,7 @@ def test_real_notebooks_declare_typed_parameters_the_runner_can_read():
     names = [nb.name for nb in notebooks]
     assert names == sorted(names) and "02_repair" in names and "05_report" in names
     repair = next(nb for nb in notebooks if nb.name == "02_repair")
-    # 02's comments hold "=" (papermill's own parser gives up there); ours reads the cell as Python.
+    # Read by parsing the cell as Python (papermill's own line pattern gives up on a comment holding "=").
     assert repair.parameters == {"input_dir": "str", "db_url": "str", "data_source": "str", "year": "int", "out_dir": "str"}
     with pytest.raises(UserError, match="'min_per_facilty' is declared by no notebook"):
         runner.check_parameters({"min_per_facilty": 5}, notebooks)
