@@ -49,8 +49,10 @@ SOURCE_FILES: dict[str, str] = {
     "drl": "drl_table.csv",  # 03_drl_quartiles
     "drl_by_year": "drl_by_year.csv",  # 03_drl_quartiles
     "outliers": "outliers.csv",  # 04_clustering
+    "facility_outliers": "facility_outliers.csv",  # 04_clustering
     "alerts": "alerts.csv",  # 04_clustering
-    "clusters": "clusters.csv",  # 04_clustering
+    "exam_clusters": "exam_clusters.csv",  # 04_clustering
+    "source_clusters": "source_clusters.csv",  # 04_clustering
 }
 
 #: File names of the report (identified edition; the pseudonymised edition
@@ -428,10 +430,13 @@ def _summary(src: Mapping[str, pd.DataFrame], years: list[int] | None) -> pd.Dat
     alerts = src.get("alerts")
     if alerts is not None:
         rows.append(("alerts", len(alerts)))
-    clusters = src.get("clusters")
-    if clusters is not None and "cluster" in clusters.columns:
-        rows.append(("facilities clustered", len(clusters)))
-        rows.append(("clusters", clusters["cluster"].nunique()))
+    facility_outliers = src.get("facility_outliers")
+    if facility_outliers is not None:
+        rows.append(("facility medians above the DRL or the survey P95", len(facility_outliers)))
+    for kind, what in (("exam_clusters", "exam codes"), ("source_clusters", "data sources")):
+        frame = src.get(kind)
+        if frame is not None and "cluster" in frame.columns:
+            rows.append((f"clusters of {what}", int(frame["cluster"].nunique())))
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
@@ -520,7 +525,9 @@ def build_report_tables(
         current DRL, edition, P75 / DRL, share of facilities above it; doses
         in the row's ``unit``); ``share_above`` (exam code, quantity, year,
         current DRL, share of exams above it); ``outliers_by_reason``,
-        ``alerts``, ``clusters``, ``cluster_sizes`` where the run has them;
+        ``alerts``, ``exam_clusters``, ``source_clusters`` (identifier,
+        cluster and numeric features) and ``cluster_sizes`` where the run
+        has them;
         ``parameters`` and ``provenance``.
     """
     manifest = manifest or {}
@@ -541,11 +548,20 @@ def build_report_tables(
                             "facility_medians", "drl", "drl_edition", "n_implausible", "n_values",
                             "share_implausible") if c in a.columns]
         out["alerts"] = a[keep].reset_index(drop=True)
-    if "clusters" in sources and "cluster" in sources["clusters"].columns:
-        c = sources["clusters"]
-        keep = [col for col in c.columns if col in ID_COLUMNS or col == "cluster" or pd.api.types.is_numeric_dtype(c[col])]
-        out["clusters"] = c[keep].reset_index(drop=True)
-        out["cluster_sizes"] = c.groupby("cluster").size().rename("facilities").reset_index()
+    sizes = []
+    for kind, ident, what in (("exam_clusters", "exam_code", "exam codes"),
+                              ("source_clusters", "data_source", "data sources")):
+        c = sources.get(kind)
+        if c is None or "cluster" not in c.columns:
+            continue
+        # Identifiers, the cluster and numeric features only: free-text notes stay out.
+        keep = [col for col in c.columns
+                if col in (ident, "exam_name", "cluster") or pd.api.types.is_numeric_dtype(c[col])]
+        out[kind] = c[keep].reset_index(drop=True)
+        counts = c.groupby("cluster").size()
+        sizes += [(what, int(k), int(n)) for k, n in counts.items()]
+    if sizes:
+        out["cluster_sizes"] = pd.DataFrame(sizes, columns=["clustered", "cluster", "members"])
     out["parameters"] = _parameters(sources, manifest, survey, years)
     out["provenance"] = _provenance(manifest)
     return out
@@ -672,19 +688,53 @@ def ratio_figure(drl: pd.DataFrame, path: str | Path) -> Path | None:
 
 
 def cluster_figure(cluster_sizes: pd.DataFrame | None, path: str | Path) -> Path | None:
-    """Number of facilities per cluster, as PNG (no facility is named)."""
+    """Members per cluster, exam codes and data sources side by side, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    if cluster_sizes is None or cluster_sizes.empty:
+        return None
+    kinds = list(dict.fromkeys(cluster_sizes["clustered"]))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 2.6), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        part = cluster_sizes[cluster_sizes["clustered"] == kind]
+        ax.bar(part["cluster"].astype(str), part["members"], color="#7d3c98")
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("cluster")
+        ax.set_ylabel(f"{kind} [count]")
+        ax.set_title(f"Clusters of {kind}")
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def source_figure(source_clusters: pd.DataFrame | None, path: str | Path) -> Path | None:
+    """Median dose/DRL per data source, coloured by cluster, as PNG.
+
+    The bars are labelled with the table's ``data_source`` column: names in
+    the identified edition, pseudonyms in the pseudonymised one.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    if cluster_sizes is None or cluster_sizes.empty:
+    if source_clusters is None or "median_dose_to_drl" not in source_clusters.columns:
         return None
-    fig, ax = plt.subplots(figsize=(6, 2.8))
-    ax.bar(cluster_sizes["cluster"].astype(str), cluster_sizes["facilities"], color="#7d3c98")
-    ax.set_xlabel("cluster")
-    ax.set_ylabel("facilities [count]")
-    ax.set_title("Facilities per cluster")
+    frame = source_clusters.dropna(subset=["median_dose_to_drl"])
+    if frame.empty:
+        return None
+    colours = plt.get_cmap("tab10")
+    clusters = frame["cluster"].fillna(-1).astype(int)
+    fig, ax = plt.subplots(figsize=(6, max(2.0, 0.3 * len(frame) + 1.0)))
+    ax.barh(frame["data_source"].astype(str), frame["median_dose_to_drl"],
+            color=[colours(c % 10) if c >= 0 else "#999999" for c in clusters])
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel("median dose / current DRL [ratio, 1 = at the DRL]")
+    ax.set_title("Data sources by cluster (colour)")
     return _save(fig, Path(path))
 
 
@@ -696,6 +746,7 @@ def make_figures(tables: Mapping[str, pd.DataFrame], out_dir: str | Path, *, pre
         "ratio": ratio_figure(tables.get("drl"), out_dir / f"{prefix}_p75_to_drl.png"),
         "heatmap": heatmap_figure(tables.get("share_above"), out_dir / f"{prefix}_share_above_drl.png"),
         "clusters": cluster_figure(tables.get("cluster_sizes"), out_dir / f"{prefix}_clusters.png"),
+        "sources": source_figure(tables.get("source_clusters"), out_dir / f"{prefix}_source_clusters.png"),
     }
     return {k: v for k, v in made.items() if v is not None}
 
@@ -787,7 +838,7 @@ th { background: #eee; text-align: left; }
 td.num { text-align: right; }
 thead { display: table-header-group; }
 tr { page-break-inside: avoid; }
-img { max-width: 100%; }
+img { max-width: 85%; max-height: 120mm; }
 figure { margin: 6pt 0; page-break-inside: avoid; }
 figcaption, p.note { font-size: 7.5pt; color: #555; }
 code { font-family: "DejaVu Sans", sans-serif; font-size: 7.5pt; color: #444; }
@@ -893,10 +944,22 @@ def report_html(
         parts.append(_html_table(tables.get("alerts"), max_rows=60))
     else:
         parts.append("<p>This run has no outlier analysis.</p>")
-    parts.append("<h2>5 Clusters of facilities</h2>")
+    parts.append("<h2>5 Clusters of exam codes and data sources</h2>")
     if "cluster_sizes" in tables:
-        parts.append(fig("clusters", "Facilities per cluster of similar dose practice."))
-        parts.append(_html_table(tables.get("clusters"), max_rows=60))
+        parts.append(
+            "<p>Exam codes are grouped by their dose/DRL profile over the years, data sources (medical bodies) "
+            "by the dispersion of their dose/DRL (KMeans with a fixed seed; see notebook 04).</p>"
+        )
+        parts.append(fig("clusters", "Members per cluster."))
+        parts.append(_html_table(tables.get("cluster_sizes")))
+        if "exam_clusters" in tables:
+            cols = [c for c in ("exam_code", "exam_name", "cluster") if c in tables["exam_clusters"].columns]
+            parts.append(_html_table(tables["exam_clusters"][cols], max_rows=80))
+        parts.append(fig("sources", "Median dose/DRL of each data source's values, coloured by its cluster."))
+        if "source_clusters" in tables:
+            cols = [c for c in ("data_source", "cluster", "median_dose_to_drl", "n_values", "n_exam_codes")
+                    if c in tables["source_clusters"].columns]
+            parts.append(_html_table(tables["source_clusters"][cols]))
     else:
         parts.append("<p>This run has no clustering.</p>")
     parts.append("<h2>6 Method and parameters</h2>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 
 import nbformat
@@ -15,7 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from drl_analysis import report
 from drl_analysis.errors import UserError
 from drl_analysis.pseudonym import ENV_VAR, PseudonymKey
-from pipeline_run import sample_run
+from pipeline_run import TEST_KEY_TEXT, sample_run
 
 KEY = PseudonymKey.from_text("report test key, not a secret")
 SOURCES = ["Aerztliche Stelle Nord", "Aerztliche Stelle Sued"]
@@ -69,9 +70,13 @@ def run_tables(tmp_path_factory):
         "evidence": ["facility 3 of Aerztliche Stelle Nord is above", "facility 4 of Aerztliche Stelle Sued"],
     }).to_csv(tables / "04_clustering" / "alerts.csv", index=False)
     pd.DataFrame({
-        "data_source": [s for s in SOURCES for _ in range(4)], "facility_id": [str(i) for _ in SOURCES for i in range(1, 5)],
-        "cluster": [0, 0, 1, 1, 0, 1, 1, 2], "dose_index": np.linspace(0.5, 1.5, 8),
-    }).to_csv(tables / "04_clustering" / "clusters.csv", index=False)
+        "exam_code": ["1020", "9003", "9101"], "exam_name": ["Facial bones", "Chest p.a.", "Coronary angiography"],
+        "cluster": [0, 1, 1], "median_dose_to_drl_2022": [1.1, 0.7, 0.8],
+    }).to_csv(tables / "04_clustering" / "exam_clusters.csv", index=False)
+    pd.DataFrame({
+        "data_source": SOURCES, "cluster": [0, 1], "qcd_dose_to_drl_2022": [0.2, 0.4],
+        "median_dose_to_drl": [0.9, 1.2], "n_values": [300, 280], "note": ["", "imputed from Aerztliche Stelle Nord"],
+    }).to_csv(tables / "04_clustering" / "source_clusters.csv", index=False)
     return tables
 
 
@@ -90,7 +95,7 @@ def test_summary_counts_come_from_the_run_tables(run_tables):
     assert summary["of these with P75 above the current DRL"] == 1
     assert summary["of these with a current DRL"] == 2
     assert summary["alerts"] == 2
-    assert summary["clusters"] == 3
+    assert summary["clusters of exam codes"] == 2 and summary["clusters of data sources"] == 2
 
 
 def test_pdf_shows_the_numbers_of_the_drl_table(written):
@@ -113,10 +118,11 @@ def test_pseudonymised_edition_names_no_source_and_no_facility_id(written):
         assert name not in text
     assert not FACILITY_LABEL.search(pdf_text(rep.pseudonymised.pdf, layout=False))
     alerts = pd.read_csv(rep.pseudonymised.tables["alerts"], dtype=str)
-    clusters = pd.read_csv(rep.pseudonymised.tables["clusters"], dtype=str)
-    for frame in (alerts, clusters):
-        assert frame["facility_id"].str.fullmatch(r"F-[A-Z]{8}").all()
+    sources = pd.read_csv(rep.pseudonymised.tables["source_clusters"], dtype=str)
+    assert alerts["facility_id"].str.fullmatch(r"F-[A-Z]{8}").all()
+    for frame in (alerts, sources):
         assert frame["data_source"].str.fullmatch(r"S-[A-Z]{8}").all()
+    assert "note" not in sources.columns
     # The free-text evidence names facilities: it is not carried into the report at all.
     assert "evidence" not in alerts.columns
     for path in rep.pseudonymised.tables.values():
@@ -125,12 +131,16 @@ def test_pseudonymised_edition_names_no_source_and_no_facility_id(written):
 
 
 def test_pseudonymised_edition_keeps_one_facility_under_one_pseudonym(written, run_tables):
-    rep = written
-    raw = pd.read_csv(run_tables / "04_clustering" / "clusters.csv", dtype=str)
-    pseudo = rep.pseudonymised_tables["clusters"]
-    # Same rows, same clusters, one pseudonym per facility.
-    assert list(pseudo["cluster"]) == list(raw["cluster"].astype(int))
-    assert pseudo["facility_id"].nunique() == len(raw)
+    raw = pd.read_csv(run_tables / "04_clustering" / "alerts.csv", dtype=str)
+    identified = written.tables["alerts"]
+    pseudo = written.pseudonymised_tables["alerts"]
+    # Same rows in the same order; each (data source, facility ID) pair gets its own pseudonym,
+    # and one data source keeps one pseudonym across tables.
+    assert list(identified["facility_id"]) == list(raw["facility_id"])
+    assert pseudo["facility_id"].nunique() == raw[["data_source", "facility_id"]].drop_duplicates().shape[0]
+    by_source = dict(zip(written.tables["source_clusters"]["data_source"],
+                         written.pseudonymised_tables["source_clusters"]["data_source"]))
+    assert [by_source[s] for s in raw["data_source"]] == list(pseudo["data_source"])
 
 
 def test_pdf_may_not_fetch_anything_from_the_network(tmp_path):
@@ -145,12 +155,12 @@ def test_missing_drl_table_is_a_user_error_naming_it(tmp_path):
         report.write_report(tmp_path / "tables", tmp_path / "report", key=KEY)
 
 
-def test_two_tables_of_one_name_are_refused(run_tables):
-    extra = run_tables / "other"
-    extra.mkdir()
-    (extra / "drl_table.csv").write_text("exam_code\n1\n")
+def test_two_tables_of_one_name_are_refused(run_tables, tmp_path):
+    tables = shutil.copytree(run_tables, tmp_path / "tables")
+    (tables / "other").mkdir()
+    (tables / "other" / "drl_table.csv").write_text("exam_code\n1\n")
     with pytest.raises(UserError, match="2 files named drl_table.csv"):
-        report.locate_tables(run_tables)
+        report.locate_tables(tables)
 
 
 def test_notebook_page_hides_code_and_carries_plotly_offline(tmp_path):
@@ -215,10 +225,7 @@ def test_sample_run_pseudonymised_pdf_and_tables_hold_no_source_name_or_facility
     # so check that every figure of the edition was drawn by the report (no copy of a notebook figure).
     assert {p.name.split("_pseudonymised_")[0] for p in edition.glob("*.png")} == {"annual_report"}
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["pseudonym_key"]["fingerprint"] == KEY_OF_RUN.fingerprint
-
-
-KEY_OF_RUN = PseudonymKey.from_text("key-of-the-test-run-0123456789abcdef")
+    assert manifest["pseudonym_key"]["fingerprint"] == PseudonymKey.from_text(TEST_KEY_TEXT).fingerprint
 
 
 def test_a_source_name_left_in_any_cell_stops_the_pseudonymised_edition():
