@@ -45,7 +45,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -576,14 +575,6 @@ class Progress:
         if not self.tty:
             return False
         return {"desc": f"{survey} {name}", "leave": False, "position": 1, "file": self.stream}
-
-    def message(self, text: str) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.write(text, file=self.stream)
-        else:
-            print(text, file=self.stream, flush=True)
 
     def start(self, survey: str, name: str) -> None:
         if self.bar is not None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shlex
-import shutil
 import subprocess
 import sys
 
