@@ -55,6 +55,9 @@ SOURCE_FILES: dict[str, str] = {
     "source_clusters": "source_clusters.csv",  # 04_clustering
 }
 
+#: Notebook 04's parameters, read from the folder of its ``alerts.csv``.
+ANALYSIS_PARAMETERS = "parameters.csv"
+
 #: File names of the report (identified edition; the pseudonymised edition
 #: adds ``_pseudonymised``).
 REPORT_NAME = "annual_report"
@@ -363,6 +366,9 @@ def locate_tables(tables_dir: str | Path | None = None, names: Mapping[str, str]
             raise UserError(f"tables_dir: {len(hits)} files named {name} ({', '.join(map(str, hits))}); keep one")
         if hits:
             found[kind] = hits[0]
+    # Notebook 04's parameters.csv has a name other notebooks may use too: take the one beside its alerts.
+    if "alerts" in found and (found["alerts"].parent / ANALYSIS_PARAMETERS).is_file():
+        found["analysis_parameters"] = found["alerts"].parent / ANALYSIS_PARAMETERS
     return found
 
 
@@ -472,6 +478,10 @@ def _parameters(src: Mapping[str, pd.DataFrame], manifest: Mapping, survey: str,
             if col in drl.columns:
                 value = first[col]
                 rows.append((col, "" if pd.isna(value) else str(value), SOURCE_FILES["drl"]))
+    analysis = src.get("analysis_parameters")
+    if analysis is not None and {"parameter", "value"} <= set(analysis.columns):
+        rows += [(str(p), "" if pd.isna(v) else str(v), ANALYSIS_PARAMETERS)
+                 for p, v in zip(analysis["parameter"], analysis["value"])]
     for name, value in sorted(manifest.get("parameters", {}).get("user", {}).items()):
         rows.append((name, json.dumps(value, ensure_ascii=False), "manifest.json"))
     return pd.DataFrame(rows, columns=["parameter", "value", "from"])
@@ -768,6 +778,8 @@ _HEADERS = {
     "p75_ci_high": "P75 95 % CI high*",
     "current_drl": "current DRL",
     "drl_edition": "edition",
+    "drl": "DRL",
+    "years": "years above",
     "p75_to_drl": "P75 / DRL [ratio]",
     "share_facilities_above_drl": "facilities above DRL [%]",
     "share_exams_above_drl": "exams above DRL [%]",
@@ -812,7 +824,12 @@ def _html_table(frame: pd.DataFrame, *, max_rows: int | None = None, numeric_rig
     for record in shown.itertuples(index=False):
         cells = []
         for col, value in zip(shown.columns, record):
-            cls = " class='num'" if numeric_right and isinstance(value, (int, float, np.number)) and not isinstance(value, bool) else ""
+            if col in ID_COLUMNS:
+                cls = " class='id'"  # a pseudonym broken at its hyphen reads as two words
+            elif numeric_right and isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                cls = " class='num'"
+            else:
+                cls = ""
             cells.append(f"<td{cls}>{html.escape(_fmt(value, col))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = ""
@@ -836,6 +853,7 @@ table { border-collapse: collapse; width: 100%; margin: 4pt 0 6pt 0; font-size: 
 th, td { border: 0.4pt solid #bbb; padding: 1.5pt 3pt; vertical-align: top; }
 th { background: #eee; text-align: left; }
 td.num { text-align: right; }
+td.id { white-space: nowrap; }
 thead { display: table-header-group; }
 tr { page-break-inside: avoid; }
 img { max-width: 85%; max-height: 120mm; }
@@ -873,6 +891,27 @@ def _drl_display(drl: pd.DataFrame) -> pd.DataFrame:
         if col in drl.columns:
             out[col] = drl[col]
     return out
+
+
+def _alerts_html(alerts: pd.DataFrame | None) -> str:
+    """The alerts as the PDF shows them: facilities above the DRL, then data sources."""
+    if alerts is None or alerts.empty:
+        return "<p>Alerts: none.</p>"
+    parts = []
+    facility = alerts[alerts["alert"] == "facility_above_drl"] if "alert" in alerts else alerts.iloc[0:0]
+    if len(facility):
+        cols = [c for c in ("data_source", "facility_id", "exam_code", "quantity", "unit", "years",
+                            "facility_medians", "drl", "drl_edition") if c in facility.columns]
+        parts.append("<p>Facilities above the current DRL in several of the years they reported "
+                     "(years above, and the facility's median per year in the row's unit):</p>")
+        parts.append(_html_table(facility[cols], max_rows=60))
+    other = alerts.drop(facility.index)
+    if len(other):
+        cols = [c for c in ("alert", "data_source", "n_implausible", "n_values", "share_implausible")
+                if c in other.columns]
+        parts.append("<p>Data sources with a large share of implausible dose values:</p>")
+        parts.append(_html_table(other[cols], max_rows=60))
+    return "".join(parts)
 
 
 def report_html(
@@ -940,8 +979,7 @@ def report_html(
     if "outliers_by_reason" in tables or "alerts" in tables:
         parts.append("<p>Outlying values by reason:</p>")
         parts.append(_html_table(tables.get("outliers_by_reason")))
-        parts.append("<p>Alerts (facilities above the DRL, data sources with many implausible values):</p>")
-        parts.append(_html_table(tables.get("alerts"), max_rows=60))
+        parts.append(_alerts_html(tables.get("alerts")))
     else:
         parts.append("<p>This run has no outlier analysis.</p>")
     parts.append("<h2>5 Clusters of exam codes and data sources</h2>")

@@ -77,6 +77,8 @@ def run_tables(tmp_path_factory):
         "data_source": SOURCES, "cluster": [0, 1], "qcd_dose_to_drl_2022": [0.2, 0.4],
         "median_dose_to_drl": [0.9, 1.2], "n_values": [300, 280], "note": ["", "imputed from Aerztliche Stelle Nord"],
     }).to_csv(tables / "04_clustering" / "source_clusters.csv", index=False)
+    pd.DataFrame({"parameter": ["z_threshold", "k"], "value": ["3.5", "by silhouette"], "meaning": ["", ""]}).to_csv(
+        tables / "04_clustering" / "parameters.csv", index=False)
     return tables
 
 
@@ -141,6 +143,15 @@ def test_pseudonymised_edition_keeps_one_facility_under_one_pseudonym(written, r
     by_source = dict(zip(written.tables["source_clusters"]["data_source"],
                          written.pseudonymised_tables["source_clusters"]["data_source"]))
     assert [by_source[s] for s in raw["data_source"]] == list(pseudo["data_source"])
+
+
+def test_method_section_lists_the_parameters_of_the_drl_and_the_analysis(written):
+    params = written.tables["parameters"].set_index("parameter")
+    assert params.loc["quantile_method", "value"] == "weibull"
+    assert params.loc["min_per_facility", "value"] == "10"
+    assert params.loc["k", "value"] == "by silhouette" and params.loc["z_threshold", "from"] == "parameters.csv"
+    text = pdf_text(written.identified.pdf)
+    assert re.search(r"z_threshold\s+3\.5", text)
 
 
 def test_pdf_may_not_fetch_anything_from_the_network(tmp_path):
