@@ -31,6 +31,7 @@ import html
 import json
 import math
 import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -748,17 +749,51 @@ def source_figure(source_clusters: pd.DataFrame | None, path: str | Path) -> Pat
     return _save(fig, Path(path))
 
 
-def make_figures(tables: Mapping[str, pd.DataFrame], out_dir: str | Path, *, prefix: str = REPORT_NAME) -> dict[str, Path]:
-    """The report's static figures, drawn from its tables only."""
+#: Each figure: the table it is drawn from, its drawing function and its file name.
+FIGURES = {
+    "ratio": ("drl", "ratio_figure", "p75_to_drl"),
+    "heatmap": ("share_above", "heatmap_figure", "share_above_drl"),
+    "clusters": ("cluster_sizes", "cluster_figure", "clusters"),
+    "sources": ("source_clusters", "source_figure", "source_clusters"),
+}
+
+
+def make_figures(
+    tables: Mapping[str, pd.DataFrame],
+    out_dir: str | Path,
+    *,
+    prefix: str = REPORT_NAME,
+    drawn: Mapping[str, tuple[pd.DataFrame, Path]] | None = None,
+) -> dict[str, Path]:
+    """The report's static figures, drawn from its tables only.
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+    out_dir : str or Path
+    prefix : str
+        File names are ``<prefix>_<figure>.png``.
+    drawn : mapping, optional
+        Figure -> (its table, its PNG) already drawn for another edition: a
+        figure whose table is identical is copied instead of drawn again.
+
+    Returns
+    -------
+    dict of str to Path
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    made = {
-        "ratio": ratio_figure(tables.get("drl"), out_dir / f"{prefix}_p75_to_drl.png"),
-        "heatmap": heatmap_figure(tables.get("share_above"), out_dir / f"{prefix}_share_above_drl.png"),
-        "clusters": cluster_figure(tables.get("cluster_sizes"), out_dir / f"{prefix}_clusters.png"),
-        "sources": source_figure(tables.get("source_clusters"), out_dir / f"{prefix}_source_clusters.png"),
-    }
-    return {k: v for k, v in made.items() if v is not None}
+    made = {}
+    for kind, (table, function, name) in FIGURES.items():
+        frame, path = tables.get(table), out_dir / f"{prefix}_{name}.png"
+        if frame is None:
+            continue
+        if drawn and kind in drawn and drawn[kind][0].equals(frame):
+            shutil.copyfile(drawn[kind][1], path)
+            made[kind] = path
+        elif (result := globals()[function](frame, path)) is not None:
+            made[kind] = result
+    return made
 
 
 # ---------------------------------------------------------------------------
@@ -1158,17 +1193,19 @@ def write_report(
         report.pseudonymised_tables = pseudo
         report.key_fingerprint = key.fingerprint
         report.key_source = key.source
+        # Figures whose table names no one are the same in both editions: copied, not drawn again.
+        drawn = {kind: (tables[FIGURES[kind][0]], path) for kind, path in report.identified.figures.items()}
         report.pseudonymised = _write_edition(
             pseudo, out / PSEUDONYMISED_DIR, prefix=f"{REPORT_NAME}_pseudonymised", title=title, survey=survey,
-            years=years, version=version,
+            years=years, version=version, drawn=drawn,
             edition="Pseudonymised edition: data sources (S-…) and facilities (F-…) are keyed pseudonyms, "
             f"stable for one key (fingerprint {key.fingerprint}).",
         )
     return report
 
 
-def _write_edition(tables, out: Path, *, prefix: str, **text) -> ReportPaths:
+def _write_edition(tables, out: Path, *, prefix: str, drawn=None, **text) -> ReportPaths:
     written, xlsx = write_tables(tables, out, prefix=prefix)
-    figures = make_figures(tables, out, prefix=prefix)
+    figures = make_figures(tables, out, prefix=prefix, drawn=drawn)
     pdf = write_pdf(report_html(tables, figures, **text), out / f"{prefix}.pdf", base_dir=out)
     return ReportPaths(pdf=pdf, tables=written, xlsx=xlsx, figures=figures)
