@@ -80,6 +80,8 @@ class AnalysisResult:
     notes : list of str
         What was left out, filled, capped or weighted, in words.
     catalogue : Catalogue
+    written : list of Path
+        Files written by :func:`write_outputs` (empty before).
     """
 
     tables: dict[str, pd.DataFrame]
@@ -88,6 +90,11 @@ class AnalysisResult:
     source_result: ClusterResult
     notes: list[str] = field(default_factory=list)
     catalogue: Catalogue | None = None
+    written: list[Path] = field(default_factory=list)
+
+    def figures(self, prefix: str = "") -> list[Path]:
+        """The PNG figures written whose file name starts with ``prefix``."""
+        return [p for p in self.written if p.suffix == ".png" and p.name.startswith(prefix)]
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         tables = self.__dict__.get("tables", {})
@@ -122,9 +129,13 @@ def _exclusion_notes(excluded: pd.DataFrame) -> list[str]:
     for status, g in excluded.groupby("status", sort=True):
         n = int(g["n_values"].sum())
         reason = outliers.EXCLUSION_REASONS.get(status, status)
-        where = ", ".join(f"{c} {q}" for c, q in zip(g["exam_code"], g["quantity"]))
+        codes = sorted(set(g["exam_code"]))
+        quantities = ", ".join(sorted(set(g["quantity"])))
         extra = "; they were judged for outliers among their own kind only" if status == "other_phantom" else ""
-        notes.append(f"{n} value(s) left out of medians and DRL comparisons: {reason} ({where}){extra}")
+        notes.append(
+            f"{n} value(s) left out of medians and DRL comparisons: {reason} "
+            f"({quantities} of {len(codes)} exam code(s): {', '.join(codes)}){extra}"
+        )
     return notes
 
 
@@ -249,7 +260,8 @@ def analyse(
 def _parameters_table(params: OutlierParameters, **run) -> pd.DataFrame:
     meaning = {
         "z_threshold": "outlier beyond this many robust SDs on log10 scale (exam or facility)",
-        "slip_min_decades": "outlier at least this many decades off = suspected unit slip (nearest power of ten)",
+        "slip_min_decades": "facility-level outlier this many decades off = suspected unit slip (nearest power of ten)",
+        "slip_tolerance_decades": "exam-level outlier within this many decades of a power of ten = suspected unit slip",
         "min_exam_values": "values an exam code and quantity need for z_exam",
         "min_facility_values": "values a facility needs per exam, quantity and year for z_facility",
         "min_scale_decades": "floor of the robust SD (decades)",
@@ -347,6 +359,7 @@ def write_outputs(
             _sheet(result.tables[name]).to_excel(writer, sheet_name=name[:31], index=False)
         pd.DataFrame({"note": result.notes}).to_excel(writer, sheet_name="notes", index=False)
     written.append(xlsx)
+    result.written = written
     return written
 
 
@@ -388,12 +401,17 @@ def describe_clusters(result: AnalysisResult, *, labels: dict[str, str] | None =
             f"**{what}**: {len(r.items)} in {r.k} clusters (k {r.k_chosen_by}); "
             f"Ward's clustering agrees with KMeans at ARI {r.ari_kmeans_ward:.2f}."
         )
+        if not r.weights.empty and float(r.weights["reliability"].max()) < 0.5:
+            lines.append(
+                "- **Caution:** no feature varies between items clearly more than its sampling noise, "
+                "so these clusters do not separate real groups."
+            )
         for row in r.centres.itertuples(index=False):
             members = [names.get(m, m) for m in str(row.members).split(";") if m]
             shown = ", ".join(members[:6]) + (f" and {len(members) - 6} more" if len(members) > 6 else "")
             lines.append(f"- cluster {row.cluster} ({row.n_members}): {row.drivers}. Members: {shown}.")
         low = r.weights[r.weights["reliability"] < 0.5]
-        if not low.empty:
+        if not low.empty and len(low) < len(r.weights):
             lines.append(
                 "- weighted down as mostly sampling noise: " + ", ".join(f"{l} (reliability {x:.2f})" for l, x in zip(low["label"], low["reliability"]))
             )

@@ -3,8 +3,9 @@
 Exam codes
     :func:`exam_features` describes each exam code (with a DRL) by the median
     of dose/DRL in each survey year and the quartile coefficient of
-    dispersion (QCD) of dose/DRL over all years: exams whose practice sits
-    well below, near or above the DRL, or drifts, fall apart.
+    dispersion (QCD) of dose/DRL in each year: exams whose practice sits
+    well below, near or above the DRL, drifts, or scatters widely fall apart.
+    (A QCD pooled over years would count a drift as dispersion.)
 Data sources
     :func:`source_features` describes each data source (medical body) by the
     QCD of dose/DRL across its exam codes in each year: bodies whose
@@ -20,7 +21,7 @@ Data sources
    of their variance between items that is not sampling noise, the noise
    being estimated by resampling each item's facilities (the survey's unit).
    Without it a feature that differs between items only by chance (say, the
-   QCD when all exams are equally dispersed) weighs as much as a real
+   QCDs when all exams are equally dispersed) weighs as much as a real
    difference and splits true groups at random;
 4. k is chosen by the silhouette over k = 2..min(``k_max``, n-1) unless
    given; KMeans with an explicit ``n_init`` and ``random_state``;
@@ -289,7 +290,12 @@ def cluster_features(
         }
     )
     low = [labels.get(c, c) for c in used if rel[c] < 0.5]
-    if noise_sd is not None and low:
+    if noise_sd is not None and used and len(low) == len(used):
+        notes.append(
+            f"no feature varies between items clearly more than its sampling noise (largest reliability "
+            f"{float(rel.max()):.2f}): the clusters do not separate real groups"
+        )
+    elif noise_sd is not None and low:
         notes.append(f"feature(s) mostly sampling noise, weighted down: {', '.join(low)}")
 
     kmeans_labels = ward_labels = None
@@ -453,13 +459,13 @@ def dose_to_drl(
 
 
 def _exam_vector(v: np.ndarray, y: np.ndarray, years: list[int], min_values: int) -> np.ndarray:
-    out = np.full(len(years) + 1, np.nan)
+    n = len(years)
+    out = np.full(2 * n, np.nan)
     for j, year in enumerate(years):
         sel = v[y == year]
         if len(sel) >= min_values:
             out[j] = np.median(sel)
-    if len(v) >= min_values:
-        out[-1] = qcd(v)
+            out[n + j] = qcd(sel)
     return out
 
 
@@ -523,14 +529,15 @@ def _years(ratios: pd.DataFrame) -> list[int]:
 def exam_features(
     ratios: pd.DataFrame, *, min_values: int = 10, n_resamples: int = 100, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Per exam code: median of dose/DRL per year and QCD of dose/DRL.
+    """Per exam code: median and QCD of dose/DRL in each year.
 
     Parameters
     ----------
     ratios : pandas.DataFrame
         The output of :func:`dose_to_drl`.
     min_values : int, default 10
-        Values an exam needs in a year for that year's median (else missing).
+        Values an exam needs in a year for that year's median and QCD (else
+        missing).
     n_resamples : int, default 100
         Resamples of the exam's facilities for the standard errors.
     seed : int, default 0
@@ -540,7 +547,7 @@ def exam_features(
     -------
     (features, noise_sd, info) : three pandas.DataFrame indexed by exam code
         ``features``: ``median_dose_to_drl_<year>`` per year, then
-        ``qcd_dose_to_drl`` (over all years), dimensionless; ``noise_sd``:
+        ``qcd_dose_to_drl_<year>`` per year, dimensionless; ``noise_sd``:
         their standard errors (natural log scale for the medians);
         ``info``: ``quantity, drl, drl_edition, n_values``.
     """
@@ -548,7 +555,7 @@ def exam_features(
         empty = pd.DataFrame(index=pd.Index([], name="exam_code"))
         return empty, empty, pd.DataFrame(columns=["quantity", "drl", "drl_edition", "n_values"])
     years = _years(ratios)
-    names = [*(f"median_dose_to_drl_{y}" for y in years), "qcd_dose_to_drl"]
+    names = [*(f"median_dose_to_drl_{y}" for y in years), *(f"qcd_dose_to_drl_{y}" for y in years)]
     log_mask = np.array([n.startswith("median_") for n in names])
     features, noise = _item_features(
         ratios, "exam_code", _exam_vector, names, years, min_values, log_mask, n_resamples, seed
@@ -613,8 +620,6 @@ def feature_labels(features: list[str] | pd.Index) -> dict[str, str]:
     for f in features:
         if f.startswith("median_dose_to_drl_"):
             out[f] = f"median dose/DRL {f.rsplit('_', 1)[1]}"
-        elif f == "qcd_dose_to_drl":
-            out[f] = "QCD of dose/DRL"
         elif f.startswith("qcd_dose_to_drl_"):
             out[f] = f"QCD of dose/DRL {f.rsplit('_', 1)[1]}"
     return out
@@ -644,7 +649,7 @@ def cluster_exam_codes(
     k, seed, n_init, k_max
         See :func:`cluster_features`; ``seed`` also seeds the resampling.
     min_values : int, default 10
-        Values per exam and year for a median (see :func:`exam_features`).
+        Values per exam and year for a median and QCD (see :func:`exam_features`).
     n_resamples : int, default 100
         Facility resamples for the features' noise (see :func:`exam_features`).
     edition : str, optional
@@ -656,7 +661,8 @@ def cluster_exam_codes(
     -------
     (table, result) : (pandas.DataFrame, ClusterResult)
         ``table``: ``exam_code, exam_name, cluster``, the features
-        (``median_dose_to_drl_<year>``..., ``qcd_dose_to_drl``; dimensionless),
+        (``median_dose_to_drl_<year>``..., ``qcd_dose_to_drl_<year>``...;
+        dimensionless),
         then ``ward_cluster, quantity, drl`` (canonical unit of
         ``quantity``), ``drl_edition, n_values, n_imputed, imputed, note``;
         sorted by exam code. Exam codes without a DRL do not appear.
@@ -664,7 +670,7 @@ def cluster_exam_codes(
     catalogue = catalogue or load_catalogue()
     ratios = dose_to_drl(exposures, catalogue, edition=edition) if ratios is None else ratios
     features, noise, info = exam_features(ratios, min_values=min_values, n_resamples=n_resamples, seed=seed)
-    groups = {c: ("median" if c.startswith("median_") else c) for c in features.columns}
+    groups = {c: ("median" if c.startswith("median_") else "qcd") for c in features.columns}
     result = cluster_features(
         features,
         k=k,

@@ -83,6 +83,9 @@ _ID_COLUMNS = ("source_file", "sheet", "source_row", "data_source", "year", "fac
 _FACILITY_GROUP = ["data_source", "facility_id", "exam_code", "quantity", "year"]
 # 1.4826 * MAD estimates the standard deviation of a normal distribution.
 _MAD_TO_SD = 1.4826
+# A value within this many robust SDs of its facility's median is typical of
+# the facility: an exam-level outlier then says something about the facility.
+_TYPICAL_OF_FACILITY_Z = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,18 @@ class OutlierParameters:
         the log10 scale, against its exam or its facility (3.5 is the usual
         cut for the MAD-based "modified z-score").
     slip_min_decades : float, default 0.5
-        An outlier at least this many decades off its reference (0.5: a
-        factor 3.16, closer to 10 than to 1) is a suspected unit slip; its
-        factor is the nearest power of ten, 10, 100 or 1000 (larger ratios
-        count as 1000).
+        An outlier against its own facility at least this many decades off
+        the facility median (0.5: a factor 3.16, closer to 10 than to 1) is
+        a suspected unit slip; its factor is the nearest power of ten, 10,
+        100 or 1000 (larger ratios count as 1000). Within a facility doses
+        scatter little, so half a decade already stands out.
+    slip_tolerance_decades : float, default 0.3
+        Against the exam, whose facilities scatter widely, an outlier is a
+        suspected unit slip only within this many decades of a power of ten
+        (0.3: ×10 covers ratios 5 to 20). A value typical of its facility is
+        judged by its facility's median (a whole submission in the wrong
+        unit); otherwise by its own ratio. Other outliers are far above (or
+        below) the exam distribution.
     min_exam_values : int, default 10
         Plausible values an exam code and quantity need for ``z_exam``.
     min_facility_values : int, default 5
@@ -125,6 +136,7 @@ class OutlierParameters:
 
     z_threshold: float = 3.5
     slip_min_decades: float = 0.5
+    slip_tolerance_decades: float = 0.3
     min_exam_values: int = 10
     min_facility_values: int = 5
     min_scale_decades: float = 0.02
@@ -138,6 +150,7 @@ class OutlierParameters:
         checks = {
             "z_threshold": self.z_threshold > 0,
             "slip_min_decades": 0 < self.slip_min_decades <= 1.5,
+            "slip_tolerance_decades": 0 < self.slip_tolerance_decades <= 0.5,
             "min_exam_values": self.min_exam_values >= 3,
             "min_facility_values": self.min_facility_values >= 3,
             "min_scale_decades": self.min_scale_decades > 0,
@@ -148,6 +161,7 @@ class OutlierParameters:
         }
         hints = {
             "slip_min_decades": "a number of decades above 0 and at most 1.5",
+            "slip_tolerance_decades": "a number of decades above 0 and at most 0.5",
             "implausible_share_threshold": "a fraction from 0 to below 1",
             "min_exam_values": "at least 3",
             "min_facility_values": "at least 3",
@@ -412,36 +426,59 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _near_power(log_ratio: float, tolerance: float) -> int:
+    """The power of ten (±1..3) within ``tolerance`` decades of ``log_ratio``, else 0."""
+    if not np.isfinite(log_ratio):
+        return 0
+    k = int(np.round(log_ratio))
+    return k if 1 <= abs(k) <= 3 and abs(log_ratio - k) <= tolerance else 0
+
+
 def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
     """Kind, reason text and slip power of one scored value."""
     t = params.z_threshold
     flags = row.flags
     ingest = f"flagged at ingest ({flags})" if flags else ""
+
+    def done(kind: str, reason: str, k: int = 0) -> tuple[str, str, int]:
+        return kind, "; ".join(filter(None, [reason, ingest])), k
+
     if row.status == "not_positive":
-        reason = f"{REASON_PHRASES['not_positive']}: {_fmt(row.value)} {row.unit}"
-        return "not_positive", "; ".join(filter(None, [reason, ingest])), 0
+        return done("not_positive", f"{REASON_PHRASES['not_positive']}: {_fmt(row.value)} {row.unit}")
     fac_out = np.isfinite(row.z_facility) and abs(row.z_facility) > t
     exam_out = np.isfinite(row.z_exam) and abs(row.z_exam) > t
-    # A value flagged at ingest is judged on its ratios alone: it was left out
-    # of the references, and naming its slip factor helps whoever repairs it.
-    judged_alone = row.status == "implausible_at_ingest"
-    references = []
-    if fac_out or (judged_alone and np.isfinite(row.ratio_to_facility_median)):
-        references.append(("facility median", row.ratio_to_facility_median, row.z_facility))
-    if exam_out or (judged_alone and np.isfinite(row.ratio_to_median)):
-        references.append(("exam median", row.ratio_to_median, row.z_exam))
-    for name, ratio, _ in references:
-        k = _slip_factor(np.log10(ratio), params.slip_min_decades)
+    # A value flagged at ingest was left out of the references; it is judged on
+    # its ratios alone, and naming its slip factor helps whoever repairs it.
+    alone = row.status == "implausible_at_ingest"
+    if fac_out or (alone and np.isfinite(row.ratio_to_facility_median)):
+        k = _slip_factor(np.log10(row.ratio_to_facility_median), params.slip_min_decades)
         if k:
-            direction = "above" if k > 0 else "below"
-            reason = f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {direction} the {name} (ratio {_fmt(ratio)})"
-            return "unit_slip", "; ".join(filter(None, [reason, ingest])), k
+            where = f"{'above' if k > 0 else 'below'} the facility median"
+            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} (ratio {_fmt(row.ratio_to_facility_median)})", k)
+    if exam_out or (alone and np.isfinite(row.ratio_to_median)):
+        agrees = not alone and np.isfinite(row.z_facility) and abs(row.z_facility) <= _TYPICAL_OF_FACILITY_Z
+        if agrees:
+            # The value is typical of its facility: the facility as a whole is
+            # judged, and only a facility about a power of ten off is a slip.
+            fac_ratio = row.facility_median / row.exam_median
+            k = _near_power(np.log10(fac_ratio), params.slip_tolerance_decades)
+            detail = f"as is its facility's median ({_fmt(fac_ratio)} x the exam median)"
+        elif alone:
+            k = _slip_factor(np.log10(row.ratio_to_median), params.slip_min_decades)
+            detail = f"ratio {_fmt(row.ratio_to_median)}"
+        else:
+            k = _near_power(np.log10(row.ratio_to_median), params.slip_tolerance_decades)
+            detail = f"ratio {_fmt(row.ratio_to_median)}"
+        if k:
+            where = f"{'above' if k > 0 else 'below'} the exam median"
+            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} ({detail})", k)
     if fac_out or exam_out:
-        name, ratio, z = references[0]
+        if fac_out:
+            z, ratio, where, name = row.z_facility, row.ratio_to_facility_median, "its facility's values", "facility median"
+        else:
+            z, ratio, where, name = row.z_exam, row.ratio_to_median, "the exam distribution", "exam median"
         kind = "far_above" if z > 0 else "far_below"
-        where = "its facility's values" if name == "facility median" else "the exam distribution"
-        reason = f"{REASON_PHRASES[kind]} {where}: z = {z:+.1f} on log scale, {_fmt(ratio)} x the {name}"
-        return kind, "; ".join(filter(None, [reason, ingest])), 0
+        return done(kind, f"{REASON_PHRASES[kind]} {where}: z = {z:+.1f} on log scale, {_fmt(ratio)} x the {name}")
     if flags:
         return "ingest_flag", f"{REASON_PHRASES['ingest_flag']}: {flags}", 0
     return "", "", 0
