@@ -228,7 +228,8 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
     pandas.DataFrame
         Columns ``row`` (position in ``exposures``), the identifying columns,
         ``quantity``, ``unit``, ``value`` (canonical unit of the quantity),
-        ``flags`` (the ingest flags concerning this value or its whole row),
+        ``weight_kg`` (NaN when missing or flagged implausible), ``flags``
+        (the ingest flags concerning this value or its whole row),
         ``status`` (``"used"`` or a key of :data:`EXCLUSION_REASONS`).
         Values of every dose quantity present are listed, in the order of
         ``exposures`` then quantity.
@@ -244,6 +245,13 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
     phantom = frame["ctdi_phantom_cm"].astype(float) if "ctdi_phantom_cm" in frame else pd.Series(np.nan, index=frame.index)
     codes = frame["exam_code"].astype(str)
     reference = codes.map({c: catalogue.reference_phantom(c) for c in codes.unique()}).astype(float)
+    weight = (
+        pd.to_numeric(frame["weight_kg"], errors="coerce")
+        if "weight_kg" in frame
+        else pd.Series(np.nan, index=frame.index, dtype=float)
+    )
+    weight_flagged = flags_all.map({f: is_implausible(f, "weight_kg") for f in flags_all.unique()}).astype(bool)
+    weight = weight.where((weight > 0) & ~weight_flagged).to_numpy(dtype=float)
     parts = []
     for quantity in DOSE_QUANTITIES:
         if quantity not in frame:
@@ -257,6 +265,7 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
         part["quantity"] = quantity
         part["unit"] = _unit(quantity)
         part["value"] = values.to_numpy(dtype=float)[present]
+        part["weight_kg"] = weight[present]
         raw_flags = flags_all.to_numpy()[present]
         relevant = {f: _relevant_flags(f, quantity) for f in pd.unique(raw_flags)}
         implausible = {f: is_implausible(f, quantity) for f in relevant}
@@ -272,7 +281,7 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
         part["status"] = status
         parts.append(part)
     if not parts:
-        cols = ["row", *_ID_COLUMNS, "quantity", "unit", "value", "flags", "status"]
+        cols = ["row", *_ID_COLUMNS, "quantity", "unit", "value", "weight_kg", "flags", "status"]
         return pd.DataFrame(columns=cols)
     out = pd.concat(parts, ignore_index=True)
     out["exam_code"] = out["exam_code"].astype(str)
@@ -328,6 +337,23 @@ def _robust_scale(log_values: pd.Series) -> float:
     return float(q3 - q1) / 1.349
 
 
+def _weight_exponent(residual: pd.Series, log_weight_dev: pd.Series, scale_floor: float) -> float:
+    """Slope of log dose on log weight within facilities (through the origin,
+    both centred per facility), refitted once without gross outliers; 0 with
+    fewer than 30 weighed values, clipped to [0, 3] (dose does not fall with
+    patient size, and no exam rises faster than the cube of it)."""
+    ok = residual.notna() & log_weight_dev.notna() & (log_weight_dev != 0)
+    r, x = residual[ok].to_numpy(), log_weight_dev[ok].to_numpy()
+    if len(r) < 30 or float(np.sum(x * x)) == 0.0:
+        return 0.0
+    b = float(np.sum(x * r) / np.sum(x * x))
+    e = r - b * x
+    keep = np.abs(e - np.median(e)) <= 3 * max(_MAD_TO_SD * float(np.median(np.abs(e - np.median(e)))), scale_floor)
+    if keep.sum() >= 30 and float(np.sum(x[keep] ** 2)) > 0:
+        b = float(np.sum(x[keep] * r[keep]) / np.sum(x[keep] ** 2))
+    return float(np.clip(b, 0.0, 3.0))
+
+
 def score_values(
     exposures: pd.DataFrame,
     catalogue: Catalogue | None = None,
@@ -335,6 +361,14 @@ def score_values(
     params: OutlierParameters | None = None,
 ) -> pd.DataFrame:
     """Every dose value with its robust distance from its exam and its facility.
+
+    Dose rises with patient size, so a value is compared with what its exam
+    (or facility) gives a patient of its weight: within each exam and
+    quantity, the slope of log10 dose on log10 weight (``weight_exponent``)
+    is estimated from the facilities' own patients, and each weighed value's
+    log10 distance is corrected by ``weight_exponent`` times its patient's
+    log10 weight difference from the median patient. Values without a
+    plausible weight are compared as they are.
 
     Parameters
     ----------
@@ -349,14 +383,17 @@ def score_values(
     -------
     pandas.DataFrame
         The columns of :func:`dose_values` plus, in the value's unit where
-        they hold a dose: ``exam_median`` (CT values in another phantom than
-        the reference are compared with their own kind only), ``ratio_to_median``,
-        ``exam_scale_decades`` (robust SD of log10 values), ``z_exam``,
-        ``n_exam`` (values of the exam and quantity used),
-        ``facility_median``, ``ratio_to_facility_median``, ``n_facility``,
+        they hold a dose: ``exam_median`` (median of the exam's values; CT
+        values in another phantom than the reference are compared with their
+        own kind only), ``ratio_to_median``, ``n_exam`` (values used),
+        ``weight_exponent``, ``excess_exam_decades`` (weight-corrected log10
+        distance from the exam's centre), ``exam_scale_decades`` (its robust
+        SD), ``z_exam``, ``facility_median``, ``ratio_to_facility_median``,
+        ``n_facility``, ``excess_facility_decades``,
         ``facility_scale_decades`` (pooled robust within-facility SD of the
         exam), ``z_facility``. The references use ``status == "used"``
-        values only (``"other_phantom"`` values for their own kind); z scores are NaN where a reference has too few values.
+        values only (``"other_phantom"`` values for their own kind); z scores
+        are NaN where a reference has too few values.
     """
     params = params or OutlierParameters()
     values = dose_values(exposures, catalogue)
@@ -365,48 +402,59 @@ def score_values(
     values["_pool"] = values["status"] == "other_phantom"
     scorable = values["status"].isin(["used", "other_phantom"]).to_numpy()
     values["_log"] = np.log10(values["value"].where(values["value"] > 0))
-    used = values[scorable]
-
+    values["_lw"] = np.log10(values["weight_kg"])
     exam_keys = ["exam_code", "quantity", "_pool"]
+    fac_keys = [*_FACILITY_GROUP, "_pool"]
+
+    used = values[scorable]
     exam_stats = used.groupby(exam_keys, sort=True).agg(
-        exam_median=("value", "median"),
-        n_exam=("value", "size"),
-        exam_scale_decades=("_log", _robust_scale),
+        exam_median=("value", "median"), n_exam=("value", "size"), _exam_lw=("_lw", "median")
     )
     values = values.join(exam_stats, on=exam_keys)
     values["n_exam"] = values["n_exam"].fillna(0).astype(int)
-    scale = values["exam_scale_decades"].clip(lower=params.min_scale_decades)
     values["ratio_to_median"] = values["value"] / values["exam_median"]
-    z = (values["_log"] - np.log10(values["exam_median"])) / scale
-    values["z_exam"] = z.where(values["n_exam"] >= params.min_exam_values)
-
-    fac_keys = [*_FACILITY_GROUP, "_pool"]
     fac_stats = used.groupby(fac_keys, sort=True, dropna=False).agg(
-        facility_median=("value", "median"), n_facility=("value", "size")
+        facility_median=("value", "median"), n_facility=("value", "size"), _fac_lw=("_lw", "median")
     )
     values = values.join(fac_stats, on=fac_keys)
     values["n_facility"] = values["n_facility"].fillna(0).astype(int)
     values["ratio_to_facility_median"] = values["value"] / values["facility_median"]
     residual = values["_log"] - np.log10(values["facility_median"])
-    enough = values["n_facility"] >= params.min_facility_values
+    enough = (values["n_facility"] >= params.min_facility_values).to_numpy()
+
+    # Patient size, from the facilities' own patients: between facilities,
+    # weight and practice are mixed up.
+    dw_fac = values["_lw"] - values["_fac_lw"]
+    fit = pd.DataFrame({"r": residual, "x": dw_fac})[scorable & enough]
+    keys = values.loc[fit.index, exam_keys]
+    slopes = {
+        key: _weight_exponent(g["r"], g["x"], params.min_scale_decades)
+        for key, g in fit.groupby([keys[k] for k in exam_keys], sort=True)
+    }
+    values["weight_exponent"] = [slopes.get(k, 0.0) for k in zip(*(values[c] for c in exam_keys))]
+    b = values["weight_exponent"]
+    adj_log = values["_log"] - b * (values["_lw"] - values["_exam_lw"]).fillna(0.0)
+    centre = adj_log[scorable].groupby([values.loc[scorable, k] for k in exam_keys]).median().rename("_centre")
+    scale = adj_log[scorable].groupby([values.loc[scorable, k] for k in exam_keys]).agg(_robust_scale)
+    values = values.join(centre, on=exam_keys).join(scale.rename("exam_scale_decades"), on=exam_keys)
+    values["excess_exam_decades"] = adj_log - values["_centre"]
+    z = values["excess_exam_decades"] / values["exam_scale_decades"].clip(lower=params.min_scale_decades)
+    values["z_exam"] = z.where(values["n_exam"] >= params.min_exam_values)
+
+    excess = residual - b * dw_fac.fillna(0.0)
+    values["excess_facility_decades"] = excess
     # The within-facility spread of an exam is pooled over its facilities: one
-    # facility's handful of values cannot estimate its own spread.
+    # facility's handful of values cannot estimate its own spread. Residuals
+    # from a median that includes the value itself are shrunk towards zero in
+    # small groups; n/(n-1) undoes most of it for 5-25 values.
     n_fac = values["n_facility"].where(enough)
-    # Residuals from a median that includes the value itself are shrunk towards
-    # zero in small groups; n/(n-1) undoes most of it for 5-25 values.
-    pool = pd.DataFrame(
-        {
-            "exam_code": values["exam_code"],
-            "quantity": values["quantity"],
-            "_pool": values["_pool"],
-            "r": residual.abs() * n_fac / (n_fac - 1),
-        }
-    )[scorable & enough.to_numpy()]
+    pool = pd.DataFrame({k: values[k] for k in exam_keys}).assign(r=excess.abs() * n_fac / (n_fac - 1))
+    pool = pool[scorable & enough]
     fac_scale = (pool.groupby(exam_keys)["r"].median() * _MAD_TO_SD).rename("facility_scale_decades")
     values = values.join(fac_scale, on=exam_keys)
     fscale = values["facility_scale_decades"].clip(lower=params.min_scale_decades)
-    values["z_facility"] = (residual / fscale).where(enough)
-    return values.drop(columns=["_log", "_pool"])
+    values["z_facility"] = (excess / fscale).where(enough)
+    return values.drop(columns=["_log", "_lw", "_pool", "_exam_lw", "_fac_lw", "_centre"])
 
 
 def _slip_factor(log_ratio: float, min_decades: float) -> int:
@@ -434,6 +482,14 @@ def _near_power(log_ratio: float, tolerance: float) -> int:
     return k if 1 <= abs(k) <= 3 and abs(log_ratio - k) <= tolerance else 0
 
 
+def _ratio_text(raw_ratio: float, excess_decades: float) -> str:
+    text = f"ratio {_fmt(raw_ratio)}"
+    corrected = 10.0**excess_decades
+    if np.isfinite(corrected) and abs(np.log10(raw_ratio) - excess_decades) > 0.02:
+        text += f", {_fmt(corrected)} for the patient's weight"
+    return text
+
+
 def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
     """Kind, reason text and slip power of one scored value."""
     t = params.z_threshold
@@ -450,35 +506,38 @@ def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
     # A value flagged at ingest was left out of the references; it is judged on
     # its ratios alone, and naming its slip factor helps whoever repairs it.
     alone = row.status == "implausible_at_ingest"
-    if fac_out or (alone and np.isfinite(row.ratio_to_facility_median)):
-        k = _slip_factor(np.log10(row.ratio_to_facility_median), params.slip_min_decades)
+    if fac_out or (alone and np.isfinite(row.excess_facility_decades)):
+        k = _slip_factor(row.excess_facility_decades, params.slip_min_decades)
         if k:
             where = f"{'above' if k > 0 else 'below'} the facility median"
-            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} (ratio {_fmt(row.ratio_to_facility_median)})", k)
-    if exam_out or (alone and np.isfinite(row.ratio_to_median)):
+            detail = _ratio_text(row.ratio_to_facility_median, row.excess_facility_decades)
+            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} ({detail})", k)
+    if exam_out or (alone and np.isfinite(row.excess_exam_decades)):
         agrees = not alone and np.isfinite(row.z_facility) and abs(row.z_facility) <= _TYPICAL_OF_FACILITY_Z
         if agrees:
             # The value is typical of its facility: the facility as a whole is
             # judged, and only a facility about a power of ten off is a slip.
             fac_ratio = row.facility_median / row.exam_median
             k = _near_power(np.log10(fac_ratio), params.slip_tolerance_decades)
-            detail = f"as is its facility's median ({_fmt(fac_ratio)} x the exam median)"
+            detail = f"as is its facility's median, {_fmt(fac_ratio)} x the exam median"
         elif alone:
-            k = _slip_factor(np.log10(row.ratio_to_median), params.slip_min_decades)
-            detail = f"ratio {_fmt(row.ratio_to_median)}"
+            k = _slip_factor(row.excess_exam_decades, params.slip_min_decades)
+            detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades)
         else:
-            k = _near_power(np.log10(row.ratio_to_median), params.slip_tolerance_decades)
-            detail = f"ratio {_fmt(row.ratio_to_median)}"
+            k = _near_power(row.excess_exam_decades, params.slip_tolerance_decades)
+            detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades)
         if k:
             where = f"{'above' if k > 0 else 'below'} the exam median"
             return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} ({detail})", k)
     if fac_out or exam_out:
         if fac_out:
-            z, ratio, where, name = row.z_facility, row.ratio_to_facility_median, "its facility's values", "facility median"
+            z, where, name = row.z_facility, "its facility's values", "facility median"
+            detail = _ratio_text(row.ratio_to_facility_median, row.excess_facility_decades)
         else:
-            z, ratio, where, name = row.z_exam, row.ratio_to_median, "the exam distribution", "exam median"
+            z, where, name = row.z_exam, "the exam distribution", "exam median"
+            detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades)
         kind = "far_above" if z > 0 else "far_below"
-        return done(kind, f"{REASON_PHRASES[kind]} {where}: z = {z:+.1f} on log scale, {_fmt(ratio)} x the {name}")
+        return done(kind, f"{REASON_PHRASES[kind]} {where}: z = {z:+.1f} on log scale ({detail} to the {name})")
     if flags:
         return "ingest_flag", f"{REASON_PHRASES['ingest_flag']}: {flags}", 0
     return "", "", 0
@@ -512,7 +571,8 @@ def value_outliers(
         (ratio 97.1)"``), then ``unit, year, reason_kind`` (a key of
         :data:`REASON_PHRASES`), ``slip_factor`` (10, 100, 1000, 0.1, ...
         or NaN), ``z_exam, facility_median, ratio_to_facility_median,
-        z_facility, status, flags``. Sorted by file, sheet, row, quantity.
+        z_facility, weight_kg, weight_exponent, status, flags`` (see
+        :func:`score_values`). Sorted by file, sheet, row, quantity.
     """
     params = params or OutlierParameters()
     if scored is None:
@@ -545,6 +605,8 @@ def value_outliers(
         "facility_median",
         "ratio_to_facility_median",
         "z_facility",
+        "weight_kg",
+        "weight_exponent",
         "status",
         "flags",
     ]

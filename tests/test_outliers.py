@@ -297,3 +297,41 @@ def test_source_with_many_implausible_values_is_alerted_and_the_others_are_not()
 def test_threshold_out_of_range_is_a_user_error_naming_it(name, value):
     with pytest.raises(UserError, match=name):
         OutlierParameters(**{name: value})
+
+
+def test_weight_exponent_is_learnt_from_the_facilities_own_patients():
+    # The generator scales each patient's dose with (weight / 76 kg) ** 1.2.
+    exposures = as_stored(simulate_exposures(SurveyModel(years=(2022, 2023), exams=("9003", "1030")), seed=13))
+    scored = score_values(exposures, CATALOGUE)
+    used = scored[scored["status"] == "used"]
+    exponents = used.groupby(["exam_code", "quantity"])["weight_exponent"].first()
+    assert exponents.to_numpy() == pytest.approx(1.2, abs=0.15)
+
+
+def one_facility_by_weight(extra: list[tuple[float, float]]) -> pd.DataFrame:
+    """One facility's chest exams whose dose follows weight ** 1.2, plus ``extra`` (weight kg, DAP cGy·cm²)."""
+    rng = np.random.default_rng(14)
+    weight = np.clip(rng.normal(76, 14, 300), 35, 140).round()
+    dap = 10.0 * (weight / 76.0) ** 1.2 * np.exp(rng.normal(0, 0.15, 300))
+    frame = pd.DataFrame({"weight_kg": [*weight, *(w for w, _ in extra)], "dap_cgycm2": [*dap, *(d for _, d in extra)]})
+    frame = frame.assign(source_file="f.csv", sheet="", source_row=np.arange(len(frame)), data_source="Stelle A",
+                         year=2022, facility_id="1", exam_code="9003", flags="")
+    return frame
+
+
+def test_low_dose_of_a_light_patient_is_expected_and_of_a_heavy_patient_is_not():
+    # 5.5 cGy·cm² is 1.25 x what a 38 kg patient gets here, and 0.4 x what a 100 kg one gets.
+    frame = one_facility_by_weight([(38.0, 5.5), (100.0, 5.5)])
+    found = value_outliers(frame, CATALOGUE).set_index("source_row")
+    assert 300 not in found.index
+    assert found.loc[301, "reason_kind"] == "far_below"
+    assert "for the patient's weight" in found.loc[301, "reason"]
+
+
+def test_implausible_weight_is_not_used_to_excuse_a_dose():
+    frame = one_facility_by_weight([(7600.0, 25.0)])  # weight in g: as kg it would make 25 cGy·cm² look tiny
+    frame.loc[300, "flags"] = "out_of_range:weight_kg"
+    scored = score_values(frame, CATALOGUE)
+    assert np.isnan(scored.loc[scored["source_row"] == 300, "weight_kg"]).all()
+    found = value_outliers(scored=scored)
+    assert found.set_index("source_row").loc[300, "reason_kind"] == "far_above"
