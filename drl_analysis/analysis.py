@@ -149,7 +149,7 @@ def analyse(
     params: OutlierParameters | None = None,
     n_init: int = 20,
     k_max: int = 8,
-    n_resamples: int = 100,
+    n_resamples: int = 50,
     min_cluster_values: int = 10,
     edition: str | None = None,
 ) -> AnalysisResult:
@@ -174,7 +174,7 @@ def analyse(
         KMeans restarts.
     k_max : int, default 8
         Largest k the silhouette tries.
-    n_resamples : int, default 100
+    n_resamples : int, default 50
         Facility resamples for the reliability of the cluster features.
     min_cluster_values : int, default 10
         Values per exam (or source) and year for a cluster feature.
@@ -197,12 +197,12 @@ def analyse(
 
     scored = outliers.score_values(data, catalogue, params=params)
     found = outliers.value_outliers(scored=scored, params=params)
-    medians = outliers.facility_medians(data, catalogue, params=params, edition=edition)
+    medians = outliers.facility_medians(data, catalogue, params=params, edition=edition, values=scored)
     fac_out = outliers.facility_outliers(medians)
     alert_table = outliers.alerts(medians, scored, found, params=params)
     excluded = outliers.excluded_values(scored)
 
-    ratios = dose_to_drl(data, catalogue, edition=edition)
+    ratios = dose_to_drl(data, catalogue, edition=edition, values=scored)
     common = dict(k=k, seed=seed, n_init=n_init, k_max=k_max, min_values=min_cluster_values, n_resamples=n_resamples)
     exam_table, exam_result = cluster_exam_codes(None, catalogue, ratios=ratios, **common)
     source_table, source_result = cluster_data_sources(None, catalogue, ratios=ratios, **common)
@@ -210,10 +210,11 @@ def analyse(
     notes = _exclusion_notes(excluded)
     notes += [f"exam codes: {n}" for n in exam_result.notes]
     notes += [f"data sources: {n}" for n in source_result.notes]
-    unknown = sorted(set(data["exam_code"].astype(str)) - catalogue.codes)
+    codes = set(data["exam_code"].astype(str).unique())
+    unknown = sorted(codes - catalogue.codes)
     if unknown:
         notes.append(f"exam code(s) not in the catalogue (no DRL; outliers only): {', '.join(unknown)}")
-    no_drl = sorted(set(data["exam_code"].astype(str)) & catalogue.codes - set(ratios["exam_code"]))
+    no_drl = sorted(codes & catalogue.codes - set(ratios["exam_code"].unique()))
     if no_drl:
         notes.append(f"exam code(s) without a DRL, left out of the clustering: {', '.join(no_drl)}")
 
@@ -261,7 +262,7 @@ def _parameters_table(params: OutlierParameters, **run) -> pd.DataFrame:
     meaning = {
         "z_threshold": "outlier beyond this many robust SDs on log10 scale (exam or facility)",
         "slip_min_decades": "facility-level outlier this many decades off = suspected unit slip (nearest power of ten)",
-        "slip_tolerance_decades": "exam-level outlier within this many decades of a power of ten = suspected unit slip",
+        "exam_slip_min_decades": "exam-level outlier this many decades off = suspected unit slip (nearest power of ten)",
         "min_exam_values": "values an exam code and quantity need for z_exam",
         "min_facility_values": "values a facility needs per exam, quantity and year for z_facility",
         "min_scale_decades": "floor of the robust SD (decades)",

@@ -39,7 +39,6 @@ Values left out of statistics (see
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +48,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from .catalogue import Catalogue, load_catalogue
 from .errors import UserError
@@ -308,29 +308,38 @@ def cluster_features(
         notes.append(f"too few distinct items to cluster ({n} item(s), {distinct} distinct)")
     else:
         k_hi = max(2, min(k_max, n - 1, distinct))
-        fits, rows = {}, []
-        for kk in range(2, k_hi + 1):
-            km = KMeans(n_clusters=kk, n_init=n_init, random_state=seed).fit(scaled)
-            fits[kk] = km
-            s = silhouette_score(scaled, km.labels_) if 2 <= len(set(km.labels_)) <= n - 1 else np.nan
-            rows.append({"k": kk, "silhouette": float(np.round(s, 12))})
-        selection = pd.DataFrame(rows)
-        if k is None:
-            best = selection.dropna(subset=["silhouette"])
-            # Ties go to the smaller k (idxmax takes the first maximum).
-            k_used = int(best.loc[best["silhouette"].idxmax(), "k"]) if not best.empty else 2
-            chosen_by = "silhouette"
-        elif k > min(n - 1, distinct):
-            k_used = min(n - 1, distinct)
-            chosen_by = "given, capped"
-            notes.append(f"k = {k} was asked, but {n} item(s) allow at most {k_used}; used {k_used}")
-        else:
-            k_used, chosen_by = int(k), "given"
-        km = fits.get(k_used) or KMeans(n_clusters=k_used, n_init=n_init, random_state=seed).fit(scaled)
-        kmeans_labels = _relabel(km.labels_)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ward_labels = _relabel(AgglomerativeClustering(n_clusters=k_used, linkage="ward").fit(scaled).labels_)
+        # A few dozen items: starting OpenMP threads costs far more than the fits
+        # (50x on two busy cores), so the clustering runs on one thread.
+        with threadpool_limits(limits=1):
+            fits = {kk: KMeans(n_clusters=kk, n_init=n_init, random_state=seed).fit(scaled) for kk in range(2, k_hi + 1)}
+            selection = pd.DataFrame(
+                {
+                    "k": list(fits),
+                    "silhouette": [
+                        float(np.round(silhouette_score(scaled, km.labels_), 12))
+                        if 2 <= len(set(km.labels_)) <= n - 1
+                        else np.nan
+                        for km in fits.values()
+                    ],
+                }
+            )
+            if k is None:
+                best = selection.dropna(subset=["silhouette"])
+                # Ties go to the smaller k (idxmax takes the first maximum).
+                k_used = int(best.loc[best["silhouette"].idxmax(), "k"]) if not best.empty else 2
+                chosen_by = "silhouette"
+            elif k > min(n - 1, distinct):
+                k_used = min(n - 1, distinct)
+                chosen_by = "given, capped"
+                notes.append(f"k = {k} was asked, but {n} item(s) allow at most {k_used}; used {k_used}")
+            else:
+                k_used, chosen_by = int(k), "given"
+            km = fits.get(k_used) or KMeans(n_clusters=k_used, n_init=n_init, random_state=seed).fit(scaled)
+            kmeans_labels = _relabel(km.labels_)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ward = AgglomerativeClustering(n_clusters=k_used, linkage="ward").fit(scaled)
+            ward_labels = _relabel(ward.labels_)
         Z = linkage(scaled, method="ward")
         n_comp = min(2, scaled.shape[1], n)
         pca = PCA(n_components=n_comp, svd_solver="full").fit(scaled)
@@ -392,13 +401,26 @@ def cluster_features(
     )
 
 
+def _quartiles(values: np.ndarray) -> tuple[float, float, float]:
+    """Q1, median and Q3 with numpy's "linear" method, from one partial sort
+    (``np.quantile`` costs ten times more on the small arrays resampled here)."""
+    n = len(values)
+    pos = (n - 1) * np.array([0.25, 0.5, 0.75])
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    part = np.partition(values, np.unique(np.concatenate([lo, hi])))
+    frac = pos - lo
+    q = part[lo] + (part[hi] - part[lo]) * frac
+    return float(q[0]), float(q[1]), float(q[2])
+
+
 def qcd(values: np.ndarray) -> float:
     """Quartile coefficient of dispersion, (Q3 - Q1) / (Q3 + Q1), numpy "linear" quartiles.
 
     >>> round(qcd(np.array([2, 4, 6, 8, 10, 12, 14])), 3)
     0.375
     """
-    q1, q3 = np.quantile(values, [0.25, 0.75], method="linear")
+    q1, _, q3 = _quartiles(np.asarray(values, dtype=float))
     return float((q3 - q1) / (q3 + q1)) if q3 + q1 > 0 else np.nan
 
 
@@ -407,6 +429,7 @@ def dose_to_drl(
     catalogue: Catalogue | None = None,
     *,
     edition: str | None = None,
+    values: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each usable value of its exam's DRL quantity divided by the current DRL.
 
@@ -417,6 +440,9 @@ def dose_to_drl(
     catalogue : Catalogue, optional
     edition : str, optional
         DRL edition; None takes the newest per exam.
+    values : pandas.DataFrame, optional
+        :func:`drl_analysis.outliers.dose_values` of the same exposures, to
+        avoid recomputing them.
 
     Returns
     -------
@@ -426,7 +452,7 @@ def dose_to_drl(
         unit of ``quantity``); exam codes without a DRL are absent.
     """
     catalogue = catalogue or load_catalogue()
-    clean = plausible_exposures(exposures, catalogue)
+    clean = plausible_exposures(exposures, catalogue, values=values)
     clean["exam_code"] = clean["exam_code"].astype(str)
     quantities = exam_quantities(catalogue)
     parts = []
@@ -458,60 +484,99 @@ def dose_to_drl(
     return pd.concat(parts, ignore_index=True)[cols]
 
 
-def _exam_vector(v: np.ndarray, y: np.ndarray, years: list[int], min_values: int) -> np.ndarray:
-    n = len(years)
-    out = np.full(2 * n, np.nan)
-    for j, year in enumerate(years):
-        sel = v[y == year]
-        if len(sel) >= min_values:
-            out[j] = np.median(sel)
-            out[n + j] = qcd(sel)
-    return out
+def _weighted_quartiles(sorted_values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Q1, median and Q3 ("linear" method) of samples given as counts of sorted values.
 
+    Parameters
+    ----------
+    sorted_values : numpy.ndarray of shape (n,)
+        Ascending.
+    weights : numpy.ndarray of shape (B, n)
+        How often each value occurs in each of B samples (non-negative integers).
 
-def _source_vector(v: np.ndarray, y: np.ndarray, years: list[int], min_values: int) -> np.ndarray:
-    out = np.full(len(years), np.nan)
-    for j, year in enumerate(years):
-        sel = v[y == year]
-        if len(sel) >= min_values:
-            out[j] = qcd(sel)
-    return out
+    Returns
+    -------
+    (quartiles, size) : numpy.ndarray of shape (B, 3), numpy.ndarray of shape (B,)
+        Equal to ``np.quantile(sample, [0.25, 0.5, 0.75])`` of each sample
+        written out; NaN for an empty sample.
+    """
+    cum = np.cumsum(weights, axis=1)
+    size = cum[:, -1]
+    out = np.full((weights.shape[0], 3), np.nan)
+    ok = size > 0
+    if not ok.any():
+        return out, size
+    cum, last = cum[ok], size[ok] - 1
+    for j, p in enumerate((0.25, 0.5, 0.75)):
+        pos = p * last
+        lo = np.floor(pos)
+        hi = np.minimum(lo + 1, last)
+        # The value of rank r is the first whose cumulative count exceeds r.
+        i_lo = (cum <= lo[:, None]).sum(axis=1)
+        i_hi = (cum <= hi[:, None]).sum(axis=1)
+        out[ok, j] = sorted_values[i_lo] + (sorted_values[i_hi] - sorted_values[i_lo]) * (pos - lo)
+    return out, size
 
 
 def _item_features(
     ratios: pd.DataFrame,
     item: str,
-    vector: Callable[[np.ndarray, np.ndarray, list[int], int], np.ndarray],
-    names: list[str],
+    stats: tuple[str, ...],
     years: list[int],
     min_values: int,
-    log_mask: np.ndarray,
     n_resamples: int,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features of each item and their standard errors from resampling the
-    item's facilities with replacement (log scale where ``log_mask``)."""
+    """Features of each item, ``<stat>_dose_to_drl_<year>`` for each of
+    ``stats`` ("median", "qcd") and year, and their standard errors from
+    resampling the item's facilities with replacement (medians on a natural
+    log scale).
+
+    All resamples of one item and year are computed at once, as counts of
+    each value, so the cost is a few array passes per item and year.
+    """
     rng = np.random.default_rng(seed)
+    names = [f"{stat}_dose_to_drl_{y}" for stat in stats for y in years]
     point, noise, index = [], [], []
+    # Bounds the (resamples x values) count matrices to about 16 MB each.
+    chunk_cells = 2_000_000
     for key, g in ratios.groupby(item, sort=True):
         fac = pd.factorize(g["data_source"].astype(str) + "\x1f" + g["facility_id"].astype(str), sort=True)[0]
-        order = np.argsort(fac, kind="stable")
-        v = g["dose_to_drl"].to_numpy(dtype=float)[order]
-        y = pd.to_numeric(g["year"], errors="coerce").fillna(-1).to_numpy(dtype=int)[order]
-        counts = np.bincount(fac)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        point.append(vector(v, y, years, min_values))
-        reps = np.full((n_resamples, len(names)), np.nan)
-        for b in range(n_resamples):
-            pick = rng.integers(0, len(counts), len(counts))
-            sizes = counts[pick]
-            # Concatenated index ranges of the picked facilities, without a Python loop.
-            offsets = np.repeat(starts[pick] - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
-            idx = np.arange(sizes.sum()) + offsets
-            reps[b] = vector(v[idx], y[idx], years, min_values)
+        v_all = g["dose_to_drl"].to_numpy(dtype=float)
+        y_all = pd.to_numeric(g["year"], errors="coerce").fillna(-1).to_numpy(dtype=int)
+        n_fac = int(fac.max()) + 1
+        # Row 0: the data as they are; rows 1..B: facilities drawn with replacement.
+        draws = rng.integers(0, n_fac, (n_resamples, n_fac))
+        counts = np.ones((n_resamples + 1, n_fac), dtype=np.int64)
+        if n_resamples:
+            counts[1:] = np.apply_along_axis(np.bincount, 1, draws, minlength=n_fac)
+        values = np.full((n_resamples + 1, len(names)), np.nan)
+        for j, year in enumerate(years):
+            sel = y_all == year
+            if not sel.any():
+                continue
+            order = np.argsort(v_all[sel], kind="stable")
+            v, f = v_all[sel][order], fac[sel][order]
+            q = np.full((n_resamples + 1, 3), np.nan)
+            size = np.zeros(n_resamples + 1)
+            step = max(1, chunk_cells // len(v))
+            for start in range(0, n_resamples + 1, step):
+                q[start : start + step], size[start : start + step] = _weighted_quartiles(v, counts[start : start + step][:, f])
+            q[size < min_values] = np.nan
+            for k, stat in enumerate(stats):
+                col = k * len(years) + j
+                if stat == "median":
+                    values[:, col] = q[:, 1]
+                else:
+                    total = q[:, 2] + q[:, 0]
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        values[:, col] = np.where(total > 0, (q[:, 2] - q[:, 0]) / total, np.nan)
+        point.append(values[0])
+        reps = values[1:].copy()
+        log_cols = [i for i, n in enumerate(names) if n.startswith("median_")]
         with np.errstate(divide="ignore", invalid="ignore"):
-            reps[:, log_mask] = np.log(np.where(reps[:, log_mask] > 0, reps[:, log_mask], np.nan))
-        enough = (np.isfinite(reps).sum(axis=0) >= 2) & (n_resamples >= 2)
+            reps[:, log_cols] = np.log(np.where(reps[:, log_cols] > 0, reps[:, log_cols], np.nan))
+        enough = np.isfinite(reps).sum(axis=0) >= 2
         sd = np.full(len(names), np.nan)
         if enough.any():
             sd[enough] = np.nanstd(reps[:, enough], axis=0, ddof=1)
@@ -527,7 +592,7 @@ def _years(ratios: pd.DataFrame) -> list[int]:
 
 
 def exam_features(
-    ratios: pd.DataFrame, *, min_values: int = 10, n_resamples: int = 100, seed: int = 0
+    ratios: pd.DataFrame, *, min_values: int = 10, n_resamples: int = 50, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Per exam code: median and QCD of dose/DRL in each year.
 
@@ -538,8 +603,10 @@ def exam_features(
     min_values : int, default 10
         Values an exam needs in a year for that year's median and QCD (else
         missing).
-    n_resamples : int, default 100
-        Resamples of the exam's facilities for the standard errors.
+    n_resamples : int, default 50
+        Resamples of the exam's facilities for the standard errors (a
+        standard error from B resamples is itself uncertain by about
+        1/sqrt(2(B-1)): 10 % at 50, enough for a weight).
     seed : int, default 0
         Seed of the resampling.
 
@@ -555,11 +622,7 @@ def exam_features(
         empty = pd.DataFrame(index=pd.Index([], name="exam_code"))
         return empty, empty, pd.DataFrame(columns=["quantity", "drl", "drl_edition", "n_values"])
     years = _years(ratios)
-    names = [*(f"median_dose_to_drl_{y}" for y in years), *(f"qcd_dose_to_drl_{y}" for y in years)]
-    log_mask = np.array([n.startswith("median_") for n in names])
-    features, noise = _item_features(
-        ratios, "exam_code", _exam_vector, names, years, min_values, log_mask, n_resamples, seed
-    )
+    features, noise = _item_features(ratios, "exam_code", ("median", "qcd"), years, min_values, n_resamples, seed)
     g = ratios.groupby("exam_code", sort=True)
     info = g.agg(quantity=("quantity", "first"), drl=("drl", "first"), drl_edition=("drl_edition", "first"))
     info["n_values"] = g.size()
@@ -568,7 +631,7 @@ def exam_features(
 
 
 def source_features(
-    ratios: pd.DataFrame, *, min_values: int = 10, n_resamples: int = 100, seed: int = 0
+    ratios: pd.DataFrame, *, min_values: int = 10, n_resamples: int = 50, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Per data source: QCD of dose/DRL across its exam codes, per year.
 
@@ -586,7 +649,7 @@ def source_features(
         The output of :func:`dose_to_drl`.
     min_values : int, default 10
         Values a source needs in a year for that year's QCD (else missing).
-    n_resamples : int, default 100
+    n_resamples : int, default 50
         Resamples of the source's facilities for the standard errors.
     seed : int, default 0
 
@@ -601,10 +664,7 @@ def source_features(
         empty = pd.DataFrame(index=pd.Index([], name="data_source"))
         return empty, empty, pd.DataFrame(columns=["median_dose_to_drl", "n_values", "n_exam_codes"])
     years = _years(ratios)
-    names = [f"qcd_dose_to_drl_{y}" for y in years]
-    features, noise = _item_features(
-        ratios, "data_source", _source_vector, names, years, min_values, np.zeros(len(names), bool), n_resamples, seed
-    )
+    features, noise = _item_features(ratios, "data_source", ("qcd",), years, min_values, n_resamples, seed)
     info = ratios.groupby("data_source", sort=True).agg(
         median_dose_to_drl=("dose_to_drl", "median"),
         n_values=("dose_to_drl", "size"),
@@ -634,7 +694,7 @@ def cluster_exam_codes(
     n_init: int = 20,
     k_max: int = 8,
     min_values: int = 10,
-    n_resamples: int = 100,
+    n_resamples: int = 50,
     edition: str | None = None,
     ratios: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, ClusterResult]:
@@ -650,7 +710,7 @@ def cluster_exam_codes(
         See :func:`cluster_features`; ``seed`` also seeds the resampling.
     min_values : int, default 10
         Values per exam and year for a median and QCD (see :func:`exam_features`).
-    n_resamples : int, default 100
+    n_resamples : int, default 50
         Facility resamples for the features' noise (see :func:`exam_features`).
     edition : str, optional
         DRL edition (default: newest per exam).
@@ -705,7 +765,7 @@ def cluster_data_sources(
     n_init: int = 20,
     k_max: int = 8,
     min_values: int = 10,
-    n_resamples: int = 100,
+    n_resamples: int = 50,
     edition: str | None = None,
     ratios: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, ClusterResult]:

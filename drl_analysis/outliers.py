@@ -104,13 +104,13 @@ class OutlierParameters:
         a suspected unit slip; its factor is the nearest power of ten, 10,
         100 or 1000 (larger ratios count as 1000). Within a facility doses
         scatter little, so half a decade already stands out.
-    slip_tolerance_decades : float, default 0.3
+    exam_slip_min_decades : float, default 0.7
         Against the exam, whose facilities scatter widely, an outlier is a
-        suspected unit slip only within this many decades of a power of ten
-        (0.3: ×10 covers ratios 5 to 20). A value typical of its facility is
-        judged by its facility's median (a whole submission in the wrong
-        unit); otherwise by its own ratio. Other outliers are far above (or
-        below) the exam distribution.
+        suspected unit slip only from this many decades off (0.7: a factor
+        5), again with the nearest power of ten. A value typical of its
+        facility is judged by its facility's median (a whole submission in
+        the wrong unit); otherwise by its own ratio. Other outliers are far
+        above (or below) the exam distribution.
     min_exam_values : int, default 10
         Plausible values an exam code and quantity need for ``z_exam``.
     min_facility_values : int, default 5
@@ -136,7 +136,7 @@ class OutlierParameters:
 
     z_threshold: float = 3.5
     slip_min_decades: float = 0.5
-    slip_tolerance_decades: float = 0.3
+    exam_slip_min_decades: float = 0.7
     min_exam_values: int = 10
     min_facility_values: int = 5
     min_scale_decades: float = 0.02
@@ -150,7 +150,7 @@ class OutlierParameters:
         checks = {
             "z_threshold": self.z_threshold > 0,
             "slip_min_decades": 0 < self.slip_min_decades <= 1.5,
-            "slip_tolerance_decades": 0 < self.slip_tolerance_decades <= 0.5,
+            "exam_slip_min_decades": 0 < self.exam_slip_min_decades <= 1.5,
             "min_exam_values": self.min_exam_values >= 3,
             "min_facility_values": self.min_facility_values >= 3,
             "min_scale_decades": self.min_scale_decades > 0,
@@ -161,7 +161,7 @@ class OutlierParameters:
         }
         hints = {
             "slip_min_decades": "a number of decades above 0 and at most 1.5",
-            "slip_tolerance_decades": "a number of decades above 0 and at most 0.5",
+            "exam_slip_min_decades": "a number of decades above 0 and at most 1.5",
             "implausible_share_threshold": "a fraction from 0 to below 1",
             "min_exam_values": "at least 3",
             "min_facility_values": "at least 3",
@@ -231,8 +231,9 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
         ``weight_kg`` (NaN when missing or flagged implausible), ``flags``
         (the ingest flags concerning this value or its whole row),
         ``status`` (``"used"`` or a key of :data:`EXCLUSION_REASONS`).
-        Values of every dose quantity present are listed, in the order of
-        ``exposures`` then quantity.
+        Values of every dose quantity present are listed, quantity by
+        quantity (in the order of :data:`drl_analysis.columns.DOSE_QUANTITIES`),
+        each in the order of ``exposures``.
     """
     _check_exposures(exposures)
     catalogue = catalogue or load_catalogue()
@@ -286,17 +287,24 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
     out = pd.concat(parts, ignore_index=True)
     out["exam_code"] = out["exam_code"].astype(str)
     out["facility_id"] = out["facility_id"].astype(str)
-    return out.sort_values(["row", "quantity"], kind="stable").reset_index(drop=True)
+    return out
 
 
-def plausible_exposures(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> pd.DataFrame:
+def plausible_exposures(
+    exposures: pd.DataFrame,
+    catalogue: Catalogue | None = None,
+    *,
+    values: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The exposures with every dose value left out of statistics set to NaN.
 
     Values flagged implausible at ingest, values that are not positive and CT
     values in another phantom than the exam's reference phantom become NaN;
-    everything else is unchanged (same rows, same order).
+    everything else is unchanged (same rows, same order). ``values``, the
+    :func:`dose_values` (or :func:`score_values`) of the same exposures,
+    saves computing them again.
     """
-    values = dose_values(exposures, catalogue)
+    values = dose_values(exposures, catalogue) if values is None else values
     out = exposures.reset_index(drop=True).copy()
     drop = values[values["status"] != "used"]
     for quantity, rows in drop.groupby("quantity")["row"]:
@@ -326,15 +334,6 @@ def excluded_values(values: pd.DataFrame) -> pd.DataFrame:
     out["reason"] = out["status"].map(EXCLUSION_REASONS)
     cols = ["exam_code", "quantity", "unit", "status", "reason", "n_values", "n_total"]
     return out.reindex(columns=cols).sort_values(cols[:4]).reset_index(drop=True)
-
-
-def _robust_scale(log_values: pd.Series) -> float:
-    """Robust standard deviation (decades): MAD, else IQR when MAD is zero."""
-    mad = float(np.median(np.abs(log_values - np.median(log_values))))
-    if mad > 0:
-        return _MAD_TO_SD * mad
-    q1, q3 = np.quantile(log_values, [0.25, 0.75])
-    return float(q3 - q1) / 1.349
 
 
 def _weight_exponent(residual: pd.Series, log_weight_dev: pd.Series, scale_floor: float) -> float:
@@ -399,62 +398,67 @@ def score_values(
     values = dose_values(exposures, catalogue)
     # CT values in the other phantom are judged among themselves only: pooled
     # with the reference-phantom values, every one of them would look 2-3x off.
-    values["_pool"] = values["status"] == "other_phantom"
+    pool = (values["status"] == "other_phantom").to_numpy()
     scorable = values["status"].isin(["used", "other_phantom"]).to_numpy()
-    values["_log"] = np.log10(values["value"].where(values["value"] > 0))
-    values["_lw"] = np.log10(values["weight_kg"])
-    exam_keys = ["exam_code", "quantity", "_pool"]
-    fac_keys = [*_FACILITY_GROUP, "_pool"]
+    value = values["value"].to_numpy(dtype=float)
+    log = np.log10(np.where(value > 0, value, np.nan))
+    lw = np.log10(values["weight_kg"].to_numpy(dtype=float))
+    # Integer ids of the exam and facility groups, found once: grouping by
+    # the string keys again for every statistic costs most of the time.
+    exam_id = values.assign(_pool=pool).groupby(["exam_code", "quantity", "_pool"], sort=False).ngroup().to_numpy()
+    fac_id = (
+        values.assign(_pool=pool)
+        .groupby([*_FACILITY_GROUP, "_pool"], sort=False, dropna=False)
+        .ngroup()
+        .to_numpy()
+    )
 
-    used = values[scorable]
-    exam_stats = used.groupby(exam_keys, sort=True).agg(
-        exam_median=("value", "median"), n_exam=("value", "size"), _exam_lw=("_lw", "median")
-    )
-    values = values.join(exam_stats, on=exam_keys)
-    values["n_exam"] = values["n_exam"].fillna(0).astype(int)
-    values["ratio_to_median"] = values["value"] / values["exam_median"]
-    fac_stats = used.groupby(fac_keys, sort=True, dropna=False).agg(
-        facility_median=("value", "median"), n_facility=("value", "size"), _fac_lw=("_lw", "median")
-    )
-    values = values.join(fac_stats, on=fac_keys)
-    values["n_facility"] = values["n_facility"].fillna(0).astype(int)
-    values["ratio_to_facility_median"] = values["value"] / values["facility_median"]
-    residual = values["_log"] - np.log10(values["facility_median"])
-    enough = (values["n_facility"] >= params.min_facility_values).to_numpy()
+    def per_group(ids: np.ndarray, x: np.ndarray, how: str, mask: np.ndarray = scorable) -> np.ndarray:
+        """A statistic of ``x`` over the masked rows of each group, given back per row."""
+        stat = pd.Series(x[mask]).groupby(ids[mask]).agg(how)
+        return stat.reindex(np.arange(ids.max() + 1 if len(ids) else 0)).to_numpy(dtype=float)[ids]
+
+    values["exam_median"] = per_group(exam_id, value, "median")
+    values["n_exam"] = np.nan_to_num(per_group(exam_id, value, "size")).astype(int)
+    values["ratio_to_median"] = value / values["exam_median"].to_numpy()
+    values["facility_median"] = per_group(fac_id, value, "median")
+    values["n_facility"] = np.nan_to_num(per_group(fac_id, value, "size")).astype(int)
+    values["ratio_to_facility_median"] = value / values["facility_median"].to_numpy()
+    residual = log - np.log10(values["facility_median"].to_numpy())
+    enough = values["n_facility"].to_numpy() >= params.min_facility_values
 
     # Patient size, from the facilities' own patients: between facilities,
     # weight and practice are mixed up.
-    dw_fac = values["_lw"] - values["_fac_lw"]
-    fit = pd.DataFrame({"r": residual, "x": dw_fac})[scorable & enough]
-    keys = values.loc[fit.index, exam_keys]
+    dw_fac = lw - per_group(fac_id, lw, "median")
+    fit = scorable & enough
     slopes = {
-        key: _weight_exponent(g["r"], g["x"], params.min_scale_decades)
-        for key, g in fit.groupby([keys[k] for k in exam_keys], sort=True)
+        int(i): _weight_exponent(g["r"], g["x"], params.min_scale_decades)
+        for i, g in pd.DataFrame({"r": residual[fit], "x": dw_fac[fit]}).groupby(exam_id[fit], sort=True)
     }
-    values["weight_exponent"] = [slopes.get(k, 0.0) for k in zip(*(values[c] for c in exam_keys))]
-    b = values["weight_exponent"]
-    adj_log = values["_log"] - b * (values["_lw"] - values["_exam_lw"]).fillna(0.0)
-    centre = adj_log[scorable].groupby([values.loc[scorable, k] for k in exam_keys]).median().rename("_centre")
-    scale = adj_log[scorable].groupby([values.loc[scorable, k] for k in exam_keys]).agg(_robust_scale)
-    values = values.join(centre, on=exam_keys).join(scale.rename("exam_scale_decades"), on=exam_keys)
-    values["excess_exam_decades"] = adj_log - values["_centre"]
-    z = values["excess_exam_decades"] / values["exam_scale_decades"].clip(lower=params.min_scale_decades)
-    values["z_exam"] = z.where(values["n_exam"] >= params.min_exam_values)
+    b = np.array([slopes.get(i, 0.0) for i in range(exam_id.max() + 1 if len(exam_id) else 0)])[exam_id]
+    values["weight_exponent"] = b
+    dw_exam = np.nan_to_num(lw - per_group(exam_id, lw, "median"))
+    adj_log = log - b * dw_exam
+    excess_exam = adj_log - per_group(exam_id, adj_log, "median")
+    exam_scale = _MAD_TO_SD * per_group(exam_id, np.abs(excess_exam), "median")
+    # With most values equal the MAD is 0; the floor keeps z finite and sane.
+    values["excess_exam_decades"] = excess_exam
+    values["exam_scale_decades"] = exam_scale
+    z = excess_exam / np.maximum(exam_scale, params.min_scale_decades)
+    values["z_exam"] = np.where(values["n_exam"].to_numpy() >= params.min_exam_values, z, np.nan)
 
-    excess = residual - b * dw_fac.fillna(0.0)
+    excess = residual - b * np.nan_to_num(dw_fac)
     values["excess_facility_decades"] = excess
     # The within-facility spread of an exam is pooled over its facilities: one
     # facility's handful of values cannot estimate its own spread. Residuals
     # from a median that includes the value itself are shrunk towards zero in
     # small groups; n/(n-1) undoes most of it for 5-25 values.
-    n_fac = values["n_facility"].where(enough)
-    pool = pd.DataFrame({k: values[k] for k in exam_keys}).assign(r=excess.abs() * n_fac / (n_fac - 1))
-    pool = pool[scorable & enough]
-    fac_scale = (pool.groupby(exam_keys)["r"].median() * _MAD_TO_SD).rename("facility_scale_decades")
-    values = values.join(fac_scale, on=exam_keys)
-    fscale = values["facility_scale_decades"].clip(lower=params.min_scale_decades)
-    values["z_facility"] = (excess / fscale).where(enough)
-    return values.drop(columns=["_log", "_lw", "_pool", "_exam_lw", "_fac_lw", "_centre"])
+    n_fac = values["n_facility"].to_numpy(dtype=float)
+    shrink = np.where(enough, n_fac / np.maximum(n_fac - 1, 1), np.nan)
+    fac_scale = _MAD_TO_SD * per_group(exam_id, np.abs(excess) * shrink, "median", scorable & enough)
+    values["facility_scale_decades"] = fac_scale
+    values["z_facility"] = np.where(enough, excess / np.maximum(fac_scale, params.min_scale_decades), np.nan)
+    return values
 
 
 def _slip_factor(log_ratio: float, min_decades: float) -> int:
@@ -472,14 +476,6 @@ def _factor_text(k: int) -> str:
 
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
-
-
-def _near_power(log_ratio: float, tolerance: float) -> int:
-    """The power of ten (±1..3) within ``tolerance`` decades of ``log_ratio``, else 0."""
-    if not np.isfinite(log_ratio):
-        return 0
-    k = int(np.round(log_ratio))
-    return k if 1 <= abs(k) <= 3 and abs(log_ratio - k) <= tolerance else 0
 
 
 def _ratio_text(raw_ratio: float, excess_decades: float) -> str:
@@ -518,13 +514,12 @@ def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
             # The value is typical of its facility: the facility as a whole is
             # judged, and only a facility about a power of ten off is a slip.
             fac_ratio = row.facility_median / row.exam_median
-            k = _near_power(np.log10(fac_ratio), params.slip_tolerance_decades)
+            k = _slip_factor(np.log10(fac_ratio), params.exam_slip_min_decades)
             detail = f"as is its facility's median, {_fmt(fac_ratio)} x the exam median"
-        elif alone:
-            k = _slip_factor(row.excess_exam_decades, params.slip_min_decades)
-            detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades)
         else:
-            k = _near_power(row.excess_exam_decades, params.slip_tolerance_decades)
+            # Flagged at ingest already: the nearest power of ten is the best guess.
+            least = params.slip_min_decades if alone else params.exam_slip_min_decades
+            k = _slip_factor(row.excess_exam_decades, least)
             detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades)
         if k:
             where = f"{'above' if k > 0 else 'below'} the exam median"
@@ -621,6 +616,7 @@ def facility_medians(
     *,
     params: OutlierParameters | None = None,
     edition: str | None = None,
+    values: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each facility's median per exam, quantity and year, with the DRL and P95.
 
@@ -635,6 +631,8 @@ def facility_medians(
         apply.
     edition : str, optional
         DRL edition; None takes the newest edition per exam and quantity.
+    values : pandas.DataFrame, optional
+        :func:`score_values` of the same exposures, to avoid recomputing.
 
     Returns
     -------
@@ -648,7 +646,7 @@ def facility_medians(
     """
     params = params or OutlierParameters()
     catalogue = catalogue or load_catalogue()
-    clean = plausible_exposures(exposures, catalogue)
+    clean = plausible_exposures(exposures, catalogue, values=values)
     clean["exam_code"] = clean["exam_code"].astype(str)
     clean["facility_id"] = clean["facility_id"].astype(str)
     parts = []
@@ -778,41 +776,46 @@ def facility_alerts(medians: pd.DataFrame, *, params: OutlierParameters | None =
         year (unit of the quantity).
     """
     params = params or OutlierParameters()
-    m = medians[medians["drl"].notna()]
-    rows = []
     keys = ["data_source", "facility_id", "exam_code", "quantity"]
-    for (source, fac, code, quantity), g in m.groupby(keys, sort=True):
-        g = g.sort_values("year")
-        above = g[g["facility_median"] > g["drl"]]
-        n_above, n_years = len(above), len(g)
-        if n_above == 0 or (n_above < params.min_alert_years and n_above < n_years):
-            continue
-        unit = g["unit"].iloc[0]
-        drl_value, edition = float(g["drl"].iloc[0]), g["drl_edition"].iloc[0]
-        medians_text = "; ".join(f"{int(y)}: {_fmt(v)}" for y, v in zip(g["year"], g["facility_median"]))
-        how = "in every year it reported" if n_above == n_years else f"in {n_above} of {n_years} reported years"
-        evidence = (
-            f"facility median above the DRL of {_fmt(drl_value)} {unit} ({edition}) {how} "
-            f"({_year_text(above['year'])}); medians {medians_text} {unit}"
-        )
-        rows.append(
-            {
-                "alert": "facility_above_drl",
-                "data_source": source,
-                "facility_id": fac,
-                "exam_code": code,
-                "exam_name": g["exam_name"].iloc[0],
-                "quantity": quantity,
-                "unit": unit,
-                "years": _year_text(above["year"]),
-                "years_reported": _year_text(g["year"]),
-                "facility_medians": medians_text,
-                "drl": drl_value,
-                "drl_edition": edition,
-                "evidence": evidence,
-            }
-        )
-    return pd.DataFrame(rows).reindex(columns=list(ALERT_COLUMNS))
+    m = medians[medians["drl"].notna()].sort_values([*keys, "year"], kind="stable")
+    m = m.assign(_above=m["facility_median"] > m["drl"])
+    by = m.groupby(keys, sort=True)
+    counts = pd.DataFrame({"n_above": by["_above"].sum(), "n_years": by["_above"].size()})
+    alerted = counts[
+        (counts["n_above"] >= 1)
+        & ((counts["n_above"] >= params.min_alert_years) | (counts["n_above"] == counts["n_years"]))
+    ]
+    if alerted.empty:
+        return pd.DataFrame(columns=list(ALERT_COLUMNS))
+    m = m.join(alerted, on=keys, how="inner")
+    year = m["year"].astype(int).astype(str)
+    m = m.assign(
+        _year=year,
+        _year_above=year.where(m["_above"], ""),
+        _median=year + ": " + m["facility_median"].map(_fmt),
+    )
+    g = m.groupby(keys, sort=True)
+    out = g.agg(
+        exam_name=("exam_name", "first"),
+        unit=("unit", "first"),
+        drl=("drl", "first"),
+        drl_edition=("drl_edition", "first"),
+        years_reported=("_year", ";".join),
+        years=("_year_above", lambda y: ";".join(v for v in y if v)),
+        facility_medians=("_median", "; ".join),
+    ).join(alerted)
+    out = out.reset_index()
+    how = np.where(
+        out["n_above"] == out["n_years"],
+        "in every year it reported",
+        "in " + out["n_above"].astype(str) + " of " + out["n_years"].astype(str) + " reported years",
+    )
+    out["evidence"] = [
+        f"facility median above the DRL of {_fmt(d)} {u} ({e}) {h} ({y}); medians {fm} {u}"
+        for d, u, e, h, y, fm in zip(out["drl"], out["unit"], out["drl_edition"], how, out["years"], out["facility_medians"])
+    ]
+    out["alert"] = "facility_above_drl"
+    return out.reindex(columns=list(ALERT_COLUMNS)).reset_index(drop=True)
 
 
 def source_alerts(
@@ -843,10 +846,18 @@ def source_alerts(
     params = params or OutlierParameters()
     if outliers is None:
         outliers = value_outliers(scored=scored, params=params)
-    slips = outliers.loc[outliers["reason_kind"] == "unit_slip", ["source_file", "sheet", "source_row", "quantity"]]
-    slips = slips.assign(_slip=True)
-    v = scored.merge(slips, on=["source_file", "sheet", "source_row", "quantity"], how="left")
-    v["_bad"] = v["status"].isin(["implausible_at_ingest", "not_positive"]) | v["_slip"].eq(True)
+    keys = ["source_file", "sheet", "source_row", "quantity"]
+    slips = outliers.loc[outliers["reason_kind"] == "unit_slip", keys].assign(_slip=True)
+    # Only values beyond a threshold can be slips: match those few, not every value.
+    t = params.z_threshold
+    candidate = ((scored["z_exam"].abs() > t) | (scored["z_facility"].abs() > t)).to_numpy()
+    slipped = np.zeros(len(scored), dtype=bool)
+    if candidate.any() and len(slips):
+        matched = scored.loc[candidate, keys].merge(slips, on=keys, how="left")["_slip"].eq(True).to_numpy()
+        slipped[np.flatnonzero(candidate)] = matched
+    v = scored[["data_source", "year"]].assign(
+        _bad=scored["status"].isin(["implausible_at_ingest", "not_positive"]).to_numpy() | slipped
+    )
     rows = []
     for source, g in v.groupby("data_source", sort=True):
         n, bad = len(g), int(g["_bad"].sum())
