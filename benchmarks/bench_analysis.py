@@ -106,7 +106,8 @@ def main(argv=None) -> int:
     print(f"data: {len(frame):,} exposures, {frame['data_source'].nunique()} data sources, "
           f"{frame.groupby(['data_source', 'facility_id']).ngroups:,} facilities "
           f"(generated in {time.perf_counter() - t:.1f} s)")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
 
     t_base, _ = best_of(args.repeat, lambda: baseline_robust_z(frame))
     t_out, found = best_of(args.repeat, lambda: outliers.value_outliers(frame, catalogue))

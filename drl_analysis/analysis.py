@@ -44,6 +44,7 @@ from .catalogue import Catalogue, load_catalogue
 from .clustering import ClusterResult, _check_k, cluster_data_sources, cluster_exam_codes, dose_to_drl
 from .columns import DOSE_QUANTITIES
 from .errors import UserError
+from .generator import exam_quantities
 from .outliers import OutlierParameters
 from .paths import PROCESSED_DIR, default_db_url
 
@@ -214,7 +215,8 @@ def analyse(
     unknown = sorted(codes - catalogue.codes)
     if unknown:
         notes.append(f"exam code(s) not in the catalogue (no DRL; outliers only): {', '.join(unknown)}")
-    no_drl = sorted(codes & catalogue.codes - set(ratios["exam_code"].unique()))
+    quantities = exam_quantities(catalogue)
+    no_drl = sorted(c for c in codes & catalogue.codes if catalogue.current_drl(c, quantities[c], edition)[0] is None)
     if no_drl:
         notes.append(f"exam code(s) without a DRL, left out of the clustering: {', '.join(no_drl)}")
 
@@ -262,7 +264,7 @@ def _parameters_table(params: OutlierParameters, **run) -> pd.DataFrame:
     meaning = {
         "z_threshold": "outlier beyond this many robust SDs on log10 scale (exam or facility)",
         "slip_min_decades": "facility-level outlier this many decades off = suspected unit slip (nearest power of ten)",
-        "exam_slip_min_decades": "exam-level outlier this many decades off = suspected unit slip (nearest power of ten)",
+        "exam_slip_min_decades": "exam-level outlier this many decades off = suspected unit slip (nearest power of 10)",
         "min_exam_values": "values an exam code and quantity need for z_exam",
         "min_facility_values": "values a facility needs per exam, quantity and year for z_facility",
         "min_scale_decades": "floor of the robust SD (decades)",
@@ -337,20 +339,20 @@ def write_outputs(
         written.append(path)
 
     catalogue = result.catalogue or load_catalogue()
-    figures = []
-    for quantity in DOSE_QUANTITIES:
-        if (result.scored["quantity"] == quantity).any():
-            figures.append(
-                (f"outliers_{quantity}.png", outlier_figure(result.scored, result.tables["outliers"], quantity, catalogue))
-            )
-    exam_names = {c: exam_label(c, catalogue) for c in result.exam_result.items}
-    figures.append(("exam_clusters_pca.png", cluster_figure(result.exam_result, labels=exam_names, title="Exam codes by dose/DRL")))
-    figures.append(
-        ("exam_clusters_dendrogram.png", dendrogram_figure(result.exam_result, labels=exam_names, title="Exam codes by dose/DRL"))
-    )
-    title = "Data sources by QCD of dose/DRL"
-    figures.append(("source_clusters_pca.png", cluster_figure(result.source_result, labels=labels, title=title)))
-    figures.append(("source_clusters_dendrogram.png", dendrogram_figure(result.source_result, labels=labels, title=title)))
+    figures = [
+        (f"outliers_{quantity}.png", outlier_figure(result.scored, result.tables["outliers"], quantity, catalogue))
+        for quantity in DOSE_QUANTITIES
+        if (result.scored["quantity"] == quantity).any()
+    ]
+    exams, sources = result.exam_result, result.source_result
+    exam_names = {c: exam_label(c, catalogue) for c in exams.items}
+    exam_title, source_title = "Exam codes by dose/DRL", "Data sources by QCD of dose/DRL"
+    figures += [
+        ("exam_clusters_pca.png", cluster_figure(exams, labels=exam_names, title=exam_title)),
+        ("exam_clusters_dendrogram.png", dendrogram_figure(exams, labels=exam_names, title=exam_title)),
+        ("source_clusters_pca.png", cluster_figure(sources, labels=labels, title=source_title)),
+        ("source_clusters_dendrogram.png", dendrogram_figure(sources, labels=labels, title=source_title)),
+    ]
     for filename, fig in figures:
         written.append(save(fig, out / filename))
 
@@ -373,8 +375,8 @@ def summary(result: AnalysisResult) -> str:
     n_fac_alerts = int((alerts_["alert"] == "facility_above_drl").sum())
     n_src_alerts = int((alerts_["alert"] == "source_implausible_share").sum())
     lines = [
-        f"{len(result.scored)} dose values; {len(o)} outliers "
-        f"({int(kinds.get('unit_slip', 0))} suspected unit slips, {int(kinds.get('ingest_flag', 0))} flagged at ingest only)",
+        f"{len(result.scored)} dose values; {len(o)} outliers ({int(kinds.get('unit_slip', 0))} suspected unit "
+        f"slips, {int(kinds.get('ingest_flag', 0))} flagged at ingest only)",
         f"{len(t['facility_outliers'])} facility medians above the DRL or the survey P95; "
         f"{n_fac_alerts} facility alerts, {n_src_alerts} data-source alerts",
     ]
@@ -382,7 +384,10 @@ def summary(result: AnalysisResult) -> str:
         if r.k is None:
             lines.append(f"{what}: not clustered ({len(r.items)} item(s))")
         else:
-            lines.append(f"{what}: {len(r.items)} in {r.k} clusters (k {r.k_chosen_by}; Ward agrees with ARI {r.ari_kmeans_ward:.2f})")
+            lines.append(
+                f"{what}: {len(r.items)} in {r.k} clusters (k {r.k_chosen_by}; "
+                f"Ward agrees with ARI {r.ari_kmeans_ward:.2f})"
+            )
     lines += [f"note: {n}" for n in result.notes]
     return "\n".join(lines)
 
@@ -395,13 +400,16 @@ def describe_clusters(result: AnalysisResult, *, labels: dict[str, str] | None =
         ("Exam codes", result.exam_result, {c: exam_label(c, catalogue) for c in result.exam_result.items}),
         ("Data sources", result.source_result, labels or {}),
     ):
+        if lines:
+            lines.append("")  # a blank line ends the list before the next heading
         if r.k is None:
             lines.append(f"**{what}** were not clustered: {'; '.join(r.notes) or 'too few items'}.")
             continue
-        lines.append(
+        lines += [
             f"**{what}**: {len(r.items)} in {r.k} clusters (k {r.k_chosen_by}); "
-            f"Ward's clustering agrees with KMeans at ARI {r.ari_kmeans_ward:.2f}."
-        )
+            f"Ward's clustering agrees with KMeans at ARI {r.ari_kmeans_ward:.2f}.",
+            "",
+        ]
         if not r.weights.empty and float(r.weights["reliability"].max()) < 0.5:
             lines.append(
                 "- **Caution:** no feature varies between items clearly more than its sampling noise, "
@@ -413,9 +421,8 @@ def describe_clusters(result: AnalysisResult, *, labels: dict[str, str] | None =
             lines.append(f"- cluster {row.cluster} ({row.n_members}): {row.drivers}. Members: {shown}.")
         low = r.weights[r.weights["reliability"] < 0.5]
         if not low.empty and len(low) < len(r.weights):
-            lines.append(
-                "- weighted down as mostly sampling noise: " + ", ".join(f"{l} (reliability {x:.2f})" for l, x in zip(low["label"], low["reliability"]))
-            )
+            weak = ", ".join(f"{label} (reliability {x:.2f})" for label, x in zip(low["label"], low["reliability"]))
+            lines.append(f"- weighted down as mostly sampling noise: {weak}")
     return "\n".join(lines)
 
 

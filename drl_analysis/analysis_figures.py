@@ -105,7 +105,9 @@ def outlier_figure(
         if o.empty:
             continue
         x = o["exam_code"].map(pos).to_numpy(dtype=float) + rng.uniform(-0.2, 0.2, len(o))
-        ax.scatter(x, o["value"], c=colour, marker=marker, s=36, label=f"{text} ({len(o)})", zorder=3, edgecolors="none")
+        ax.scatter(
+            x, o["value"], c=colour, marker=marker, s=36, label=f"{text} ({len(o)})", zorder=3, edgecolors="none"
+        )
     ax.set_yscale("log")
     ax.set_xticks(range(len(codes)))
     ax.set_xticklabels([exam_label(c, catalogue) for c in codes], rotation=90, fontsize=8)
@@ -147,7 +149,10 @@ def cluster_figure(result: ClusterResult, *, labels: dict[str, str] | None = Non
         for c in range(1, result.k + 1):
             sel = (clusters == c).to_numpy()
             colour = _CLUSTER_COLOURS[(c - 1) % len(_CLUSTER_COLOURS)]
-            ax.scatter(result.pca[sel, 0], result.pca[sel, 1], c=colour, s=50, label=f"cluster {c}", edgecolors="black", linewidths=0.4)
+            ax.scatter(
+                result.pca[sel, 0], result.pca[sel, 1], c=colour, s=50, label=f"cluster {c}",
+                edgecolors="black", linewidths=0.4,
+            )
         for (x, y), name in zip(result.pca, names):
             ax.annotate(name, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7)
         ax.legend(fontsize=8, loc="best")

@@ -263,14 +263,18 @@ def cluster_features(
     if int(n_imputed.sum()):
         notes.append(
             f"{int(n_imputed.sum())} missing feature value(s) of {int((n_imputed > 0).sum())} item(s) were "
-            "filled with the item's mean of its features of the same kind"
+            "filled with the item's mean of its features of the same kind (else the feature's mean)"
         )
 
-    noise, rel = _reliability(filled, noise_sd) if n >= 2 else (pd.Series(np.nan, index=used), pd.Series(1.0, index=used))
-    if noise_sd is not None and used and n >= 2 and float(rel.max()) == 0.0:
-        notes.append("no feature varies between items more than its resampling noise; features left unweighted")
-        rel = pd.Series(1.0, index=used)
+    if n >= 2:
+        noise, rel = _reliability(filled, noise_sd)
+    else:
+        noise, rel = pd.Series(np.nan, index=used), pd.Series(1.0, index=used)
     weight = np.sqrt(rel)
+    if noise_sd is not None and used and n >= 2 and float(rel.max()) == 0.0:
+        # Weighting everything by zero would leave nothing to cluster.
+        notes.append("no feature varies between items more than its resampling noise; features left unweighted")
+        weight = pd.Series(1.0, index=used)
     scaler = StandardScaler().fit(filled.to_numpy()) if n and used else None
     standard = scaler.transform(filled.to_numpy()) if scaler is not None else np.zeros((n, len(used)))
     scaled = standard * weight.to_numpy()[None, :] if used else standard
@@ -311,7 +315,9 @@ def cluster_features(
         # A few dozen items: starting OpenMP threads costs far more than the fits
         # (50x on two busy cores), so the clustering runs on one thread.
         with threadpool_limits(limits=1):
-            fits = {kk: KMeans(n_clusters=kk, n_init=n_init, random_state=seed).fit(scaled) for kk in range(2, k_hi + 1)}
+            fits = {
+                kk: KMeans(n_clusters=kk, n_init=n_init, random_state=seed).fit(scaled) for kk in range(2, k_hi + 1)
+            }
             selection = pd.DataFrame(
                 {
                     "k": list(fits),
@@ -561,7 +567,8 @@ def _item_features(
             size = np.zeros(n_resamples + 1)
             step = max(1, chunk_cells // len(v))
             for start in range(0, n_resamples + 1, step):
-                q[start : start + step], size[start : start + step] = _weighted_quartiles(v, counts[start : start + step][:, f])
+                block = slice(start, start + step)
+                q[block], size[block] = _weighted_quartiles(v, counts[block][:, f])
             q[size < min_values] = np.nan
             for k, stat in enumerate(stats):
                 col = k * len(years) + j

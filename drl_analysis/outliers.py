@@ -7,11 +7,15 @@ Values
     robust references: the median and MAD of its exam code and quantity
     (``z_exam``), and the median of its own facility for that exam and year,
     scaled by the typical within-facility spread of the exam
-    (``z_facility``). :func:`value_outliers` keeps the values beyond the
-    threshold on either scale, names those about a power of ten off their
-    reference as suspected unit slips, and adds every value flagged at
-    ingest. The within-facility reference is much narrower than the exam
-    distribution, so a ×10 slip of a low-dose facility is still found.
+    (``z_facility``); both allow for the patient's weight where it is known.
+    :func:`value_outliers` keeps the values beyond the threshold on either
+    scale, names those a power of ten off their reference (nearest power,
+    10 to 1000) as suspected unit slips, calls the others far above or below,
+    and adds every value flagged at ingest. The within-facility reference is
+    much narrower than the exam distribution, so a ×10 slip of a low-dose
+    facility is still found; a value typical of its own facility is judged
+    by the facility's median, so a facility that practises high is "far
+    above", and a whole submission in the wrong unit is a slip.
 Facilities
     :func:`facility_medians` gives each facility's median per exam, quantity
     and year (via :func:`drl_analysis.drl.facility_values`) next to the
@@ -243,7 +247,11 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
     for col in _ID_COLUMNS:
         ids[col] = frame[col] if col in frame else pd.Series([""] * n if col != "source_row" else range(n))
     flags_all = frame["flags"].fillna("").astype(str) if "flags" in frame else pd.Series([""] * n)
-    phantom = frame["ctdi_phantom_cm"].astype(float) if "ctdi_phantom_cm" in frame else pd.Series(np.nan, index=frame.index)
+    phantom = (
+        frame["ctdi_phantom_cm"].astype(float)
+        if "ctdi_phantom_cm" in frame
+        else pd.Series(np.nan, index=frame.index, dtype=float)
+    )
     codes = frame["exam_code"].astype(str)
     reference = codes.map({c: catalogue.reference_phantom(c) for c in codes.unique()}).astype(float)
     weight = (
@@ -478,11 +486,12 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _ratio_text(raw_ratio: float, excess_decades: float) -> str:
-    text = f"ratio {_fmt(raw_ratio)}"
+def _ratio_text(raw_ratio: float, excess_decades: float, name: str) -> str:
+    """``"3.97 x the exam median; 4.81 x for a patient of this weight"``."""
+    text = f"{_fmt(raw_ratio)} x the {name}"
     corrected = 10.0**excess_decades
     if np.isfinite(corrected) and abs(np.log10(raw_ratio) - excess_decades) > 0.02:
-        text += f", {_fmt(corrected)} for the patient's weight"
+        text += f"; {_fmt(corrected)} x for a patient of this weight"
     return text
 
 
@@ -506,7 +515,7 @@ def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
         k = _slip_factor(row.excess_facility_decades, params.slip_min_decades)
         if k:
             where = f"{'above' if k > 0 else 'below'} the facility median"
-            detail = _ratio_text(row.ratio_to_facility_median, row.excess_facility_decades)
+            detail = _ratio_text(row.ratio_to_facility_median, row.excess_facility_decades, "facility median")
             return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} ({detail})", k)
     if exam_out or (alone and np.isfinite(row.excess_exam_decades)):
         agrees = not alone and np.isfinite(row.z_facility) and abs(row.z_facility) <= _TYPICAL_OF_FACILITY_Z
@@ -520,19 +529,19 @@ def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
             # Flagged at ingest already: the nearest power of ten is the best guess.
             least = params.slip_min_decades if alone else params.exam_slip_min_decades
             k = _slip_factor(row.excess_exam_decades, least)
-            detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades)
+            detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades, "exam median")
         if k:
             where = f"{'above' if k > 0 else 'below'} the exam median"
             return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} ({detail})", k)
     if fac_out or exam_out:
         if fac_out:
-            z, where, name = row.z_facility, "its facility's values", "facility median"
-            detail = _ratio_text(row.ratio_to_facility_median, row.excess_facility_decades)
+            z, where = row.z_facility, "its facility's values"
+            detail = _ratio_text(row.ratio_to_facility_median, row.excess_facility_decades, "facility median")
         else:
-            z, where, name = row.z_exam, "the exam distribution", "exam median"
-            detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades)
+            z, where = row.z_exam, "the exam distribution"
+            detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades, "exam median")
         kind = "far_above" if z > 0 else "far_below"
-        return done(kind, f"{REASON_PHRASES[kind]} {where}: z = {z:+.1f} on log scale ({detail} to the {name})")
+        return done(kind, f"{REASON_PHRASES[kind]} {where}: z = {z:+.1f} on log scale ({detail})")
     if flags:
         return "ingest_flag", f"{REASON_PHRASES['ingest_flag']}: {flags}", 0
     return "", "", 0
@@ -812,7 +821,9 @@ def facility_alerts(medians: pd.DataFrame, *, params: OutlierParameters | None =
     )
     out["evidence"] = [
         f"facility median above the DRL of {_fmt(d)} {u} ({e}) {h} ({y}); medians {fm} {u}"
-        for d, u, e, h, y, fm in zip(out["drl"], out["unit"], out["drl_edition"], how, out["years"], out["facility_medians"])
+        for d, u, e, h, y, fm in zip(
+            out["drl"], out["unit"], out["drl_edition"], how, out["years"], out["facility_medians"]
+        )
     ]
     out["alert"] = "facility_above_drl"
     return out.reindex(columns=list(ALERT_COLUMNS)).reset_index(drop=True)

@@ -49,6 +49,11 @@ def store(exposures: pd.DataFrame, url: str) -> pd.DataFrame:
     return pd.concat(parts)
 
 
+def facility_exam(frame: pd.DataFrame) -> pd.Series:
+    """(data source, facility, exam code) of each row, positionally indexed."""
+    return pd.Series(list(zip(frame["data_source"], frame["facility_id"], frame["exam_code"])))
+
+
 def planted_survey(seed: int = 31):
     """A three-year survey whose facilities all sit well below the DRL, with faults planted.
 
@@ -70,7 +75,7 @@ def planted_survey(seed: int = 31):
         exposures.loc[rows, list(DOSES)] *= 4.0
     quantity = exposures["exam_code"].map(QUANTITY)
     reference = exposures["exam_code"].map(CATALOGUE.reference_phantom)
-    raised_rows = pd.Series(list(zip(exposures["data_source"], exposures["facility_id"], exposures["exam_code"]))).isin(raised)
+    raised_rows = facility_exam(exposures).isin(raised)
     eligible = ~raised_rows & ~((quantity == "ctdivol_mgy") & (exposures["ctdi_phantom_cm"] != reference))
     slip_rows = rng.choice(np.flatnonzero(eligible.to_numpy()), 15, replace=False)
     factors = np.repeat([10.0, 100.0, 1000.0], 5)
@@ -90,7 +95,8 @@ def planted(tmp_path_factory):
     url = f"sqlite:///{folder / 'survey.sqlite'}"
     exposures, truth = planted_survey()
     stored = store(exposures, url)
-    slips = stored.loc[truth["slip_rows"], ["source_file", "sheet", "source_row"]].assign(quantity=truth["slip_quantities"])
+    slips = stored.loc[truth["slip_rows"], ["source_file", "sheet", "source_row"]]
+    slips = slips.assign(quantity=truth["slip_quantities"])
     return {"url": url, "stored": stored, "slips": slips, **truth}
 
 
@@ -124,7 +130,7 @@ def test_outliers_csv_lists_every_planted_slip_with_the_unit_slip_reason(planted
 def test_clean_rows_listed_as_outliers_stay_under_one_percent(planted, two_runs):
     found = pd.read_csv(two_runs[0] / "outliers.csv", dtype={"facility_id": str, "exam_code": str, "sheet": str})
     stored = planted["stored"]
-    raised = pd.Series(list(zip(stored["data_source"], stored["facility_id"], stored["exam_code"]))).isin(planted["raised"])
+    raised = facility_exam(stored).isin(planted["raised"])
     clean = stored[~raised.to_numpy()].drop(index=planted["slip_rows"], errors="ignore")
     listed = clean.merge(found[["source_file", "source_row"]].drop_duplicates(), on=["source_file", "source_row"])
     assert len(listed) / len(clean) < 0.01
@@ -193,7 +199,8 @@ def test_k_below_two_is_refused_naming_the_option(planted, tmp_path, capsys):
 
 def test_source_figures_show_the_labels_given_not_the_stored_names(planted):
     _, result = cluster_data_sources(planted["stored"], CATALOGUE, seed=0)
-    labels = {source: f"Source {chr(65 + i)}" for i, source in enumerate(sorted(planted["stored"]["data_source"].unique()))}
+    sources = sorted(planted["stored"]["data_source"].unique())
+    labels = {source: f"Source {chr(65 + i)}" for i, source in enumerate(sources)}
     scatter = cluster_figure(result, labels=labels, title="Data sources")
     shown = {t.get_text() for t in scatter.axes[0].texts}
     assert shown == set(labels.values())
@@ -230,5 +237,6 @@ def test_clustering_notebook_runs_on_a_stored_survey_and_writes_the_outputs(plan
         for o in cell.outputs if "data" in o and "text/markdown" in o["data"]
     ]
     assert any("**Exam codes**" in m and "**Data sources**" in m for m in markdown)
-    images = sum("image/png" in o.get("data", {}) for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    images = sum("image/png" in o.get("data", {}) for o in outputs)
     assert images >= len(FIGURES) + 1

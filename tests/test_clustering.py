@@ -96,7 +96,8 @@ def test_source_qcd_is_the_qcd_of_all_its_dose_to_drl_values_of_a_year(survey_wi
     ratios = dose_to_drl(survey_with_source_groups, CATALOGUE)
     one = ratios[(ratios["data_source"] == SOURCES[0]) & (ratios["year"] == 2021)]["dose_to_drl"]
     q1, q3 = np.quantile(one, [0.25, 0.75])
-    assert table.set_index("data_source").loc[SOURCES[0], "qcd_dose_to_drl_2021"] == pytest.approx((q3 - q1) / (q3 + q1))
+    expected = (q3 - q1) / (q3 + q1)
+    assert table.set_index("data_source").loc[SOURCES[0], "qcd_dose_to_drl_2021"] == pytest.approx(expected)
 
 
 def test_same_seed_gives_identical_clusters(survey_with_source_groups):
