@@ -46,6 +46,7 @@ from .pseudonym import PseudonymKey, Pseudonymiser, find_identifiers
 
 #: Tables the report reads, by the file name their notebook writes.
 SOURCE_FILES: dict[str, str] = {
+    "ocr": "dose_reports.csv",  # 01_ocr_extraction, as the runner names its out_file
     "ingest": "ingest_by_source_year.csv",  # 02_repair
     "drl": "drl_table.csv",  # 03_drl_quartiles
     "drl_by_year": "drl_by_year.csv",  # 03_drl_quartiles
@@ -422,6 +423,14 @@ def _summary(src: Mapping[str, pd.DataFrame], years: list[int] | None) -> pd.Dat
             ("values repaired", int(sel["values_repaired"].sum())),
             ("rows flagged", int(sel["rows_flagged"].sum())),
         ]
+    ocr = src.get("ocr")
+    if ocr is not None:
+        rows.append(("dose-report screens (images) read by OCR", len(ocr)))
+        if "layout" in ocr.columns:
+            rows.append(("of these recognised as dose reports", int(ocr["layout"].fillna("").astype(str).str.len().gt(0).sum())))
+        if "needs_review" in ocr.columns:
+            review = ocr["needs_review"].astype(str).str.lower().isin(["true", "1"])
+            rows.append(("of these marked for review", int(review.sum())))
     drl = src.get("drl")
     if drl is not None:
         with_drl = drl[drl["current_drl"].notna()]
@@ -670,6 +679,46 @@ def share_above_plotly(share_above: pd.DataFrame | None):
     if share_above is None or share_above.empty:
         return None
     return share_above_heatmap_plotly(share_above)
+
+
+def exam_clusters_plotly(exam_clusters: pd.DataFrame | None):
+    """Exam codes by cluster as an interactive scatter (for the HTML page).
+
+    x: the mean over the years of the exam's median dose/DRL; y: the mean of
+    its QCD of dose/DRL (both dimensionless, from ``exam_clusters.csv``);
+    colour: the cluster; hover: exam code and name.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure or None
+        None without the features.
+    """
+    import plotly.graph_objects as go
+
+    if exam_clusters is None or exam_clusters.empty:
+        return None
+    medians = [c for c in exam_clusters.columns if c.startswith("median_dose_to_drl_")]
+    qcds = [c for c in exam_clusters.columns if c.startswith("qcd_dose_to_drl_")]
+    if not medians or not qcds:
+        return None
+    frame = exam_clusters.assign(x=exam_clusters[medians].mean(axis=1), y=exam_clusters[qcds].mean(axis=1))
+    fig = go.Figure()
+    for cluster, part in frame.dropna(subset=["x", "y"]).groupby("cluster", sort=True):
+        names = part["exam_name"] if "exam_name" in part else part["exam_code"]
+        fig.add_trace(go.Scatter(
+            x=part["x"], y=part["y"], mode="markers", name=f"cluster {cluster}",
+            text=part["exam_code"].astype(str) + " " + names.astype(str),
+            hovertemplate="%{text}<br>median dose/DRL %{x:.2f}, QCD %{y:.2f}<extra></extra>",
+            marker={"size": 10},
+        ))
+    fig.add_vline(x=1.0, line_dash="dot", line_color="black")
+    fig.update_layout(
+        title="Exam codes by cluster",
+        xaxis_title="median dose / current DRL, mean over the years [ratio]",
+        yaxis_title="QCD of dose / current DRL, mean over the years [ratio]",
+        template="plotly_white",
+    )
+    return fig
 
 
 def ratio_figure(drl: pd.DataFrame, path: str | Path) -> Path | None:

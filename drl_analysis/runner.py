@@ -85,6 +85,9 @@ SURVEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 #: Input subfolder each notebook reads (default ``surveys``); a notebook whose
 #: folder is missing or holds no input file is skipped.
 INPUT_FOLDERS: dict[str, str] = {"01_ocr_extraction": "dose_reports"}
+#: File a notebook with an ``out_file`` parameter writes (default ``<notebook>.csv``);
+#: CSV, so that ``verify`` compares it.
+OUT_FILES: dict[str, str] = {"01_ocr_extraction": "dose_reports.csv"}
 SURVEYS_FOLDER = "surveys"
 #: Files that count as dose-report images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
@@ -957,7 +960,7 @@ def _notebook_parameters(nb: Notebook, plan: Plan, nb_input: Path) -> dict:
         "input_dir": str(nb_input),
         "db_url": f"sqlite:///{DB_FILE}",
         "out_dir": nb.out_dir,
-        "out_file": f"{nb.out_dir}/{nb.name}.csv",
+        "out_file": f"{nb.out_dir}/{OUT_FILES.get(nb.name, nb.name + '.csv')}",
         "years": plan.years,
         "tables_dir": TABLES,
         "manifest_file": MANIFEST,
