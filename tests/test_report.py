@@ -44,6 +44,9 @@ def run_tables(tmp_path_factory):
     (tables / "02_repair").mkdir(parents=True)
     (tables / "03_drl_quartiles").mkdir()
     (tables / "04_clustering").mkdir()
+    (tables / "01_ocr_extraction").mkdir()
+    pd.DataFrame({"source_file": ["a.png", "b.dcm", "c.jpg"], "layout": ["clarityiq_en", "clarityiq_de", ""],
+                  "needs_review": [False, True, True]}).to_csv(tables / "01_ocr_extraction" / "dose_reports.csv", index=False)
     pd.DataFrame({
         "data_source": SOURCES * 2, "year": [2022, 2022, 2023, 2023], "files": [1, 1, 1, 1],
         "rows_read": [110, 120, 130, 140], "rows_stored": [100, 115, 125, 135], "rows_rejected": [10, 5, 5, 5],
@@ -97,6 +100,10 @@ def test_summary_counts_come_from_the_run_tables(run_tables):
     assert summary["of these with P75 above the current DRL"] == 1
     assert summary["of these with a current DRL"] == 2
     assert summary["alerts"] == 2
+    # OCR: three images, two recognised as dose reports, two marked for review.
+    assert summary["dose-report screens (images) read by OCR"] == 3
+    assert summary["of these recognised as dose reports"] == 2
+    assert summary["of these marked for review"] == 2
     assert summary["clusters of exam codes"] == 2 and summary["clusters of data sources"] == 2
 
 
