@@ -260,7 +260,7 @@ def test_notebook_with_images_in_its_input_runs(tiny):
     (data / "dose_reports").mkdir()
     (data / "dose_reports" / "screen.png").write_bytes(b"\x89PNG")
     [result] = runner.run([runner.Plan("s", data)], out, notebook_dir=nbs, progress=False)
-    assert (result.folder / "tables" / "01_ocr_extraction" / "01_ocr_extraction.csv").read_text() == "n\n1\n"
+    assert (result.folder / "tables" / "01_ocr_extraction" / "dose_reports.csv").read_text() == "n\n1\n"
     assert "dose_reports/screen.png" in {f["path"] for f in result.manifest["inputs"]["files"]}
 
 
