@@ -31,7 +31,7 @@ from .headers import HeaderMatch, find_header, find_labels, labels_from_name, re
 from .paths import default_db_url
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
-from .storage import SubmissionRecord, make_engine, prepare_rows, save_submission, stored_status
+from .storage import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
 from .workbook import FileRejected, RawSheet, find_files, read_file
 
 _TEMPLATE_SHEETS = {"ids", "examination codes", "exam codes", "untersuchungscodes", "codes", "anleitung",
@@ -393,6 +393,7 @@ def ingest_paths(
     outcomes: dict[int, FileOutcome] = {}
     todo: list[tuple[int, Path, str, str]] = []
     seen: set[str] = set()
+    already = stored_shas(engine)
     for k, path in enumerate(files):
         name = names[path]
         try:
@@ -400,7 +401,7 @@ def ingest_paths(
         except OSError as exc:
             outcomes[k] = FileOutcome(source_file=name, status="failed", message=f"cannot open the file ({exc.strerror})")
             continue
-        if sha in seen or stored_status(engine, sha) == "stored":
+        if sha in seen or sha in already:
             outcomes[k] = FileOutcome(source_file=name, status="duplicate", message="already stored (same sha256)")
             continue
         seen.add(sha)
@@ -417,14 +418,16 @@ def ingest_paths(
         _init_worker(*settings)
         results = map(_read_job, todo)
     bar = tqdm(total=len(todo), desc="ingest", unit="file", disable=not progress or len(todo) < 5 or None, file=sys.stderr)
+    conn = engine.connect()
     try:
         for (k, _, _, _), (rec, outcome, error) in zip(todo, results):
             if error:
                 print(error, file=sys.stderr, end="")
-            save_submission(engine, rec)
+            save_submission(conn, rec)
             outcomes[k] = outcome
             bar.update()
     finally:
+        conn.close()
         bar.close()
         if pool is not None:
             pool.shutdown()
@@ -449,7 +452,9 @@ def _read_job(job: tuple[int, Path, str, str]) -> tuple[SubmissionRecord, FileOu
             path, name, w["catalogue"], data_source=w["data_source"], year=w["year"], max_bytes=w["max_bytes"],
             sha256=sha,
         )
-        rec.prepared, rec.prepared_for = prepare_rows(rec, w["dialect"]), w["dialect"]
+        rec.prepared, rec.prepared_for = prepare_columns(rec, w["dialect"]), w["dialect"]
+        # Only the prepared columns travel back to the writing process.
+        rec.exposures, rec.repairs = None, []
         return rec, outcome, None
     except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
         rec, outcome = _failed(name, sha, f"internal error while reading ({exc.__class__.__name__}: {exc}); please report it")
