@@ -191,7 +191,14 @@ def _column_values(series: pd.Series, nan_is_null: bool) -> list | np.ndarray:
     if na.any():
         out = out.copy()
         out[na] = None
-    return [v.item() if hasattr(v, "item") and not isinstance(v, str) else v for v in out.tolist()]
+    values = out.tolist()
+    if set(map(type, values)) <= _PLAIN_TYPES:
+        return values
+    return [v.item() if hasattr(v, "item") and not isinstance(v, str) else v for v in values]
+
+
+# Values that the drivers take as they are (no numpy scalars).
+_PLAIN_TYPES = {str, int, float, type(None)}
 
 
 def _driver_values(column: list | np.ndarray) -> list:
