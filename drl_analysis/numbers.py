@@ -141,17 +141,22 @@ def detect_notation(texts: Iterable[str]) -> Notation | None:
 
     Returns the notation shown by most of them, None where none shows one.
     """
-    votes = {"de": 0, "en": 0}
+    votes = {"de": 0, "en": 0, None: 0}
     for text in texts:
-        m = _NUMBER_RE.match(text)
-        if not m:
-            continue
-        try:
-            shown, _ = shown_notation(m["body"])
-        except ValueError:
-            continue
-        if shown:
-            votes[shown] += 1
+        votes[_shown_by_text(text)] += 1
     if votes["de"] == votes["en"]:
         return None
     return "de" if votes["de"] > votes["en"] else "en"
+
+
+@lru_cache(maxsize=200_000)
+def _shown_by_text(text: str) -> Notation | None:
+    """The notation one text shows (None for no number or no notation)."""
+    m = _NUMBER_RE.match(text)
+    if not m:
+        return None
+    try:
+        shown, _ = shown_notation(m["body"])
+    except ValueError:
+        return None
+    return shown

@@ -422,9 +422,15 @@ def repair_sheet(
     )
     cols = header.columns
     width = max((len(r) for r in rows), default=0)
-    grid = np.full((n, max(width, 1)), "", dtype=object)
-    for i, r in enumerate(rows):
-        grid[i, : len(r)] = r
+    if n and width and all(len(r) == width for r in rows):
+        # Workbook sheets are rectangular: one flat array, no per-row copy.
+        grid = np.empty(n * width, dtype=object)
+        grid[:] = [v for r in rows for v in r]
+        grid = grid.reshape(n, width)
+    else:
+        grid = np.full((n, max(width, 1)), "", dtype=object)
+        for i, r in enumerate(rows):
+            grid[i, : len(r)] = r
 
     def cells(column: str) -> np.ndarray:
         if column not in cols or cols[column].index >= grid.shape[1]:
@@ -518,27 +524,24 @@ def repair_sheet(
                 y = math.nan
             year_col[k] = y if (not math.isnan(y) and 1990 <= y <= 2100 and float(y).is_integer()) else math.nan
 
-    frame = pd.DataFrame(
-        {"sheet": sheet.name, "source_row": kept_rows.astype(int), "facility_id": facility, "exam_code": exam,
-         **{c: data[c] for c in NUMERIC_COLUMNS}, "row_year": year_col}
-    )
     # Row-level rejections after the values are read.
-    reasons = np.full(len(frame), None, dtype=object)
-    no_dose = frame[list(DOSE_QUANTITIES)].isna().all(axis=1).to_numpy()
-    reasons[no_dose] = "no dose value"
-    reasons[frame["facility_id"].isna().to_numpy()] = (
-        "facility ID missing" if "facility_id" in cols else "no facility ID column in the sheet"
-    )
-    reasons[frame["exam_code"].isna().to_numpy()] = "exam code missing"
+    reasons = np.full(len(kept), None, dtype=object)
+    if len(kept):
+        no_dose = np.logical_and.reduce([np.isnan(data[c]) for c in DOSE_QUANTITIES])
+        reasons[no_dose] = "no dose value"
+    reasons[pd.isna(facility)] = "facility ID missing" if "facility_id" in cols else "no facility ID column in the sheet"
+    reasons[pd.isna(exam)] = "exam code missing"
     bad = np.flatnonzero(reasons != None)  # noqa: E711 - elementwise on an object array
     for j in bad:
-        log.reject(int(frame["source_row"].iat[j]), str(reasons[j]), rows[kept[j]])
+        log.reject(int(kept_rows[j]), str(reasons[j]), rows[kept[j]])
+    columns = {"sheet": sheet.name, "source_row": kept_rows.astype(int), "row_year": year_col,
+               "facility_id": facility, "exam_code": exam, **{c: data[c] for c in NUMERIC_COLUMNS}}
     if len(bad):
-        keep_pos = np.setdiff1d(np.arange(len(frame)), bad)
+        keep_pos = np.setdiff1d(np.arange(len(kept)), bad)
         remap = {int(old): new for new, old in enumerate(keep_pos)}
         ambiguous = [(remap[i], c, a, b) for i, c, a, b in ambiguous if i in remap]
-        frame = frame.iloc[keep_pos].reset_index(drop=True)
-    frame = frame[["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS]]
+        columns = {c: v if isinstance(v, str) else v[keep_pos] for c, v in columns.items()}
+    frame = pd.DataFrame(columns, columns=["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS])
     return SheetResult(
         name=sheet.name,
         header_row=sheet.row_number(header.row) if data_start is None else None,
