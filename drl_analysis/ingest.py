@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .catalogue import Catalogue, load_catalogue
+from .columns import EXPOSURE_COLUMNS
 from .errors import UserError
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
 from .paths import default_db_url
@@ -33,6 +34,8 @@ from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
 from .storage import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
 from .workbook import FileRejected, RawSheet, find_files, read_file
+
+_EXPOSURE_FRAME_COLUMNS = ("sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS)
 
 _TEMPLATE_SHEETS = {"ids", "examination codes", "exam codes", "untersuchungscodes", "codes", "anleitung",
                     "instructions", "hinweise", "readme", "legende", "legend"}
@@ -223,33 +226,40 @@ def read_submission(
         sheet_year = yr or year_of_sheet_name(sheet.name) or book_year or name_year or year
         results.append((result, sheet_source, sheet_year))
 
-    frames = []
+    # Columns of every sheet, joined into one frame at the end (a frame per
+    # sheet, copied and concatenated, costs more than the rows themselves).
+    parts: dict[str, list] = {c: [] for c in _EXPOSURE_FRAME_COLUMNS}
+    n_sheet_rows: list[int] = []
     repair_frames: list[pd.DataFrame] = []
     rejections: list[dict] = []
     ambiguous: list[tuple[int, str, float, float]] = []
     offset = 0
     for result, src, yr in results:
-        exp = result.exposures.copy()
-        row_year = exp.pop("row_year")
-        exp.insert(2, "data_source", src)
-        exp.insert(3, "year", row_year.where(row_year.notna(), yr if yr is not None else np.nan))
-        missing = exp["year"].isna() | (src is None)
+        exp = result.exposures
+        year_col = exp["row_year"].to_numpy(dtype=float)
+        year_col = np.where(np.isnan(year_col), np.nan if yr is None else yr, year_col)
+        columns = {c: exp[c].to_numpy() for c in _EXPOSURE_FRAME_COLUMNS if c not in ("data_source", "year")}
+        columns["year"] = year_col
+        missing = np.isnan(year_col) | (src is None)
         if missing.any():
             why = "no survey year: give it in the Year cell, a Year column, the file name or --year"
             if src is None:
                 why = "no data source: give it in the Data source cell, the file name or --data-source"
-            for row in exp.loc[missing, "source_row"]:
+            for row in columns["source_row"][missing]:
                 result.rejections.append({"sheet": result.name, "source_row": int(row), "reason": why, "raw": None})
-            keep_pos = np.flatnonzero(~missing.to_numpy())
+            keep_pos = np.flatnonzero(~missing)
             remap = {int(old): new for new, old in enumerate(keep_pos)}
             result.ambiguous = [(remap[i], c, a, b) for i, c, a, b in result.ambiguous if i in remap]
-            exp = exp.iloc[keep_pos].reset_index(drop=True)
+            columns = {c: v[keep_pos] for c, v in columns.items()}
+        stored = len(columns["year"])
+        columns["data_source"] = np.full(stored, src, dtype=object)
+        for c in _EXPOSURE_FRAME_COLUMNS:
+            parts[c].append(columns[c])
+        n_sheet_rows.append(stored)
         ambiguous.extend((offset + i, c, a, b) for i, c, a, b in result.ambiguous)
-        offset += len(exp)
-        frames.append(exp)
+        offset += stored
         repair_frames.append(result.repairs)
         rejections.extend(result.rejections)
-        stored = len(exp)
         sheet_rows.append({
             "sheet": result.name, "status": "data", "reason": "; ".join(result.notes) or None,
             "header_row": result.header_row, "column_map": json.dumps(result.column_map, ensure_ascii=False),
@@ -263,13 +273,13 @@ def read_submission(
         for u in result.unknown_columns:
             notes.append(f"sheet {result.name!r}: column {u!r} is not an exposure column; kept out")
 
-    if not frames or sum(len(f) for f in frames) == 0 and not rejections:
+    if not n_sheet_rows or sum(n_sheet_rows) == 0 and not rejections:
         reason = "the workbook holds no exposure data" if raw.kind != "csv" else "the CSV file holds no exposure data"
         if skipped:
             reason += f" (sheets: {', '.join(repr(s) for s in skipped)})"
         return _failed(source_file, sha, reason)
 
-    exposures = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    exposures = pd.DataFrame({c: np.concatenate(v) for c, v in parts.items()})
     exposures["year"] = exposures["year"].astype("Int64")
     refs = exam_references(exposures, catalogue)
     chosen = resolve_ambiguous(exposures, ambiguous, refs)

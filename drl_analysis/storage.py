@@ -186,7 +186,7 @@ def _column_values(series: pd.Series, nan_is_null: bool) -> list | np.ndarray:
         return out.tolist()
     elif series.dtype.kind in "iu":
         return series.to_numpy()
-    out = series.astype(object).to_numpy()
+    out = series.to_numpy() if series.dtype == object else series.astype(object).to_numpy()
     na = pd.isna(out)
     if na.any():
         out = out.copy()
