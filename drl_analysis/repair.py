@@ -134,11 +134,25 @@ class _Log:
         c["rule"].extend([rule] * n)
 
     def frame(self) -> pd.DataFrame:
-        out = pd.DataFrame(self.columns, columns=REPAIR_COLUMNS)
-        if len(out):
-            order = np.lexsort((out["column"].to_numpy(dtype=str), out["source_row"].fillna(0).to_numpy(dtype=float)))
-            out = out.iloc[order].reset_index(drop=True)
-        return out
+        c = self.columns
+        if not c["rule"]:
+            return pd.DataFrame(c, columns=REPAIR_COLUMNS)
+        rows = c["source_row"]
+        has_none = None in rows
+        order = np.lexsort((
+            np.array(c["column"], dtype=str),
+            np.array([0 if r is None else r for r in rows] if has_none else rows, dtype=float),
+        ))
+        data = {}
+        for name in REPAIR_COLUMNS:
+            values = np.empty(len(order), dtype=object)
+            values[:] = c[name]
+            data[name] = values[order]
+        # Rows as pandas reads a list with None in it: float, NaN for None.
+        rows_sorted = np.array([math.nan if r is None else r for r in data["source_row"]], dtype=float) \
+            if has_none else data["source_row"].astype(np.int64)
+        data["source_row"] = rows_sorted
+        return pd.DataFrame(data, columns=REPAIR_COLUMNS)
 
     def reject(self, row: int, reason: str, cells: list) -> None:
         raw = json.dumps([_cell_text(v) if not _is_empty(v) else "" for v in cells], ensure_ascii=False)

@@ -222,18 +222,31 @@ def prepare_columns(rec: SubmissionRecord, dialect: str) -> dict[str, tuple[int,
     values.
     """
     nan_is_null = dialect == "sqlite"
-    frames = {"exposures": (rec.exposures, EXPOSURE_NAMES)}
-    for table, items in (("sheets", rec.sheets), ("repairs", rec.repairs), ("rejections", rec.rejections)):
-        names = _names(metadata.tables[table])
-        frame = items if isinstance(items, pd.DataFrame) else pd.DataFrame(list(items), columns=names)
-        frames[table] = (frame.reindex(columns=names), names)
     out = {}
-    for table, (frame, names) in frames.items():
-        if frame is None or not len(frame):
+    tables = (("exposures", rec.exposures), ("sheets", rec.sheets), ("repairs", rec.repairs),
+              ("rejections", rec.rejections))
+    for table, items in tables:
+        names = EXPOSURE_NAMES if table == "exposures" else _names(metadata.tables[table])
+        if items is None or not len(items):
             out[table] = (0, [])
-        else:
+        elif isinstance(items, pd.DataFrame):
+            frame = items.reindex(columns=names)
             out[table] = (len(frame), [_column_values(frame[c], nan_is_null) for c in names])
+        else:
+            out[table] = (len(items), [_dict_values(items, c, nan_is_null) for c in names])
     return out
+
+
+def _dict_values(items: list[dict], name: str, nan_is_null: bool) -> list:
+    """One column of a list of row dicts, as :func:`_column_values` gives it
+    for a frame made of them (missing keys and NaN as None)."""
+    values = [d.get(name) for d in items]
+    types = set(map(type, values))
+    if not types <= _PLAIN_TYPES:
+        return _column_values(pd.DataFrame(list(items), columns=[name])[name], nan_is_null)
+    if float in types:
+        return [None if isinstance(v, float) and v != v else v for v in values]
+    return values
 
 
 def prepare_rows(rec: SubmissionRecord, dialect: str) -> dict[str, list[tuple]]:
