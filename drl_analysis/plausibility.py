@@ -153,11 +153,13 @@ def slip_flags(frame: pd.DataFrame, comparable: dict[str, np.ndarray], refs: dic
     each of its rows flagged with the factor to the exam's reference.
     """
     # Groups of (data source, facility, exam); a missing key is a group of its own.
-    keys = [pd.factorize(frame[c].to_numpy(dtype=object))[0] for c in ("data_source", "facility_id", "exam_code")]
-    _, group = np.unique(np.stack([k + 1 for k in keys], axis=1), axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    n_groups = int(group.max()) + 1 if len(group) else 0
-    exam_group, exam_codes = pd.factorize(frame["exam_code"].to_numpy(dtype=object))
+    key = np.zeros(len(frame), dtype=np.int64)
+    for c in ("data_source", "facility_id", "exam_code"):
+        codes, uniques = pd.factorize(frame[c].to_numpy(dtype=object))
+        key = key * (len(uniques) + 1) + (codes + 1)
+    exam_group, exam_codes = codes, uniques
+    group, firsts = pd.factorize(key)
+    n_groups = len(firsts)
     out = []
     for column in comparable:
         value = np.where(comparable[column] > 0, comparable[column], np.nan)
