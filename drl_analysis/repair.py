@@ -39,7 +39,7 @@ import pandas as pd
 from .catalogue import Catalogue
 from .columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
 from .headers import HeaderMatch, fold, match_column
-from .numbers import Notation, detect_notation, parse_number, shown_notation
+from .numbers import Notation, detect_notation, parse_number, shown_notation  # noqa: F401
 from .units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
 from .workbook import RawSheet
 
@@ -104,6 +104,9 @@ def last_data_row(rows: list[list], start: int) -> int:
     return start
 
 
+_TEXT_OR_NONE = {str, type(None)}
+
+
 class _Log:
     """Collects the repairs and rejections of a sheet.
 
@@ -127,10 +130,21 @@ class _Log:
             return
         c = self.columns
         c["sheet"].extend([self.sheet] * n)
-        c["source_row"].extend(None if r is None else int(r) for r in rows)
+        if isinstance(rows, np.ndarray) and rows.dtype.kind in "iu":
+            c["source_row"].extend(rows.tolist())
+        else:
+            c["source_row"].extend(None if r is None else int(r) for r in rows)
         c["column"].extend([column] * n)
-        c["before"].extend(None if b is None else (b if isinstance(b, str) else _cell_text(b)) for b in before)
-        c["after"].extend(None if a is None else str(a) for a in after)
+        before = before.tolist() if isinstance(before, np.ndarray) else list(before)
+        if set(map(type, before)) <= _TEXT_OR_NONE:
+            c["before"].extend(before)
+        else:
+            c["before"].extend(None if b is None else (b if isinstance(b, str) else _cell_text(b)) for b in before)
+        after = after.tolist() if isinstance(after, np.ndarray) else list(after)
+        if set(map(type, after)) <= _TEXT_OR_NONE:
+            c["after"].extend(after)
+        else:
+            c["after"].extend(None if a is None else str(a) for a in after)
         c["rule"].extend([rule] * n)
 
     def frame(self) -> pd.DataFrame:
@@ -209,6 +223,47 @@ def _parse_text_number(
 
 
 _TYPE_OF = np.frompyfunc(type, 1, 1)
+_DECIMAL = re.compile(r"(\d+)([.,])(\d+)")
+
+
+def _parse_texts(
+    texts, family: str | None, header_factor: float, notation: Notation | None, in_workbook: bool
+) -> tuple[list[float], list[str | None], list[tuple[int, float]]]:
+    """Values, rules and ambiguous alternatives ``(k, alt)`` of distinct text cells.
+
+    Plain digits (``"1234"``) and plain decimals (``"12,5"``, ``"12.5"``) that
+    read the same in either notation are read here directly, as
+    :func:`_parse_text_number` reads them; everything else goes through it.
+    """
+    values: list[float] = []
+    rules: list[str | None] = []
+    alts: list[tuple[int, float]] = []
+    text_rule = "number_as_text" if in_workbook else None
+    comma_rule = "decimal_comma" if in_workbook else None
+    for k, u in enumerate(texts):
+        if u.isascii():
+            if u.isdigit():
+                values.append(float(u) * header_factor)
+                rules.append(text_rule)
+                continue
+            m = _DECIMAL.fullmatch(u)
+            if m is not None:
+                whole, sep, frac = m.groups()
+                # "1.234" / "1,234" are ambiguous; left to the full reader.
+                if not (len(frac) == 3 and whole != "0" and len(whole) <= 3):
+                    values.append(float(whole + "." + frac) * header_factor)
+                    rules.append(comma_rule if sep == "," else text_rule)
+                    continue
+        if not u.strip():
+            values.append(math.nan)
+            rules.append(None)
+            continue
+        p = _parse_text_number(u, family, header_factor, notation, in_workbook)
+        values.append(p.value)
+        rules.append(p.rule)
+        if p.ambiguous_alt is not None:
+            alts.append((k, p.ambiguous_alt))
+    return values, rules, alts
 
 
 def _numeric_column(
@@ -238,20 +293,20 @@ def _numeric_column(
     idx = np.flatnonzero(is_str)
     if len(idx):
         codes, uniques = pd.factorize(arr[idx])
-        parsed = [
-            _NumberCell(math.nan, None) if not u.strip() else _parse_text_number(u, family, header_factor, notation, in_workbook)
-            for u in uniques
-        ]
-        out[idx] = np.array([p.value for p in parsed], dtype=float)[codes]
-        rules = np.array([p.rule for p in parsed], dtype=object)[codes]
+        values, rules_of, alts = _parse_texts(uniques, family, header_factor, notation, in_workbook)
+        value_table = np.array(values, dtype=float)
+        out[idx] = value_table[codes]
+        rules = np.array(rules_of, dtype=object)[codes]
         has_rule = rules != None  # noqa: E711 - elementwise on an object array
-        for rule in sorted(set(rules[has_rule])):
-            at = idx[rules == rule]
-            log.repairs_at(rows[at], column, arr[at], [None if math.isnan(x) else repr_number(x) for x in out[at]], rule)
-        for k, p in enumerate(parsed):
-            if p.ambiguous_alt is not None:
-                for i in idx[codes == k]:
-                    ambiguous[int(i)] = p.ambiguous_alt
+        if has_rule.any():
+            after_table = np.array([None if v != v else repr_number(v) for v in values], dtype=object)
+            for rule in sorted(set(rules[has_rule])):
+                sel = rules == rule
+                at = idx[sel]
+                log.repairs_at(rows[at], column, arr[at], after_table[codes[sel]], rule)
+        for k, alt in alts:
+            for i in idx[codes == k]:
+                ambiguous[int(i)] = alt
     return out, ambiguous
 
 
