@@ -141,12 +141,22 @@ def detect_notation(texts: Iterable[str]) -> Notation | None:
 
     Returns the notation shown by most of them, None where none shows one.
     """
+    return decide_notation(*notation_votes(texts))
+
+
+def notation_votes(texts: Iterable[str]) -> tuple[int, int]:
+    """How many of ``texts`` show German and how many English notation."""
     votes = {"de": 0, "en": 0, None: 0}
     for text in texts:
         votes[_shown_by_text(text)] += 1
-    if votes["de"] == votes["en"]:
+    return votes["de"], votes["en"]
+
+
+def decide_notation(de: int, en: int) -> Notation | None:
+    """The notation most texts show (see :func:`notation_votes`); None on a tie."""
+    if de == en:
         return None
-    return "de" if votes["de"] > votes["en"] else "en"
+    return "de" if de > en else "en"
 
 
 @lru_cache(maxsize=200_000)

@@ -39,7 +39,7 @@ import pandas as pd
 from .catalogue import Catalogue
 from .columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
 from .headers import HeaderMatch, fold, match_column
-from .numbers import Notation, detect_notation, parse_number, shown_notation  # noqa: F401
+from .numbers import Notation, decide_notation, notation_votes, parse_number
 from .units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
 from .workbook import RawSheet
 
@@ -540,10 +540,12 @@ def repair_sheet(
             log.reject(int(source_rows[i]), kind, rows[i])
 
     # Notation of the sheet: what its unambiguous text numbers show.
-    column_texts = {
-        column: [v for v in pd.unique(cells(column)) if isinstance(v, str)] for column in NUMERIC_COLUMNS if column in cols
+    column_votes = {
+        column: notation_votes([v for v in pd.unique(cells(column)) if isinstance(v, str)])
+        for column in NUMERIC_COLUMNS if column in cols
     }
-    sheet_notation = detect_notation(v for texts in column_texts.values() for v in texts)
+    sheet_notation = decide_notation(sum(de for de, _ in column_votes.values()),
+                                     sum(en for _, en in column_votes.values()))
 
     kept = np.flatnonzero(keep)
     kept_rows = source_rows[kept]
@@ -565,7 +567,7 @@ def repair_sheet(
             data[column] = vals
             continue
         m = cols[column]
-        column_notation = detect_notation(column_texts[column]) or sheet_notation
+        column_notation = decide_notation(*column_votes[column]) or sheet_notation
         vals, amb = _numeric_column(raw, column, m.factor, column_notation, in_workbook, kept_rows, log)
         for i, alt in amb.items():
             ambiguous.append((i, column, float(vals[i]), alt))

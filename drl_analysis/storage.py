@@ -186,6 +186,12 @@ def _column_values(series: pd.Series, nan_is_null: bool) -> list | np.ndarray:
         return out.tolist()
     elif series.dtype.kind in "iu":
         return series.to_numpy()
+    if series.dtype == object:
+        values = series.to_numpy().tolist()
+        if set(map(type, values)) <= _TEXT_INT_NONE:
+            return values
+    elif isinstance(series.dtype, pd.Int64Dtype) and not series.isna().any():
+        return series.to_numpy(dtype=np.int64)
     out = series.to_numpy() if series.dtype == object else series.astype(object).to_numpy()
     na = pd.isna(out)
     if na.any():
@@ -197,8 +203,10 @@ def _column_values(series: pd.Series, nan_is_null: bool) -> list | np.ndarray:
     return [v.item() if hasattr(v, "item") and not isinstance(v, str) else v for v in values]
 
 
-# Values that the drivers take as they are (no numpy scalars).
+# Values that the drivers take as they are (no numpy scalars); without
+# floats, an object column holds no NaN either.
 _PLAIN_TYPES = {str, int, float, type(None)}
+_TEXT_INT_NONE = {str, int, type(None)}
 
 
 def _driver_values(column: list | np.ndarray) -> list:
@@ -230,7 +238,7 @@ def prepare_columns(rec: SubmissionRecord, dialect: str) -> dict[str, tuple[int,
         if items is None or not len(items):
             out[table] = (0, [])
         elif isinstance(items, pd.DataFrame):
-            frame = items.reindex(columns=names)
+            frame = items if list(items.columns) == names else items.reindex(columns=names)
             out[table] = (len(frame), [_column_values(frame[c], nan_is_null) for c in names])
         else:
             out[table] = (len(items), [_dict_values(items, c, nan_is_null) for c in names])
