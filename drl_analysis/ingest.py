@@ -279,8 +279,11 @@ def read_submission(
             reason += f" (sheets: {', '.join(repr(s) for s in skipped)})"
         return _failed(source_file, sha, reason)
 
-    exposures = pd.DataFrame({c: np.concatenate(v) for c, v in parts.items()})
-    exposures["year"] = exposures["year"].astype("Int64")
+    columns = {c: np.concatenate(v) for c, v in parts.items()}
+    year_values = columns["year"]
+    no_year = np.isnan(year_values)
+    columns["year"] = pd.arrays.IntegerArray(np.where(no_year, 0, year_values).astype(np.int64), no_year)
+    exposures = pd.DataFrame(columns)
     refs = exam_references(exposures, catalogue)
     chosen = resolve_ambiguous(exposures, ambiguous, refs)
     repairs = pd.concat(repair_frames, ignore_index=True) if repair_frames else pd.DataFrame(columns=REPAIR_COLUMNS)

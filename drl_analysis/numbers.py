@@ -21,6 +21,7 @@ _GROUP_SPACES = "\u00a0\u202f\u2009 '’"
 _NUMBER_RE = re.compile(
     r"^\s*(?P<sign>[+\-−]?)\s*(?P<body>\d[\d.,\u00a0\u202f\u2009 '’]*\d|\d|[.,]\d+)\s*(?P<rest>.*?)\s*$"
 )
+_PLAIN_DECIMAL = re.compile(r"(\d+)([.,])(\d+)")
 _GROUPED_EN = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 _GROUPED_DE = re.compile(r"^\d{1,3}(\.\d{3})+(,\d+)?$")
 
@@ -148,6 +149,17 @@ def notation_votes(texts: Iterable[str]) -> tuple[int, int]:
     """How many of ``texts`` show German and how many English notation."""
     votes = {"de": 0, "en": 0, None: 0}
     for text in texts:
+        if text.isascii():
+            # Plain digits show no notation; a plain decimal shows its
+            # separator's unless it reads as a thousands group ("1.234").
+            if text.isdigit():
+                continue
+            m = _PLAIN_DECIMAL.fullmatch(text)
+            if m is not None:
+                whole, sep, frac = m.groups()
+                if not (len(frac) == 3 and whole != "0" and len(whole) <= 3):
+                    votes["de" if sep == "," else "en"] += 1
+                continue
         votes[_shown_by_text(text)] += 1
     return votes["de"], votes["en"]
 

@@ -209,7 +209,10 @@ def flag_exposures(
     """
     refs = exam_references(frame, catalogue) if refs is None else refs
     tokens: dict[int, list[str]] = {}
-    for i in np.flatnonzero(~frame["exam_code"].isin(catalogue.codes).to_numpy()):
+    exam_group, exam_codes = pd.factorize(frame["exam_code"].to_numpy(dtype=object))
+    known_codes = catalogue.codes  # a new set on each access
+    known = np.array([c in known_codes for c in exam_codes] + [False], dtype=bool)[exam_group]
+    for i in np.flatnonzero(~known):
         tokens.setdefault(int(i), []).append(FLAG_UNKNOWN_EXAM)
     comparable = {}
     phantoms = None
@@ -218,7 +221,7 @@ def flag_exposures(
         q = QUANTITIES[column]
         present = ~np.isnan(values)
         if column == "ctdi_phantom_cm":
-            bad = present & ~np.isin(values, PHANTOMS_CM)
+            bad = present & ~np.logical_or.reduce([values == p for p in PHANTOMS_CM])
         else:
             bad = present & ((values < q.low) | (values > q.high))
         for i in np.flatnonzero(bad):
