@@ -192,6 +192,8 @@ def _column_values(series: pd.Series, nan_is_null: bool) -> list | np.ndarray:
             return values
     elif isinstance(series.dtype, pd.Int64Dtype) and not series.isna().any():
         return series.to_numpy(dtype=np.int64)
+    elif isinstance(series.dtype, pd.StringDtype):
+        return series.to_numpy(dtype=object, na_value=None).tolist()
     out = series.to_numpy() if series.dtype == object else series.astype(object).to_numpy()
     na = pd.isna(out)
     if na.any():
