@@ -74,17 +74,20 @@ def compare(db_ref: Path, db_new: Path, label: str) -> int:
     return problems
 
 
-def _damaged_survey(folder: Path) -> Path:
+def _damaged_surveys(folder: Path) -> list[Path]:
+    """Two generated surveys: heavily damaged in every format, and as damaged as usual."""
     sys.path.insert(0, str(ROOT))
     from drl_analysis.generator import SurveyModel, simulate_exposures, write_survey
 
     model = SurveyModel(sources=("Aerztliche Stelle Nord", "Aerztliche Stelle Sued", "Aerztliche Stelle Ost"),
                         years=(2022, 2023), facilities_per_source=6, exams_per_facility=5,
                         patients_per_exam=(8, 40))
-    exposures = simulate_exposures(model, seed=11)
-    out = folder / "damaged"
-    write_survey(out, exposures, seed=11, damage=2.5, files_per_source_year=2,
-                 formats={"xlsx": 0.4, "csv": 0.3, "xls": 0.15, "ods": 0.15})
+    out = []
+    for seed, damage in ((11, 2.5), (12, 1.0)):
+        exposures = simulate_exposures(model, seed=seed)
+        out.append(folder / f"damaged_{seed}")
+        write_survey(out[-1], exposures, seed=seed, damage=damage, files_per_source_year=2,
+                     formats={"xlsx": 0.4, "csv": 0.3, "xls": 0.15, "ods": 0.15})
     return out
 
 
@@ -102,7 +105,7 @@ def main() -> int:
                                  check=True, capture_output=True).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(ref_root, filter="data")
-        inputs = {"sample": [ROOT / "data" / "raw" / "sample" / "surveys"], "damaged": [_damaged_survey(tmp)]}
+        inputs = {"sample": [ROOT / "data" / "raw" / "sample" / "surveys"], "damaged": _damaged_surveys(tmp)}
         if args.bench:
             bench = sorted((ROOT / "benchmarks" / "out" / "ingest").glob("survey_*/files"))
             if not bench:
