@@ -26,12 +26,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from .columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
+from .errors import UserError
 
 metadata = sa.MetaData()
 
@@ -140,8 +142,18 @@ class SubmissionRecord:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for an SQLAlchemy URL, with the tables created if missing."""
-    engine = sa.create_engine(url)
+    """An engine for an SQLAlchemy URL, with the tables created if missing.
+
+    An SQLite file's folder is created. A URL that cannot be used raises
+    :class:`~drl_analysis.errors.UserError` naming it and the reason.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, OSError) as exc:
+        raise UserError(f"--db: cannot use {url!r} ({exc})") from None
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -152,7 +164,11 @@ def make_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
-    metadata.create_all(engine)
+    try:
+        metadata.create_all(engine)
+    except sa.exc.OperationalError as exc:
+        shown = parsed.render_as_string(hide_password=True)
+        raise UserError(f"--db: cannot open {shown} ({' '.join(str(exc.orig).split())})") from None
     return engine
 
 

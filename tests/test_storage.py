@@ -206,3 +206,21 @@ def test_postgres_stores_and_exports_the_same_as_sqlite(small_damaged_survey, wr
     assert {f.status for f in again.files} == {"duplicate"}
     assert len(load_exposures(fresh_postgres_db)) == len(small_damaged_survey.truth) + 2
     sa.create_engine(fresh_postgres_db).dispose()
+
+
+def test_sqlite_database_folder_is_created(tmp_path):
+    from drl_analysis.storage import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'deeper' / 'drl.sqlite'}")
+    engine.dispose()
+    assert (tmp_path / "new" / "deeper" / "drl.sqlite").exists()
+
+
+def test_unreachable_database_is_one_line_naming_the_url_without_its_password(capsys):
+    from drl_analysis.cli import main
+
+    code = main(["export", "--db", "postgresql+psycopg://drl:secret@127.0.0.1:1/none", "--out", "x.csv"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "cannot open postgresql+psycopg://drl:***@127.0.0.1:1/none" in err and "secret" not in err
