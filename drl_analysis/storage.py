@@ -369,35 +369,10 @@ def _save(conn: sa.Connection, rec: SubmissionRecord) -> int:
     )
     sub_id = int(conn.exec_driver_sql(st.submission, values).scalar_one())
     for table in ("exposures", "sheets", "repairs", "rejections"):
-        n, columns = prepared[table]
-        if n:
-            _insert_many(conn, st.insert[table].format(sub_id=sub_id), _row_lists(n, columns))
+        rows = _rows(prepared[table])
+        if rows:
+            conn.exec_driver_sql(st.insert[table].format(sub_id=sub_id), rows)
     return sub_id
-
-
-def _row_lists(n: int, columns: list) -> list[list]:
-    """Rows as lists, built column by column in numpy (no Python loop per row)."""
-    grid = np.empty((n, len(columns)), dtype=object)
-    for j, column in enumerate(columns):
-        grid[:, j] = column  # floats and ints become Python ones
-    return grid.tolist()
-
-
-def _insert_many(conn: sa.Connection, statement: str, rows: list[list]) -> None:
-    """``executemany`` on the driver's cursor, in the connection's transaction.
-
-    SQLAlchemy's own executemany takes rows only as tuples and adds work per
-    call; driver errors are raised as SQLAlchemy's (IntegrityError...), as
-    :meth:`sqlalchemy.Connection.exec_driver_sql` raises them.
-    """
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.executemany(statement, rows)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(statement, rows[:10], exc, conn.dialect.loaded_dbapi.Error,
-                                         dialect=conn.dialect, ismulti=True) from exc
-    finally:
-        cursor.close()
 
 
 def load_exposures(
