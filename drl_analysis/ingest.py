@@ -26,13 +26,16 @@ import numpy as np
 import pandas as pd
 
 from .catalogue import Catalogue, load_catalogue
+from .columns import EXPOSURE_COLUMNS
 from .errors import UserError
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
 from .paths import default_db_url
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
-from .storage import SubmissionRecord, make_engine, prepare_rows, save_submission, stored_status
+from .storage import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
 from .workbook import FileRejected, RawSheet, find_files, read_file
+
+_EXPOSURE_FRAME_COLUMNS = ("sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS)
 
 _TEMPLATE_SHEETS = {"ids", "examination codes", "exam codes", "untersuchungscodes", "codes", "anleitung",
                     "instructions", "hinweise", "readme", "legende", "legend"}
@@ -223,33 +226,40 @@ def read_submission(
         sheet_year = yr or year_of_sheet_name(sheet.name) or book_year or name_year or year
         results.append((result, sheet_source, sheet_year))
 
-    frames = []
+    # Columns of every sheet, joined into one frame at the end (a frame per
+    # sheet, copied and concatenated, costs more than the rows themselves).
+    parts: dict[str, list] = {c: [] for c in _EXPOSURE_FRAME_COLUMNS}
+    n_sheet_rows: list[int] = []
     repair_frames: list[pd.DataFrame] = []
     rejections: list[dict] = []
     ambiguous: list[tuple[int, str, float, float]] = []
     offset = 0
     for result, src, yr in results:
-        exp = result.exposures.copy()
-        row_year = exp.pop("row_year")
-        exp.insert(2, "data_source", src)
-        exp.insert(3, "year", row_year.where(row_year.notna(), yr if yr is not None else np.nan))
-        missing = exp["year"].isna() | (src is None)
+        exp = result.exposures
+        year_col = exp["row_year"].to_numpy(dtype=float)
+        year_col = np.where(np.isnan(year_col), np.nan if yr is None else yr, year_col)
+        columns = {c: exp[c].to_numpy() for c in _EXPOSURE_FRAME_COLUMNS if c not in ("data_source", "year")}
+        columns["year"] = year_col
+        missing = np.isnan(year_col) | (src is None)
         if missing.any():
             why = "no survey year: give it in the Year cell, a Year column, the file name or --year"
             if src is None:
                 why = "no data source: give it in the Data source cell, the file name or --data-source"
-            for row in exp.loc[missing, "source_row"]:
+            for row in columns["source_row"][missing]:
                 result.rejections.append({"sheet": result.name, "source_row": int(row), "reason": why, "raw": None})
-            keep_pos = np.flatnonzero(~missing.to_numpy())
+            keep_pos = np.flatnonzero(~missing)
             remap = {int(old): new for new, old in enumerate(keep_pos)}
             result.ambiguous = [(remap[i], c, a, b) for i, c, a, b in result.ambiguous if i in remap]
-            exp = exp.iloc[keep_pos].reset_index(drop=True)
+            columns = {c: v[keep_pos] for c, v in columns.items()}
+        stored = len(columns["year"])
+        columns["data_source"] = np.full(stored, src, dtype=object)
+        for c in _EXPOSURE_FRAME_COLUMNS:
+            parts[c].append(columns[c])
+        n_sheet_rows.append(stored)
         ambiguous.extend((offset + i, c, a, b) for i, c, a, b in result.ambiguous)
-        offset += len(exp)
-        frames.append(exp)
+        offset += stored
         repair_frames.append(result.repairs)
         rejections.extend(result.rejections)
-        stored = len(exp)
         sheet_rows.append({
             "sheet": result.name, "status": "data", "reason": "; ".join(result.notes) or None,
             "header_row": result.header_row, "column_map": json.dumps(result.column_map, ensure_ascii=False),
@@ -263,14 +273,17 @@ def read_submission(
         for u in result.unknown_columns:
             notes.append(f"sheet {result.name!r}: column {u!r} is not an exposure column; kept out")
 
-    if not frames or sum(len(f) for f in frames) == 0 and not rejections:
+    if not n_sheet_rows or sum(n_sheet_rows) == 0 and not rejections:
         reason = "the workbook holds no exposure data" if raw.kind != "csv" else "the CSV file holds no exposure data"
         if skipped:
             reason += f" (sheets: {', '.join(repr(s) for s in skipped)})"
         return _failed(source_file, sha, reason)
 
-    exposures = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    exposures["year"] = exposures["year"].astype("Int64")
+    columns = {c: np.concatenate(v) for c, v in parts.items()}
+    year_values = columns["year"]
+    no_year = np.isnan(year_values)
+    columns["year"] = pd.arrays.IntegerArray(np.where(no_year, 0, year_values).astype(np.int64), no_year)
+    exposures = pd.DataFrame(columns)
     refs = exam_references(exposures, catalogue)
     chosen = resolve_ambiguous(exposures, ambiguous, refs)
     repairs = pd.concat(repair_frames, ignore_index=True) if repair_frames else pd.DataFrame(columns=REPAIR_COLUMNS)
@@ -393,6 +406,7 @@ def ingest_paths(
     outcomes: dict[int, FileOutcome] = {}
     todo: list[tuple[int, Path, str, str]] = []
     seen: set[str] = set()
+    already = stored_shas(engine)
     for k, path in enumerate(files):
         name = names[path]
         try:
@@ -400,7 +414,7 @@ def ingest_paths(
         except OSError as exc:
             outcomes[k] = FileOutcome(source_file=name, status="failed", message=f"cannot open the file ({exc.strerror})")
             continue
-        if sha in seen or stored_status(engine, sha) == "stored":
+        if sha in seen or sha in already:
             outcomes[k] = FileOutcome(source_file=name, status="duplicate", message="already stored (same sha256)")
             continue
         seen.add(sha)
@@ -417,14 +431,16 @@ def ingest_paths(
         _init_worker(*settings)
         results = map(_read_job, todo)
     bar = tqdm(total=len(todo), desc="ingest", unit="file", disable=not progress or len(todo) < 5 or None, file=sys.stderr)
+    conn = engine.connect()
     try:
         for (k, _, _, _), (rec, outcome, error) in zip(todo, results):
             if error:
                 print(error, file=sys.stderr, end="")
-            save_submission(engine, rec)
+            save_submission(conn, rec)
             outcomes[k] = outcome
             bar.update()
     finally:
+        conn.close()
         bar.close()
         if pool is not None:
             pool.shutdown()
@@ -449,7 +465,9 @@ def _read_job(job: tuple[int, Path, str, str]) -> tuple[SubmissionRecord, FileOu
             path, name, w["catalogue"], data_source=w["data_source"], year=w["year"], max_bytes=w["max_bytes"],
             sha256=sha,
         )
-        rec.prepared, rec.prepared_for = prepare_rows(rec, w["dialect"]), w["dialect"]
+        rec.prepared, rec.prepared_for = prepare_columns(rec, w["dialect"]), w["dialect"]
+        # Only the prepared columns travel back to the writing process.
+        rec.exposures, rec.repairs = None, []
         return rec, outcome, None
     except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
         rec, outcome = _failed(name, sha, f"internal error while reading ({exc.__class__.__name__}: {exc}); please report it")

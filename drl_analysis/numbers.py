@@ -21,6 +21,7 @@ _GROUP_SPACES = "\u00a0\u202f\u2009 '’"
 _NUMBER_RE = re.compile(
     r"^\s*(?P<sign>[+\-−]?)\s*(?P<body>\d[\d.,\u00a0\u202f\u2009 '’]*\d|\d|[.,]\d+)\s*(?P<rest>.*?)\s*$"
 )
+_PLAIN_DECIMAL = re.compile(r"(\d+)([.,])(\d+)")
 _GROUPED_EN = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 _GROUPED_DE = re.compile(r"^\d{1,3}(\.\d{3})+(,\d+)?$")
 
@@ -141,17 +142,43 @@ def detect_notation(texts: Iterable[str]) -> Notation | None:
 
     Returns the notation shown by most of them, None where none shows one.
     """
-    votes = {"de": 0, "en": 0}
+    return decide_notation(*notation_votes(texts))
+
+
+def notation_votes(texts: Iterable[str]) -> tuple[int, int]:
+    """How many of ``texts`` show German and how many English notation."""
+    votes = {"de": 0, "en": 0, None: 0}
     for text in texts:
-        m = _NUMBER_RE.match(text)
-        if not m:
-            continue
-        try:
-            shown, _ = shown_notation(m["body"])
-        except ValueError:
-            continue
-        if shown:
-            votes[shown] += 1
-    if votes["de"] == votes["en"]:
+        if text.isascii():
+            # Plain digits show no notation; a plain decimal shows its
+            # separator's unless it reads as a thousands group ("1.234").
+            if text.isdigit():
+                continue
+            m = _PLAIN_DECIMAL.fullmatch(text)
+            if m is not None:
+                whole, sep, frac = m.groups()
+                if not (len(frac) == 3 and whole != "0" and len(whole) <= 3):
+                    votes["de" if sep == "," else "en"] += 1
+                continue
+        votes[_shown_by_text(text)] += 1
+    return votes["de"], votes["en"]
+
+
+def decide_notation(de: int, en: int) -> Notation | None:
+    """The notation most texts show (see :func:`notation_votes`); None on a tie."""
+    if de == en:
         return None
-    return "de" if votes["de"] > votes["en"] else "en"
+    return "de" if de > en else "en"
+
+
+@lru_cache(maxsize=200_000)
+def _shown_by_text(text: str) -> Notation | None:
+    """The notation one text shows (None for no number or no notation)."""
+    m = _NUMBER_RE.match(text)
+    if not m:
+        return None
+    try:
+        shown, _ = shown_notation(m["body"])
+    except ValueError:
+        return None
+    return shown

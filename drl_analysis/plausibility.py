@@ -36,40 +36,74 @@ PHANTOM_RATIO = 2.5
 _PHANTOM_COLUMNS = ("ctdivol_mgy", "dlp_mgycm")
 
 
-def comparable_values(frame: pd.DataFrame, column: str, catalogue: Catalogue) -> np.ndarray:
+def comparable_values(frame: pd.DataFrame, column: str, catalogue: Catalogue,
+                      reference_phantom: np.ndarray | None = None) -> np.ndarray:
     """Values of a dose column, CT values rescaled to their exam's reference
     phantom (only for comparing with the exam's distribution; stored values
-    are never changed)."""
+    are never changed). ``reference_phantom`` (cm, per row) may be given to
+    save looking it up again for each column."""
     values = frame[column].to_numpy(dtype=float)
     if column not in _PHANTOM_COLUMNS:
         return values
     phantom = frame["ctdi_phantom_cm"].to_numpy(dtype=float)
-    ref = frame["exam_code"].map(catalogue.reference_phantoms).to_numpy(dtype=float)
+    ref = _reference_phantoms(frame, catalogue) if reference_phantom is None else reference_phantom
     out = values.copy()
     out[(phantom == 16) & (ref == 32)] /= PHANTOM_RATIO
     out[(phantom == 32) & (ref == 16)] *= PHANTOM_RATIO
     return out
 
 
+def _reference_phantoms(frame: pd.DataFrame, catalogue: Catalogue) -> np.ndarray:
+    codes, uniques = pd.factorize(frame["exam_code"].to_numpy(dtype=object))
+    table = np.array([catalogue.reference_phantoms.get(c, np.nan) for c in uniques] + [np.nan], dtype=float)
+    return table[codes]
+
+
+def _group_medians(group: np.ndarray, n_groups: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and count of the non-NaN ``values`` of each group ``0..n_groups-1``.
+
+    The median of an even count is the mean of the two middle values, as
+    pandas computes it; a group without values has median NaN.
+    """
+    ok = ~np.isnan(values)
+    g, v = group[ok], values[ok]
+    counts = np.bincount(g, minlength=n_groups)
+    medians = np.full(n_groups, np.nan)
+    if len(v):
+        order = np.lexsort((v, g))
+        v = v[order]
+        start = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        has = counts > 0
+        lo = start[has] + (counts[has] - 1) // 2
+        hi = start[has] + counts[has] // 2
+        medians[has] = (v[lo] + v[hi]) / 2
+    return medians, counts
+
+
 def exam_references(frame: pd.DataFrame, catalogue: Catalogue, min_reference: int = MIN_REFERENCE) -> dict:
     """Reference value per (exam code, dose column), canonical units."""
     refs: dict[tuple[str, str], float] = {}
-    codes = frame["exam_code"].reset_index(drop=True)
+    group, codes = pd.factorize(frame["exam_code"].to_numpy(dtype=object))
+    known = group >= 0
+    group_known = group[known]
+    phantoms = None
     for column in DOSE_QUANTITIES:
         raw = frame[column].to_numpy(dtype=float)
-        if np.isnan(raw).all():
+        present = ~np.isnan(raw)
+        if not present.any():
             continue
-        values = pd.Series(comparable_values(frame, column, catalogue))
-        values = values.where(values > 0)
-        stats = values.groupby(codes, sort=True).agg(["count", "median"])
-        for code, count, median in zip(stats.index, stats["count"], stats["median"]):
-            if count >= min_reference:
-                refs[(code, column)] = float(median)
-        for code in pd.unique(codes[~np.isnan(raw)]):
-            if (code, column) not in refs:
-                drl, _ = catalogue.current_drl(code, column)
+        if column in _PHANTOM_COLUMNS and phantoms is None:
+            phantoms = _reference_phantoms(frame, catalogue)
+        values = comparable_values(frame, column, catalogue, phantoms)
+        values = np.where(values > 0, values, np.nan)[known]
+        medians, counts = _group_medians(group_known, len(codes), values)
+        for k in np.flatnonzero(counts >= min_reference):
+            refs[(codes[k], column)] = float(medians[k])
+        for k in pd.unique(group[present]):
+            if k >= 0 and (codes[k], column) not in refs:
+                drl, _ = catalogue.current_drl(codes[k], column)
                 if drl is not None:
-                    refs[(code, column)] = drl * _DRL_TO_TYPICAL
+                    refs[(codes[k], column)] = drl * _DRL_TO_TYPICAL
     return refs
 
 
@@ -118,23 +152,25 @@ def slip_flags(frame: pd.DataFrame, comparable: dict[str, np.ndarray], refs: dic
     10^k off the exam's reference (every value typed in the wrong unit) has
     each of its rows flagged with the factor to the exam's reference.
     """
-    codes = frame["exam_code"].to_numpy()
-    values = pd.DataFrame({c: np.where(comparable[c] > 0, comparable[c], np.nan) for c in comparable})
-    # Group by Series, not arrays: pandas first tries arrays as column labels,
-    # and the failed look-up prints the whole array into an error message.
-    keys = [frame[c].reset_index(drop=True) for c in ("data_source", "facility_id", "exam_code")]
-    grouped = values.groupby(keys, sort=False, dropna=False)
-    medians = grouped.transform("median")
-    counts = grouped.transform("count")
+    # Groups of (data source, facility, exam); a missing key is a group of its own.
+    key = np.zeros(len(frame), dtype=np.int64)
+    for c in ("data_source", "facility_id", "exam_code"):
+        codes, uniques = pd.factorize(frame[c].to_numpy(dtype=object))
+        key = key * (len(uniques) + 1) + (codes + 1)
+    exam_group, exam_codes = codes, uniques
+    group, firsts = pd.factorize(key)
+    n_groups = len(firsts)
     out = []
     for column in comparable:
-        present = values[column].notna().to_numpy()
+        value = np.where(comparable[column] > 0, comparable[column], np.nan)
+        present = ~np.isnan(value)
         if not present.any():
             continue
-        value = values[column].to_numpy()
-        exam_ref = np.array([refs.get((c, column), np.nan) for c in codes], dtype=float)
-        fac_median = medians[column].to_numpy(dtype=float)
-        use_fac = counts[column].to_numpy() >= MIN_FACILITY_REFERENCE
+        medians, counts = _group_medians(group, n_groups, value)
+        table = np.array([refs.get((c, column), np.nan) for c in exam_codes] + [np.nan], dtype=float)
+        exam_ref = table[exam_group]
+        fac_median = medians[group]
+        use_fac = counts[group] >= MIN_FACILITY_REFERENCE
         with np.errstate(divide="ignore", invalid="ignore"):
             row_vs_fac = np.abs(np.log10(value / fac_median))
             fac_vs_exam = np.abs(np.log10(fac_median / exam_ref))
@@ -173,21 +209,27 @@ def flag_exposures(
     """
     refs = exam_references(frame, catalogue) if refs is None else refs
     tokens: dict[int, list[str]] = {}
-    for i in np.flatnonzero(~frame["exam_code"].isin(catalogue.codes).to_numpy()):
+    exam_group, exam_codes = pd.factorize(frame["exam_code"].to_numpy(dtype=object))
+    known_codes = catalogue.codes  # a new set on each access
+    known = np.array([c in known_codes for c in exam_codes] + [False], dtype=bool)[exam_group]
+    for i in np.flatnonzero(~known):
         tokens.setdefault(int(i), []).append(FLAG_UNKNOWN_EXAM)
     comparable = {}
+    phantoms = None
     for column in NUMERIC_COLUMNS:
         values = frame[column].to_numpy(dtype=float)
         q = QUANTITIES[column]
         present = ~np.isnan(values)
         if column == "ctdi_phantom_cm":
-            bad = present & ~np.isin(values, PHANTOMS_CM)
+            bad = present & ~np.logical_or.reduce([values == p for p in PHANTOMS_CM])
         else:
             bad = present & ((values < q.low) | (values > q.high))
         for i in np.flatnonzero(bad):
             tokens.setdefault(int(i), []).append(flag_token(FLAG_OUT_OF_RANGE, column))
         if column in DOSE_QUANTITIES and present.any():
-            comparable[column] = comparable_values(frame, column, catalogue)
+            if column in _PHANTOM_COLUMNS and phantoms is None:
+                phantoms = _reference_phantoms(frame, catalogue)
+            comparable[column] = comparable_values(frame, column, catalogue, phantoms)
     if comparable:
         for i, kind, column in slip_flags(frame, comparable, refs):
             tokens.setdefault(i, []).append(flag_token(kind, column))

@@ -39,7 +39,7 @@ import pandas as pd
 from .catalogue import Catalogue
 from .columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
 from .headers import HeaderMatch, fold, match_column
-from .numbers import Notation, detect_notation, parse_number, shown_notation
+from .numbers import Notation, decide_notation, notation_votes, parse_number
 from .units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
 from .workbook import RawSheet
 
@@ -104,6 +104,9 @@ def last_data_row(rows: list[list], start: int) -> int:
     return start
 
 
+_TEXT_OR_NONE = {str, type(None)}
+
+
 class _Log:
     """Collects the repairs and rejections of a sheet.
 
@@ -127,18 +130,43 @@ class _Log:
             return
         c = self.columns
         c["sheet"].extend([self.sheet] * n)
-        c["source_row"].extend(None if r is None else int(r) for r in rows)
+        if isinstance(rows, np.ndarray) and rows.dtype.kind in "iu":
+            c["source_row"].extend(rows.tolist())
+        else:
+            c["source_row"].extend(None if r is None else int(r) for r in rows)
         c["column"].extend([column] * n)
-        c["before"].extend(None if b is None else (b if isinstance(b, str) else _cell_text(b)) for b in before)
-        c["after"].extend(None if a is None else str(a) for a in after)
+        before = before.tolist() if isinstance(before, np.ndarray) else list(before)
+        if set(map(type, before)) <= _TEXT_OR_NONE:
+            c["before"].extend(before)
+        else:
+            c["before"].extend(None if b is None else (b if isinstance(b, str) else _cell_text(b)) for b in before)
+        after = after.tolist() if isinstance(after, np.ndarray) else list(after)
+        if set(map(type, after)) <= _TEXT_OR_NONE:
+            c["after"].extend(after)
+        else:
+            c["after"].extend(None if a is None else str(a) for a in after)
         c["rule"].extend([rule] * n)
 
     def frame(self) -> pd.DataFrame:
-        out = pd.DataFrame(self.columns, columns=REPAIR_COLUMNS)
-        if len(out):
-            order = np.lexsort((out["column"].to_numpy(dtype=str), out["source_row"].fillna(0).to_numpy(dtype=float)))
-            out = out.iloc[order].reset_index(drop=True)
-        return out
+        c = self.columns
+        if not c["rule"]:
+            return pd.DataFrame(c, columns=REPAIR_COLUMNS)
+        rows = c["source_row"]
+        has_none = None in rows
+        order = np.lexsort((
+            np.array(c["column"], dtype=str),
+            np.array([0 if r is None else r for r in rows] if has_none else rows, dtype=float),
+        ))
+        data = {}
+        for name in REPAIR_COLUMNS:
+            values = np.empty(len(order), dtype=object)
+            values[:] = c[name]
+            data[name] = values[order]
+        # Rows as pandas reads a list with None in it: float, NaN for None.
+        rows_sorted = np.array([math.nan if r is None else r for r in data["source_row"]], dtype=float) \
+            if has_none else data["source_row"].astype(np.int64)
+        data["source_row"] = rows_sorted
+        return pd.DataFrame(data, columns=REPAIR_COLUMNS)
 
     def reject(self, row: int, reason: str, cells: list) -> None:
         raw = json.dumps([_cell_text(v) if not _is_empty(v) else "" for v in cells], ensure_ascii=False)
@@ -195,6 +223,47 @@ def _parse_text_number(
 
 
 _TYPE_OF = np.frompyfunc(type, 1, 1)
+_DECIMAL = re.compile(r"(\d+)([.,])(\d+)")
+
+
+def _parse_texts(
+    texts, family: str | None, header_factor: float, notation: Notation | None, in_workbook: bool
+) -> tuple[list[float], list[str | None], list[tuple[int, float]]]:
+    """Values, rules and ambiguous alternatives ``(k, alt)`` of distinct text cells.
+
+    Plain digits (``"1234"``) and plain decimals (``"12,5"``, ``"12.5"``) that
+    read the same in either notation are read here directly, as
+    :func:`_parse_text_number` reads them; everything else goes through it.
+    """
+    values: list[float] = []
+    rules: list[str | None] = []
+    alts: list[tuple[int, float]] = []
+    text_rule = "number_as_text" if in_workbook else None
+    comma_rule = "decimal_comma" if in_workbook else None
+    for k, u in enumerate(texts):
+        if u.isascii():
+            if u.isdigit():
+                values.append(float(u) * header_factor)
+                rules.append(text_rule)
+                continue
+            m = _DECIMAL.fullmatch(u)
+            if m is not None:
+                whole, sep, frac = m.groups()
+                # "1.234" / "1,234" are ambiguous; left to the full reader.
+                if not (len(frac) == 3 and whole != "0" and len(whole) <= 3):
+                    values.append(float(whole + "." + frac) * header_factor)
+                    rules.append(comma_rule if sep == "," else text_rule)
+                    continue
+        if not u.strip():
+            values.append(math.nan)
+            rules.append(None)
+            continue
+        p = _parse_text_number(u, family, header_factor, notation, in_workbook)
+        values.append(p.value)
+        rules.append(p.rule)
+        if p.ambiguous_alt is not None:
+            alts.append((k, p.ambiguous_alt))
+    return values, rules, alts
 
 
 def _numeric_column(
@@ -224,20 +293,20 @@ def _numeric_column(
     idx = np.flatnonzero(is_str)
     if len(idx):
         codes, uniques = pd.factorize(arr[idx])
-        parsed = [
-            _NumberCell(math.nan, None) if not u.strip() else _parse_text_number(u, family, header_factor, notation, in_workbook)
-            for u in uniques
-        ]
-        out[idx] = np.array([p.value for p in parsed], dtype=float)[codes]
-        rules = np.array([p.rule for p in parsed], dtype=object)[codes]
+        values, rules_of, alts = _parse_texts(uniques, family, header_factor, notation, in_workbook)
+        value_table = np.array(values, dtype=float)
+        out[idx] = value_table[codes]
+        rules = np.array(rules_of, dtype=object)[codes]
         has_rule = rules != None  # noqa: E711 - elementwise on an object array
-        for rule in sorted(set(rules[has_rule])):
-            at = idx[rules == rule]
-            log.repairs_at(rows[at], column, arr[at], [None if math.isnan(x) else repr_number(x) for x in out[at]], rule)
-        for k, p in enumerate(parsed):
-            if p.ambiguous_alt is not None:
-                for i in idx[codes == k]:
-                    ambiguous[int(i)] = p.ambiguous_alt
+        if has_rule.any():
+            after_table = np.array([None if v != v else repr_number(v) for v in values], dtype=object)
+            for rule in sorted(set(rules[has_rule])):
+                sel = rules == rule
+                at = idx[sel]
+                log.repairs_at(rows[at], column, arr[at], after_table[codes[sel]], rule)
+        for k, alt in alts:
+            for i in idx[codes == k]:
+                ambiguous[int(i)] = alt
     return out, ambiguous
 
 
@@ -422,9 +491,15 @@ def repair_sheet(
     )
     cols = header.columns
     width = max((len(r) for r in rows), default=0)
-    grid = np.full((n, max(width, 1)), "", dtype=object)
-    for i, r in enumerate(rows):
-        grid[i, : len(r)] = r
+    if n and width and all(len(r) == width for r in rows):
+        # Workbook sheets are rectangular: one flat array, no per-row copy.
+        grid = np.empty(n * width, dtype=object)
+        grid[:] = [v for r in rows for v in r]
+        grid = grid.reshape(n, width)
+    else:
+        grid = np.full((n, max(width, 1)), "", dtype=object)
+        for i, r in enumerate(rows):
+            grid[i, : len(r)] = r
 
     def cells(column: str) -> np.ndarray:
         if column not in cols or cols[column].index >= grid.shape[1]:
@@ -465,10 +540,12 @@ def repair_sheet(
             log.reject(int(source_rows[i]), kind, rows[i])
 
     # Notation of the sheet: what its unambiguous text numbers show.
-    column_texts = {
-        column: [v for v in pd.unique(cells(column)) if isinstance(v, str)] for column in NUMERIC_COLUMNS if column in cols
+    column_votes = {
+        column: notation_votes([v for v in pd.unique(cells(column)) if isinstance(v, str)])
+        for column in NUMERIC_COLUMNS if column in cols
     }
-    sheet_notation = detect_notation(v for texts in column_texts.values() for v in texts)
+    sheet_notation = decide_notation(sum(de for de, _ in column_votes.values()),
+                                     sum(en for _, en in column_votes.values()))
 
     kept = np.flatnonzero(keep)
     kept_rows = source_rows[kept]
@@ -490,7 +567,7 @@ def repair_sheet(
             data[column] = vals
             continue
         m = cols[column]
-        column_notation = detect_notation(column_texts[column]) or sheet_notation
+        column_notation = decide_notation(*column_votes[column]) or sheet_notation
         vals, amb = _numeric_column(raw, column, m.factor, column_notation, in_workbook, kept_rows, log)
         for i, alt in amb.items():
             ambiguous.append((i, column, float(vals[i]), alt))
@@ -518,27 +595,24 @@ def repair_sheet(
                 y = math.nan
             year_col[k] = y if (not math.isnan(y) and 1990 <= y <= 2100 and float(y).is_integer()) else math.nan
 
-    frame = pd.DataFrame(
-        {"sheet": sheet.name, "source_row": kept_rows.astype(int), "facility_id": facility, "exam_code": exam,
-         **{c: data[c] for c in NUMERIC_COLUMNS}, "row_year": year_col}
-    )
     # Row-level rejections after the values are read.
-    reasons = np.full(len(frame), None, dtype=object)
-    no_dose = frame[list(DOSE_QUANTITIES)].isna().all(axis=1).to_numpy()
-    reasons[no_dose] = "no dose value"
-    reasons[frame["facility_id"].isna().to_numpy()] = (
-        "facility ID missing" if "facility_id" in cols else "no facility ID column in the sheet"
-    )
-    reasons[frame["exam_code"].isna().to_numpy()] = "exam code missing"
+    reasons = np.full(len(kept), None, dtype=object)
+    if len(kept):
+        no_dose = np.logical_and.reduce([np.isnan(data[c]) for c in DOSE_QUANTITIES])
+        reasons[no_dose] = "no dose value"
+    reasons[pd.isna(facility)] = "facility ID missing" if "facility_id" in cols else "no facility ID column in the sheet"
+    reasons[pd.isna(exam)] = "exam code missing"
     bad = np.flatnonzero(reasons != None)  # noqa: E711 - elementwise on an object array
     for j in bad:
-        log.reject(int(frame["source_row"].iat[j]), str(reasons[j]), rows[kept[j]])
+        log.reject(int(kept_rows[j]), str(reasons[j]), rows[kept[j]])
+    columns = {"sheet": sheet.name, "source_row": kept_rows.astype(int), "row_year": year_col,
+               "facility_id": facility, "exam_code": exam, **{c: data[c] for c in NUMERIC_COLUMNS}}
     if len(bad):
-        keep_pos = np.setdiff1d(np.arange(len(frame)), bad)
+        keep_pos = np.setdiff1d(np.arange(len(kept)), bad)
         remap = {int(old): new for new, old in enumerate(keep_pos)}
         ambiguous = [(remap[i], c, a, b) for i, c, a, b in ambiguous if i in remap]
-        frame = frame.iloc[keep_pos].reset_index(drop=True)
-    frame = frame[["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS]]
+        columns = {c: v if isinstance(v, str) else v[keep_pos] for c, v in columns.items()}
+    frame = pd.DataFrame(columns, columns=["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS])
     return SheetResult(
         name=sheet.name,
         header_row=sheet.row_number(header.row) if data_start is None else None,

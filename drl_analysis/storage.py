@@ -24,7 +24,7 @@ nothing of it. The same file (same sha256) is stored once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,23 +178,57 @@ def stored_status(engine: sa.Engine, sha256: str) -> str | None:
         return conn.execute(sa.select(submissions.c.status).where(submissions.c.sha256 == sha256)).scalar()
 
 
-def _column_values(series: pd.Series, nan_is_null: bool) -> list:
-    """Python values of a column for the driver: NaN and NA as None, numpy scalars as Python ones."""
+def stored_shas(engine: sa.Engine) -> set[str]:
+    """The sha256 of every file stored (not failed) in the database."""
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(submissions.c.sha256).where(submissions.c.status == "stored")).scalars())
+
+
+def _column_values(series: pd.Series, nan_is_null: bool) -> list | np.ndarray:
+    """Values of a column for the driver: NaN and NA as None, numpy scalars as Python ones.
+
+    Float and integer columns stay numpy arrays (they travel between
+    processes as one buffer); :func:`_driver_values` turns them into Python
+    values where the rows are inserted.
+    """
     if not isinstance(series.dtype, np.dtype):
         pass  # extension dtypes (Int64, string) go the object way below
     elif series.dtype.kind == "f":
         values = series.to_numpy()
-        if nan_is_null:
-            return values.tolist()  # SQLite stores a NaN bound as REAL as NULL
-        return [None if v != v else v for v in values.tolist()]
+        if nan_is_null or not np.isnan(values).any():
+            return values  # SQLite stores a NaN bound as REAL as NULL
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return out.tolist()
     elif series.dtype.kind in "iu":
-        return series.to_numpy().tolist()
-    out = series.astype(object).to_numpy()
+        return series.to_numpy()
+    if series.dtype == object:
+        values = series.to_numpy().tolist()
+        if set(map(type, values)) <= _TEXT_INT_NONE:
+            return values
+    elif isinstance(series.dtype, pd.Int64Dtype) and not series.isna().any():
+        return series.to_numpy(dtype=np.int64)
+    elif isinstance(series.dtype, pd.StringDtype):
+        return series.to_numpy(dtype=object, na_value=None).tolist()
+    out = series.to_numpy() if series.dtype == object else series.astype(object).to_numpy()
     na = pd.isna(out)
     if na.any():
         out = out.copy()
         out[na] = None
-    return [v.item() if hasattr(v, "item") and not isinstance(v, str) else v for v in out.tolist()]
+    values = out.tolist()
+    if set(map(type, values)) <= _PLAIN_TYPES:
+        return values
+    return [v.item() if hasattr(v, "item") and not isinstance(v, str) else v for v in values]
+
+
+# Values that the drivers take as they are (no numpy scalars); without
+# floats, an object column holds no NaN either.
+_PLAIN_TYPES = {str, int, float, type(None)}
+_TEXT_INT_NONE = {str, int, type(None)}
+
+
+def _driver_values(column: list | np.ndarray) -> list:
+    return column.tolist() if isinstance(column, np.ndarray) else column
 
 
 def _names(table: sa.Table) -> list[str]:
@@ -205,74 +239,140 @@ def _names(table: sa.Table) -> list[str]:
 EXPOSURE_NAMES = ["sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS, "flags"]
 
 
-def prepare_rows(rec: SubmissionRecord, dialect: str) -> dict[str, list[tuple]]:
-    """The rows of a submission as plain tuples per table, ready for executemany.
+def prepare_columns(rec: SubmissionRecord, dialect: str) -> dict[str, tuple[int, list]]:
+    """The rows of a submission, column by column, per table: ``{table: (n_rows, columns)}``.
 
     Done where the submission is read (in a worker process), so that the
-    process writing the database only inserts.
+    process writing the database only inserts; numeric columns stay numpy
+    arrays, which pass between processes far faster than rows of Python
+    values.
     """
     nan_is_null = dialect == "sqlite"
-    frames = {"exposures": (rec.exposures, EXPOSURE_NAMES)}
-    for table, items in (("sheets", rec.sheets), ("repairs", rec.repairs), ("rejections", rec.rejections)):
-        names = _names(metadata.tables[table])
-        frame = items if isinstance(items, pd.DataFrame) else pd.DataFrame(list(items), columns=names)
-        frames[table] = (frame.reindex(columns=names), names)
     out = {}
-    for table, (frame, names) in frames.items():
-        if frame is None or not len(frame):
-            out[table] = []
+    tables = (("exposures", rec.exposures), ("sheets", rec.sheets), ("repairs", rec.repairs),
+              ("rejections", rec.rejections))
+    for table, items in tables:
+        names = EXPOSURE_NAMES if table == "exposures" else _names(metadata.tables[table])
+        if items is None or not len(items):
+            out[table] = (0, [])
+        elif isinstance(items, pd.DataFrame):
+            frame = items if list(items.columns) == names else items.reindex(columns=names)
+            out[table] = (len(frame), [_column_values(frame[c], nan_is_null) for c in names])
         else:
-            out[table] = list(zip(*[_column_values(frame[c], nan_is_null) for c in names]))
+            out[table] = (len(items), [_dict_values(items, c, nan_is_null) for c in names])
     return out
 
 
-def _insert_rows(conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: list[tuple], sub_id: int) -> None:
-    """Insert plain tuples with one executemany, bypassing per-row parameter
-    processing, which would dominate the time of storing a national survey."""
-    if not rows:
-        return
-    style = conn.dialect.paramstyle
-    if style not in ("qmark", "format", "pyformat"):
-        raise NotImplementedError(f"database driver paramstyle {style!r}")
-    quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in ["submission_id", *names])
-    marks = ", ".join(["?" if style == "qmark" else "%s"] * len(names))
-    # sub_id is an integer this module created, safe to write into the statement.
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({int(sub_id)}, {marks})", rows)
+def _dict_values(items: list[dict], name: str, nan_is_null: bool) -> list:
+    """One column of a list of row dicts, as :func:`_column_values` gives it
+    for a frame made of them (missing keys and NaN as None)."""
+    values = [d.get(name) for d in items]
+    types = set(map(type, values))
+    if not types <= _PLAIN_TYPES:
+        return _column_values(pd.DataFrame(list(items), columns=[name])[name], nan_is_null)
+    if float in types:
+        return [None if isinstance(v, float) and v != v else v for v in values]
+    return values
 
 
-def save_submission(engine: sa.Engine, rec: SubmissionRecord) -> int:
-    """Store one submission in one transaction and return its id.
+def prepare_rows(rec: SubmissionRecord, dialect: str) -> dict[str, list[tuple]]:
+    """The rows of a submission as plain tuples per table, ready for executemany."""
+    return {table: _rows(cols) for table, cols in prepare_columns(rec, dialect).items()}
 
-    A submission of the same sha256 that failed before is replaced; one
-    that is stored already is left as it is (the caller checks first).
-    """
-    exp = rec.exposures if rec.exposures is not None else pd.DataFrame(columns=EXPOSURE_NAMES)
-    prepared = rec.prepared if rec.prepared_for == engine.dialect.name else prepare_rows(rec, engine.dialect.name)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.delete(submissions).where(submissions.c.sha256 == rec.sha256, submissions.c.status == "failed")
-        )
-        sub_id = conn.execute(
-            sa.insert(submissions).values(
-                source_file=rec.source_file,
-                sha256=rec.sha256,
-                data_source=rec.data_source,
-                year=rec.year,
-                ingested_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-                status=rec.status,
-                message=rec.message,
-                n_sheets=len(rec.sheets),
-                rows_read=rec.rows_read,
-                rows_stored=len(exp),
-                rows_rejected=len(rec.rejections),
-                n_repairs=len(rec.repairs),
-                n_flagged=rec.n_flagged,
-            )
-        ).inserted_primary_key[0]
+
+def _rows(prepared: tuple[int, list]) -> list[tuple]:
+    n, columns = prepared
+    return list(zip(*[_driver_values(c) for c in columns])) if n else []
+
+
+_SUBMISSION_NAMES = [c.name for c in submissions.columns if c.name != "id"]
+
+
+class _Statements:
+    """INSERT statements of a dialect, built once (SQLAlchemy's statement
+    compilation per file would cost as much as the inserts of a small file)."""
+
+    def __init__(self, dialect: sa.Dialect):
+        style = dialect.paramstyle
+        if style not in ("qmark", "format", "pyformat"):
+            raise NotImplementedError(f"database driver paramstyle {style!r}")
+        mark = "?" if style == "qmark" else "%s"
+        quote = dialect.identifier_preparer.quote
+
+        def cols(names):
+            return ", ".join(quote(c) for c in names)
+
+        self.insert = {}
         for table in (exposures, sheets, repairs, rejections):
             names = EXPOSURE_NAMES if table is exposures else _names(table)
-            _insert_rows(conn, table, names, prepared[table.name], sub_id)
-    return int(sub_id)
+            # The submission id is an integer this module created; it is
+            # written into the statement per file ({sub_id}).
+            self.insert[table.name] = (
+                f"INSERT INTO {table.name} ({cols(['submission_id', *names])}) "
+                f"VALUES ({{sub_id}}, {', '.join([mark] * len(names))})"
+            )
+        self.submission = (
+            f"INSERT INTO submissions ({cols(_SUBMISSION_NAMES)}) "
+            f"VALUES ({', '.join([mark] * len(_SUBMISSION_NAMES))}) RETURNING id"
+        )
+        self.delete_failed = f"DELETE FROM submissions WHERE sha256 = {mark} AND status = 'failed'"
+        self.datetime = sa.DateTime().dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+
+
+_STATEMENTS: dict[int, _Statements] = {}
+
+
+def _statements(dialect: sa.Dialect) -> _Statements:
+    key = id(dialect)
+    if key not in _STATEMENTS:
+        _STATEMENTS.clear()
+        _STATEMENTS[key] = _Statements(dialect)
+    return _STATEMENTS[key]
+
+
+def save_submission(engine: sa.Engine | sa.Connection, rec: SubmissionRecord) -> int:
+    """Store one submission in one transaction and return its id.
+
+    ``engine`` may be an open connection (outside a transaction), which an
+    ingest of many files reuses. A submission of the same sha256 that failed
+    before is replaced; one that is stored already is left as it is (the
+    caller checks first).
+    """
+    if isinstance(engine, sa.Connection):
+        with engine.begin():
+            return _save(engine, rec)
+    with engine.begin() as conn:
+        return _save(conn, rec)
+
+
+def _save(conn: sa.Connection, rec: SubmissionRecord) -> int:
+    dialect = conn.dialect
+    prepared = rec.prepared if rec.prepared_for == dialect.name else None
+    if prepared is None:
+        prepared = prepare_columns(rec, dialect.name)
+    st = _statements(dialect)
+    conn.exec_driver_sql(st.delete_failed, (rec.sha256,))
+    values = (
+        rec.source_file,
+        rec.sha256,
+        rec.data_source,
+        rec.year,
+        st.datetime(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
+        rec.status,
+        rec.message,
+        len(rec.sheets),
+        rec.rows_read,
+        prepared["exposures"][0],
+        len(rec.rejections),
+        prepared["repairs"][0],
+        rec.n_flagged,
+    )
+    sub_id = int(conn.exec_driver_sql(st.submission, values).scalar_one())
+    for table in ("exposures", "sheets", "repairs", "rejections"):
+        rows = _rows(prepared[table])
+        if rows:
+            conn.exec_driver_sql(st.insert[table].format(sub_id=sub_id), rows)
+    return sub_id
 
 
 def load_exposures(
