@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import difflib
+import itertools
+import os
+import re
+import unicodedata
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import yaml
+from tqdm.auto import tqdm
 
 from .errors import UserError
+from .numbers import parse_number
 from .paths import PACKAGE_DATA
+from .units import normalise_unit, unit_factor
 
 #: Folder of the screen layouts that ship with the package.
 LAYOUT_DIR = PACKAGE_DATA / "layouts"
@@ -403,9 +414,20 @@ def _text_strength(gray: np.ndarray, dark: bool) -> np.ndarray:
 
 
 def _is_dark(gray: np.ndarray) -> bool:
-    """Light text on a dark screen? The background is what most pixels show."""
-    otsu, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return float(np.count_nonzero(gray > otsu)) < 0.5 * gray.size
+    """Light text on a dark screen?
+
+    The screen's background is the median of the image's centre (borders
+    of another colour lie outside it); text is what stands out from it, and
+    on a dark screen more pixels stand out brighter than darker.
+    """
+    h, w = gray.shape
+    centre = gray[h // 5: h - h // 5, w // 5: w - w // 5]
+    background = float(np.median(centre))
+    brighter = int(np.count_nonzero(centre > background + 40))
+    darker = int(np.count_nonzero(centre < background - 40))
+    if brighter + darker < 0.002 * centre.size:
+        return background < 128
+    return brighter > darker
 
 
 def _ink_threshold(strength: np.ndarray) -> float:
@@ -563,3 +585,883 @@ def locate(gray: np.ndarray) -> Page:
         lines.append(Row(top / f, bottom / f, (float(label[0]), float(label[1])),
                          None if value is None else (float(value[0]), float(value[1])), cap))
     return Page(gray, char_px / f, angle, dark, lines)
+
+
+# --------------------------------------------------------------------------- values
+
+# Letters Tesseract reads for digits when it reads a number without a whitelist.
+_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1",
+                                   "!": "1", "S": "5", "B": "8", "Z": "2"})
+_NUMBER_HEAD = re.compile(r"^[^\w]*(?P<num>[0-9ODQIl|!SBZo][0-9ODQIl|!SBZo.,:]*)\s*(?P<rest>.*)$")
+_COUNT_RE = re.compile(r"^\d{1,3}(?:[.,]\d{3})+$|^\d+$")
+_CLOCK_RE = re.compile(r"^(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)$")
+
+
+@dataclass
+class Reading:
+    """One reading of a field's value from the screen.
+
+    Attributes
+    ----------
+    text : str
+        The text read (number and, where read, its unit).
+    conf : float
+        Tesseract's confidence in the number, 0–100.
+    value : float or None
+        The value in the field's canonical unit; None if unreadable.
+    half_step : float
+        Half the display step of the printed number, canonical unit (the
+        rounding a sum check must allow).
+    unit : str
+        The unit as the layout spells it (``"mGy·cm²"``); empty for counts.
+    problem : str
+        Why the reading is not valid; empty when it is.
+    variant : int
+        Preprocessing variant that produced it.
+    """
+
+    text: str
+    conf: float
+    value: float | None = None
+    half_step: float = 0.0
+    unit: str = ""
+    problem: str = ""
+    variant: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return self.value is not None and not self.problem
+
+
+def _fold_unit(text: str) -> str:
+    """A unit text as Tesseract reads it, folded for comparison: ``"Gy-cm?"`` -> ``"gycm2"``."""
+    t = text.strip()
+    if t.endswith(("?", "*", "'", "\"")):  # a superscript two read as punctuation
+        t = t[:-1] + "²"
+    t = normalise_unit(t)
+    t = re.sub(r"[^a-z0-9:]", "", t)
+    return re.sub(r"(?<=[a-z])x(?=c?m)", "", t)  # "cGyxcm2": the 'x' is a multiplication sign
+
+
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def match_unit(text: str, units: tuple[str, ...], prefer: str | None = None) -> str | None:
+    """The unit among ``units`` that ``text`` spells, allowing one misread character.
+
+    Returns None when no unit is that close or two are equally close, unless
+    ``prefer`` (the unit another row of the same quantity shows) is one of them.
+
+    >>> match_unit("Gy-cm?", ("Gy·cm²", "mGy·cm²"))
+    'Gy·cm²'
+    >>> match_unit("uGy m2", ("Gy·cm²", "µGy·m²"))
+    'µGy·m²'
+    """
+    folded = _fold_unit(text)
+    if not folded:
+        return None
+    scored = sorted((_edit_distance(folded, _fold_unit(u)), u) for u in units)
+    best = scored[0][0]
+    tied = [u for d, u in scored if d == best]
+    if best > 1:
+        return None
+    if len(tied) > 1:
+        return prefer if prefer in tied else None
+    return tied[0]
+
+
+def _decimals(num: str, decimal_sep: str) -> int:
+    if decimal_sep in num:
+        return len(num) - num.rindex(decimal_sep) - 1
+    return 0
+
+
+def parse_reading(text: str, field: Field, notation: str, unit: str | None = None, conf: float = 100.0,
+                  variant: int = 0, prefer_unit: str | None = None) -> Reading:
+    """Read a field's value from the text Tesseract returned for its value region.
+
+    Parameters
+    ----------
+    text : str
+        Number and unit as read, e.g. ``"1,765 mGy"``, ``"24:42 mm:ss"``, ``"90"``.
+    field : Field
+        The row being read; gives the units and the plausible range.
+    notation : {"en", "de"}
+        The screen's number notation; decides ``1,765`` and ``1.765``.
+    unit : str, optional
+        The unit when it was read elsewhere (another row of the same unit);
+        then ``text`` holds the number only.
+    conf : float
+        Tesseract's confidence in the number (0–100).
+    variant : int
+        Preprocessing variant, recorded in the reading.
+    prefer_unit : str, optional
+        Unit of another row of the same quantity: decides between two units
+        a misread text is equally close to.
+
+    Returns
+    -------
+    Reading
+        With ``problem`` saying why it is not valid, if it is not.
+    """
+    reading = Reading(text=text.strip(), conf=conf, variant=variant)
+    m = _NUMBER_HEAD.match(text.strip())
+    if not m:
+        reading.problem = "no number"
+        return reading
+    num = m["num"].translate(_DIGIT_LOOKALIKES).rstrip(".,:")
+    if num != m["num"].rstrip(".,:"):
+        reading.conf = min(reading.conf, 50.0)  # a letter read as a digit is doubtful
+    rest = m["rest"].strip()
+    if not re.search(r"\d", num):
+        reading.problem = "no number"
+        return reading
+    decimal_sep = "," if notation == "de" else "."
+    if field.quantity == "count":
+        if not _COUNT_RE.match(num):
+            reading.problem = f"{num!r} is no count"
+            return reading
+        value, half = float(re.sub(r"\D", "", num)), 0.5
+        reading.unit = ""
+    elif field.quantity == "time" and ":" in num:
+        clock = _CLOCK_RE.match(num)
+        shown = unit if unit is not None else (match_unit(rest, tuple(dict.fromkeys(field.units + ("min",))))
+                                               if rest else "mm:ss")
+        if not clock or shown not in ("mm:ss", "min"):
+            reading.problem = f"{num} {rest}".strip() + " is no time"
+            return reading
+        hours, minutes, seconds = (int(g) if g else 0 for g in clock.groups())
+        value, half = hours * 60 + minutes + seconds / 60.0, 0.5 / 60.0
+        reading.unit = "mm:ss"
+    else:
+        shown = unit if unit is not None else match_unit(rest, field.units, prefer_unit)
+        if shown is None or shown == "mm:ss":
+            reading.problem = f"unit {rest!r} not one of {', '.join(field.units)}"
+            return reading
+        try:
+            parsed = parse_number(num, notation)  # type: ignore[arg-type]
+        except ValueError:
+            reading.problem = f"{num!r} is no number"
+            return reading
+        used = parsed.notation or notation
+        d = _decimals(num, "," if used == "de" else ".")
+        family = field.quantity
+        factor = unit_factor(family, shown) / unit_factor(family, field.unit)
+        value, half = parsed.value * factor, 0.5 * 10.0 ** (-d) * factor
+        reading.unit = shown
+    reading.value, reading.half_step = value, half
+    if not field.low <= value <= field.high:
+        reading.problem = f"{value:g} {field.unit} outside {field.low:g}–{field.high:g}"
+    return reading
+
+
+def check_sum(total: Reading, parts: list[Reading]) -> bool:
+    """Whether ``total`` equals the sum of ``parts`` up to the rounding of the displayed numbers."""
+    if total.value is None or any(p.value is None for p in parts):
+        return False
+    slack = total.half_step + sum(p.half_step for p in parts)
+    return abs(total.value - sum(p.value for p in parts)) <= slack * (1 + 1e-9) + 1e-12
+
+
+# --------------------------------------------------------------------------- Tesseract
+
+#: Preprocessing variants of a value crop, tried in this order: capital
+#: height in pixels, binarised (Otsu), sharpened.
+VARIANTS: tuple[dict, ...] = (
+    {"cap": 26, "binary": False, "sharpen": False},
+    {"cap": 32, "binary": True, "sharpen": False},
+    {"cap": 22, "binary": False, "sharpen": True},
+)
+_LABEL_CAP = 22
+# psm 6: a block of lines; the slots are stacked with blank space between.
+# No inverted-text retry: every slot is dark on light already.
+_TESSERACT_CONFIG = "--psm 6 -c tessedit_do_invert=0"
+
+
+@dataclass
+class Word:
+    """A word Tesseract read in a slot: its horizontal extent (slot pixels), text and confidence."""
+
+    left: int
+    right: int
+    text: str
+    conf: float
+
+
+def _prepare(crop: np.ndarray, variant: dict) -> np.ndarray:
+    """Contrast-stretch a dark-on-light crop; binarise or sharpen as the variant says."""
+    lo, hi = np.percentile(crop, (2, 90))
+    if hi - lo >= 8:
+        crop = cv2.convertScaleAbs(crop, alpha=255.0 / (hi - lo), beta=-255.0 * lo / (hi - lo))
+    if variant.get("sharpen"):
+        blur = cv2.GaussianBlur(crop, (0, 0), 1.2)
+        crop = cv2.addWeighted(crop, 1.7, blur, -0.7, 0)
+    if variant.get("binary"):
+        _, crop = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return crop
+
+
+def run_tesseract(slots: list[np.ndarray], workdir: str | Path) -> list[list[Word]]:
+    """Read many small text images with one Tesseract process.
+
+    The slots are stacked on one page with blank space between them and read
+    as a block of lines (page segmentation mode 6); each word is given back
+    to the slot it lies in. One process for many slots saves Tesseract's
+    start-up (tens of milliseconds) per slot.
+
+    Parameters
+    ----------
+    slots : list of ndarray, uint8
+        Dark text on a light background.
+    workdir : str or Path
+        Folder for the page image.
+
+    Returns
+    -------
+    list of list of Word
+        The words of each slot, left to right.
+    """
+    import pytesseract
+
+    if not slots:
+        return []
+    pad = 16
+    tops, y = [], pad
+    for im in slots:
+        tops.append(y)
+        y += im.shape[0] + max(14, im.shape[0] // 2)
+    page = np.full((y + pad, max(im.shape[1] for im in slots) + 2 * pad), 255, np.uint8)
+    for im, top in zip(slots, tops):
+        page[top:top + im.shape[0], pad:pad + im.shape[1]] = im
+    path = Path(workdir) / "slots.png"
+    cv2.imwrite(str(path), page, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    data = pytesseract.image_to_data(str(path), lang="eng", config=_TESSERACT_CONFIG,
+                                     output_type=pytesseract.Output.DICT)
+    words: list[list[Word]] = [[] for _ in slots]
+    bottoms = [t + im.shape[0] for t, im in zip(tops, slots)]
+    for text, left, top, width, height, conf in zip(data["text"], data["left"], data["top"], data["width"],
+                                                    data["height"], data["conf"]):
+        text = str(text).strip()
+        if not text:
+            continue
+        centre = top + height / 2.0
+        i = int(np.searchsorted(tops, centre, side="right")) - 1
+        if 0 <= i < len(slots) and centre <= bottoms[i] + 7:
+            words[i].append(Word(int(left) - pad, int(left) + int(width) - pad, text, float(conf)))
+    for w in words:
+        w.sort(key=lambda word: word.left)
+    return words
+
+
+# --------------------------------------------------------------------------- one report
+
+#: A number read once with at least this confidence (0–100) is taken without
+#: a second reading, where no sum check covers its field.
+ACCEPT_CONF = 80.0
+#: Similarity (0–1) a label read must reach to be taken for a layout's label.
+LABEL_MATCH = 0.7
+#: Most Tesseract passes over a batch (first reading, units, retries).
+MAX_PASSES = 6
+
+
+def _fold_label(text: str) -> str:
+    t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]", "", t)
+
+
+def label_similarity(read: str, label: str) -> float:
+    """Similarity (0–1) of a label as read to a layout's label, ignoring case, accents and punctuation."""
+    a, b = _fold_label(read), _fold_label(label)
+    if not a or not b:
+        return 0.0
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def _align(read: list[str], labels: list[str]) -> tuple[float, dict[int, int]]:
+    """Match labels read (in screen order) to a layout's labels (in order): score and field -> line."""
+    n, m = len(read), len(labels)
+    sim = np.array([[label_similarity(r, lab) for lab in labels] for r in read]) if n and m else np.zeros((n, m))
+    best = np.zeros((n + 1, m + 1))
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            take = best[i - 1, j - 1] + (sim[i - 1, j - 1] if sim[i - 1, j - 1] >= LABEL_MATCH else -1e9)
+            best[i, j] = max(best[i - 1, j], best[i, j - 1], take)
+    pairs: dict[int, int] = {}
+    i, j = n, m
+    while i > 0 and j > 0:
+        if best[i, j] == best[i - 1, j]:
+            i -= 1
+        elif best[i, j] == best[i, j - 1]:
+            j -= 1
+        else:
+            pairs[j - 1] = i - 1
+            i, j = i - 1, j - 1
+    return float(best[n, m]) / max(m, 1), pairs
+
+
+def _words_text(words: list[Word]) -> str:
+    text = " ".join(w.text for w in words)
+    # "1, 765" and "1 ,765": a number Tesseract split at its separator.
+    text = re.sub(r"(\d[.,:])\s+(?=\d)", r"\1", text)
+    return re.sub(r"(\d)\s+(?=[.,:]\d)", r"\1", text)
+
+
+def _number_words(words: list[Word]) -> int:
+    """How many leading words make up the number (1 unless split at a separator)."""
+    k = 1
+    while k < len(words) and (words[k - 1].text.endswith((",", ".", ":")) or words[k].text.startswith((",", ".", ":"))) \
+            and re.search(r"\d", words[k].text):
+        k += 1
+    return k
+
+
+@dataclass
+class _Request:
+    image: np.ndarray
+    kind: str  # "label", "full" (number and unit) or "number"
+    key: object  # line index for labels, output column for values
+    variant: int
+    box: tuple[float, float, float, float]
+    scale: float  # slot pixels per image pixel
+
+
+def _structure(layout: Layout | None) -> tuple:
+    return tuple((f.column, f.quantity, f.units) for f in layout.fields) if layout else ()
+
+
+class _Report:
+    """Reading one image: its state between Tesseract passes over a batch."""
+
+    def __init__(self, path: Path, layouts: list[Layout]):
+        self.path = path
+        self.layouts = layouts
+        self.page: Page | None = None
+        self.layout: Layout | None = None
+        self.rows: dict[str, Row] = {}
+        self.readings: dict[str, list[Reading]] = {}
+        self.attempts: dict[str, int] = {}
+        self.unit_geometry: dict[str, tuple[float, float]] = {}
+        self.labels_read: dict[int, str] = {}
+        self.label_score = 0.0
+        self.pending: list[_Request] = []
+        self.problems: list[str] = []
+        self.done = False
+        self.fast: list[Layout] = []
+        self.table: list[Row] = []
+        self.raw: dict[str, list[tuple[_Request, list[Word]]]] = {}
+        self.layout_decided = False
+        self.doubts: list[str] = []
+        self.consistent: bool | None = None
+
+    # -- geometry and requests
+    def _crop(self, kind: str, key, row: Row, span: tuple[float, float], variant: int) -> _Request:
+        page = self.page
+        cap = page.char_px
+        # A number cut from before its unit ends in the blank between them: no margin there.
+        right = 0.0 if kind == "number" else 0.4 * cap
+        box = (span[0] - 0.4 * cap, row.top - 0.25 * cap, span[1] + right, row.bottom + 0.25 * cap)
+        v = VARIANTS[variant] if kind != "label" else {"cap": _LABEL_CAP}
+        image = _prepare(page.crop(box, v["cap"]), v)
+        return _Request(image, kind, key, variant, box, v["cap"] / cap)
+
+    def start(self) -> None:
+        try:
+            self.page = locate(load_image(self.path))
+        except ImageError as exc:
+            self._fail(f"unreadable image: {exc}")
+            return
+        page = self.page
+        if page.char_px <= 0 or len(page.rows) < 3:
+            self._fail("no dose report: no table of labels and values found")
+            return
+        self.table = page.table()
+        n = len(self.table)
+        self.fast = [lay for lay in self.layouts if len(lay.fields) <= n <= len(lay.fields) + 2]
+        if self.fast:
+            # The first row's label tells the layout (and the language); the
+            # other rows follow in the layout's order.
+            shortest = min(len(lay.fields) for lay in self.fast)
+            for offset in range(min(3, n - shortest + 1)):
+                self.pending.append(self._crop("label", offset, self.table[offset], self.table[offset].label, 0))
+            if all(len(lay.fields) == n for lay in self.fast):
+                self._map(self.fast[0], {i: i for i in range(n)}, self.table)
+                self._plan_values()
+        else:
+            self._request_all_labels()
+
+    def _request_all_labels(self) -> None:
+        self.table = []
+        for i, row in enumerate(self.page.rows):
+            if ("all", i) not in self.labels_read:
+                self.pending.append(self._crop("label", ("all", i), row, row.label, 0))
+
+    def _map(self, layout: Layout, pairs: dict[int, int], rows: list[Row]) -> None:
+        self.layout = layout
+        self.rows = {layout.fields[j].column: rows[i] for j, i in pairs.items()}
+
+    def _representative(self, field: Field) -> Field | None:
+        """The first mapped row of the same quantity: its unit is read, the others' are compared to it."""
+        if field.quantity in ("count", "time"):
+            return None
+        for f in self.layout.fields:
+            if f.quantity == field.quantity and f.column in self.rows:
+                return f if f.column != field.column else None
+        return None
+
+    def _in_flight(self, column: str) -> bool:
+        return any(r.key == column for r in self.pending)
+
+    def _request_value(self, field: Field) -> None:
+        """Next reading of a field: the number alone where its unit matches the representative's."""
+        column = field.column
+        attempt = self.attempts.get(column, 0)
+        if attempt >= len(VARIANTS) or self._in_flight(column):
+            return
+        row = self.rows[column]
+        rep = self._representative(field)
+        if attempt == 0 and rep is not None:
+            if rep.column not in self.unit_geometry:
+                if self._in_flight(rep.column) or not self.readings.get(rep.column):
+                    return  # wait for the representative's unit
+            else:
+                span = self._number_span(rep, row)
+                if span is not None:
+                    self.attempts[column] = 1
+                    self.pending.append(self._crop("number", column, row, span, 0))
+                    return
+        self.attempts[column] = attempt + 1
+        self.pending.append(self._crop("full", column, row, row.value, attempt))
+
+    def _number_span(self, rep: Field, row: Row) -> tuple[float, float] | None:
+        """Where the number of ``row`` lies if its unit looks like the representative's, else None."""
+        unit_left, _ = self.unit_geometry[rep.column]
+        rep_row = self.rows[rep.column]
+        page, cap = self.page, self.page.char_px
+        unit_w = rep_row.value[1] - unit_left
+        start = row.value[1] - unit_w  # where this row's unit begins, if it is the same unit
+        if start - row.value[0] < 0.3 * cap:
+            return None
+        # Cut in the blank between number and unit, never through a letter.
+        size = 16.0
+        band = page.crop((row.value[0], row.top, row.value[1], row.bottom), size)
+        _, ink = cv2.threshold(band, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+        blank = np.concatenate([[0], (ink.sum(axis=0) == 0).astype(np.int8), [0]])
+        edges = np.flatnonzero(np.diff(blank))
+        scale = size / cap
+        gaps = [(row.value[0] + a / scale, row.value[0] + b / scale) for a, b in zip(edges[0::2], edges[1::2])]
+        gaps = [g for g in gaps if g[1] - g[0] >= 0.12 * cap and abs(g[1] - start) <= 0.4 * cap]
+        if not gaps:
+            return None
+        a, b = min(gaps, key=lambda g: abs(g[1] - start))
+        end = (a + b) / 2
+        if end - row.value[0] < 0.3 * cap:
+            return None
+        mid_a, mid_b = (rep_row.top + rep_row.bottom) / 2, (row.top + row.bottom) / 2
+        template = page.crop((unit_left - 0.1 * cap, mid_a - 0.8 * cap, rep_row.value[1] + 0.1 * cap,
+                              mid_a + 0.8 * cap), size)
+        region = page.crop((start - 0.5 * cap, mid_b - 1.2 * cap, row.value[1] + 0.5 * cap,
+                            mid_b + 1.2 * cap), size)
+        if template.shape[0] > region.shape[0] or template.shape[1] > region.shape[1] or template.std() < 5:
+            return None
+        score = float(cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED).max())
+        return (row.value[0], end) if score >= 0.75 else None
+
+    def _plan_values(self) -> None:
+        for field in self.layout.fields:
+            if field.column in self.rows and not self.readings.get(field.column):
+                self._request_value(field)
+
+    # -- results
+    def take(self, request: _Request, words: list[Word]) -> None:
+        """Take Tesseract's words for one of this report's requests."""
+        if request.kind == "label":
+            self.labels_read[request.key] = _words_text(words)
+        else:
+            self.raw.setdefault(request.key, []).append((request, words))
+
+    def _parse(self) -> None:
+        """Turn the words read into readings, in the current layout's notation.
+
+        Rows whose unit was read come first: the number-only readings of
+        the other rows of that quantity take their unit.
+        """
+        self.readings, self.unit_geometry = {}, {}
+        notation = self.layout.language
+        order = sorted(self.raw, key=lambda c: self._representative(self.layout.field(c)) is not None)
+        for column in order:
+            field = self.layout.field(column)
+            for request, words in self.raw[column]:
+                self.readings.setdefault(column, []).append(self._reading(field, request, words, notation))
+
+    def _reading(self, field: Field, request: _Request, words: list[Word], notation: str) -> Reading:
+        if not words:
+            return Reading("", 0.0, problem="nothing read", variant=request.variant)
+        k = _number_words(words)
+        conf = min(w.conf for w in words[:k])
+        if request.kind == "number":
+            rep = self._representative(field)
+            unit = next((r.unit for r in self.readings.get(rep.column, []) if r.valid), None) if rep else None
+            number = _words_text(words[:k])
+            if unit is None:
+                return Reading(number, conf, problem="unit not read", variant=request.variant)
+            reading = parse_reading(number, field, notation, unit=unit, conf=conf, variant=request.variant)
+            reading.text = f"{number} {unit}"
+            if len(words) > k:  # more than a number: the crop reached into the unit
+                reading.problem = reading.problem or f"unexpected text {_words_text(words[k:])!r}"
+            return reading
+        rep = self._representative(field)
+        prefer = next((r.unit for r in self.readings.get(rep.column, []) if r.valid), None) if rep else None
+        reading = parse_reading(_words_text(words), field, notation, conf=conf, variant=request.variant,
+                                prefer_unit=prefer)
+        if reading.valid and len(words) > k and field.column not in self.unit_geometry:
+            if min(w.conf for w in words[k:]) >= 50:
+                left = request.box[0] + words[k].left / request.scale
+                right = request.box[0] + words[k - 1].right / request.scale
+                self.unit_geometry[field.column] = (left, right)
+        return reading
+
+    def advance(self) -> None:
+        """Decide after a pass: the layout, then which values to read (again)."""
+        self.pending = []
+        if self.done:
+            return
+        if self.layout is None or not self.layout_decided:
+            if not self._decide_layout():
+                return
+        self._parse()
+        self._plan_values()
+        self._settle(final=False)
+
+    def _decide_layout(self) -> bool:
+        if any(isinstance(k, tuple) for k in self.labels_read):
+            rows = self.page.rows
+            read = [self.labels_read.get(("all", i), "") for i in range(len(rows))]
+            best = max(((*_align(read, [f.label for f in lay.fields]), lay) for lay in self.layouts),
+                       key=lambda t: t[0])
+            score, pairs, layout = best
+            if score < LABEL_MATCH * 0.66 or len(pairs) < max(3, 2 * len(layout.fields) // 3):
+                names = ", ".join(lay.name for lay in self.layouts)
+                self._fail(f"no dose report: labels of {names} not found")
+                return False
+            self.label_score = score
+            self.raw, self.attempts = {}, {}
+            self._map(layout, pairs, rows)
+            self.layout_decided = True
+            if len(pairs) < len(layout.fields):
+                missing = [f.column for j, f in enumerate(layout.fields) if j not in pairs]
+                self.problems.append(f"rows not found: {', '.join(missing)}")
+            return True
+        choices = []
+        for offset, text in self.labels_read.items():
+            for lay in self.fast:
+                if offset + len(lay.fields) <= len(self.table):
+                    choices.append((label_similarity(text, lay.fields[0].label), -offset, lay))
+        sim, neg_offset, layout = max(choices, key=lambda t: (t[0], t[1])) if choices else (0.0, 0, None)
+        if layout is None or sim < LABEL_MATCH:
+            self.fast = []
+            self._request_all_labels()
+            self.layout, self.rows, self.raw, self.attempts = None, {}, {}, {}
+            return False
+        self.label_score = sim
+        offset = -neg_offset
+        if offset != 0 or _structure(layout) != _structure(self.layout):
+            self.raw, self.attempts = {}, {}
+        self._map(layout, {j: offset + j for j in range(len(layout.fields))}, self.table)
+        self.layout_decided = True
+        return True
+
+    def _settle(self, final: bool) -> dict[str, Reading]:
+        """Choose each field's reading; ask for more readings where the choice is not safe yet."""
+        layout = self.layout
+        chosen: dict[str, Reading] = {}
+        self.doubts: list[str] = []
+        self.consistent: bool | None = True
+        in_check = set()
+        for check in layout.checks:
+            cols = [check.total, *check.parts]
+            in_check.update(cols)
+            if any(c not in self.rows for c in cols):
+                self.consistent = None
+                continue
+            cands = [[r for r in self.readings.get(c, []) if r.valid] for c in cols]
+            if any(not c for c in cands):
+                for c, cand in zip(cols, cands):
+                    if not cand:
+                        self._retry(layout.field(c), final)
+                self.consistent = None if self.consistent is not False else False
+                for c, cand in zip(cols, cands):
+                    if cand:
+                        chosen[c] = max(cand, key=lambda r: r.conf)
+                continue
+            combos = [combo for combo in itertools.product(*cands) if check_sum(combo[0], list(combo[1:]))]
+            if combos:
+                values = {tuple(r.value for r in combo) for combo in combos}
+                best = max(combos, key=lambda combo: sum(r.conf for r in combo))
+                chosen.update(zip(cols, best))
+                if len(values) > 1:
+                    self.doubts.append(f"{check.name}: readings fit the check in more than one way")
+            else:
+                retried = [self._retry(layout.field(c), final) for c in cols]
+                if not any(retried):
+                    self.consistent = False
+                    self.doubts.append(f"{check.name} check fails: {check.total} is not the sum of "
+                                       f"{' + '.join(check.parts)}")
+                for c, cand in zip(cols, cands):
+                    chosen[c] = max(cand, key=lambda r: r.conf)
+        for field in layout.fields:
+            column = field.column
+            if column in in_check:
+                continue
+            if column not in self.rows:
+                continue
+            cands = [r for r in self.readings.get(column, []) if r.valid]
+            if not cands:
+                self._retry(field, final)
+                continue
+            values = [r.value for r in cands]
+            agreed = [r for r in cands if values.count(r.value) >= 2]
+            if agreed:
+                chosen[column] = max(agreed, key=lambda r: r.conf)
+            elif len(cands) == 1 and cands[0].conf >= ACCEPT_CONF:
+                chosen[column] = cands[0]
+            else:
+                if not self._retry(field, final):
+                    self.doubts.append(f"{column}: low confidence")
+                chosen[column] = max(cands, key=lambda r: r.conf)
+        return chosen
+
+    def _retry(self, field: Field, final: bool) -> bool:
+        """Ask for another reading of ``field`` if a variant is left; False if none is."""
+        if final or field.column not in self.rows:
+            return False
+        if self.attempts.get(field.column, 0) >= len(VARIANTS):
+            return False
+        if not self._in_flight(field.column):
+            self._request_value(field)
+        return True
+
+    def _fail(self, reason: str) -> None:
+        self.problems.append(reason)
+        self.done = True
+        self.pending = []
+
+    # -- the output row
+    def result(self) -> dict:
+        row: dict = {"source_file": str(self.path), "layout": self.layout.name if self.layout else ""}
+        if self.layout is None or self.done and not self.readings:
+            row.update({"consistent": None, "needs_review": True, "reason": "; ".join(self.problems)})
+            return row
+        self._parse()
+        chosen = self._settle(final=True)
+        problems = list(self.problems)
+        for field in self.layout.fields:
+            column = field.column
+            reading = chosen.get(column)
+            readings = self.readings.get(column, [])
+            if reading is None:
+                last = readings[-1] if readings else None
+                problems.append(f"{column}: " + (last.problem if last else "row not found"))
+                row[column] = np.nan
+                row[f"conf_{column}"] = last.conf if last else np.nan
+                row[f"raw_{column}"] = last.text if last else ""
+            else:
+                row[column] = reading.value
+                row[f"conf_{column}"] = reading.conf
+                row[f"raw_{column}"] = reading.text
+        problems += self.doubts
+        complete = all(isinstance(row.get(f.column), float) and not np.isnan(row[f.column])
+                       for f in self.layout.fields)
+        row["consistent"] = self.consistent if complete or self.consistent is False else None
+        row["needs_review"] = bool(problems) or not complete
+        row["reason"] = "; ".join(problems)
+        return row
+
+
+# --------------------------------------------------------------------------- batches
+
+#: Output columns of the ClarityIQ rows, in the contract's order.
+OCR_FIELDS: tuple[str, ...] = (
+    "dap_total_gycm2",
+    "dap_exposure_gycm2",
+    "exposure_series",
+    "exposure_images",
+    "dap_fluoro_gycm2",
+    "fluoro_time_min",
+    "air_kerma_total_mgy",
+    "air_kerma_frontal_mgy",
+    "air_kerma_lateral_mgy",
+)
+
+
+def _candidate_layouts(layout: str | Path | Layout) -> list[Layout]:
+    if isinstance(layout, Layout):
+        return [layout]
+    if str(layout) == "auto":
+        names = available_layouts()
+        if not names:
+            raise UserError("--layout: no layouts ship with the package")
+        return [load_layout(n) for n in names]
+    return [load_layout(layout)]
+
+
+def _read_chunk(paths: list[str], layouts: list[Layout]) -> list[dict]:
+    """Read a few images with as few Tesseract processes as possible (one per pass)."""
+    import tempfile
+
+    # One Tesseract per worker process: its OpenMP threads would only compete.
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    cv2.setNumThreads(1)
+    reports = [_Report(Path(p), layouts) for p in paths]
+    for report in reports:
+        try:
+            report.start()
+        except Exception as exc:  # one bad image must not stop the batch
+            report._fail(f"error while reading: {type(exc).__name__}: {exc}")
+    with tempfile.TemporaryDirectory(prefix="drl-ocr-") as workdir:
+        for _ in range(MAX_PASSES):
+            requests = [(r, q) for r in reports for q in r.pending]
+            if not requests:
+                break
+            words = run_tesseract([q.image for _, q in requests], workdir)
+            for (report, request), w in zip(requests, words):
+                report.take(request, w)
+            for report in reports:
+                try:
+                    report.advance()
+                except Exception as exc:
+                    report._fail(f"error while reading: {type(exc).__name__}: {exc}")
+    return [report.result() for report in reports]
+
+
+def collect_images(paths: Iterable[str | Path]) -> list[Path]:
+    """The image files among ``paths``: files as given, folders searched recursively.
+
+    In folders, files with an image suffix (:data:`IMAGE_SUFFIXES`) and
+    files without a suffix that are DICOM are taken; hidden files are skipped.
+
+    Raises
+    ------
+    UserError
+        If a path does not exist.
+    """
+    found: set[Path] = set()
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for f in path.rglob("*"):
+                if not f.is_file() or any(part.startswith(".") for part in f.relative_to(path).parts):
+                    continue
+                if f.suffix.lower() in IMAGE_SUFFIXES or (not f.suffix and _is_dicom(f)):
+                    found.add(f)
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    return sorted(found, key=lambda f: str(f))
+
+
+def result_columns(layouts: Iterable[Layout]) -> list[str]:
+    """Columns of :func:`read_reports`' table: the contract's first, then confidences, raw texts, reason."""
+    fields = list(OCR_FIELDS)
+    for lay in layouts:
+        fields += [c for c in lay.columns if c not in fields]
+    return (["source_file", "layout", *fields, "consistent", "needs_review"]
+            + [f"conf_{c}" for c in fields] + [f"raw_{c}" for c in fields] + ["reason"])
+
+
+def read_reports(
+    paths: Iterable[str | Path],
+    layout: str | Path | Layout = "auto",
+    jobs: int = 0,
+    progress: bool = True,
+    chunk_size: int | None = None,
+) -> pd.DataFrame:
+    """Read the dose values off dose-report screen images.
+
+    Each image is straightened, its table rows are found, the first row's
+    label identifies the layout (and so the language and number notation),
+    and the value crops of all images of a chunk are read by one Tesseract
+    process per pass. A value whose row shares a unit with an earlier row is
+    read as a number only, after its unit was matched to that row's by image.
+    Numbers that fail their pattern or range, sums that fail the screen's
+    checks, and unchecked numbers read with low confidence are read again
+    from other preprocessing variants; what stays doubtful is marked
+    ``needs_review``.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        Image files (PNG, JPEG, TIFF, BMP, DICOM) and folders (searched recursively).
+    layout : str, Path or Layout, default "auto"
+        A layout name (see :func:`available_layouts`), a layout YAML file,
+        or ``"auto"`` to try every shipped layout.
+    jobs : int, default 0
+        Worker processes; 0 uses every core, 1 reads in this process.
+    progress : bool, default True
+        Show a progress bar (tqdm).
+    chunk_size : int, optional
+        Images per Tesseract batch; by default up to 24, fewer for small batches.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image, sorted by ``source_file``: ``source_file, layout``,
+        the values in canonical units (DAP in Gy·cm², fluoroscopy time in
+        minutes, air kerma in mGy, counts), ``consistent`` (the screen's sum
+        checks hold; empty when values are missing), ``needs_review``, then
+        ``conf_<column>`` (Tesseract's confidence 0–100), ``raw_<column>``
+        (text read; for rows whose unit was matched by image, the number
+        read and that unit) and ``reason`` (why a report needs review).
+
+    Raises
+    ------
+    UserError
+        If a path does not exist or the layout is unknown.
+    """
+    layouts = _candidate_layouts(layout)
+    files = collect_images(paths)
+    columns = result_columns(layouts)
+    if not files:
+        return pd.DataFrame(columns=columns)
+    jobs = _jobs(jobs)
+    if chunk_size is None:
+        n_chunks = jobs * int(np.ceil(len(files) / (jobs * 24)))
+        chunk_size = int(np.ceil(len(files) / n_chunks))
+    chunks = [[str(f) for f in files[i:i + chunk_size]] for i in range(0, len(files), chunk_size)]
+    rows: list[dict] = []
+    bar = tqdm(total=len(files), unit="image", desc="OCR", disable=not progress)
+    try:
+        if jobs == 1 or len(chunks) == 1:
+            for chunk in chunks:
+                rows += _read_chunk(chunk, layouts)
+                bar.update(len(chunk))
+        else:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
+                futures = {pool.submit(_read_chunk, chunk, layouts): len(chunk) for chunk in chunks}
+                for future in as_completed(futures):
+                    rows += future.result()
+                    bar.update(futures[future])
+    finally:
+        bar.close()
+    table = pd.DataFrame(rows)
+    for c in columns:
+        if c not in table:
+            table[c] = np.nan
+    table = table[columns].sort_values("source_file", ignore_index=True)
+    table["needs_review"] = table["needs_review"].astype(bool)
+    table["consistent"] = table["consistent"].astype("boolean")
+    table["reason"] = table["reason"].fillna("")
+    return table
+
+
+def _jobs(jobs: int) -> int:
+    if jobs < 0:
+        raise UserError(f"--jobs: {jobs} is not a number of worker processes (0 = all cores)")
+    return jobs or os.cpu_count() or 1
