@@ -48,6 +48,10 @@ class Field:
         Units the screen may print next to the value.
     low, high : float
         Plausible range in the canonical unit.
+    decimals : dict
+        The screen's number format: printed unit -> ``((from, decimals), ...)``
+        by the printed value, largest ``from`` first; units not listed are
+        not checked.
     """
 
     column: str
@@ -57,6 +61,22 @@ class Field:
     units: tuple[str, ...]
     low: float
     high: float
+    decimals: tuple[tuple[str, tuple[tuple[float, int], ...]], ...] = ()
+
+    def decimals_for(self, unit: str, shown: float) -> set[int]:
+        """Decimals the screen prints for ``shown`` in ``unit`` (empty set: no rule).
+
+        A value just at a step (``100.0`` rounded up from 99.96) may keep the
+        decimals of the step below.
+        """
+        for u, steps in self.decimals:
+            if u == unit:
+                def rule(x: float) -> int:
+                    return next((d for bound, d in steps if x >= bound), steps[-1][1])
+
+                allowed = {rule(abs(shown)), rule(abs(shown) * (1 - 1e-3))}
+                return allowed | {0} if shown == 0 else allowed
+        return set()
 
 
 @dataclass(frozen=True)
@@ -126,6 +146,17 @@ def _layout_from_dict(data: dict, source: str) -> Layout:
         units = tuple(str(u) for u in f.get("units", ()))
         if quantity != "count" and not units:
             raise UserError(f"layout {source}: {where} lists no units")
+        decimals = []
+        for unit, rule in (f.get("decimals") or {}).items():
+            if unit not in units:
+                raise UserError(f"layout {source}: {where} has decimals for {unit!r}, not one of its units")
+            try:
+                steps = ((0.0, int(rule)),) if isinstance(rule, int) else tuple(
+                    sorted(((float(b), int(d)) for b, d in rule), reverse=True))
+            except (TypeError, ValueError):
+                raise UserError(f"layout {source}: {where}: decimals of {unit!r} must be a number or "
+                                f"[[from, decimals], ...]") from None
+            decimals.append((str(unit), steps))
         fields.append(
             Field(
                 column=str(need(f, "column", where)),
@@ -135,6 +166,7 @@ def _layout_from_dict(data: dict, source: str) -> Layout:
                 units=units,
                 low=low,
                 high=high,
+                decimals=tuple(decimals),
             )
         )
     columns = {f.column for f in fields}
@@ -287,7 +319,8 @@ def load_image(path: str | Path) -> np.ndarray:
             data = np.fromfile(path, dtype=np.uint8)
         except OSError as exc:
             raise ImageError(f"cannot be read ({exc.strerror})") from None
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        # Grey decoding skips JPEG's colour conversion; deep (16-bit) images keep their depth.
+        arr = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH) if data.size else None
         if arr is None:
             try:
                 from PIL import Image
@@ -400,7 +433,7 @@ class Page:
         rot = np.vstack([cv2.getRotationMatrix2D((w / 2.0, h / 2.0), self.angle_deg, 1.0), [0, 0, 1]])
         m = (np.array([[s, 0, -s * x0], [0, s, -s * top], [0, 0, 1]]) @ rot)[:2]
         size = (max(1, int(round((x1 - x0) * s))), max(1, int(round((bottom - top) * s))))
-        interp = cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA
+        interp = cv2.INTER_LANCZOS4 if s > 2 else cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA
         out = cv2.warpAffine(self.gray, m, size, flags=interp, borderMode=cv2.BORDER_REPLICATE)
         return out if not self.dark else 255 - out
 
@@ -640,6 +673,7 @@ def _fold_unit(text: str) -> str:
         t = t[:-1] + "²"
     t = normalise_unit(t)
     t = re.sub(r"[^a-z0-9:]", "", t)
+    t = re.sub(r"^[pywqj](?=gy)", "u", t)  # the µ of µGy read as a Latin letter
     return re.sub(r"(?<=[a-z])x(?=c?m)", "", t)  # "cGyxcm2": the 'x' is a multiplication sign
 
 
@@ -739,7 +773,7 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
             return reading
         hours, minutes, seconds = (int(g) if g else 0 for g in clock.groups())
         value, half = hours * 60 + minutes + seconds / 60.0, 0.5 / 60.0
-        reading.unit = "mm:ss"
+        reading.unit = shown
     else:
         shown = unit if unit is not None else match_unit(rest, field.units, prefer_unit)
         if shown is None or shown == "mm:ss":
@@ -752,6 +786,11 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
             return reading
         used = parsed.notation or notation
         d = _decimals(num, "," if used == "de" else ".")
+        allowed = field.decimals_for(shown, parsed.value)
+        if allowed and d not in allowed:
+            # The screen's format: a lost decimal point ("304" for 30.4) shows here.
+            reading.problem = f"{num} has {d} decimals; the screen prints {'/'.join(map(str, sorted(allowed)))}"
+            return reading
         family = field.quantity
         factor = unit_factor(family, shown) / unit_factor(family, field.unit)
         value, half = parsed.value * factor, 0.5 * 10.0 ** (-d) * factor
@@ -840,8 +879,8 @@ def run_tesseract(slots: list[np.ndarray], workdir: str | Path) -> list[list[Wor
     page = np.full((y + pad, max(im.shape[1] for im in slots) + 2 * pad), 255, np.uint8)
     for im, top in zip(slots, tops):
         page[top:top + im.shape[0], pad:pad + im.shape[1]] = im
-    path = Path(workdir) / "slots.png"
-    cv2.imwrite(str(path), page, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    path = Path(workdir) / "slots.bmp"  # BMP: written ten times faster than PNG, read as fast
+    cv2.imwrite(str(path), page)
     data = pytesseract.image_to_data(str(path), lang="eng", config=_TESSERACT_CONFIG,
                                      output_type=pytesseract.Output.DICT)
     words: list[list[Word]] = [[] for _ in slots]
@@ -863,8 +902,8 @@ def run_tesseract(slots: list[np.ndarray], workdir: str | Path) -> list[list[Wor
 # --------------------------------------------------------------------------- one report
 
 #: A number read once with at least this confidence (0–100) is taken without
-#: a second reading, where no sum check covers its field.
-ACCEPT_CONF = 80.0
+#: a second reading that agrees with it.
+ACCEPT_CONF = 95.0
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
 #: Most Tesseract passes over a batch (first reading, units, retries).
@@ -922,6 +961,33 @@ def _number_words(words: list[Word]) -> int:
     return k
 
 
+def _separators(image: np.ndarray, left: int, right: int, cap: float) -> int | None:
+    """How many decimal or thousands separators (``.``, ``,``, ``:``) a number's image shows.
+
+    Counts small blobs that sit low (points, commas) between the first and
+    the last digit-sized blob within ``left..right`` (slot pixels); a colon's
+    two dots count once. None when the image shows fewer than two digits.
+    """
+    _, ink = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    x, y, w, h, area = (stats[1:, i] for i in range(5))
+    inside = (x + w / 2 >= left - 0.2 * cap) & (x + w / 2 <= right + 0.2 * cap)
+    digits = inside & (h >= 0.55 * cap) & (h <= 1.5 * cap)
+    if digits.sum() < 2:
+        return None
+    base = float(np.median((y + h)[digits]))
+    first, last = float((x + w / 2)[digits].min()), float((x + w / 2)[digits].max())
+    centre = x + w / 2
+    small = (inside & (h <= 0.45 * cap) & (w <= 0.45 * cap) & (area >= (0.1 * cap) ** 2)
+             & (centre > first) & (centre < last))
+    low = small & (y + h >= base - 0.3 * cap) & (y <= base + 0.1 * cap)
+    mid = small & (y + h < base - 0.3 * cap) & (y + h > base - 0.85 * cap)
+    # A colon's upper dot sits at mid height above its lower one and is not counted; a lone
+    # dot at mid height is a multiplication dot, no separator.
+    del mid
+    return int(low.sum())
+
+
 @dataclass
 class _Request:
     image: np.ndarray
@@ -947,7 +1013,8 @@ class _Report:
         self.rows: dict[str, Row] = {}
         self.readings: dict[str, list[Reading]] = {}
         self.attempts: dict[str, int] = {}
-        self.unit_geometry: dict[str, tuple[float, float]] = {}
+        # Field -> (unit, where its unit starts, where its number ends), from a reading with an exact unit.
+        self.units_read: dict[str, tuple[str, float, float]] = {}
         self.labels_read: dict[int, str] = {}
         self.label_score = 0.0
         self.pending: list[_Request] = []
@@ -1018,30 +1085,47 @@ class _Report:
     def _in_flight(self, column: str) -> bool:
         return any(r.key == column for r in self.pending)
 
+    def _unit_source(self, field: Field) -> Field | None:
+        """The field whose unit reading this field's number takes.
+
+        The first row of the same quantity whose unit was read exactly; while
+        none was, the representative (or the field itself).
+        """
+        if field.quantity == "count":
+            return None
+        same = [f for f in self.layout.fields if f.quantity == field.quantity and f.column in self.rows]
+        for f in same:
+            if f.column in self.units_read:
+                return f
+        return self._representative(field) or field
+
     def _request_value(self, field: Field) -> None:
-        """Next reading of a field: the number alone where its unit matches the representative's."""
+        """Next reading of a field: the number alone once its unit was read, else number and unit."""
         column = field.column
         attempt = self.attempts.get(column, 0)
         if attempt >= len(VARIANTS) or self._in_flight(column):
             return
         row = self.rows[column]
-        rep = self._representative(field)
-        if attempt == 0 and rep is not None:
-            if rep.column not in self.unit_geometry:
-                if self._in_flight(rep.column) or not self.readings.get(rep.column):
-                    return  # wait for the representative's unit
+        source = self._unit_source(field)
+        if source is not None and source.column in self.units_read:
+            if source is field:
+                _, unit_left, number_right = self.units_read[column]
+                span = (row.value[0], (unit_left + number_right) / 2)
             else:
-                span = self._number_span(rep, row)
-                if span is not None:
-                    self.attempts[column] = 1
-                    self.pending.append(self._crop("number", column, row, span, 0))
-                    return
+                span = self._number_span(source, row)
+            if span is not None:
+                self.attempts[column] = attempt + 1
+                self.pending.append(self._crop("number", column, row, span, attempt))
+                return
+        elif source is not None and source is not field and attempt == 0:
+            if self._in_flight(source.column) or not self.readings.get(source.column):
+                return  # wait for the representative's unit
         self.attempts[column] = attempt + 1
         self.pending.append(self._crop("full", column, row, row.value, attempt))
 
     def _number_span(self, rep: Field, row: Row) -> tuple[float, float] | None:
         """Where the number of ``row`` lies if its unit looks like the representative's, else None."""
-        unit_left, _ = self.unit_geometry[rep.column]
+        _, unit_left, _ = self.units_read[rep.column]
         rep_row = self.rows[rep.column]
         page, cap = self.page, self.page.char_px
         unit_w = rep_row.value[1] - unit_left
@@ -1092,7 +1176,7 @@ class _Report:
         Rows whose unit was read come first: the number-only readings of
         the other rows of that quantity take their unit.
         """
-        self.readings, self.unit_geometry = {}, {}
+        self.readings, self.units_read = {}, {}
         notation = self.layout.language
         order = sorted(self.raw, key=lambda c: self._representative(self.layout.field(c)) is not None)
         for column in order:
@@ -1105,26 +1189,35 @@ class _Report:
             return Reading("", 0.0, problem="nothing read", variant=request.variant)
         k = _number_words(words)
         conf = min(w.conf for w in words[:k])
+        source = self._unit_source(field)
         if request.kind == "number":
-            rep = self._representative(field)
-            unit = next((r.unit for r in self.readings.get(rep.column, []) if r.valid), None) if rep else None
             number = _words_text(words[:k])
-            if unit is None:
+            if source is None or source.column not in self.units_read:
                 return Reading(number, conf, problem="unit not read", variant=request.variant)
+            unit = self.units_read[source.column][0]
             reading = parse_reading(number, field, notation, unit=unit, conf=conf, variant=request.variant)
             reading.text = f"{number} {unit}"
             if len(words) > k:  # more than a number: the crop reached into the unit
                 reading.problem = reading.problem or f"unexpected text {_words_text(words[k:])!r}"
-            return reading
-        rep = self._representative(field)
-        prefer = next((r.unit for r in self.readings.get(rep.column, []) if r.valid), None) if rep else None
-        reading = parse_reading(_words_text(words), field, notation, conf=conf, variant=request.variant,
-                                prefer_unit=prefer)
-        if reading.valid and len(words) > k and field.column not in self.unit_geometry:
-            if min(w.conf for w in words[k:]) >= 50:
+        else:
+            prefer = None
+            if source is not None and source.column in self.units_read:
+                prefer = self.units_read[source.column][0]
+            reading = parse_reading(_words_text(words), field, notation, conf=conf, variant=request.variant,
+                                    prefer_unit=prefer)
+            if (reading.valid and len(words) > k and field.column not in self.units_read
+                    and min(w.conf for w in words[k:]) >= 50
+                    and _fold_unit(_words_text(words[k:])) == _fold_unit(reading.unit)):
                 left = request.box[0] + words[k].left / request.scale
                 right = request.box[0] + words[k - 1].right / request.scale
-                self.unit_geometry[field.column] = (left, right)
+                self.units_read[field.column] = (reading.unit, left, right)
+        if reading.valid:
+            shown = _separators(request.image, words[0].left, words[k - 1].right, request.scale * self.page.char_px)
+            read = sum(ch in ".,:" for ch in _NUMBER_HEAD.match(reading.text)["num"].rstrip(".,:"))
+            # Tesseract drops small points ("3.6" read as "36"); a separator it read but the blobs do
+            # not show is usually one that touches a digit.
+            if shown is not None and shown > read:
+                reading.problem = f"{read} separators read, {shown} seen"
         return reading
 
     def advance(self) -> None:
@@ -1178,64 +1271,62 @@ class _Report:
         return True
 
     def _settle(self, final: bool) -> dict[str, Reading]:
-        """Choose each field's reading; ask for more readings where the choice is not safe yet."""
+        """Choose each field's reading; ask for more readings where the choice is not safe yet.
+
+        A value is safe when two readings (from different preprocessing)
+        agree, or one reading has confidence ``ACCEPT_CONF`` or more; and
+        every sum check holds. Otherwise another variant is read while one
+        is left; what stays unsafe is a doubt (the report needs review).
+        """
         layout = self.layout
         chosen: dict[str, Reading] = {}
-        self.doubts: list[str] = []
-        self.consistent: bool | None = True
-        in_check = set()
-        for check in layout.checks:
-            cols = [check.total, *check.parts]
-            in_check.update(cols)
-            if any(c not in self.rows for c in cols):
-                self.consistent = None
-                continue
-            cands = [[r for r in self.readings.get(c, []) if r.valid] for c in cols]
-            if any(not c for c in cands):
-                for c, cand in zip(cols, cands):
-                    if not cand:
-                        self._retry(layout.field(c), final)
-                self.consistent = None if self.consistent is not False else False
-                for c, cand in zip(cols, cands):
-                    if cand:
-                        chosen[c] = max(cand, key=lambda r: r.conf)
-                continue
-            combos = [combo for combo in itertools.product(*cands) if check_sum(combo[0], list(combo[1:]))]
-            if combos:
-                values = {tuple(r.value for r in combo) for combo in combos}
-                best = max(combos, key=lambda combo: sum(r.conf for r in combo))
-                chosen.update(zip(cols, best))
-                if len(values) > 1:
-                    self.doubts.append(f"{check.name}: readings fit the check in more than one way")
-            else:
-                retried = [self._retry(layout.field(c), final) for c in cols]
-                if not any(retried):
-                    self.consistent = False
-                    self.doubts.append(f"{check.name} check fails: {check.total} is not the sum of "
-                                       f"{' + '.join(check.parts)}")
-                for c, cand in zip(cols, cands):
-                    chosen[c] = max(cand, key=lambda r: r.conf)
+        safe: dict[str, bool] = {}
+        self.doubts = []
+        self.consistent = True
         for field in layout.fields:
             column = field.column
-            if column in in_check:
-                continue
             if column not in self.rows:
                 continue
-            cands = [r for r in self.readings.get(column, []) if r.valid]
-            if not cands:
+            options = self._options(column)
+            if not options:
                 self._retry(field, final)
                 continue
-            values = [r.value for r in cands]
-            agreed = [r for r in cands if values.count(r.value) >= 2]
-            if agreed:
-                chosen[column] = max(agreed, key=lambda r: r.conf)
-            elif len(cands) == 1 and cands[0].conf >= ACCEPT_CONF:
-                chosen[column] = cands[0]
-            else:
-                if not self._retry(field, final):
-                    self.doubts.append(f"{column}: low confidence")
-                chosen[column] = max(cands, key=lambda r: r.conf)
+            best = options[0]
+            chosen[column] = best[2]
+            safe[column] = best[0] >= 2 or (best[1] >= ACCEPT_CONF and len(options) == 1)
+        for check in layout.checks:
+            cols = [check.total, *check.parts]
+            if any(c not in chosen for c in cols):
+                self.consistent = None if self.consistent is not False else False
+                continue
+            if check_sum(chosen[check.total], [chosen[c] for c in check.parts]):
+                continue
+            # The most supported readings do not add up: look for readings that do.
+            fits = [combo for combo in itertools.product(*(self._options(c) for c in cols))
+                    if check_sum(combo[0][2], [o[2] for o in combo[1:]])]
+            if fits:
+                combo = max(fits, key=lambda cb: (sum(o[0] for o in cb), sum(o[1] for o in cb)))
+                for c, option in zip(cols, combo):
+                    chosen[c] = option[2]
+                    safe[c] = safe.get(c, False) and option is self._options(c)[0]
+            retried = [self._retry(layout.field(c), final) for c in cols]
+            if not fits and not any(retried):
+                self.consistent = False
+                self.doubts.append(f"{check.name} check fails: {check.total} is not the sum of "
+                                   f"{' + '.join(check.parts)}")
+        for column, ok in safe.items():
+            if not ok and not self._retry(layout.field(column), final):
+                self.doubts.append(f"{column}: readings uncertain")
         return chosen
+
+    def _options(self, column: str) -> list[tuple[int, float, Reading]]:
+        """Distinct values read for a field: (readings agreeing, best confidence, best reading), best first."""
+        groups: dict[float, list[Reading]] = {}
+        for r in self.readings.get(column, []):
+            if r.valid:
+                groups.setdefault(round(r.value, 9), []).append(r)
+        options = [(len(g), max(r.conf for r in g), max(g, key=lambda r: r.conf)) for g in groups.values()]
+        return sorted(options, key=lambda o: (o[0], o[1]), reverse=True)
 
     def _retry(self, field: Field, final: bool) -> bool:
         """Ask for another reading of ``field`` if a variant is left; False if none is."""
