@@ -1173,16 +1173,21 @@ class _Report:
     def _parse(self) -> None:
         """Turn the words read into readings, in the current layout's notation.
 
-        Rows whose unit was read come first: the number-only readings of
-        the other rows of that quantity take their unit.
+        Readings of number and unit come first: they tell each quantity's
+        unit (and where it is printed), which the number-only readings take
+        and which decides between units a misread text is equally close to.
         """
-        self.readings, self.units_read = {}, {}
         notation = self.layout.language
-        order = sorted(self.raw, key=lambda c: self._representative(self.layout.field(c)) is not None)
-        for column in order:
-            field = self.layout.field(column)
-            for request, words in self.raw[column]:
-                self.readings.setdefault(column, []).append(self._reading(field, request, words, notation))
+        self.readings, self.units_read = {}, {}
+        for sweep in ("units", "all"):
+            if sweep == "all":
+                self.readings = {}
+            for kind in ("full", "number") if sweep == "all" else ("full",):
+                for field in self.layout.fields:
+                    for request, words in self.raw.get(field.column, []):
+                        if request.kind == kind:
+                            reading = self._reading(field, request, words, notation)
+                            self.readings.setdefault(field.column, []).append(reading)
 
     def _reading(self, field: Field, request: _Request, words: list[Word], notation: str) -> Reading:
         if not words:
@@ -1556,3 +1561,188 @@ def _jobs(jobs: int) -> int:
     if jobs < 0:
         raise UserError(f"--jobs: {jobs} is not a number of worker processes (0 = all cores)")
     return jobs or os.cpu_count() or 1
+
+
+# --------------------------------------------------------------------------- outputs
+
+#: Quantile method of the quartiles sheet (numpy's default, = Excel QUARTILE.INC).
+QUANTILE_METHOD = "linear"
+
+
+def quartiles(table: pd.DataFrame, method: str = QUANTILE_METHOD) -> pd.DataFrame:
+    """Quartiles of each value over the reports not marked ``needs_review``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`read_reports`.
+    method : str, default "linear"
+        numpy quantile method, recorded in the result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per value column (units in its name): ``n`` (reports with a
+        value), ``p25``, ``p50``, ``p75``, ``quantile_method``, ``basis``.
+    """
+    fields = [c for c in table.columns if c not in ("source_file", "layout", "consistent", "needs_review", "reason")
+              and not c.startswith(("conf_", "raw_"))]
+    good = table[~table["needs_review"].astype(bool)] if "needs_review" in table else table
+    rows = []
+    for column in fields:
+        values = pd.to_numeric(good[column], errors="coerce").dropna().to_numpy(float)
+        q = np.quantile(values, [0.25, 0.5, 0.75], method=method) if values.size else [np.nan] * 3
+        rows.append({"column": column, "n": int(values.size), "p25": q[0], "p50": q[1], "p75": q[2],
+                     "quantile_method": method, "basis": "reports not marked needs_review"})
+    return pd.DataFrame(rows, columns=["column", "n", "p25", "p50", "p75", "quantile_method", "basis"])
+
+
+def write_table(table: pd.DataFrame, out: str | Path) -> Path:
+    """Write the OCR table as CSV, or as xlsx with a second sheet of quartiles.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`read_reports`.
+    out : str or Path
+        ``.csv`` or ``.xlsx``; the folder is created.
+
+    Raises
+    ------
+    UserError
+        If the suffix is neither.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise UserError(f"--out: {out} must end in .csv or .xlsx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        table.to_csv(out, index=False)
+    else:
+        with pd.ExcelWriter(out, engine="openpyxl") as writer:
+            table.to_excel(writer, sheet_name="reports", index=False)
+            quartiles(table).to_excel(writer, sheet_name="quartiles", index=False)
+    return out
+
+
+def command(args) -> int:
+    """``drl-analysis ocr PATH... --out FILE [--layout NAME|auto] [--jobs N] [--no-progress]``.
+
+    Returns 0 when at least one image was read as a dose report (even if
+    some need review), 1 when none could be.
+    """
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        raise UserError(f"--out: {out} must end in .csv or .xlsx")
+    _jobs(args.jobs)
+    table = read_reports(args.paths, layout=args.layout, jobs=args.jobs, progress=not args.no_progress)
+    if table.empty:
+        raise UserError(f"no image files in {', '.join(map(str, args.paths))}")
+    write_table(table, out)
+    read = int(table["layout"].astype(bool).sum())
+    review = int(table["needs_review"].sum())
+    print(f"{len(table)} images, {read} read as dose reports, {review} need review -> {out}")
+    return 0 if read else 1
+
+
+# --------------------------------------------------------------------------- for notebooks
+
+
+def field_crops(path: str | Path, layout: str | Path | Layout = "auto", height_px: float = 24.0) -> dict[str, np.ndarray]:
+    """The value crops of one report, as the reader sees them (for review).
+
+    Parameters
+    ----------
+    path : str or Path
+        An image file.
+    layout : str, Path or Layout, default "auto"
+    height_px : float, default 24
+        Capital height of the crops in pixels.
+
+    Returns
+    -------
+    dict
+        Output column -> grey crop of its row (label and value), dark on
+        light; empty when the image holds no table.
+    """
+    report = _Report(Path(path), _candidate_layouts(layout))
+    try:
+        report.page = locate(load_image(path))
+    except ImageError:
+        return {}
+    page = report.page
+    if page.char_px <= 0:
+        return {}
+    table = page.table()
+    candidates = [lay for lay in report.layouts if len(lay.fields) <= len(table)]
+    if not candidates:
+        return {}
+    lay = candidates[0]
+    offset = len(table) - len(lay.fields) if len(table) > len(lay.fields) else 0
+    crops = {}
+    for field, row in zip(lay.fields, table[offset:]):
+        cap = page.char_px
+        box = (row.label[0] - 0.4 * cap, row.top - 0.3 * cap, row.value[1] + 0.4 * cap, row.bottom + 0.3 * cap)
+        crops[field.column] = page.crop(box, height_px)
+    return crops
+
+
+def plot_review(table: pd.DataFrame, max_reports: int = 6, max_fields: int = 3):
+    """Show the rows of the reports that need review, one figure (matplotlib).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`read_reports`.
+    max_reports : int, default 6
+    max_fields : int, default 3
+        Rows shown per report: the fields named in its reason first.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+        None when no report needs review.
+    """
+    import matplotlib.pyplot as plt
+
+    review = table[table["needs_review"]].head(max_reports)
+    if review.empty:
+        return None
+    panels = []
+    for _, row in review.iterrows():
+        crops = field_crops(row["source_file"], row["layout"] or "auto")
+        named = [c for c in crops if c in str(row["reason"])]
+        for column in (named + [c for c in crops if c not in named])[:max_fields]:
+            panels.append((f"{Path(row['source_file']).name}: {column} = {row.get(column)}", crops[column]))
+        if not crops:
+            panels.append((f"{Path(row['source_file']).name}: {row['reason']}", None))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 0.9 * len(panels) + 0.5), squeeze=False)
+    for ax, (title, image) in zip(axes[:, 0], panels):
+        if image is not None:
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=8, loc="left")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_histograms(table: pd.DataFrame):
+    """Histograms of total DAP [Gy·cm²], fluoroscopy time [min] and total air kerma [mGy].
+
+    Over the reports not marked ``needs_review``; returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    good = table[~table["needs_review"]]
+    panels = [("dap_total_gycm2", "Total DAP [Gy·cm²]"), ("fluoro_time_min", "Fluoroscopy time [min]"),
+              ("air_kerma_total_mgy", "Total air kerma [mGy]")]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, (column, label) in zip(axes, panels):
+        values = pd.to_numeric(good.get(column), errors="coerce").dropna()
+        ax.hist(values, bins=min(20, max(5, len(values) // 2)), color="#4c72b0")
+        ax.set_xlabel(label)
+        ax.set_ylabel("Reports")
+    fig.suptitle(f"{len(good)} reports not marked needs_review")
+    fig.tight_layout()
+    return fig

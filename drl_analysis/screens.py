@@ -273,7 +273,8 @@ def random_values(rng: np.random.Generator, layout: Layout, thousands: bool = Tr
     return values, units, truth
 
 
-def random_style(rng: np.random.Generator, degrade: bool = True, file_format: str | None = None) -> ScreenStyle:
+def random_style(rng: np.random.Generator, degrade: bool = True, file_format: str | None = None,
+                 scale: tuple[float, float] | None = None, compact: bool = False) -> ScreenStyle:
     """Draw how a screen looks and is stored.
 
     Parameters
@@ -284,6 +285,10 @@ def random_style(rng: np.random.Generator, degrade: bool = True, file_format: st
         and JPEG quality 30–90; False gives clean screens at 0.9–1.2 x.
     file_format : str, optional
         One of :data:`FORMATS`; drawn when None.
+    scale : (float, float), optional
+        Range of the size factor instead of the default.
+    compact : bool, default False
+        Keep files small: grey pixels, 8-bit DICOM, noise only in JPEG files.
     """
     dark = bool(rng.random() < 0.6)
     if dark:
@@ -295,7 +300,7 @@ def random_style(rng: np.random.Generator, degrade: bool = True, file_format: st
     fmt = file_format or str(rng.choice(FORMATS, p=[0.25, 0.3, 0.1, 0.1, 0.25]))
     style = ScreenStyle(
         font=str(rng.choice(FONTS)),
-        scale=float(rng.uniform(0.5, 1.5)) if degrade else float(rng.uniform(0.9, 1.2)),
+        scale=float(rng.uniform(*(scale or ((0.5, 1.5) if degrade else (0.9, 1.2))))),
         dark=dark,
         background=bg,
         foreground=fg,
@@ -311,6 +316,10 @@ def random_style(rng: np.random.Generator, degrade: bool = True, file_format: st
     )
     if fmt == "dcm":
         style.dicom_kind = DICOM_KINDS[int(rng.integers(len(DICOM_KINDS)))]
+    if compact:
+        style.grey = True
+        if style.dicom_kind is not None:
+            style.dicom_kind = ("MONOCHROME1" if style.dicom_kind[0] == "MONOCHROME1" else "MONOCHROME2", 8)
     if degrade:
         if rng.random() < 0.7:
             style.border = tuple(int(v) for v in rng.integers(0, 80, 4))
@@ -318,6 +327,8 @@ def random_style(rng: np.random.Generator, degrade: bool = True, file_format: st
         style.rotation_deg = float(rng.uniform(-1.0, 1.0)) if rng.random() < 0.6 else 0.0
         style.blur = float(rng.uniform(0.0, 0.6)) if rng.random() < 0.5 else 0.0
         style.noise = float(rng.uniform(0.0, 8.0)) if rng.random() < 0.5 else 0.0
+        if compact and fmt != "jpg":
+            style.noise = 0.0
         if fmt == "jpg" or rng.random() < 0.4:
             style.jpeg_quality = int(rng.integers(30, 91))
     elif fmt == "jpg":
@@ -330,6 +341,8 @@ def random_screen(
     layouts: tuple[str, ...] | None = None,
     degrade: bool = True,
     file_format: str | None = None,
+    scale: tuple[float, float] | None = None,
+    compact: bool = False,
 ) -> Screen:
     """Draw a whole screen: layout (language), values and style.
 
@@ -342,11 +355,15 @@ def random_screen(
         See :func:`random_style`.
     file_format : str, optional
         One of :data:`FORMATS`; drawn when None.
+    scale : (float, float), optional
+        Range of the size factor (see :func:`random_style`).
+    compact : bool, default False
+        Keep files small (see :func:`random_style`).
     """
     names = layouts or available_layouts()
     layout = load_layout(str(rng.choice(list(names))))
     values, units, truth = random_values(rng, layout, thousands=bool(rng.random() < 0.8))
-    return Screen(layout, values, units, truth, random_style(rng, degrade, file_format))
+    return Screen(layout, values, units, truth, random_style(rng, degrade, file_format, scale, compact))
 
 
 def _font(style: ScreenStyle, factor: float = 1.0) -> ImageFont.FreeTypeFont:
@@ -552,6 +569,8 @@ def write_reports(
     layouts: tuple[str, ...] | None = None,
     formats: tuple[str, ...] | None = None,
     prefix: str = "report",
+    scale: tuple[float, float] | None = None,
+    compact: bool = False,
 ) -> pd.DataFrame:
     """Write ``n`` dose-report screens into ``folder`` and return their ground truth.
 
@@ -569,6 +588,10 @@ def write_reports(
         File formats to cycle through (one of :data:`FORMATS` each); drawn when None.
     prefix : str, default "report"
         File names are ``{prefix}_{i:04d}.{format}``.
+    scale : (float, float), optional
+        Range of the size factor (see :func:`random_style`).
+    compact : bool, default False
+        Keep files small (see :func:`random_style`).
 
     Returns
     -------
@@ -586,7 +609,7 @@ def write_reports(
     rows = []
     for i in range(n):
         fmt = formats[i % len(formats)] if formats else None
-        screen = random_screen(rng, layouts, degrade, fmt)
+        screen = random_screen(rng, layouts, degrade, fmt, scale, compact)
         path = write_screen(screen, folder / f"{prefix}_{i:04d}", seed=seed * 100_003 + i)
         row = {"source_file": path.name, "layout": screen.layout.name, **screen.truth}
         row.update({f"text_{c}": screen.values[c] for c in screen.layout.columns})
@@ -600,12 +623,13 @@ def write_reports(
 def write_sample_reports(folder: str | Path, n: int = 12, seed: int = 0) -> pd.DataFrame:
     """Write the small bundled sample: ``n`` varied screens, kept small on disk.
 
-    Like :func:`write_reports` with degraded renders and every file format,
-    and writes the ground truth as ``ground_truth.csv`` next to the images.
-    Returns the ground truth.
+    Like :func:`write_reports` with degraded renders in every file format,
+    at sizes 0.5–0.8 x, grey and 8-bit (uncompressed BMP and DICOM files
+    grow with area and depth), noise only in JPEG files; writes the ground truth as ``ground_truth.csv`` next to the
+    images and returns it.
     """
     folder = Path(folder)
     truth = write_reports(folder, n, seed, degrade=True, formats=("jpg", "png", "dcm", "jpg", "tif", "bmp"),
-                          prefix="dose_report")
+                          prefix="dose_report", scale=(0.5, 0.8), compact=True)
     truth.to_csv(folder / "ground_truth.csv", index=False)
     return truth
