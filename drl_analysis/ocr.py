@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import lru_cache
 from pathlib import Path
 
@@ -284,10 +285,11 @@ def _read_dicom(path: Path) -> np.ndarray:
     bits = int(ds.get("BitsStored", arr.dtype.itemsize * 8))
     if arr.dtype != np.uint8:
         # Scale the stored bit range, not min..max, so that faint screens stay faint.
-        arr = arr.astype(np.float32)
-        top = float(2**bits - 1) if arr.max() <= 2**bits - 1 and arr.min() >= 0 else float(arr.max())
-        low = 0.0 if arr.min() >= 0 else float(arr.min())
-        arr = ((arr - low) * (255.0 / max(top - low, 1.0))).clip(0, 255).astype(np.uint8)
+        low, high = float(arr.min()), float(arr.max())
+        top = float(2**bits - 1) if low >= 0 and high <= 2**bits - 1 else high
+        low = min(low, 0.0)
+        arr = cv2.convertScaleAbs(arr.astype(np.float32) if arr.dtype.kind == "i" else arr,
+                                  alpha=255.0 / max(top - low, 1.0), beta=-255.0 * low / max(top - low, 1.0))
     if photometric == "MONOCHROME1":
         arr = 255 - arr
     return arr
@@ -625,7 +627,7 @@ def locate(gray: np.ndarray) -> Page:
 # Letters Tesseract reads for digits when it reads a number without a whitelist.
 _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1",
                                    "!": "1", "S": "5", "B": "8", "Z": "2"})
-_NUMBER_HEAD = re.compile(r"^[^\w]*(?P<num>[0-9ODQIl|!SBZo][0-9ODQIl|!SBZo.,:]*)\s*(?P<rest>.*)$")
+_NUMBER_HEAD = re.compile(r"^(?P<lead>[^\w]*)(?P<num>[0-9ODQIl|!SBZo][0-9ODQIl|!SBZo.,:]*)\s*(?P<rest>.*)$")
 _COUNT_RE = re.compile(r"^\d{1,3}(?:[.,]\d{3})+$|^\d+$")
 _CLOCK_RE = re.compile(r"^(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)$")
 
@@ -666,6 +668,7 @@ class Reading:
         return self.value is not None and not self.problem
 
 
+@lru_cache(maxsize=4096)
 def _fold_unit(text: str) -> str:
     """A unit text as Tesseract reads it, folded for comparison: ``"Gy-cm?"`` -> ``"gycm2"``."""
     t = text.strip()
@@ -687,6 +690,7 @@ def _edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+@lru_cache(maxsize=4096)
 def match_unit(text: str, units: tuple[str, ...], prefer: str | None = None) -> str | None:
     """The unit among ``units`` that ``text`` spells, allowing one misread character.
 
@@ -750,6 +754,10 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
     if not m:
         reading.problem = "no number"
         return reading
+    if m["lead"].strip():
+        # A sign before the number is often a digit misread ("$25" for 525), never a screen's.
+        reading.problem = f"{m['lead'].strip()!r} before the number"
+        return reading
     num = m["num"].translate(_DIGIT_LOOKALIKES).rstrip(".,:")
     if num != m["num"].rstrip(".,:"):
         reading.conf = min(reading.conf, 50.0)  # a letter read as a digit is doubtful
@@ -759,6 +767,9 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
         return reading
     decimal_sep = "," if notation == "de" else "."
     if field.quantity == "count":
+        if rest:  # a count row prints no unit: more text is a misread ("1]" for 11)
+            reading.problem = f"unexpected text {rest!r} after the count"
+            return reading
         if not _COUNT_RE.match(num):
             reading.problem = f"{num!r} is no count"
             return reading
@@ -902,8 +913,9 @@ def run_tesseract(slots: list[np.ndarray], workdir: str | Path) -> list[list[Wor
 # --------------------------------------------------------------------------- one report
 
 #: A number read once with at least this confidence (0–100) is taken without
-#: a second reading that agrees with it.
-ACCEPT_CONF = 95.0
+#: a second reading that agrees with it: counts, which no format or sum
+#: check guards, need more than values with a unit.
+ACCEPT_CONF = {"count": 95.0, "default": 90.0}
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
 #: Most Tesseract passes over a batch (first reading, units, retries).
@@ -996,6 +1008,7 @@ class _Request:
     variant: int
     box: tuple[float, float, float, float]
     scale: float  # slot pixels per image pixel
+    separators: dict = dataclass_field(default_factory=dict)  # (left, right) -> separators seen, computed once
 
 
 def _structure(layout: Layout | None) -> tuple:
@@ -1024,6 +1037,8 @@ class _Report:
         self.table: list[Row] = []
         self.raw: dict[str, list[tuple[_Request, list[Word]]]] = {}
         self.layout_decided = False
+        self.changed = False
+        self._memo: dict = {}  # (request, layout, unit) -> (request, reading, unit geometry)
         self.doubts: list[str] = []
         self.consistent: bool | None = None
 
@@ -1165,6 +1180,7 @@ class _Report:
     # -- results
     def take(self, request: _Request, words: list[Word]) -> None:
         """Take Tesseract's words for one of this report's requests."""
+        self.changed = True
         if request.kind == "label":
             self.labels_read[request.key] = _words_text(words)
         else:
@@ -1177,7 +1193,6 @@ class _Report:
         unit (and where it is printed), which the number-only readings take
         and which decides between units a misread text is equally close to.
         """
-        notation = self.layout.language
         self.readings, self.units_read = {}, {}
         for sweep in ("units", "all"):
             if sweep == "all":
@@ -1185,51 +1200,64 @@ class _Report:
             for kind in ("full", "number") if sweep == "all" else ("full",):
                 for field in self.layout.fields:
                     for request, words in self.raw.get(field.column, []):
-                        if request.kind == kind:
-                            reading = self._reading(field, request, words, notation)
-                            self.readings.setdefault(field.column, []).append(reading)
+                        if request.kind != kind:
+                            continue
+                        source = self._unit_source(field)
+                        unit = self.units_read[source.column][0] if source and source.column in self.units_read else None
+                        key = (id(request), self.layout.name, unit)
+                        if key not in self._memo:
+                            self._memo[key] = (request, *self._reading(field, request, words, unit))
+                        _, reading, geometry = self._memo[key]
+                        if geometry is not None and field.column not in self.units_read:
+                            self.units_read[field.column] = geometry
+                        self.readings.setdefault(field.column, []).append(reading)
 
-    def _reading(self, field: Field, request: _Request, words: list[Word], notation: str) -> Reading:
+    def _reading(self, field: Field, request: _Request, words: list[Word],
+                 unit: str | None) -> tuple[Reading, tuple[str, float, float] | None]:
+        """A reading from the words of one request, and where its unit is printed if it was read exactly.
+
+        ``unit`` is the unit of the field's quantity as read so far (None if none was).
+        """
+        notation = self.layout.language
         if not words:
-            return Reading("", 0.0, problem="nothing read", variant=request.variant)
+            return Reading("", 0.0, problem="nothing read", variant=request.variant), None
         k = _number_words(words)
         conf = min(w.conf for w in words[:k])
-        source = self._unit_source(field)
+        geometry = None
         if request.kind == "number":
             number = _words_text(words[:k])
-            if source is None or source.column not in self.units_read:
-                return Reading(number, conf, problem="unit not read", variant=request.variant)
-            unit = self.units_read[source.column][0]
+            if unit is None:
+                return Reading(number, conf, problem="unit not read", variant=request.variant), None
             reading = parse_reading(number, field, notation, unit=unit, conf=conf, variant=request.variant)
             reading.text = f"{number} {unit}"
             if len(words) > k:  # more than a number: the crop reached into the unit
                 reading.problem = reading.problem or f"unexpected text {_words_text(words[k:])!r}"
         else:
-            prefer = None
-            if source is not None and source.column in self.units_read:
-                prefer = self.units_read[source.column][0]
             reading = parse_reading(_words_text(words), field, notation, conf=conf, variant=request.variant,
-                                    prefer_unit=prefer)
-            if (reading.valid and len(words) > k and field.column not in self.units_read
-                    and min(w.conf for w in words[k:]) >= 50
-                    and _fold_unit(_words_text(words[k:])) == _fold_unit(reading.unit)):
+                                    prefer_unit=unit)
+            if reading.valid and len(words) > k and min(w.conf for w in words[k:]) >= 60:
                 left = request.box[0] + words[k].left / request.scale
                 right = request.box[0] + words[k - 1].right / request.scale
-                self.units_read[field.column] = (reading.unit, left, right)
+                geometry = (reading.unit, left, right)
         if reading.valid:
-            shown = _separators(request.image, words[0].left, words[k - 1].right, request.scale * self.page.char_px)
+            span = (words[0].left, words[k - 1].right)
+            if span not in request.separators:
+                request.separators[span] = _separators(request.image, *span, request.scale * self.page.char_px)
+            shown = request.separators[span]
             read = sum(ch in ".,:" for ch in _NUMBER_HEAD.match(reading.text)["num"].rstrip(".,:"))
             # Tesseract drops small points ("3.6" read as "36"); a separator it read but the blobs do
             # not show is usually one that touches a digit.
             if shown is not None and shown > read:
                 reading.problem = f"{read} separators read, {shown} seen"
-        return reading
+                geometry = None
+        return reading, geometry
 
     def advance(self) -> None:
         """Decide after a pass: the layout, then which values to read (again)."""
         self.pending = []
-        if self.done:
+        if self.done or not self.changed:
             return
+        self.changed = False
         if self.layout is None or not self.layout_decided:
             if not self._decide_layout():
                 return
@@ -1298,7 +1326,8 @@ class _Report:
                 continue
             best = options[0]
             chosen[column] = best[2]
-            safe[column] = best[0] >= 2 or (best[1] >= ACCEPT_CONF and len(options) == 1)
+            accept = ACCEPT_CONF.get(field.quantity, ACCEPT_CONF["default"])
+            safe[column] = best[0] >= 2 or (best[1] >= accept and len(options) == 1)
         for check in layout.checks:
             cols = [check.total, *check.parts]
             if any(c not in chosen for c in cols):
@@ -1503,7 +1532,8 @@ def read_reports(
     progress : bool, default True
         Show a progress bar (tqdm).
     chunk_size : int, optional
-        Images per Tesseract batch; by default up to 24, fewer for small batches.
+        Images per Tesseract batch; by default up to 64, as many as spread the
+        images evenly over the workers.
 
     Returns
     -------
@@ -1528,7 +1558,8 @@ def read_reports(
         return pd.DataFrame(columns=columns)
     jobs = _jobs(jobs)
     if chunk_size is None:
-        n_chunks = jobs * int(np.ceil(len(files) / (jobs * 24)))
+        # Each pass over a chunk starts one Tesseract (~65 ms): large chunks, one or a few per worker.
+        n_chunks = jobs * int(np.ceil(len(files) / (jobs * 64)))
         chunk_size = int(np.ceil(len(files) / n_chunks))
     chunks = [[str(f) for f in files[i:i + chunk_size]] for i in range(0, len(files), chunk_size)]
     rows: list[dict] = []
