@@ -691,6 +691,16 @@ def _edit_distance(a: str, b: str) -> int:
 
 
 @lru_cache(maxsize=4096)
+def close_units(text: str, units: tuple[str, ...]) -> tuple[str, ...]:
+    """The units among ``units`` nearest to ``text`` (one misread character at most), in order."""
+    folded = _fold_unit(text)
+    if not folded:
+        return ()
+    scored = [(_edit_distance(folded, _fold_unit(u)), u) for u in units]
+    best = min(d for d, _ in scored)
+    return tuple(u for d, u in scored if d == best) if best <= 1 else ()
+
+
 def match_unit(text: str, units: tuple[str, ...], prefer: str | None = None) -> str | None:
     """The unit among ``units`` that ``text`` spells, allowing one misread character.
 
@@ -702,17 +712,10 @@ def match_unit(text: str, units: tuple[str, ...], prefer: str | None = None) -> 
     >>> match_unit("uGy m2", ("Gy·cm²", "µGy·m²"))
     'µGy·m²'
     """
-    folded = _fold_unit(text)
-    if not folded:
-        return None
-    scored = sorted((_edit_distance(folded, _fold_unit(u)), u) for u in units)
-    best = scored[0][0]
-    tied = [u for d, u in scored if d == best]
-    if best > 1:
-        return None
-    if len(tied) > 1:
-        return prefer if prefer in tied else None
-    return tied[0]
+    near = close_units(text, units)
+    if len(near) == 1:
+        return near[0]
+    return prefer if prefer in near else None
 
 
 def _decimals(num: str, decimal_sep: str) -> int:
@@ -787,6 +790,14 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
         reading.unit = shown
     else:
         shown = unit if unit is not None else match_unit(rest, field.units, prefer_unit)
+        near = close_units(rest, field.units) if unit is None and shown is None else ()
+        if len(near) > 1:
+            # "Gy m²" is as near to µGy·m² as to Gy·cm²: keep the one the screen's format and the
+            # plausible range allow, and let a second reading confirm it.
+            fits = [r for r in (parse_reading(text, field, notation, u, conf, variant) for u in near) if r.valid]
+            if len(fits) == 1:
+                fits[0].conf = min(fits[0].conf, 80.0)
+                return fits[0]
         if shown is None or shown == "mm:ss":
             reading.problem = f"unit {rest!r} not one of {', '.join(field.units)}"
             return reading
@@ -846,10 +857,19 @@ class Word:
 
 
 def _prepare(crop: np.ndarray, variant: dict) -> np.ndarray:
-    """Contrast-stretch a dark-on-light crop; binarise or sharpen as the variant says."""
+    """Contrast-stretch a dark-on-light crop, clear dots inside zeros; binarise or sharpen as the variant says."""
     lo, hi = np.percentile(crop, (2, 90))
     if hi - lo >= 8:
         crop = cv2.convertScaleAbs(crop, alpha=255.0 / (hi - lo), beta=-255.0 * lo / (hi - lo))
+    _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    contours, hierarchy = cv2.findContours(ink, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is not None:
+        # Ink inside a glyph's hole: the dot or slash of a programmer's zero, which Tesseract
+        # reads as 8 or 6. No digit, separator or unit letter has ink in a hole.
+        for i, (_, _, _, parent) in enumerate(hierarchy[0]):
+            if parent >= 0 and hierarchy[0][parent][3] >= 0:
+                cv2.drawContours(crop, contours, i, 255, thickness=cv2.FILLED)
+                cv2.drawContours(crop, contours, i, 255, thickness=2)
     if variant.get("sharpen"):
         blur = cv2.GaussianBlur(crop, (0, 0), 1.2)
         crop = cv2.addWeighted(crop, 1.7, blur, -0.7, 0)
