@@ -701,6 +701,39 @@ def close_units(text: str, units: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(u for d, u in scored if d == best) if best <= 1 else ()
 
 
+_AREA_UNIT = re.compile(r"^(?P<prefix>[a-z]?)g[yvj](?P<area>[a-z0-9]*)$")
+
+
+def guess_area_unit(text: str, units: tuple[str, ...]) -> str | None:
+    """A dose-area unit from a garbled reading: its prefix before "Gy" and whether "cm" or "m" follows.
+
+    Tesseract often garbles the small "cm²" ("cGytem", "Gy cn") and drops the
+    µ of "µGy·m²" ("Gy m2"); the prefix and the area are what matter. Returns
+    None unless exactly one of ``units`` fits.
+
+    >>> guess_area_unit("cGy*cn=", ("Gy·cm²", "cGy·cm²", "µGy·m²"))
+    'cGy·cm²'
+    >>> guess_area_unit("Gy x m2", ("Gy·cm²", "cGy·cm²", "µGy·m²"))
+    'µGy·m²'
+    """
+    m = _AREA_UNIT.match(_fold_unit(text))
+    if not m:
+        return None
+    area = m["area"].rstrip("2")
+    if not area or area[-1] not in "mn":
+        return None
+    area = "cm" if len(area) > 1 else "m"
+    shapes = {}
+    for u in units:
+        um = _AREA_UNIT.match(_fold_unit(u))
+        if um:
+            shapes[u] = (um["prefix"], "cm" if um["area"].rstrip("2").endswith("cm") else "m")
+    fits = [u for u, shape in shapes.items() if shape == (m["prefix"], area)]
+    if not fits and area == "m" and not m["prefix"]:
+        fits = [u for u, shape in shapes.items() if shape[1] == "m"]  # the µ was lost
+    return fits[0] if len(fits) == 1 else None
+
+
 def match_unit(text: str, units: tuple[str, ...], prefer: str | None = None) -> str | None:
     """The unit among ``units`` that ``text`` spells, allowing one misread character.
 
@@ -798,6 +831,12 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
             if len(fits) == 1:
                 fits[0].conf = min(fits[0].conf, 80.0)
                 return fits[0]
+        if shown is None and not near and field.quantity == "dap":
+            guess = guess_area_unit(rest, field.units)
+            if guess is not None:
+                reading = parse_reading(num, field, notation, guess, conf, variant)
+                reading.text, reading.conf = text.strip(), min(reading.conf, 80.0)  # to be confirmed
+                return reading
         if shown is None or shown == "mm:ss":
             reading.problem = f"unit {rest!r} not one of {', '.join(field.units)}"
             return reading
@@ -996,28 +1035,35 @@ def _number_words(words: list[Word]) -> int:
 def _separators(image: np.ndarray, left: int, right: int, cap: float) -> int | None:
     """How many decimal or thousands separators (``.``, ``,``, ``:``) a number's image shows.
 
-    Counts small blobs that sit low (points, commas) between the first and
-    the last digit-sized blob within ``left..right`` (slot pixels); a colon's
-    two dots count once. None when the image shows fewer than two digits.
+    Counts blobs of a point's size that sit on the baseline in a gap between
+    two neighbouring digit-sized blobs within ``left..right`` (slot
+    pixels); a colon's upper dot is not counted. Noise specks are smoothed
+    away first. None when the image shows fewer than two digits.
     """
-    _, ink = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    smooth = cv2.GaussianBlur(image, (3, 3), 0)
+    _, ink = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    x, y, w, h, area = (stats[1:, i] for i in range(5))
-    inside = (x + w / 2 >= left - 0.2 * cap) & (x + w / 2 <= right + 0.2 * cap)
+    x, y, w, h, area = (stats[1:, i].astype(float) for i in range(5))
+    centre = x + w / 2
+    inside = (centre >= left - 0.2 * cap) & (centre <= right + 0.2 * cap)
     digits = inside & (h >= 0.55 * cap) & (h <= 1.5 * cap)
     if digits.sum() < 2:
         return None
     base = float(np.median((y + h)[digits]))
-    first, last = float((x + w / 2)[digits].min()), float((x + w / 2)[digits].max())
-    centre = x + w / 2
-    small = (inside & (h <= 0.45 * cap) & (w <= 0.45 * cap) & (area >= (0.1 * cap) ** 2)
-             & (centre > first) & (centre < last))
-    low = small & (y + h >= base - 0.3 * cap) & (y <= base + 0.1 * cap)
-    mid = small & (y + h < base - 0.3 * cap) & (y + h > base - 0.85 * cap)
-    # A colon's upper dot sits at mid height above its lower one and is not counted; a lone
-    # dot at mid height is a multiplication dot, no separator.
-    del mid
-    return int(low.sum())
+    order = np.argsort(x[digits])
+    d_left, d_right = x[digits][order], (x + w)[digits][order]
+    count = 0
+    for i in np.flatnonzero(inside & ~digits):
+        if not (0.1 * cap <= h[i] <= 0.45 * cap and w[i] <= 0.45 * cap and area[i] >= (0.12 * cap) ** 2):
+            continue
+        if not (base - 0.25 * cap <= y[i] + h[i] <= base + 0.35 * cap):
+            continue  # not on the baseline: a colon's upper dot, a multiplication dot, a speck
+        # In a gap between two neighbouring digits, clear of both.
+        before = np.flatnonzero(d_right <= x[i] + 1)
+        after = np.flatnonzero(d_left >= x[i] + w[i] - 1)
+        if before.size and after.size and before[-1] + 1 == after[0]:
+            count += 1
+    return count
 
 
 @dataclass
