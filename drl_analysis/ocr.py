@@ -878,6 +878,8 @@ VARIANTS: tuple[dict, ...] = (
     {"cap": 26, "binary": False, "sharpen": False},
     {"cap": 32, "binary": True, "sharpen": False},
     {"cap": 22, "binary": False, "sharpen": True},
+    {"cap": 38, "binary": False, "sharpen": False},
+    {"cap": 28, "binary": True, "sharpen": True},
 )
 _LABEL_CAP = 22
 # psm 6: a block of lines; the slots are stacked with blank space between.
@@ -972,9 +974,11 @@ def run_tesseract(slots: list[np.ndarray], workdir: str | Path) -> list[list[Wor
 # --------------------------------------------------------------------------- one report
 
 #: A number read once with at least this confidence (0–100) is taken without
-#: a second reading that agrees with it: counts, which no format or sum
-#: check guards, need more than values with a unit.
-ACCEPT_CONF = {"count": 95.0, "default": 90.0}
+#: a second reading that agrees with it. Sum checks cannot stand in for it:
+#: they allow the display rounding of every term, so a misread last digit
+#: (445 for 446) or a part's decimals (7.96 for 7.56 beside a total of 354)
+#: pass them.
+ACCEPT_CONF = 95.0
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
 #: Most Tesseract passes over a batch (first reading, units, retries).
@@ -1392,8 +1396,7 @@ class _Report:
                 continue
             best = options[0]
             chosen[column] = best[2]
-            accept = ACCEPT_CONF.get(field.quantity, ACCEPT_CONF["default"])
-            safe[column] = best[0] >= 2 or (best[1] >= accept and len(options) == 1)
+            safe[column] = best[0] >= 2 or (best[1] >= ACCEPT_CONF and len(options) == 1)
         for check in layout.checks:
             cols = [check.total, *check.parts]
             if any(c not in chosen for c in cols):
