@@ -82,11 +82,17 @@ class Field:
 
 @dataclass(frozen=True)
 class Check:
-    """A sum the screen guarantees: ``total = sum(parts)`` up to display rounding."""
+    """A rule the screen's values keep.
+
+    ``total = sum(parts)`` up to display rounding; or, when ``zero_together``
+    is set, the fields ``(total, *parts)`` are all zero or none is (no
+    exposure series, no exposure images, no exposure DAP).
+    """
 
     name: str
     total: str
     parts: tuple[str, ...]
+    zero_together: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,11 @@ def _layout_from_dict(data: dict, source: str) -> Layout:
     columns = {f.column for f in fields}
     checks = []
     for c in data.get("checks", ()) or ():
-        check = Check(str(c["name"]), str(c["total"]), tuple(str(p) for p in c["parts"]))
+        if "zero_together" in c:
+            cols = [str(x) for x in c["zero_together"]]
+            check = Check(str(c["name"]), cols[0], tuple(cols[1:]), zero_together=True)
+        else:
+            check = Check(str(c["name"]), str(c["total"]), tuple(str(p) for p in c["parts"]))
         unknown = {check.total, *check.parts} - columns
         if unknown:
             raise UserError(f"layout {source}: check {check.name} names unknown columns {sorted(unknown)}")
@@ -979,6 +989,9 @@ def run_tesseract(slots: list[np.ndarray], workdir: str | Path) -> list[list[Wor
 #: (445 for 446) or a part's decimals (7.96 for 7.56 beside a total of 354)
 #: pass them.
 ACCEPT_CONF = 95.0
+#: Two readings that agree are taken if the better was read with at least
+#: this confidence: a font's dotted zero misread as 8 or 6 agrees with itself.
+AGREE_CONF = 60.0
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
 #: Most Tesseract passes over a batch (first reading, units, retries).
@@ -1066,6 +1079,41 @@ def _separators(image: np.ndarray, left: int, right: int, cap: float) -> int | N
         before = np.flatnonzero(d_right <= x[i] + 1)
         after = np.flatnonzero(d_left >= x[i] + w[i] - 1)
         if before.size and after.size and before[-1] + 1 == after[0]:
+            count += 1
+    return count
+
+
+def _barred_zeros(image: np.ndarray, left: int, right: int, cap: float) -> int:
+    """How many zeros with a bar or dot inside ("θ") a number's image shows.
+
+    Such a zero, in bold monospaced fonts at small sizes, has two holes like
+    an 8, and Tesseract reads it as 8 or 6; but the ink between its holes
+    runs from wall to wall, while an 8 pinches at its waist (at most about
+    0.8 of its width).
+    """
+    smooth = cv2.GaussianBlur(image, (3, 3), 0)
+    _, ink = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    contours, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return 0
+    count = 0
+    for i, (_, _, child, parent) in enumerate(hierarchy[0]):
+        if parent != -1:
+            continue
+        x, y, w, h = cv2.boundingRect(contours[i])
+        if not (0.55 * cap <= h <= 1.5 * cap) or not (left - 0.2 * cap <= x + w / 2 <= right + 0.2 * cap):
+            continue
+        holes = []
+        while child != -1:
+            hx, hy, hw, hh = cv2.boundingRect(contours[child])
+            if hw * hh >= (0.08 * cap) ** 2:
+                holes.append((hy, hy + hh))
+            child = hierarchy[0][child][0]
+        if len(holes) != 2:
+            continue
+        (_, upper_end), (lower_start, _) = sorted(holes)
+        rows = ink[upper_end:max(lower_start, upper_end + 1), x:x + w] > 0
+        if rows.size and rows.sum(axis=1).max() >= 0.9 * w:
             count += 1
     return count
 
@@ -1320,6 +1368,12 @@ class _Report:
             if shown is not None and shown > read:
                 reading.problem = f"{read} separators read, {shown} seen"
                 geometry = None
+            key = ("zeros", *span)
+            if key not in request.separators:
+                request.separators[key] = _barred_zeros(request.image, *span, request.scale * self.page.char_px)
+            number = _NUMBER_HEAD.match(reading.text)["num"]
+            if request.separators[key] > number.count("0"):
+                reading.problem = reading.problem or "a zero with a bar may be read as another digit"
         return reading, geometry
 
     def advance(self) -> None:
@@ -1396,9 +1450,18 @@ class _Report:
                 continue
             best = options[0]
             chosen[column] = best[2]
-            safe[column] = best[0] >= 2 or (best[1] >= ACCEPT_CONF and len(options) == 1)
+            safe[column] = (best[0] >= 2 and best[1] >= AGREE_CONF) or (best[1] >= ACCEPT_CONF and len(options) == 1)
         for check in layout.checks:
             cols = [check.total, *check.parts]
+            if check.zero_together:
+                zeros = {chosen[c].value == 0 for c in cols if c in chosen}
+                if len(zeros) > 1:
+                    retried = [self._retry(layout.field(c), final) for c in cols]
+                    if not any(retried):
+                        self.consistent = False
+                        self.doubts.append(f"{check.name} check fails: {', '.join(cols)} are not all zero "
+                                           f"or all non-zero")
+                continue
             if any(c not in chosen for c in cols):
                 self.consistent = None if self.consistent is not False else False
                 continue

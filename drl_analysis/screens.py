@@ -91,7 +91,7 @@ class ScreenStyle:
     rotation_deg : float
         Counter-clockwise rotation of the whole image.
     blur : float
-        Gaussian blur radius in pixels.
+        Gaussian blur radius in pixels (up to 0.6 x the scale).
     noise : float
         Standard deviation of added Gaussian noise (grey levels).
     jpeg_quality : int or None
@@ -236,7 +236,8 @@ def random_values(rng: np.random.Generator, layout: Layout, thousands: bool = Tr
         units[col] = dap_printed
         truth[col] = x / factor
 
-    kerma_gy = rng.random() < 0.1
+    # Screens switch to Gy for large doses only.
+    kerma_gy = exact["air_kerma_total_mgy"] >= 1000 and rng.random() < 0.25
     for col in ("air_kerma_total_mgy", "air_kerma_frontal_mgy", "air_kerma_lateral_mgy"):
         if kerma_gy:
             d, x, f = 3, exact[col] / 1000.0, 1000.0
@@ -325,7 +326,8 @@ def random_style(rng: np.random.Generator, degrade: bool = True, file_format: st
             style.border = tuple(int(v) for v in rng.integers(0, 80, 4))
             style.border_colour = tuple(int(v) for v in rng.choice([0, 40, 128, 255], 1).repeat(3))
         style.rotation_deg = float(rng.uniform(-1.0, 1.0)) if rng.random() < 0.6 else 0.0
-        style.blur = float(rng.uniform(0.0, 0.6)) if rng.random() < 0.5 else 0.0
+        # Slight blur relative to the letters: the same radius would wash out half-size text.
+        style.blur = float(rng.uniform(0.0, 0.6)) * style.scale if rng.random() < 0.5 else 0.0
         style.noise = float(rng.uniform(0.0, 8.0)) if rng.random() < 0.5 else 0.0
         if compact and fmt != "jpg":
             style.noise = 0.0
