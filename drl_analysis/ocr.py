@@ -1101,17 +1101,20 @@ def _barred_zeros(image: np.ndarray, left: int, right: int, cap: float) -> int:
         if parent != -1:
             continue
         x, y, w, h = cv2.boundingRect(contours[i])
-        if not (0.55 * cap <= h <= 1.5 * cap) or not (left - 0.2 * cap <= x + w / 2 <= right + 0.2 * cap):
+        # One digit (not two merged ones): about as tall as a capital, narrower than tall.
+        if not (0.55 * cap <= h <= 1.5 * cap) or w > 0.85 * h or not (left - 0.2 * cap <= x + w / 2 <= right + 0.2 * cap):
             continue
         holes = []
         while child != -1:
             hx, hy, hw, hh = cv2.boundingRect(contours[child])
             if hw * hh >= (0.08 * cap) ** 2:
-                holes.append((hy, hy + hh))
+                holes.append((hy, hy + hh, hx, hx + hw))
             child = hierarchy[0][child][0]
         if len(holes) != 2:
             continue
-        (_, upper_end), (lower_start, _) = sorted(holes)
+        (_, upper_end, ua, ub), (lower_start, _, la, lb) = sorted(holes)
+        if lower_start < upper_end or min(ub, lb) <= max(ua, la):
+            continue  # side by side, not one above the other
         rows = ink[upper_end:max(lower_start, upper_end + 1), x:x + w] > 0
         if rows.size and rows.sum(axis=1).max() >= 0.9 * w:
             count += 1
