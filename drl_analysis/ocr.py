@@ -1458,6 +1458,9 @@ class _Report:
             cols = [check.total, *check.parts]
             if check.zero_together:
                 zeros = {chosen[c].value == 0 for c in cols if c in chosen}
+                if zeros == {True} and any(safe.get(c) for c in cols):
+                    # One safe zero vouches for the others (a lone "0" gets a low confidence).
+                    safe.update({c: True for c in cols if c in chosen})
                 if len(zeros) > 1:
                     retried = [self._retry(layout.field(c), final) for c in cols]
                     if not any(retried):
@@ -1476,8 +1479,9 @@ class _Report:
             if fits:
                 combo = max(fits, key=lambda cb: (sum(o[0] for o in cb), sum(o[1] for o in cb)))
                 for c, option in zip(cols, combo):
+                    # Safe only if the fitting reading is the field's most supported one.
+                    safe[c] = safe.get(c, False) and option[2].value == chosen[c].value
                     chosen[c] = option[2]
-                    safe[c] = safe.get(c, False) and option is self._options(c)[0]
             retried = [self._retry(layout.field(c), final) for c in cols]
             if not fits and not any(retried):
                 self.consistent = False

@@ -142,7 +142,6 @@ def every_format(tmp_path_factory):
         screen = screens.random_screen(rng, layouts=(("clarityiq_en", "clarityiq_de")[i % 2],), degrade=False,
                                        file_format=fmt)
         screen.style.dicom_kind = kind
-        screen.style.dark = bool(i % 3)
         path = screens.write_screen(screen, folder / f"{fmt}_{i}", seed=i)
         rows.append({"source_file": path.name, "layout": screen.layout.name, **screen.truth})
     truth = pd.DataFrame(rows)
