@@ -1472,6 +1472,7 @@ class _Report:
                 self.consistent = None if self.consistent is not False else False
                 continue
             if check_sum(chosen[check.total], [chosen[c] for c in check.parts]):
+                self._vouch(check, chosen, safe)
                 continue
             # The most supported readings do not add up: look for readings that do.
             fits = [combo for combo in itertools.product(*(self._options(c) for c in cols))
@@ -1491,6 +1492,21 @@ class _Report:
             if not ok and not self._retry(layout.field(column), final):
                 self.doubts.append(f"{column}: readings uncertain")
         return chosen
+
+    @staticmethod
+    def _vouch(check: Check, chosen: dict[str, Reading], safe: dict[str, bool]) -> None:
+        """A term the other, safe terms of a holding sum fix exactly is safe too (a lateral 0 beside equal totals)."""
+        cols = [check.total, *check.parts]
+        for c in cols:
+            others = [o for o in cols if o != c]
+            if safe.get(c) or not all(safe.get(o) for o in others):
+                continue
+            if c == check.total:
+                implied = sum(chosen[o].value for o in check.parts)
+            else:
+                implied = chosen[check.total].value - sum(chosen[o].value for o in check.parts if o != c)
+            if abs(implied - chosen[c].value) <= 1e-9 * max(1.0, abs(implied)):
+                safe[c] = True
 
     def _options(self, column: str) -> list[tuple[int, float, Reading]]:
         """Distinct values read for a field: (readings agreeing, best confidence, best reading), best first."""
@@ -1884,7 +1900,9 @@ def plot_review(table: pd.DataFrame, max_reports: int = 6, max_fields: int = 3):
         crops = field_crops(row["source_file"], row["layout"] or "auto")
         named = [c for c in crops if c in str(row["reason"])]
         for column in (named + [c for c in crops if c not in named])[:max_fields]:
-            panels.append((f"{Path(row['source_file']).name}: {column} = {row.get(column)}", crops[column]))
+            value = row.get(column)
+            shown = "not read" if pd.isna(value) else f"{value:.6g}"
+            panels.append((f"{Path(row['source_file']).name}: {column} = {shown}", crops[column]))
         if not crops:
             panels.append((f"{Path(row['source_file']).name}: {row['reason']}", None))
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 0.9 * len(panels) + 0.5), squeeze=False)
