@@ -1,4 +1,37 @@
-"""Reading dose values off dose-report screens (screenshots and DICOM secondary captures)."""
+"""Reading dose values off dose-report screens (screenshots and DICOM secondary captures).
+
+Interventional systems show a dose summary at the end of a procedure (the
+Philips "Dose Report ClarityIQ": total, exposure and fluoroscopy DAP, series,
+images, fluoroscopy time, air kerma); it often reaches the archive only as an
+image. :func:`read_reports` reads such images in bulk:
+
+1. **Layouts are data.** A YAML file per screen type
+   (``drl_analysis/data/layouts``) names the title, the rows (label, output
+   column, unit family, printed units, plausible range, number format) and
+   the screen's checks; the language gives the number notation.
+2. **Find, don't crop fixed boxes.** :func:`locate` removes the background,
+   undoes a rotation of up to two degrees, finds text lines from the ink's
+   projection and splits each line at the column gap into label and value,
+   whatever the size, border or polarity.
+3. **Few Tesseract processes.** Starting Tesseract costs tens of
+   milliseconds, so the crops of a whole chunk of images are stacked on one
+   page and read by one process per pass (:func:`run_tesseract`). The first
+   pass reads the first row's label (which picks the layout) and the rows
+   whose unit is read; later passes read the other rows' numbers alone,
+   once their unit was matched by image to a row of the same quantity, and
+   the re-readings.
+4. **Trust is earned.** A number is taken when two readings from different
+   preprocessing variants agree, or one has confidence ``ACCEPT_CONF``; it
+   must fit the screen's number format (a lost decimal point shows), the
+   separators seen in the image, the plausible range, and the screen's sums
+   (total = exposure + fluoroscopy DAP, total = frontal + lateral air kerma,
+   up to display rounding). Otherwise other variants are read; what stays
+   doubtful marks the report ``needs_review`` with the reason. Images that
+   cannot be decoded or hold no dose report get a row with the reason too.
+
+Numbers go through :func:`drl_analysis.numbers.parse_number` (German and
+English notation) and units through :func:`drl_analysis.units.unit_factor`.
+"""
 
 from __future__ import annotations
 
@@ -1852,20 +1885,19 @@ def field_crops(path: str | Path, layout: str | Path | Layout = "auto", height_p
         Output column -> grey crop of its row (label and value), dark on
         light; empty when the image holds no table.
     """
-    report = _Report(Path(path), _candidate_layouts(layout))
+    layouts = _candidate_layouts(layout)
     try:
-        report.page = locate(load_image(path))
+        page = locate(load_image(path))
     except ImageError:
         return {}
-    page = report.page
     if page.char_px <= 0:
         return {}
     table = page.table()
-    candidates = [lay for lay in report.layouts if len(lay.fields) <= len(table)]
+    candidates = [lay for lay in layouts if len(lay.fields) <= len(table)]
     if not candidates:
         return {}
     lay = candidates[0]
-    offset = len(table) - len(lay.fields) if len(table) > len(lay.fields) else 0
+    offset = len(table) - len(lay.fields)  # extra rows above the table: a title in the table's font
     crops = {}
     for field, row in zip(lay.fields, table[offset:]):
         cap = page.char_px
