@@ -1076,8 +1076,10 @@ def _words_text(words: list[Word]) -> str:
 def _number_words(words: list[Word]) -> int:
     """How many leading words make up the number (1 unless split at a separator)."""
     k = 1
-    while k < len(words) and (words[k - 1].text.endswith((",", ".", ":")) or words[k].text.startswith((",", ".", ":"))) \
-            and re.search(r"\d", words[k].text):
+    while k < len(words):
+        split = words[k - 1].text.endswith((",", ".", ":")) or words[k].text.startswith((",", ".", ":"))
+        if not (split and re.search(r"\d", words[k].text)):
+            break
         k += 1
     return k
 
@@ -1092,7 +1094,7 @@ def _separators(image: np.ndarray, left: int, right: int, cap: float) -> int | N
     """
     smooth = cv2.GaussianBlur(image, (3, 3), 0)
     _, ink = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     x, y, w, h, area = (stats[1:, i].astype(float) for i in range(5))
     centre = x + w / 2
     inside = (centre >= left - 0.2 * cap) & (centre <= right + 0.2 * cap)
@@ -1180,7 +1182,7 @@ class _Report:
         self.rows: dict[str, Row] = {}
         self.readings: dict[str, list[Reading]] = {}
         self.attempts: dict[str, int] = {}
-        # Field -> (unit, where its unit starts, where its number ends), from a reading with an exact unit.
+        # Field -> (unit, where its unit starts, where its number ends), from a reading of number and unit.
         self.units_read: dict[str, tuple[str, float, float]] = {}
         self.labels_read: dict[int, str] = {}
         self.label_score = 0.0
