@@ -1582,7 +1582,10 @@ class _Report:
             readings = self.readings.get(column, [])
             if reading is None:
                 last = readings[-1] if readings else None
-                problems.append(f"{column}: " + (last.problem if last else "row not found"))
+                if last is not None:
+                    problems.append(f"{column}: {last.problem}")
+                elif column in self.rows:
+                    problems.append(f"{column}: nothing read")
                 row[column] = np.nan
                 row[f"conf_{column}"] = last.conf if last else np.nan
                 row[f"raw_{column}"] = last.text if last else ""

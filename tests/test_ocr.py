@@ -204,6 +204,21 @@ def test_rotated_screen_with_border_is_straightened_and_its_rows_found():
     assert page.dark == screen.style.dark
 
 
+def test_rows_are_matched_by_their_labels_when_one_is_missing(tmp_path):
+    rng = np.random.default_rng(3)
+    screen = screens.random_screen(rng, layouts=("clarityiq_en",), degrade=False, file_format="png")
+    image = np.array(screens.render_screen(screen).convert("L"))
+    row = ocr.locate(image).table()[4]  # Fluoroscopy Cumulative DAP
+    image[int(row.top) - 2:int(row.bottom) + 2, :] = int(np.median(image))
+    Image.fromarray(image).save(tmp_path / "cut.png")
+    result = ocr.read_reports([tmp_path / "cut.png"], jobs=1, progress=False).iloc[0]
+    assert result["needs_review"] and "rows not found: dap_fluoro_gycm2" in result["reason"]
+    assert pd.isna(result["dap_fluoro_gycm2"])
+    for column in ocr.OCR_FIELDS:
+        if column != "dap_fluoro_gycm2":
+            assert result[column] == pytest.approx(screen.truth[column]), column
+
+
 # --------------------------------------------------------------------------- accuracy
 
 
