@@ -7,7 +7,7 @@ per report (wall clock with every core busy, and CPU time of all processes).
 
 Run from the project folder::
 
-    python benchmarks/bench_ocr.py [--n 100] [--jobs 0] [--seed 11]
+    python benchmarks/bench_ocr.py [--n 100] [--jobs 0] [--seed 11] [--repeat 2] [--clean]
 
 The baseline is what a user tries first: ``pytesseract.image_to_string`` on
 the whole image (default page segmentation, English), then for each row a
@@ -94,13 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100, help="reports to render (default 100)")
     parser.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--clean", action="store_true", help="clean renders (size 0.9-1.2, no blur, noise or JPEG)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each method, alternating; the fastest counts (other load on the machine "
                              "only ever slows a run down)")
     args = parser.parse_args(argv)
     jobs = args.jobs or os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
-        truth = screens.write_reports(tmp, n=args.n, seed=args.seed, degrade=True)
+        truth = screens.write_reports(tmp, n=args.n, seed=args.seed, degrade=not args.clean)
         files = [str(Path(tmp) / f) for f in truth["source_file"]]
         results: dict[str, tuple[float, float, pd.DataFrame]] = {}
 
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 if name not in results or wall < results[name][0]:
                     results[name] = (wall, cpu, table)
 
-    print(f"{args.n} degraded dose-report renders (seed {args.seed}), {jobs} worker processes, "
+    print(f"{args.n} {'clean' if args.clean else 'degraded'} dose-report renders (seed {args.seed}), {jobs} worker processes, "
           f"{os.cpu_count()} cores, fastest of {args.repeat} runs each, load average {os.getloadavg()[0]:.1f}")
     rows = []
     for name in methods:
