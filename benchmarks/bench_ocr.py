@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                 if name not in results or wall < results[name][0]:
                     results[name] = (wall, cpu, table)
 
-    print(f"{args.n} {'clean' if args.clean else 'degraded'} dose-report renders (seed {args.seed}), {jobs} worker processes, "
+    kind = "clean" if args.clean else "degraded"
+    print(f"{args.n} {kind} dose-report renders (seed {args.seed}), {jobs} worker processes, "
           f"{os.cpu_count()} cores, fastest of {args.repeat} runs each, load average {os.getloadavg()[0]:.1f}")
     rows = []
     for name in methods:

@@ -606,7 +606,8 @@ def locate(gray: np.ndarray) -> Page:
     """
     h0, w0 = gray.shape
     f = min(1.0, float(np.sqrt(_GEOMETRY_AREA / (h0 * w0))))
-    small = cv2.resize(gray, (max(1, round(w0 * f)), max(1, round(h0 * f))), interpolation=cv2.INTER_AREA) if f < 1 else gray
+    size = (max(1, round(w0 * f)), max(1, round(h0 * f)))
+    small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA) if f < 1 else gray
     dark = _is_dark(small)
     strength = _text_strength(small, dark)
     threshold = _ink_threshold(strength)
@@ -1137,7 +1138,9 @@ def _barred_zeros(image: np.ndarray, left: int, right: int, cap: float) -> int:
             continue
         x, y, w, h = cv2.boundingRect(contours[i])
         # One digit (not two merged ones): about as tall as a capital, narrower than tall.
-        if not (0.55 * cap <= h <= 1.5 * cap) or w > 0.85 * h or not (left - 0.2 * cap <= x + w / 2 <= right + 0.2 * cap):
+        if not (0.55 * cap <= h <= 1.5 * cap) or w > 0.85 * h:
+            continue
+        if not (left - 0.2 * cap <= x + w / 2 <= right + 0.2 * cap):
             continue
         holes = []
         while child != -1:
@@ -1359,7 +1362,8 @@ class _Report:
                         if request.kind != kind:
                             continue
                         source = self._unit_source(field)
-                        unit = self.units_read[source.column][0] if source and source.column in self.units_read else None
+                        known = source is not None and source.column in self.units_read
+                        unit = self.units_read[source.column][0] if known else None
                         key = (id(request), self.layout.name, unit)
                         if key not in self._memo:
                             self._memo[key] = (request, *self._reading(field, request, words, unit))
@@ -1873,7 +1877,8 @@ def command(args) -> int:
 # --------------------------------------------------------------------------- for notebooks
 
 
-def field_crops(path: str | Path, layout: str | Path | Layout = "auto", height_px: float = 24.0) -> dict[str, np.ndarray]:
+def field_crops(path: str | Path, layout: str | Path | Layout = "auto",
+                height_px: float = 24.0) -> dict[str, np.ndarray]:
     """The value crops of one report, as the reader sees them (for review).
 
     Parameters

@@ -60,7 +60,8 @@ def test_a_batch_covers_languages_polarities_sizes_formats_and_units(tmp_path):
     assert set(truth["layout"]) == {"clarityiq_en", "clarityiq_de"}
     assert set(truth["style_dark"]) == {True, False}
     assert set(truth["style_file_format"]) == set(screens.FORMATS)
-    assert truth["style_scale"].between(0.5, 1.5).all() and truth["style_scale"].max() - truth["style_scale"].min() > 0.6
+    assert truth["style_scale"].between(0.5, 1.5).all()
+    assert truth["style_scale"].max() - truth["style_scale"].min() > 0.6
     assert truth["style_rotation_deg"].abs().max() <= 1.0 and (truth["style_rotation_deg"] != 0).any()
     assert truth["style_jpeg_quality"].dropna().between(30, 90).all()
     assert truth["style_font"].nunique() >= 4
