@@ -590,7 +590,7 @@ def locate(gray: np.ndarray) -> Page:
     """Find the text lines of a dose-report screen and split them into label and value.
 
     Works on screens of either polarity and any size, with borders, offsets,
-    rules and a small rotation: on a copy shrunk to about 0.3 megapixels the
+    rules and a small rotation: on a copy shrunk to about 0.2 megapixels the
     background is removed with a morphological opening, the skew is found
     from the projection of the ink, characters are connected blobs, lines are
     runs of their vertical projection, and a gap wider than 1.6 capital
@@ -1099,7 +1099,7 @@ def _separators(image: np.ndarray, left: int, right: int, cap: float) -> int | N
     x, y, w, h, area = (stats[1:, i].astype(float) for i in range(5))
     centre = x + w / 2
     inside = (centre >= left - 0.2 * cap) & (centre <= right + 0.2 * cap)
-    digits = inside & (h >= 0.55 * cap) & (h <= 1.5 * cap)
+    digits = inside & (h >= 0.55 * cap) & (h <= 1.5 * cap) & (w <= 2.5 * cap)
     if digits.sum() < 2:
         return None
     base = float(np.median((y + h)[digits]))
@@ -1117,6 +1117,19 @@ def _separators(image: np.ndarray, left: int, right: int, cap: float) -> int | N
         if before.size and after.size and before[-1] + 1 == after[0]:
             count += 1
     return count
+
+
+def _digit_blobs(image: np.ndarray, left: int, right: int, cap: float) -> int:
+    """How many blobs of a digit's size lie within ``left..right`` (slot pixels)."""
+    smooth = cv2.GaussianBlur(image, (3, 3), 0)
+    _, ink = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    x, w, h = (stats[1:, i].astype(float) for i in (0, 2, 3))
+    centre = x + w / 2
+    # Wider blobs are touching digits (fewer blobs, never more) or a shaded band's edge.
+    # Lower-case letters of a unit run into the number ("433s") are shorter than digits.
+    tall = (h >= 0.85 * cap) & (h <= 1.5 * cap) & (w <= 1.0 * cap)
+    return int((tall & (centre >= left) & (centre <= right)).sum())
 
 
 def _barred_zeros(image: np.ndarray, left: int, right: int, cap: float) -> int:
@@ -1400,22 +1413,29 @@ class _Report:
                 right = request.box[0] + words[k - 1].right / request.scale
                 geometry = (reading.unit, left, right)
         if reading.valid:
-            span = (words[0].left, words[k - 1].right)
+            # The number runs from the slot's start (it is the first thing in the value) to where the unit
+            # begins: words Tesseract dropped lie there too.
+            end = words[k].left if len(words) > k else request.image.shape[1] + 1
+            span = (0, end)
+            cap = request.scale * self.page.char_px
             if span not in request.separators:
-                request.separators[span] = _separators(request.image, *span, request.scale * self.page.char_px)
-            shown = request.separators[span]
-            read = sum(ch in ".,:" for ch in _NUMBER_HEAD.match(reading.text)["num"].rstrip(".,:"))
+                request.separators[span] = (_separators(request.image, *span, cap),
+                                            _barred_zeros(request.image, *span, cap),
+                                            _digit_blobs(request.image, *span, cap))
+            separators, barred, blobs = request.separators[span]
+            number = _NUMBER_HEAD.match(reading.text)["num"].translate(_DIGIT_LOOKALIKES).rstrip(".,:")
+            digits = sum(ch.isdigit() for ch in number)
             # Tesseract drops small points ("3.6" read as "36"); a separator it read but the blobs do
             # not show is usually one that touches a digit.
-            if shown is not None and shown > read:
-                reading.problem = f"{read} separators read, {shown} seen"
+            if separators is not None and separators > sum(ch in ".,:" for ch in number):
+                reading.problem = f"{number}: fewer separators read than the image shows"
+            elif blobs > digits:
+                # A thin 1 lost at small sizes ("7" for 17); touching digits make fewer blobs, never more.
+                reading.problem = f"{number}: fewer digits read than the image shows"
+            elif barred > number.count("0"):
+                reading.problem = "a zero with a bar may be read as another digit"
+            if reading.problem:
                 geometry = None
-            key = ("zeros", *span)
-            if key not in request.separators:
-                request.separators[key] = _barred_zeros(request.image, *span, request.scale * self.page.char_px)
-            number = _NUMBER_HEAD.match(reading.text)["num"]
-            if request.separators[key] > number.count("0"):
-                reading.problem = reading.problem or "a zero with a bar may be read as another digit"
         return reading, geometry
 
     def advance(self) -> None:
