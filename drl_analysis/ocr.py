@@ -23,7 +23,8 @@ image. :func:`read_reports` reads such images in bulk:
 4. **Trust is earned.** A number is taken when two readings from different
    preprocessing variants agree, or one has confidence ``ACCEPT_CONF``; it
    must fit the screen's number format (a lost decimal point shows), the
-   separators seen in the image, the plausible range, and the screen's sums
+   digits and separators seen in the image (a lost thin 1, a zero with a bar
+   read as 8), the plausible range, and the screen's sums
    (total = exposure + fluoroscopy DAP, total = frontal + lateral air kerma,
    up to display rounding). Otherwise other variants are read; what stays
    doubtful marks the report ``needs_review`` with the reason. Images that
