@@ -223,9 +223,9 @@ def test_rows_are_matched_by_their_labels_when_one_is_missing(tmp_path):
 
 
 def test_degraded_batch_is_read_with_no_wrong_value_left_unflagged(tmp_path):
-    """50 degraded renders of every kind: at least 99.5 % of fields right, and every wrong field in a
+    """80 degraded renders of every kind: at least 99.5 % of fields right, and every wrong field in a
     report marked needs_review."""
-    truth = screens.write_reports(tmp_path, n=50, seed=2025, degrade=True)
+    truth = screens.write_reports(tmp_path, n=80, seed=2025, degrade=True)
     table = ocr.read_reports([tmp_path], jobs=2, progress=False)
     right, total, wrong = fields_right(table, truth)
     assert right / total >= 0.995, wrong
