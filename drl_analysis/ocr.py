@@ -1802,6 +1802,14 @@ def read_reports(
     table = table[columns].sort_values("source_file", ignore_index=True)
     table["needs_review"] = table["needs_review"].astype(bool)
     table["consistent"] = table["consistent"].astype("boolean")
+    for c in table.columns:
+        if c.endswith(("_gycm2", "_min", "_mgy")) and table[c].dtype.kind == "f":
+            # Unit factors leave float noise (72.19200000000001): keep 12 significant digits.
+            table[c] = table[c].map(lambda x: float(f"{x:.12g}") if x == x else x)
+    for c in ("exposure_series", "exposure_images"):
+        # Counts are whole numbers: written as 3, not 3.0.
+        if c in table and table[c].dropna().map(float.is_integer).all():
+            table[c] = table[c].astype("Int64")
     table["reason"] = table["reason"].fillna("")
     return table
 
