@@ -1,0 +1,287 @@
+"""Reading dose values off dose-report screens: numbers, units, checks, formats, bad images, accuracy."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw
+
+from drl_analysis import ocr, screens
+from drl_analysis.cli import main
+
+EN = {f.column: f for f in ocr.load_layout("clarityiq_en").fields}
+DE = {f.column: f for f in ocr.load_layout("clarityiq_de").fields}
+
+
+def read(text: str, column: str, notation: str = "en", **kwargs) -> ocr.Reading:
+    return ocr.parse_reading(text, (EN if notation == "en" else DE)[column], notation, **kwargs)
+
+
+def fields_right(table: pd.DataFrame, truth: pd.DataFrame) -> tuple[int, int, pd.DataFrame]:
+    """Fields read right, fields in all, and the wrong fields with the report's review mark."""
+    table = table.assign(source_file=table["source_file"].map(lambda p: Path(p).name))
+    merged = truth.merge(table, on="source_file", suffixes=("_true", ""))
+    assert len(merged) == len(truth)
+    wrong = []
+    for column in ocr.OCR_FIELDS:
+        ok = np.isclose(merged[column].astype(float), merged[f"{column}_true"], rtol=1e-9, atol=1e-9)
+        for _, row in merged[~ok].iterrows():
+            wrong.append({"file": row["source_file"], "column": column, "true": row[f"{column}_true"],
+                          "read": row[column], "needs_review": row["needs_review"]})
+    total = len(merged) * len(ocr.OCR_FIELDS)
+    return total - len(wrong), total, pd.DataFrame(wrong, columns=["file", "column", "true", "read", "needs_review"])
+
+
+# --------------------------------------------------------------------------- numbers and units
+
+
+def test_thousands_and_decimals_follow_the_screen_language():
+    assert read("1,765 mGy", "air_kerma_total_mgy", "en").value == 1765
+    assert read("1.765 mGy", "air_kerma_total_mgy", "de").value == 1765
+    assert read("24.7 min", "fluoro_time_min", "en").value == pytest.approx(24.7)
+    assert read("24,7 min", "fluoro_time_min", "de").value == pytest.approx(24.7)
+    # The same text on a German screen is a decimal number: 1.765 mGy, printed with 3 decimals.
+    assert read("1,765 Gy", "air_kerma_total_mgy", "de").value == pytest.approx(1765.0)
+
+
+@pytest.mark.parametrize(
+    "text, notation",
+    [("445 Gy·cm²", "en"), ("445,000 mGy x cm2", "en"), ("44.500 cGy·cm²", "de"), ("44,500 µGy m²", "en")],
+)
+def test_dap_in_every_screen_unit_becomes_gray_square_centimetres(text, notation):
+    assert read(text, "dap_total_gycm2", notation).value == pytest.approx(445.0)
+
+
+@pytest.mark.parametrize("text", ["24.7 min", "24:42 mm:ss", "24:42 min", "1482 s"])
+def test_fluoroscopy_time_becomes_minutes(text):
+    assert read(text, "fluoro_time_min").value == pytest.approx(24.7)
+
+
+def test_counts_are_whole_numbers_without_a_unit():
+    assert read("1,234", "exposure_images").value == 1234
+    assert not read("12,5", "exposure_series").valid
+    assert not read("1]", "exposure_series").valid  # 11 with its second digit misread
+
+
+def test_lost_decimal_point_breaks_the_screens_number_format():
+    lost = read("304 min", "fluoro_time_min")
+    assert not lost.valid and "decimals" in lost.problem
+    assert read("30.4 min", "fluoro_time_min").valid
+    # Three significant digits in Gy·cm²: 7.56 and 75.6 and 756, never 7.5 or 7.560.
+    assert read("7.56 Gy cm2", "dap_exposure_gycm2").valid
+    assert not read("7.5 Gy cm2", "dap_exposure_gycm2").valid
+
+
+def test_misread_signs_and_letters_are_not_taken_for_digits_silently():
+    assert not read("$25", "exposure_images").valid
+    zero = read("O mGy", "air_kerma_lateral_mgy")
+    assert zero.value == 0 and zero.conf <= 50  # taken, but only if another reading agrees
+
+
+def test_units_as_tesseract_misreads_them():
+    dap = EN["dap_total_gycm2"].units
+    assert ocr.match_unit("Gy-cm?", dap) == "Gy·cm²"
+    assert ocr.match_unit("cGyxcm?", dap) == "cGy·cm²"
+    assert ocr.match_unit("pGy x m?", dap) == "µGy·m²"
+    assert ocr.match_unit("mGy", EN["air_kerma_total_mgy"].units) == "mGy"
+    # "Gy m²" is one letter from Gy·cm² and from µGy·m²: undecided, unless a neighbour row tells.
+    assert ocr.match_unit("Gy m2", dap) is None
+    assert ocr.match_unit("Gy m2", dap, prefer="µGy·m²") == "µGy·m²"
+    # ... or the screen's format and range: 8722 Gy·cm² is no procedure, 8722 µGy·m² is.
+    guessed = read("8.722 Gy x m2", "dap_exposure_gycm2", "de")
+    assert guessed.unit == "µGy·m²" and guessed.value == pytest.approx(87.22) and guessed.conf <= 80
+
+
+def test_sum_checks_allow_display_rounding_and_nothing_more():
+    total, exposure, fluoro = (read(t, "dap_total_gycm2") for t in ("445 Gy cm2", "135 Gy cm2", "310 Gy cm2"))
+    assert ocr.check_sum(total, [exposure, fluoro])
+    assert not ocr.check_sum(total, [exposure, read("312 Gy cm2", "dap_fluoro_gycm2")])
+    # 24.7 shown for 12.34 + 12.36 = 24.70; 12.3 + 12.4 are what the screen prints.
+    t, a, b = (read(x, "dap_exposure_gycm2") for x in ("24.7 Gy cm2", "12.3 Gy cm2", "12.4 Gy cm2"))
+    assert ocr.check_sum(t, [a, b])
+    assert not ocr.check_sum(t, [a, read("12.6 Gy cm2", "dap_exposure_gycm2")])
+    kerma = [read(x, "air_kerma_total_mgy") for x in ("1,765 mGy", "1,765 mGy", "0 mGy")]
+    assert ocr.check_sum(kerma[0], kerma[1:])
+
+
+# --------------------------------------------------------------------------- layouts
+
+
+def test_shipped_layouts_are_english_and_german_clarityiq():
+    assert ocr.available_layouts() == ("clarityiq_de", "clarityiq_en")
+    en, de = ocr.load_layout("clarityiq_en"), ocr.load_layout("clarityiq_de")
+    assert en.columns == de.columns == ocr.OCR_FIELDS
+    assert (en.language, de.language) == ("en", "de")
+    assert {c.name for c in en.checks} == {"dap_sum", "air_kerma_sum", "exposure_zero"}
+
+
+def test_unknown_layout_is_a_user_error(tmp_path):
+    with pytest.raises(ocr.UserError, match="--layout"):
+        ocr.load_layout("siemens_x")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ntitle: t\nlanguage: fr\nfields: []\n", encoding="utf-8")
+    with pytest.raises(ocr.UserError, match="language"):
+        ocr.load_layout(bad)
+
+
+# --------------------------------------------------------------------------- images
+
+
+@pytest.fixture(scope="module")
+def every_format(tmp_path_factory):
+    """One clean screen per file format and DICOM pixel encoding, English and German, with truth."""
+    folder = tmp_path_factory.mktemp("every_format")
+    rng = np.random.default_rng(12)
+    rows = []
+    kinds = [(fmt, None) for fmt in ("png", "jpg", "tif", "bmp")] + [("dcm", k) for k in screens.DICOM_KINDS]
+    for i, (fmt, kind) in enumerate(kinds):
+        screen = screens.random_screen(rng, layouts=(("clarityiq_en", "clarityiq_de")[i % 2],), degrade=False,
+                                       file_format=fmt)
+        screen.style.dicom_kind = kind
+        path = screens.write_screen(screen, folder / f"{fmt}_{i}", seed=i)
+        rows.append({"source_file": path.name, "layout": screen.layout.name, **screen.truth})
+    truth = pd.DataFrame(rows)
+    table = ocr.read_reports([folder], jobs=1, progress=False)
+    return truth, table
+
+
+def test_every_input_format_is_read_right(every_format):
+    truth, table = every_format
+    right, total, wrong = fields_right(table, truth)
+    assert right == total, wrong
+    assert not table["needs_review"].any(), table[["source_file", "reason"]]
+    assert table["consistent"].all()
+    by_file = dict(zip(table["source_file"].map(lambda p: Path(p).name), table["layout"]))
+    assert all(by_file[f] == lay for f, lay in zip(truth["source_file"], truth["layout"]))
+    assert {Path(p).suffix for p in table["source_file"]} == {".png", ".jpg", ".tif", ".bmp", ".dcm"}
+
+
+def test_corrupt_and_foreign_images_get_a_row_with_the_reason(tmp_path, every_format):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = pd.Series(every_format[0]["source_file"])
+    shutil.copy(Path(every_format[1]["source_file"].iloc[0]).parent / good.iloc[0], folder / good.iloc[0])
+    png = (Path(every_format[1]["source_file"].iloc[0]).parent / good[good.str.endswith(".png")].iloc[0]).read_bytes()
+    (folder / "truncated.png").write_bytes(png[: len(png) // 3])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "garbage.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x07" * 300)
+    noise = np.random.default_rng(0).integers(0, 256, (300, 500), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "noise.png")
+    letter = Image.new("L", (700, 400), 255)
+    draw = ImageDraw.Draw(letter)
+    for i, line in enumerate(["Dear colleague,", "thank you for the referral of", "the patient seen on 3 May.",
+                              "Findings were unremarkable.", "Kind regards"]):
+        draw.text((40, 40 + 60 * i), line, fill=0, font=screens._font(screens.ScreenStyle(scale=1.2)))
+    letter.save(folder / "letter.png")
+    (folder / "notes.txt").write_text("not an image", encoding="utf-8")
+
+    table = ocr.read_reports([folder], jobs=1, progress=False)
+    names = table["source_file"].map(lambda p: Path(p).name).tolist()
+    assert names == sorted(names) and "notes.txt" not in names
+    rows = table.set_index(table["source_file"].map(lambda p: Path(p).name))
+    for bad in ("truncated.png", "empty.jpg", "garbage.dcm", "noise.png", "letter.png"):
+        assert rows.loc[bad, "needs_review"], bad
+        assert rows.loc[bad, "reason"], bad
+        assert pd.isna(rows.loc[bad, "dap_total_gycm2"]), bad
+    assert "unreadable" in rows.loc["empty.jpg", "reason"] and "unreadable" in rows.loc["garbage.dcm", "reason"]
+    assert "no dose report" in rows.loc["letter.png", "reason"]
+    assert not rows.loc[good.iloc[0], "needs_review"]
+
+
+def test_rotated_screen_with_border_is_straightened_and_its_rows_found():
+    rng = np.random.default_rng(5)
+    screen = screens.random_screen(rng, layouts=("clarityiq_en",), degrade=False)
+    screen.style.rotation_deg, screen.style.border = 0.8, (60, 10, 5, 70)
+    gray = np.asarray(screens.render_screen(screen).convert("L"))
+    page = ocr.locate(gray)
+    # PIL turns counter-clockwise; the reader undoes it in image coordinates (y down).
+    assert page.angle_deg == pytest.approx(-0.8, abs=0.1)
+    assert len(page.table()) == len(screen.layout.fields)
+    assert page.dark == screen.style.dark
+
+
+def test_rows_are_matched_by_their_labels_when_one_is_missing(tmp_path):
+    rng = np.random.default_rng(3)
+    screen = screens.random_screen(rng, layouts=("clarityiq_en",), degrade=False, file_format="png")
+    image = np.array(screens.render_screen(screen).convert("L"))
+    row = ocr.locate(image).table()[4]  # Fluoroscopy Cumulative DAP
+    image[int(row.top) - 2:int(row.bottom) + 2, :] = int(np.median(image))
+    Image.fromarray(image).save(tmp_path / "cut.png")
+    result = ocr.read_reports([tmp_path / "cut.png"], jobs=1, progress=False).iloc[0]
+    assert result["needs_review"] and "rows not found: dap_fluoro_gycm2" in result["reason"]
+    assert pd.isna(result["dap_fluoro_gycm2"])
+    for column in ocr.OCR_FIELDS:
+        if column != "dap_fluoro_gycm2":
+            assert result[column] == pytest.approx(screen.truth[column]), column
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def test_degraded_batch_is_read_with_no_wrong_value_left_unflagged(tmp_path):
+    """80 degraded renders of every kind: at least 99.5 % of fields right, and every wrong field in a
+    report marked needs_review."""
+    truth = screens.write_reports(tmp_path, n=80, seed=2025, degrade=True)
+    table = ocr.read_reports([tmp_path], jobs=2, progress=False)
+    right, total, wrong = fields_right(table, truth)
+    assert right / total >= 0.995, wrong
+    assert wrong["needs_review"].all(), wrong
+    assert table["needs_review"].mean() <= 0.2
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_command_writes_the_contract_columns_and_a_quartile_sheet(tmp_path):
+    truth = screens.write_reports(tmp_path / "in", n=8, seed=3, degrade=False)
+    out = tmp_path / "out" / "reports.xlsx"
+    assert main(["ocr", str(tmp_path / "in"), "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
+    sheets = pd.read_excel(out, sheet_name=None, engine="openpyxl")
+    reports, quartiles = sheets["reports"], sheets["quartiles"].set_index("column")
+    contract = ["source_file", "layout", *ocr.OCR_FIELDS, "consistent", "needs_review"]
+    assert list(reports.columns[: len(contract)]) == contract
+    assert {f"conf_{c}" for c in ocr.OCR_FIELDS} | {f"raw_{c}" for c in ocr.OCR_FIELDS} | {"reason"} <= set(reports)
+    assert len(reports) == len(truth)
+    good = reports[~reports["needs_review"]]
+    expected = good["fluoro_time_min"].quantile([0.25, 0.5, 0.75])  # pandas' default is linear
+    assert quartiles.loc["fluoro_time_min", ["p25", "p50", "p75"]].tolist() == pytest.approx(expected.tolist())
+    assert quartiles.loc["fluoro_time_min", "n"] == len(good)
+    assert (quartiles["quantile_method"] == "linear").all()
+
+
+def test_command_csv_is_sorted_by_file_and_exits_zero_with_reports_to_review(tmp_path):
+    screens.write_reports(tmp_path / "in", n=3, seed=4, degrade=False)
+    Image.fromarray(np.full((200, 300), 128, np.uint8)).save(tmp_path / "in" / "blank.png")
+    out = tmp_path / "reports.csv"
+    assert main(["ocr", str(tmp_path / "in"), "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
+    table = pd.read_csv(out)
+    assert table["source_file"].tolist() == sorted(table["source_file"])
+    assert table.set_index(table["source_file"].map(lambda p: Path(p).name)).loc["blank.png", "needs_review"]
+
+
+def test_command_refuses_an_output_that_is_neither_csv_nor_xlsx(tmp_path, capsys):
+    assert main(["ocr", str(tmp_path), "--out", str(tmp_path / "out.json")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_command_fails_when_no_image_is_a_dose_report(tmp_path):
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 300), dtype=np.uint8)).save(tmp_path / "a.png")
+    assert main(["ocr", str(tmp_path), "--out", str(tmp_path / "o.csv"), "--jobs", "1", "--no-progress"]) == 1
+
+
+def test_missing_path_and_custom_layout_file(tmp_path, capsys):
+    assert main(["ocr", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o.csv")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    # A layout is data: a copy under another name reads the same screens.
+    custom = tmp_path / "my_screen.yaml"
+    text = (ocr.LAYOUT_DIR / "clarityiq_en.yaml").read_text(encoding="utf-8")
+    custom.write_text(text.replace("name: clarityiq_en", "name: my_screen"), encoding="utf-8")
+    truth = screens.write_reports(tmp_path / "in", n=2, seed=6, degrade=False, layouts=("clarityiq_en",))
+    table = ocr.read_reports([tmp_path / "in"], layout=custom, jobs=1, progress=False)
+    assert (table["layout"] == "my_screen").all()
+    right, total, wrong = fields_right(table, truth)
+    assert right == total, wrong
