@@ -645,13 +645,20 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 @contextlib.contextmanager
 def _kernel_environment(key_text: str | None) -> Iterator[None]:
     """Environment the kernels inherit: this package first on the path, plotly
-    figures as data (turned into offline HTML later), a fixed hash seed, and
-    the pseudonym key (never a notebook parameter, so never in an output)."""
+    figures as data (turned into offline HTML later), a fixed hash seed, no
+    progress bars inside notebooks (the run shows its own; in a page they are
+    noise), and the pseudonym key (never a notebook parameter, so never in an
+    output). tqdm reads ``TQDM_DISABLE`` when it is imported: the runner imports
+    it before, so its own bars stay."""
     saved = dict(os.environ)
     path = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + ([path] if path else []))
     os.environ["PLOTLY_RENDERER"] = "plotly_mimetype"
     os.environ["PYTHONHASHSEED"] = "0"
+    os.environ["TQDM_DISABLE"] = "1"
+    # tqdm.auto warns in a kernel without ipywidgets, before any bar is made.
+    warnings = os.environ.get("PYTHONWARNINGS", "")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [warnings, "ignore:IProgress not found"]))
     if key_text is not None:
         os.environ[ENV_VAR] = key_text
     try:
@@ -1076,6 +1083,9 @@ def run(
     if not uses_key:
         key = None  # a run records the key's fingerprint only when a notebook uses the key
     total = sum(1 for _ in plans) * len(notebooks)
+    import papermill  # noqa: F401 - with its tqdm, before the kernels' environment disables tqdm
+    import tqdm  # noqa: F401
+
     bar = Progress(total, enabled=progress, stream=stream)
     results = []
     try:

@@ -343,7 +343,7 @@ def test_full_run_on_the_sample_writes_every_artefact(tmp_path_factory, worker_i
     folder = sample_run(tmp_path_factory, worker_id)
     manifest = json.loads((folder / "manifest.json").read_text())
     ran = [n["name"] for n in manifest["notebooks"] if n["status"] == "ok"]
-    assert {"02_repair", "03_drl_quartiles", "05_report"} <= set(ran)
+    assert {"01_ocr_extraction", "02_repair", "03_drl_quartiles", "04_clustering", "05_report"} == set(ran)
     for name in ran:
         assert (folder / "notebooks" / f"{name}.ipynb").is_file()
         assert (folder / "html" / f"{name}.html").is_file()
@@ -361,7 +361,11 @@ def test_full_run_on_the_sample_writes_every_artefact(tmp_path_factory, worker_i
     assert manifest["row_counts"]["tables"]["tables/03_drl_quartiles/drl_table.csv"] == len(drl)
     truth = pd.read_csv(SAMPLE_DIR / "truth" / "exposures.csv.gz", usecols=["data_source"])
     assert manifest["row_counts"]["database"]["exposures"] == len(truth)
-    assert len(manifest["inputs"]["files"]) == len(list((SAMPLE_DIR / "surveys").iterdir()))
+    # Inputs: the survey files and, when notebook 01 ran, the dose-report images; not the truth folder.
+    folders = ["surveys"] + (["dose_reports"] if "01_ocr_extraction" in ran else [])
+    expected = sorted(p.relative_to(SAMPLE_DIR).as_posix() for f in folders for p in (SAMPLE_DIR / f).rglob("*")
+                      if p.is_file())
+    assert [f["path"] for f in manifest["inputs"]["files"]] == expected
     # The report's DRL table is the run's DRL table (same exams, same P75).
     rep = pd.read_csv(folder / "report" / "annual_report_drl.csv", dtype={"exam_code": str})
     drl = pd.read_csv(folder / "tables" / "03_drl_quartiles" / "drl_table.csv", dtype={"exam_code": str})
