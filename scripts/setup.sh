@@ -15,8 +15,9 @@ as_root() {
 }
 
 # System packages: Tesseract with English and German data (dose-report OCR),
-# Pango (PDF reports without a browser), poppler-utils (pdftotext), PostgreSQL for its test.
-apt_pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu libpango-1.0-0 libpangoft2-1.0-0 poppler-utils)
+# Pango and HarfBuzz subsetting (PDF reports without a browser), poppler-utils (pdftotext),
+# PostgreSQL for its test.
+apt_pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
 [ $want_test = 1 ] && apt_pkgs+=(postgresql)
 missing=()
 for p in "${apt_pkgs[@]}"; do
