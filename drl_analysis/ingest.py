@@ -29,7 +29,7 @@ from .catalogue import Catalogue, load_catalogue
 from .columns import EXPOSURE_COLUMNS
 from .errors import UserError
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
-from .paths import default_db_url
+from .paths import default_db_url, relative_names
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
 from .storage import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
@@ -339,24 +339,6 @@ def _failed(source_file: str, sha: str, reason: str) -> tuple[SubmissionRecord, 
     return rec, FileOutcome(source_file=source_file, status="failed", message=reason)
 
 
-def _display_names(paths: list[str | Path], files: list[Path]) -> dict[Path, str]:
-    """How each file is named in the database: relative to the folder it was
-    found in, or its bare name when given as a file (no machine paths)."""
-    roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
-    names = {}
-    for f in files:
-        rf = f.resolve()
-        name = f.name
-        for root in roots:
-            try:
-                name = rf.relative_to(root).as_posix()
-                break
-            except ValueError:
-                continue
-        names[f] = name
-    return names
-
-
 def ingest_paths(
     paths: list[str | Path],
     db_url: str | None = None,
@@ -398,7 +380,7 @@ def ingest_paths(
     catalogue = catalogue or load_catalogue()
     engine = make_engine(db_url)
     files, problems = find_files(list(paths))
-    names = _display_names(list(paths), files)
+    names = relative_names(list(paths), files)
     summary = IngestSummary(db=_safe_url(db_url))
     for p, why in problems:
         summary.files.append(FileOutcome(source_file=p.name, status="failed", message=why))

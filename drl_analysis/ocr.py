@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 
 from .errors import UserError
 from .numbers import parse_number
-from .paths import PACKAGE_DATA
+from .paths import PACKAGE_DATA, relative_names
 from .units import normalise_unit, unit_factor
 
 #: Folder of the screen layouts that ship with the package.
@@ -1799,6 +1799,9 @@ def read_reports(
     for c in columns:
         if c not in table:
             table[c] = np.nan
+    # Name images relative to the folder they were found in: no machine paths in tables.
+    names = relative_names(list(paths), files)
+    table["source_file"] = table["source_file"].map({str(f): names[f] for f in files})
     table = table[columns].sort_values("source_file", ignore_index=True)
     table["needs_review"] = table["needs_review"].astype(bool)
     table["consistent"] = table["consistent"].astype("boolean")
@@ -1945,7 +1948,7 @@ def field_crops(path: str | Path, layout: str | Path | Layout = "auto",
     return crops
 
 
-def plot_review(table: pd.DataFrame, max_reports: int = 6, max_fields: int = 3):
+def plot_review(table: pd.DataFrame, max_reports: int = 6, max_fields: int = 3, folder: str | Path | None = None):
     """Show the rows of the reports that need review, one figure (matplotlib).
 
     Parameters
@@ -1955,6 +1958,9 @@ def plot_review(table: pd.DataFrame, max_reports: int = 6, max_fields: int = 3):
     max_reports : int, default 6
     max_fields : int, default 3
         Rows shown per report: the fields named in its reason first.
+    folder : str or Path, optional
+        The folder the images were read from (``source_file`` is relative to
+        it), so that their crops can be shown; default the current folder.
 
     Returns
     -------
@@ -1968,7 +1974,7 @@ def plot_review(table: pd.DataFrame, max_reports: int = 6, max_fields: int = 3):
         return None
     panels = []
     for _, row in review.iterrows():
-        crops = field_crops(row["source_file"], row["layout"] or "auto")
+        crops = field_crops(Path(folder or ".") / row["source_file"], row["layout"] or "auto")
         named = [c for c in crops if c in str(row["reason"])]
         for column in (named + [c for c in crops if c not in named])[:max_fields]:
             value = row.get(column)

@@ -34,3 +34,23 @@ def default_db_url() -> str:
 #: "Open in Colab" badges and the notebooks' Colab setup cells use this same URL
 #: (tests/test_notebooks.py checks that they agree).
 REPOSITORY_URL = "https://github.com/drl-analysis/drl-analysis"
+
+
+def relative_names(inputs: list, files: list) -> dict:
+    """How each file is named in outputs: relative to the input folder it was
+    found in, or its bare name when it was given as a file, so that tables
+    carry no machine paths. Returns ``{file: name}``.
+    """
+    roots = [Path(p).resolve() for p in inputs if Path(p).is_dir()]
+    names = {}
+    for f in files:
+        resolved = Path(f).resolve()
+        name = Path(f).name
+        for root in roots:
+            try:
+                name = resolved.relative_to(root).as_posix()
+                break
+            except ValueError:
+                continue
+        names[f] = name
+    return names

@@ -146,11 +146,11 @@ def every_format(tmp_path_factory):
         rows.append({"source_file": path.name, "layout": screen.layout.name, **screen.truth})
     truth = pd.DataFrame(rows)
     table = ocr.read_reports([folder], jobs=1, progress=False)
-    return truth, table
+    return truth, table, folder
 
 
 def test_every_input_format_is_read_right(every_format):
-    truth, table = every_format
+    truth, table, _ = every_format
     right, total, wrong = fields_right(table, truth)
     assert right == total, wrong
     assert not table["needs_review"].any(), table[["source_file", "reason"]]
@@ -158,14 +158,16 @@ def test_every_input_format_is_read_right(every_format):
     by_file = dict(zip(table["source_file"].map(lambda p: Path(p).name), table["layout"]))
     assert all(by_file[f] == lay for f, lay in zip(truth["source_file"], truth["layout"]))
     assert {Path(p).suffix for p in table["source_file"]} == {".png", ".jpg", ".tif", ".bmp", ".dcm"}
+    # Named relative to the folder read, so tables carry no machine paths.
+    assert set(table["source_file"]) == set(truth["source_file"])
 
 
 def test_corrupt_and_foreign_images_get_a_row_with_the_reason(tmp_path, every_format):
     folder = tmp_path / "mixed"
     folder.mkdir()
     good = pd.Series(every_format[0]["source_file"])
-    shutil.copy(Path(every_format[1]["source_file"].iloc[0]).parent / good.iloc[0], folder / good.iloc[0])
-    png = (Path(every_format[1]["source_file"].iloc[0]).parent / good[good.str.endswith(".png")].iloc[0]).read_bytes()
+    shutil.copy(every_format[2] / good.iloc[0], folder / good.iloc[0])
+    png = (every_format[2] / good[good.str.endswith(".png")].iloc[0]).read_bytes()
     (folder / "truncated.png").write_bytes(png[: len(png) // 3])
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "garbage.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x07" * 300)
