@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="rerun a version from its manifest and compare the tables")
     p.add_argument("version", metavar="VERSION_FOLDER")
+    p.add_argument("--pseudonym-key-file", metavar="FILE", help="the key the run used, to check the pseudonymised tables")
     p.set_defaults(func=_dispatch("runner", "verify_command"))
     return parser
 

@@ -1256,7 +1256,14 @@ def plan_from_manifest(manifest: Mapping) -> Plan:
     )
 
 
-def verify(folder: str | Path, *, progress: bool = True, keep: str | Path | None = None, stream=None) -> Verification:
+def verify(
+    folder: str | Path,
+    *,
+    progress: bool = True,
+    keep: str | Path | None = None,
+    stream=None,
+    key_file: str | Path | None = None,
+) -> Verification:
     """Rerun a version from its manifest and compare every table with the published one.
 
     Parameters
@@ -1268,6 +1275,9 @@ def verify(folder: str | Path, *, progress: bool = True, keep: str | Path | None
         Write the rerun under this folder (kept) instead of a temporary one.
     stream : file, optional
         Where notes go; default stderr.
+    key_file : str or Path, optional
+        The pseudonym key file the run used; default the environment variable
+        or the user's key file.
 
     Returns
     -------
@@ -1299,14 +1309,16 @@ def verify(folder: str | Path, *, progress: bool = True, keep: str | Path | None
         from .pseudonym import PseudonymKey, load_key
 
         try:
-            key = load_key(create=False)
+            key = load_key(key_file, create=False)
         except UserError:
+            if key_file is not None:
+                raise
             key = None
         if key is None or key.fingerprint != recorded_key["fingerprint"]:
             skip.append(f"{REPORT}/pseudonymised/")
             print(
                 f"verify: the pseudonymised tables need the run's key (fingerprint {recorded_key['fingerprint']}); "
-                f"set {ENV_VAR} to it to check them too",
+                f"give it with --pseudonym-key-file or set {ENV_VAR} to check them too",
                 file=stream,
             )
             # The rerun still writes a pseudonymised edition; a throwaway key keeps the user's key file untouched.
@@ -1336,7 +1348,7 @@ def verify_command(args: argparse.Namespace) -> int:
     folder = Path(args.version)
     if folder.name == LATEST:
         folder = resolve_latest(folder.parent) or folder
-    result = verify(folder)
+    result = verify(folder, key_file=getattr(args, "pseudonym_key_file", None))
     for line in result.differences:
         print(f"DIFFERS  {line}")
     for name in result.skipped:

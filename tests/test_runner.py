@@ -401,3 +401,16 @@ def test_verify_reproduces_the_sample_run_and_catches_a_tampered_drl_table(tmp_p
     compared = runner.compare_versions(tampered, rerun)
     assert compared.differences == [d for d in compared.differences if d.startswith("tables/03_drl_quartiles/drl_table.csv")]
     assert compared.differences[0].startswith("tables/03_drl_quartiles/drl_table.csv: rows 3 differ (row 3, column p75")
+
+
+def test_verify_takes_the_runs_key_file_for_the_pseudonymised_tables(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake_verify(folder, **kwargs):
+        seen.update(kwargs, folder=folder)
+        return runner.Verification(Path(folder))
+
+    monkeypatch.setattr(runner, "verify", fake_verify)
+    key = tmp_path / "run.key"
+    assert cli.main(["verify", str(tmp_path / "v1"), "--pseudonym-key-file", str(key)]) == 0
+    assert seen["key_file"] == str(key) and Path(seen["folder"]) == tmp_path / "v1"
