@@ -964,7 +964,9 @@ def run_survey(
 def _notebook_parameters(nb: Notebook, plan: Plan, nb_input: Path) -> dict:
     """The parameters one notebook gets: the run's own values, then the user's."""
     derived = {
-        "input_dir": str(nb_input),
+        # Inside the project: a project-relative path, so that the executed
+        # notebooks and the manifest carry no machine path.
+        "input_dir": _input_record(nb_input),
         "db_url": f"sqlite:///{DB_FILE}",
         "out_dir": nb.out_dir,
         "out_file": f"{nb.out_dir}/{OUT_FILES.get(nb.name, nb.name + '.csv')}",
