@@ -708,6 +708,22 @@ def _execute(nb: Notebook, out: Path, parameters: dict, cwd: Path, progress_bar)
     except Exception as exc:  # the kernel died, timed out or could not start
         raise NotebookFailed(nb.name, type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "",
                              "", None) from exc
+    _relative_papermill_paths(out, nb)
+
+
+def _relative_papermill_paths(executed: Path, nb: Notebook) -> None:
+    """papermill records where the notebook came from and went to as machine
+    paths; keep them relative (to the project, and to the version folder)."""
+    import nbformat
+
+    doc = nbformat.read(executed, as_version=4)
+    meta = doc.metadata.get("papermill", {})
+    try:
+        meta["input_path"] = nb.path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        meta["input_path"] = nb.path.name
+    meta["output_path"] = f"notebooks/{executed.name}"
+    nbformat.write(doc, executed)
 
 
 def _csv_rows(path: Path) -> int:

@@ -414,3 +414,14 @@ def test_verify_takes_the_runs_key_file_for_the_pseudonymised_tables(tmp_path, m
     key = tmp_path / "run.key"
     assert cli.main(["verify", str(tmp_path / "v1"), "--pseudonym-key-file", str(key)]) == 0
     assert seen["key_file"] == str(key) and Path(seen["folder"]) == tmp_path / "v1"
+
+
+def test_a_run_on_the_sample_writes_no_machine_path(tmp_path_factory, worker_id):
+    folder = sample_run(tmp_path_factory, worker_id)
+    roots = {str(PROJECT_ROOT), str(folder.parent.resolve())}
+    leaks = []
+    for path in folder.rglob("*"):
+        if path.suffix in {".ipynb", ".json", ".csv", ".html", ".yaml", ".txt"} and path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            leaks += [f"{path.relative_to(folder)}: {root}" for root in roots if root in text]
+    assert leaks == []
