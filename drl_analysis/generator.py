@@ -603,13 +603,6 @@ def write_survey(
             if not style.name_labels and not style.labels:
                 style.labels, style.header_at = True, max(style.header_at, 8)
             sheets, t_rows, j_rows, merged = _render_submission(sub, source, int(year), stem, style, catalogue, rng)
-            if not style.name_labels:
-                pass
-            elif not style.labels:
-                # Only the file name names the data source: it must read back the same.
-                for t in t_rows:
-                    t["data_source"] = stem.rsplit("_", 1)[0].replace("_", " ") if not suffix else \
-                        stem.rsplit("_", 2)[0].replace("_", " ")
             path = out / stem
             id_col = style.order.index("facility_id")
             if fmt == "xlsx":

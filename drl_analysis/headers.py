@@ -305,9 +305,11 @@ def labels_from_name(stem: str) -> tuple[str | None, int | None]:
     if not m:
         return None, None
     year = int(m.group(1))
-    rest = (stem[: m.start()] + " " + stem[m.end() :]).replace("_", " ")
+    # Numbers after the year count parts ("_001", "Teil 2"); before it they
+    # belong to the name ("Aerztliche Stelle 01").
+    after = re.sub(r"\b(part|teil)?\s*\d{1,3}\b", " ", stem[m.end() :].replace("_", " "), flags=re.I)
+    rest = stem[: m.start()].replace("_", " ") + " " + after
     rest = re.sub(r"\b(drl|survey|erhebung|daten|data|export|final|v\d+)\b", " ", rest, flags=re.I)
-    rest = re.sub(r"\b(part|teil)?\d{1,3}\b", " ", rest, flags=re.I)
     rest = re.sub(r"[\s\-.]+", " ", rest).strip()
     return (rest or None), year
 

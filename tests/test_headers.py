@@ -188,6 +188,9 @@ def test_labels_moved_and_translated():
         ("Aerztliche_Stelle_Nord_2023", ("Aerztliche Stelle Nord", 2023)),
         ("DRL_survey_AeSt_Ost_2022_final", ("AeSt Ost", 2022)),
         ("AeSt-West 2021 v2", ("AeSt West", 2021)),
+        # numbers before the year belong to the name; after it they count parts
+        ("Aerztliche_Stelle_01_2022_003", ("Aerztliche Stelle 01", 2022)),
+        ("AeSt Bayern 2023 Teil 2", ("AeSt Bayern", 2023)),
         ("survey", (None, None)),
         ("Nord", (None, None)),
     ],
