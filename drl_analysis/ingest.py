@@ -115,9 +115,10 @@ class IngestSummary:
         return "\n".join(lines)
 
 
-def sha256_of(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file, hex: how submissions and run inputs are known."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -174,7 +175,7 @@ def read_submission(
     sha256: str | None = None,
 ) -> tuple[SubmissionRecord, FileOutcome]:
     """Read and repair one file into a record ready to store (nothing is stored)."""
-    sha = sha256 or sha256_of(path)
+    sha = sha256 or sha256_file(path)
     try:
         raw = read_file(path, max_bytes=max_bytes)
     except FileRejected as exc:
@@ -392,7 +393,7 @@ def ingest_paths(
     for k, path in enumerate(files):
         name = names[path]
         try:
-            sha = sha256_of(path)
+            sha = sha256_file(path)
         except OSError as exc:
             outcomes[k] = FileOutcome(source_file=name, status="failed", message=f"cannot open the file ({exc.strerror})")
             continue

@@ -56,6 +56,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
+from .ingest import sha256_file
 from .paths import NOTEBOOK_DIR, PROCESSED_DIR, PROJECT_ROOT, SAMPLE_DIR
 from .pseudonym import ENV_VAR
 
@@ -444,15 +445,6 @@ def plans_from_args(args: argparse.Namespace) -> tuple[list[Plan], Path]:
 # ---------------------------------------------------------------------------
 # Inputs, hashes, software
 # ---------------------------------------------------------------------------
-
-
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file, hex."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _notebook_input(plan: Plan, nb: Notebook) -> Path | None:
