@@ -761,7 +761,7 @@ def guess_area_unit(text: str, units: tuple[str, ...]) -> str | None:
     >>> guess_area_unit("Gy x m2", ("Gy·cm²", "cGy·cm²", "µGy·m²"))
     'µGy·m²'
     """
-    m = _AREA_UNIT.match(_fold_unit(text))
+    m = _AREA_UNIT.match(_fold_unit(text).replace(":", ""))  # "Gy: cm": the dot between read as a colon
     if not m:
         return None
     area = m["area"].rstrip("2")
@@ -873,6 +873,11 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
             # "Gy m²" is as near to µGy·m² as to Gy·cm²: keep the one the screen's format and the
             # plausible range allow, and let a second reading confirm it.
             fits = [r for r in (parse_reading(text, field, notation, u, conf, variant) for u in near) if r.valid]
+            if len(fits) > 1:
+                # Tesseract drops a leading µ far more often than a letter inside the unit ("Gy m²"
+                # for µGy·m² rather than for Gy·cm²): the µ reading, to be confirmed.
+                folded = _fold_unit(rest)
+                fits = [r for r in fits if _fold_unit(r.unit) == "u" + folded] or fits
             if len(fits) == 1:
                 fits[0].conf = min(fits[0].conf, 80.0)
                 return fits[0]
@@ -920,13 +925,14 @@ def check_sum(total: Reading, parts: list[Reading]) -> bool:
 #: Preprocessing variants of a value crop, tried in this order: capital
 #: height in pixels, binarised (Otsu), sharpened.
 VARIANTS: tuple[dict, ...] = (
-    {"cap": 26, "binary": False, "sharpen": False},
-    {"cap": 32, "binary": True, "sharpen": False},
-    {"cap": 22, "binary": False, "sharpen": True},
-    {"cap": 38, "binary": False, "sharpen": False},
+    {"cap": 20, "binary": False, "sharpen": True},
+    {"cap": 26, "binary": True, "sharpen": False},
+    {"cap": 16, "binary": False, "sharpen": False},
+    {"cap": 32, "binary": False, "sharpen": False},
     {"cap": 28, "binary": True, "sharpen": True},
 )
-_LABEL_CAP = 22
+# Read alone, a crop costs Tesseract time per pixel too: labels need no more than this.
+_LABEL_CAP = 14
 # psm 6: a block of lines; the slots are stacked with blank space between.
 # No inverted-text retry: every slot is dark on light already.
 _TESSERACT_CONFIG = "--psm 6 -c tessedit_do_invert=0"
@@ -944,7 +950,8 @@ class Word:
 
 def _prepare(crop: np.ndarray, variant: dict) -> np.ndarray:
     """Contrast-stretch a dark-on-light crop, clear dots inside zeros; binarise or sharpen as the variant says."""
-    lo, hi = np.percentile(crop, (2, 90))
+    cumulative = cv2.calcHist([crop], [0], None, [256], [0, 256]).ravel().cumsum()
+    lo, hi = (float(np.searchsorted(cumulative, q * cumulative[-1])) for q in (0.02, 0.90))
     if hi - lo >= 8:
         crop = cv2.convertScaleAbs(crop, alpha=255.0 / (hi - lo), beta=-255.0 * lo / (hi - lo))
     _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
@@ -956,6 +963,13 @@ def _prepare(crop: np.ndarray, variant: dict) -> np.ndarray:
             if parent >= 0 and hierarchy[0][parent][3] >= 0:
                 cv2.drawContours(crop, contours, i, 255, thickness=cv2.FILLED)
                 cv2.drawContours(crop, contours, i, 255, thickness=2)
+    # A rule under or over the row (a table's lines) runs through the whole crop, whose text starts
+    # after a blank margin; beside a lone "0" it makes Tesseract read nothing.
+    rule = ink.shape[1] - int(0.2 * variant.get("cap", 20))
+    if rule > variant.get("cap", 20):
+        lines = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (rule, 1)))
+        if lines.any():
+            crop[cv2.dilate(lines, np.ones((3, 3), np.uint8)) > 0] = 255
     if variant.get("sharpen"):
         blur = cv2.GaussianBlur(crop, (0, 0), 1.2)
         crop = cv2.addWeighted(crop, 1.7, blur, -0.7, 0)
@@ -1268,6 +1282,31 @@ def _number_words(words: list[Word]) -> int:
     return k
 
 
+# The image checks below look at one crop several times: its ink and blobs are computed once.
+_INK_CACHE: dict[int, tuple[np.ndarray, np.ndarray, tuple]] = {}
+
+
+def _ink(image: np.ndarray) -> np.ndarray:
+    """Ink of a dark-on-light crop (255 = ink), smoothed against noise specks, Otsu's threshold."""
+    cached = _INK_CACHE.get(id(image))
+    if cached is not None and cached[0] is image:
+        return cached[1]
+    smooth = cv2.GaussianBlur(image, (3, 3), 0)
+    _, ink = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    blobs = tuple(stats[1:, i].astype(float) for i in range(5))
+    if len(_INK_CACHE) > 64:
+        _INK_CACHE.clear()
+    _INK_CACHE[id(image)] = (image, ink, blobs)
+    return ink
+
+
+def _blob_stats(image: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``x, y, w, h, area`` of the ink blobs of a crop (see :func:`_ink`)."""
+    _ink(image)
+    return _INK_CACHE[id(image)][2]
+
+
 def _separators(image: np.ndarray, left: int, right: int, cap: float) -> int | None:
     """How many decimal or thousands separators (``.``, ``,``, ``:``) a number's image shows.
 
@@ -1276,10 +1315,7 @@ def _separators(image: np.ndarray, left: int, right: int, cap: float) -> int | N
     pixels); a colon's upper dot is not counted. Noise specks are smoothed
     away first. None when the image shows fewer than two digits.
     """
-    smooth = cv2.GaussianBlur(image, (3, 3), 0)
-    _, ink = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    x, y, w, h, area = (stats[1:, i].astype(float) for i in range(5))
+    x, y, w, h, area = _blob_stats(image)
     centre = x + w / 2
     inside = (centre >= left - 0.2 * cap) & (centre <= right + 0.2 * cap)
     digits = inside & (h >= 0.55 * cap) & (h <= 1.5 * cap) & (w <= 2.5 * cap)
@@ -1304,10 +1340,7 @@ def _separators(image: np.ndarray, left: int, right: int, cap: float) -> int | N
 
 def _digit_blobs(image: np.ndarray, left: int, right: int, cap: float) -> int:
     """How many blobs of a digit's size lie within ``left..right`` (slot pixels)."""
-    smooth = cv2.GaussianBlur(image, (3, 3), 0)
-    _, ink = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    x, w, h = (stats[1:, i].astype(float) for i in (0, 2, 3))
+    x, _, w, h, _ = _blob_stats(image)
     centre = x + w / 2
     # Wider blobs are touching digits (fewer blobs, never more) or a shaded band's edge.
     # Lower-case letters of a unit run into the number ("433s") are shorter than digits.
@@ -1323,8 +1356,7 @@ def _barred_zeros(image: np.ndarray, left: int, right: int, cap: float) -> int:
     runs from wall to wall, while an 8 pinches at its waist (at most about
     0.8 of its width).
     """
-    smooth = cv2.GaussianBlur(image, (3, 3), 0)
-    _, ink = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    ink = _ink(image)
     contours, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return 0
@@ -1570,6 +1602,9 @@ class _Report:
         and which decides between units a misread text is equally close to.
         """
         self.readings, self.units_read = {}, {}
+        # A unit some row of the quantity spells unmistakably ("uGy m2"): it decides for rows of
+        # the same quantity whose reading is as near to two units ("Gy m2": µGy·m² or Gy·cm²).
+        hints: dict[str, str] = {}
         for sweep in ("units", "all"):
             if sweep == "all":
                 self.readings = {}
@@ -1581,12 +1616,18 @@ class _Report:
                         source = self._unit_source(field)
                         known = source is not None and source.column in self.units_read
                         unit = self.units_read[source.column][0] if known else None
+                        if unit is None and kind == "full":
+                            unit = hints.get(field.quantity)
                         key = (id(request), self.layout.name, unit)
                         if key not in self._memo:
                             self._memo[key] = (request, *self._reading(field, request, words, unit))
                         _, reading, geometry = self._memo[key]
                         if geometry is not None and field.column not in self.units_read:
                             self.units_read[field.column] = geometry
+                        if sweep == "units" and reading.valid and reading.unit and field.quantity not in hints:
+                            rest = _words_text(words[_number_words(words):])
+                            if close_units(rest, field.units) == (reading.unit,):
+                                hints[field.quantity] = reading.unit
                         self.readings.setdefault(field.column, []).append(reading)
 
     def _reading(self, field: Field, request: _Request, words: list[Word],
@@ -1870,7 +1911,16 @@ def _read_slot(library: TesseractLibrary, request: _Request) -> list[Word]:
     words = library.read(request.image, request.whitelist)
     if words or request.kind == "label":
         return words
-    twice = library.read(np.hstack([request.image, request.image]), request.whitelist)
+    image = request.image
+    _, ink = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    cols = np.flatnonzero(ink.any(axis=0))
+    if cols.size == 0:
+        return []
+    # The glyph and a copy of it close by, as two digits of one number would stand.
+    left, right = int(cols[0]), int(cols[-1]) + 1
+    glyph = image[:, left:right]
+    gap = np.full((image.shape[0], max(2, image.shape[0] // 8)), 255, np.uint8)
+    twice = library.read(np.hstack([image[:, :left], glyph, gap, glyph, image[:, right:]]), request.whitelist)
     text = "".join(w.text for w in twice)
     if len(text) == 2 and text[0] == text[1]:
         return [Word(twice[0].left, twice[0].right, text[0], min(w.conf for w in twice))]
