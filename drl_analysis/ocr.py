@@ -1012,13 +1012,9 @@ class TesseractLibrary:
 
     def __init__(self, lang: str = "eng"):
         import ctypes
-        import ctypes.util
 
-        # Tesseract's OpenMP threads only compete with the other workers; the
-        # limit is read when the OpenMP runtime loads, so it is set first.
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-        name = ctypes.util.find_library("tesseract") or "libtesseract.so.5"
-        lib = ctypes.CDLL(name)
+        lib = _load_library()
+        name = lib._name
         ptr, text, num = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
         for fn, args, res in (
             ("TessBaseAPICreate", [], ptr),
@@ -1142,19 +1138,43 @@ def resolve_engine(engine: str | None = None) -> str:
 
 
 @lru_cache(maxsize=1)
+def _load_library():
+    """``libtesseract`` loaded through ctypes (once per process; forked workers inherit it).
+
+    Tesseract runs its networks on OpenMP threads, which on busy cores only
+    compete with the other workers (and each other). The OpenMP runtime reads
+    ``OMP_THREAD_LIMIT`` when it is loaded, with Tesseract: so the limit is 1
+    while the library loads, and the environment is left as it was.
+
+    Raises
+    ------
+    OSError
+        If the library cannot be found or loaded.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("tesseract") or "libtesseract.so.5"
+    before = os.environ.get("OMP_THREAD_LIMIT")
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    try:
+        return ctypes.CDLL(name)
+    finally:
+        if before is None:
+            del os.environ["OMP_THREAD_LIMIT"]
+        else:
+            os.environ["OMP_THREAD_LIMIT"] = before
+
+
+@lru_cache(maxsize=1)
 def _library_problem() -> str:
     """Why the Tesseract library cannot be used here; empty if it can.
 
     Loads the library without initialising it (that costs 60 ms, and each
     worker process does it for itself).
     """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("tesseract") or "libtesseract.so.5"
     try:
-        lib = ctypes.CDLL(name)
-        lib.TessBaseAPIGetTsvText  # noqa: B018 - the C API, not only the C++ one
+        _load_library().TessBaseAPIGetTsvText  # noqa: B018 - the C API, not only the C++ one
     except (OSError, AttributeError) as exc:
         return f"the Tesseract library cannot be loaded ({exc})"
     return ""
