@@ -954,11 +954,15 @@ def _prepare(crop: np.ndarray, variant: dict) -> np.ndarray:
     lo, hi = (float(np.searchsorted(cumulative, q * cumulative[-1])) for q in (0.02, 0.90))
     if hi - lo >= 8:
         crop = cv2.convertScaleAbs(crop, alpha=255.0 / (hi - lo), beta=-255.0 * lo / (hi - lo))
-    _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    contours, hierarchy = cv2.findContours(ink, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
-    if hierarchy is not None:
-        # Ink inside a glyph's hole: the dot or slash of a programmer's zero, which Tesseract
-        # reads as 8 or 6. No digit, separator or unit letter has ink in a hole.
+    otsu, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    # Ink inside a glyph's hole: the dot or slash of a programmer's zero, which Tesseract
+    # reads as 8 or 6. No digit, separator or unit letter has ink in a hole. Blur joins a
+    # dot to the ring; the ink's dark core (a lower threshold) often keeps them apart.
+    _, core = cv2.threshold(crop, 0.5 * otsu, 255, cv2.THRESH_BINARY_INV)
+    for mask in (ink, core):
+        contours, hierarchy = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+        if hierarchy is None:
+            continue
         for i, (_, _, _, parent) in enumerate(hierarchy[0]):
             if parent >= 0 and hierarchy[0][parent][3] >= 0:
                 cv2.drawContours(crop, contours, i, 255, thickness=cv2.FILLED)
@@ -1673,7 +1677,10 @@ class _Report:
         else:
             reading = parse_reading(_words_text(words), field, notation, conf=conf, variant=request.variant,
                                     prefer_unit=unit)
-            if reading.valid and len(words) > k and min(w.conf for w in words[k:]) >= 60:
+            # The unit is taken as read when Tesseract was sure of it, or spelled it exactly (its
+            # confidence suffers from a superscript two read as "?", not from the letters).
+            if reading.valid and len(words) > k and (min(w.conf for w in words[k:]) >= 60
+                                                     or _fold_unit(_words_text(words[k:])) == _fold_unit(reading.unit)):
                 left = request.box[0] + words[k].left / request.scale
                 right = request.box[0] + words[k - 1].right / request.scale
                 geometry = (reading.unit, left, right)
