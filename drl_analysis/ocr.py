@@ -739,12 +739,13 @@ class Reading:
 
 @lru_cache(maxsize=4096)
 def _fold_unit(text: str) -> str:
-    """A unit text as Tesseract reads it, folded for comparison: ``"Gy-cm?"`` -> ``"gycm2"``."""
+    """A unit text as Tesseract reads it, folded for comparison: ``"Gy-cm?"`` -> ``"gycm2"``, ``"mm:ss"`` -> ``"mmss"``."""
     t = text.strip()
     if t.endswith(("?", "*", "'", "\"")):  # a superscript two read as punctuation
         t = t[:-1] + "²"
     t = normalise_unit(t)
-    t = re.sub(r"[^a-z0-9:]", "", t)
+    # Punctuation between letters is a misread multiplication dot ("Gy:m²") or the colon of mm:ss.
+    t = re.sub(r"[^a-z0-9]", "", t)
     t = re.sub(r"^[pywqj](?=gy)", "u", t)  # the µ of µGy read as a Latin letter
     return re.sub(r"(?<=[a-z])x(?=c?m)", "", t)  # "cGyxcm2": the 'x' is a multiplication sign
 
@@ -785,7 +786,7 @@ def guess_area_unit(text: str, units: tuple[str, ...]) -> str | None:
     >>> guess_area_unit("Gy x m2", ("Gy·cm²", "cGy·cm²", "µGy·m²"))
     'µGy·m²'
     """
-    m = _AREA_UNIT.match(_fold_unit(text).replace(":", ""))  # "Gy: cm": the dot between read as a colon
+    m = _AREA_UNIT.match(_fold_unit(text))
     if not m:
         return None
     area = m["area"].rstrip("2")
@@ -1327,7 +1328,8 @@ def _align(read: list[str], labels: list[str]) -> tuple[float, dict[int, int]]:
 
 def _words_text(words: list[Word]) -> str:
     text = " ".join(w.text for w in words)
-    # "1, 765" and "1 ,765": a number Tesseract split at its separator.
+    # "1, 765", "1 ,765" and "1 , 765": a number Tesseract split at its separator.
+    text = re.sub(r"(\d)\s+([.,:])\s+(?=\d)", r"\1\2", text)
     text = re.sub(r"(\d[.,:])\s+(?=\d)", r"\1", text)
     return re.sub(r"(\d)\s+(?=[.,:]\d)", r"\1", text)
 
@@ -1336,6 +1338,10 @@ def _number_words(words: list[Word]) -> int:
     """How many leading words make up the number (1 unless split at a separator)."""
     k = 1
     while k < len(words):
+        if (words[k].text in (",", ".", ":") and k + 1 < len(words) and words[k + 1].text[:1].isdigit()
+                and words[k - 1].text[-1:].isdigit()):
+            k += 2  # the separator read as a word of its own: "188 , 082"
+            continue
         split = words[k - 1].text.endswith((",", ".", ":")) or words[k].text.startswith((",", ".", ":"))
         if not (split and re.search(r"\d", words[k].text)):
             break
@@ -1687,7 +1693,7 @@ class _Report:
                             self.units_read[field.column] = geometry
                         if sweep == "units" and reading.valid and reading.unit and field.quantity not in hints:
                             rest = _words_text(words[_number_words(words):])
-                            if close_units(rest, field.units) == (reading.unit,):
+                            if _fold_unit(rest) == _fold_unit(reading.unit):
                                 hints[field.quantity] = reading.unit
                         self.readings.setdefault(field.column, []).append(reading)
 
