@@ -1804,6 +1804,11 @@ class _Report:
         self.layout_decided = True
         return True
 
+    @property
+    def _summed(self) -> set[str]:
+        """Fields a sum check of the layout watches."""
+        return {c for check in self.layout.checks if not check.zero_together for c in (check.total, *check.parts)}
+
     def _settle(self, final: bool) -> dict[str, Reading]:
         """Choose each field's reading; ask for more readings where the choice is not safe yet.
 
@@ -1827,10 +1832,14 @@ class _Report:
                 continue
             best = options[0]
             chosen[column] = best[2]
-            # Readings of other values count against it: two low-confidence readings of one
-            # preprocessing family agreeing on a 3 do not outweigh a confident reading of a 5.
-            contested = any(o[0] >= best[0] or o[1] >= best[1] for o in options[1:])
-            safe[column] = not contested and ((best[0] >= 2 and best[1] >= AGREE_CONF) or best[1] >= ACCEPT_CONF)
+            # Readings of other values count against it: two low-confidence readings agreeing on a 3
+            # do not outweigh a confident reading of a 5, nor two readings of 7715 one of 775.
+            contested = any(o[0] + 2 > best[0] or o[1] >= best[1] for o in options[1:])
+            # A single confident reading is taken only where a sum check watches the field; time
+            # and counts have none ("10" in a bold monospaced font, its zero dotted, read as 16
+            # with confidence 97).
+            alone_ok = best[1] >= ACCEPT_CONF and column in self._summed
+            safe[column] = not contested and ((best[0] >= 2 and best[1] >= AGREE_CONF) or alone_ok)
         for check in layout.checks:
             cols = [check.total, *check.parts]
             if check.zero_together:
