@@ -1282,6 +1282,8 @@ def run_tesseract(slots: list[np.ndarray], workdir: str | Path) -> list[list[Wor
 #: (445 for 446) or a part's decimals (7.96 for 7.56 beside a total of 354)
 #: pass them.
 ACCEPT_CONF = 95.0
+#: Digits a zero with a dot or bar inside is read as.
+_ZERO_MISREADS = frozenset("689")
 #: Two readings that agree are taken if the better was read with at least
 #: this confidence: a font's dotted zero misread as 8 or 6 agrees with itself.
 AGREE_CONF = 60.0
@@ -1835,10 +1837,10 @@ class _Report:
             # Readings of other values count against it: two low-confidence readings agreeing on a 3
             # do not outweigh a confident reading of a 5, nor two readings of 7715 one of 775.
             contested = any(o[0] + 2 > best[0] or o[1] >= best[1] for o in options[1:])
-            # A single confident reading is taken only where a sum check watches the field; time
-            # and counts have none ("10" in a bold monospaced font, its zero dotted, read as 16
-            # with confidence 97).
-            alone_ok = best[1] >= ACCEPT_CONF and column in self._summed
+            # A single confident reading is taken where a sum check watches the field. Time and
+            # counts have none: there it must not hold a digit that a zero with a dot or bar inside
+            # is read as ("10" in a bold monospaced font read as 16 with confidence 97).
+            alone_ok = best[1] >= ACCEPT_CONF and (column in self._summed or not _ZERO_MISREADS & set(best[2].text))
             safe[column] = not contested and ((best[0] >= 2 and best[1] >= AGREE_CONF) or alone_ok)
         for check in layout.checks:
             cols = [check.total, *check.parts]
