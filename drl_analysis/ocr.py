@@ -28,14 +28,17 @@ image. :func:`read_reports` reads such images in bulk:
    the crops of a chunk of images are stacked on one page and read by one
    Tesseract process per pass through pytesseract (:func:`run_tesseract`).
 4. **Trust is earned.** A number is taken when two readings from different
-   preprocessing variants agree, or one has confidence ``ACCEPT_CONF``, and
-   no reading of another value is as frequent or as confident; it must fit the screen's number format (a lost decimal point shows), the
-   digits and separators seen in the image (a lost thin 1, a zero with a bar
-   read as 8), the plausible range, and the screen's sums
-   (total = exposure + fluoroscopy DAP, total = frontal + lateral air kerma,
-   up to display rounding). Otherwise other variants are read; what stays
-   doubtful marks the report ``needs_review`` with the reason. Images that
-   cannot be decoded or hold no dose report get a row with the reason too.
+   preprocessing variants agree, or one has confidence ``ACCEPT_CONF`` (in
+   the time and the counts, which no sum check watches, only without a 6, 8
+   or 9, the digits a decorated zero is read as), and no reading of another
+   value is nearly as frequent or as confident; it must fit the screen's
+   number format (a lost decimal point shows), the digits and separators
+   seen in the image (a lost thin 1, a zero with a bar read as 8), the
+   plausible range, and the screen's sums (total = exposure + fluoroscopy
+   DAP, total = frontal + lateral air kerma, up to display rounding).
+   Otherwise other variants are read; what stays doubtful marks the report
+   ``needs_review`` with the reason. Images that cannot be decoded or hold
+   no dose report get a row with the reason too.
 
 Numbers go through :func:`drl_analysis.numbers.parse_number` (German and
 English notation) and units through :func:`drl_analysis.units.unit_factor`.
@@ -739,7 +742,10 @@ class Reading:
 
 @lru_cache(maxsize=4096)
 def _fold_unit(text: str) -> str:
-    """A unit text as Tesseract reads it, folded for comparison: ``"Gy-cm?"`` -> ``"gycm2"``, ``"mm:ss"`` -> ``"mmss"``."""
+    """A unit text as Tesseract reads it, folded for comparison.
+
+    ``"Gy-cm?"`` -> ``"gycm2"``, ``"mm:ss"`` -> ``"mmss"``.
+    """
     t = text.strip()
     if t.endswith(("?", "*", "'", "\"")):  # a superscript two read as punctuation
         t = t[:-1] + "²"
@@ -1023,7 +1029,7 @@ ENGINE_VARIABLE = "DRL_OCR_ENGINE"
 class TesseractLibrary:
     """Tesseract's C API in this process (``libtesseract``, through ctypes).
 
-    Reading a small crop in-process costs about 0.5 ms plus 0.5 ms per
+    Reading a small crop in-process costs about 0.1 ms plus 0.5 ms per
     character; a Tesseract process costs 65–80 ms to start. The library is
     initialised once per process (about 60 ms) and reads one crop per call
     in single-line mode, with a character whitelist per crop.
@@ -1212,8 +1218,8 @@ def _load_library():
 def _library_problem() -> str:
     """Why the Tesseract library cannot be used here; empty if it can.
 
-    Loads the library without initialising it (that costs 60 ms, and each
-    worker process does it for itself).
+    Loads the library without initialising it (that costs 60 ms and is done
+    once, by :func:`tesseract_library`).
     """
     try:
         _load_library().TessBaseAPIGetTsvText  # noqa: B018 - the C API, not only the C++ one
