@@ -2120,8 +2120,8 @@ def read_reports(
     progress : bool, default True
         Show a progress bar (tqdm).
     chunk_size : int, optional
-        Images per task of a worker; by default up to 64, as many as spread
-        the images evenly over the workers.
+        Images per task of a worker; by default up to 64, spread evenly over
+        the workers (at least four tasks per worker with the library engine).
     engine : {"auto", "library", "process"}, optional
         How Tesseract is run (see :func:`resolve_engine`): ``"library"`` in
         each worker process through its C library, ``"process"`` as one
@@ -2153,8 +2153,12 @@ def read_reports(
         return pd.DataFrame(columns=columns)
     jobs = _jobs(jobs)
     if chunk_size is None:
-        # Each pass over a chunk starts one Tesseract (~65 ms): large chunks, one or a few per worker.
-        n_chunks = jobs * int(np.ceil(len(files) / (jobs * 64)))
+        if engine == "process":
+            # Each pass over a chunk starts one Tesseract (~65 ms): large chunks, one or a few per worker.
+            n_chunks = jobs * int(np.ceil(len(files) / (jobs * 64)))
+        else:
+            # A chunk costs nothing of its own: four or more per worker keep the workers busy to the end.
+            n_chunks = jobs * max(4, int(np.ceil(len(files) / (jobs * 64))))
         chunk_size = int(np.ceil(len(files) / n_chunks))
     chunks = [[str(f) for f in files[i:i + chunk_size]] for i in range(0, len(files), chunk_size)]
     # What every worker needs, done once here: forked workers inherit it.
