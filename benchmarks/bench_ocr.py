@@ -7,7 +7,7 @@ per report (wall clock with every core busy, and CPU time of all processes).
 
 Run from the project folder::
 
-    python benchmarks/bench_ocr.py [--n 100] [--jobs 0] [--seed 11] [--repeat 2] [--clean]
+    python benchmarks/bench_ocr.py [--n 100] [--jobs 0] [--seed 11] [--repeat 2] [--clean] [--engine auto]
 
 The baseline is what a user tries first: ``pytesseract.image_to_string`` on
 the whole image (default page segmentation, English), then for each row a
@@ -98,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each method, alternating; the fastest counts (other load on the machine "
                              "only ever slows a run down)")
+    parser.add_argument("--engine", default="auto", choices=ocr.ENGINES,
+                        help="how the reader runs Tesseract: its library in each worker, or processes "
+                             "(pytesseract); the baseline always runs processes")
     args = parser.parse_args(argv)
     jobs = args.jobs or os.cpu_count() or 1
+    engine = ocr.resolve_engine(args.engine)
     with tempfile.TemporaryDirectory() as tmp:
         truth = screens.write_reports(tmp, n=args.n, seed=args.seed, degrade=not args.clean)
         files = [str(Path(tmp) / f) for f in truth["source_file"]]
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 return pd.DataFrame(list(pool.map(baseline_read, files, chunksize=4)))
 
         def run_reader() -> pd.DataFrame:
-            return ocr.read_reports(files, jobs=jobs, progress=False)
+            return ocr.read_reports(files, jobs=jobs, progress=False, engine=engine)
 
         methods = {"whole page + regex": run_baseline, "drl_analysis.ocr": run_reader}
         for r in range(args.repeat):
@@ -123,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
 
     kind = "clean" if args.clean else "degraded"
     print(f"{args.n} {kind} dose-report renders (seed {args.seed}), {jobs} worker processes, "
-          f"{os.cpu_count()} cores, fastest of {args.repeat} runs each, load average {os.getloadavg()[0]:.1f}")
+          f"{os.cpu_count()} cores, fastest of {args.repeat} runs each, load average {os.getloadavg()[0]:.1f}; "
+          f"reader's Tesseract engine: {engine}")
     rows = []
     for name in methods:
         wall, cpu, table = results[name]

@@ -221,6 +221,64 @@ def test_rows_are_matched_by_their_labels_when_one_is_missing(tmp_path):
             assert result[column] == pytest.approx(screen.truth[column]), column
 
 
+# --------------------------------------------------------------------------- Tesseract engines
+
+
+@pytest.fixture(scope="module")
+def few_degraded(tmp_path_factory):
+    """Six degraded renders of every kind, with truth."""
+    folder = tmp_path_factory.mktemp("few_degraded")
+    return folder, screens.write_reports(folder, n=6, seed=31, degrade=True)
+
+
+@pytest.mark.parametrize("engine", ["library", "process"])
+def test_each_tesseract_engine_reads_degraded_screens_right(engine, few_degraded):
+    """Tesseract's library in the process and Tesseract processes through pytesseract read the same values."""
+    if engine == "library" and ocr._library_problem():
+        pytest.skip(ocr._library_problem())
+    folder, truth = few_degraded
+    table = ocr.read_reports([folder], jobs=1, progress=False, engine=engine)
+    right, total, wrong = fields_right(table, truth)
+    assert right == total, wrong
+    assert not table["needs_review"].any(), table[["source_file", "reason"]]
+
+
+def test_engine_is_chosen_by_parameter_or_environment(monkeypatch):
+    monkeypatch.delenv(ocr.ENGINE_VARIABLE, raising=False)
+    assert ocr.resolve_engine("process") == "process"
+    monkeypatch.setenv(ocr.ENGINE_VARIABLE, "process")
+    assert ocr.resolve_engine() == "process"
+    monkeypatch.setenv(ocr.ENGINE_VARIABLE, "gpu")
+    with pytest.raises(ocr.UserError, match=ocr.ENGINE_VARIABLE):
+        ocr.resolve_engine()
+    with pytest.raises(ocr.UserError, match="engine"):
+        ocr.resolve_engine("tesseract")
+
+
+def test_without_the_tesseract_library_auto_falls_back_to_processes(monkeypatch):
+    monkeypatch.delenv(ocr.ENGINE_VARIABLE, raising=False)
+    monkeypatch.setattr(ocr, "_library_problem", lambda: "the Tesseract library cannot be loaded (test)")
+    assert ocr.resolve_engine() == "process"
+    with pytest.raises(ocr.UserError, match="cannot be loaded"):
+        ocr.resolve_engine("library")
+
+
+@pytest.mark.parametrize("seed", [21, 27, 58])
+def test_a_lone_zero_in_bold_type_is_read_by_the_library(seed):
+    """Alone on its line a bold 0 is as much an o, and Tesseract reads nothing; beside a copy of itself, a 0."""
+    if ocr._library_problem():
+        pytest.skip(ocr._library_problem())
+    screen = screens.random_screen(np.random.default_rng(seed), layouts=("clarityiq_en",), degrade=False)
+    assert screen.style.font == "DejaVuSans-Bold.ttf" and screen.truth["air_kerma_lateral_mgy"] == 0
+    report = ocr._Report(Path("screen.png"), [screen.layout])
+    report.page = ocr.locate(np.asarray(screens.render_screen(screen).convert("L")))
+    report._map(screen.layout, dict(enumerate(range(len(screen.layout.fields)))), report.page.table())
+    row = report.rows["air_kerma_lateral_mgy"]
+    request = report._crop("number", "air_kerma_lateral_mgy", row,
+                           (row.value[0], row.value[0] + 1.2 * report.page.char_px), 0)
+    assert [w.text for w in ocr._read_slot(ocr.tesseract_library(), request)] == ["0"]
+
+
 # --------------------------------------------------------------------------- accuracy
 
 
