@@ -21,7 +21,7 @@ It prints three ratios, each against a baseline measured in the same run:
    (``clustering.exam_features`` with its default 50 resamples) against the
    same features without resampling. Goal <= 5.
 
-The data: a seeded survey from :func:`drl_analysis.generator.simulate_exposures`
+The data: a seeded survey from :func:`drl_analysis.synthetic.surveys.simulate_exposures`
 (3 years), tiled into further data sources whose facility levels are redrawn,
 with 0.1 % of the dose values multiplied by 100.
 """
@@ -40,10 +40,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drl_analysis import analysis, clustering, drl, outliers  # noqa: E402
-from drl_analysis.catalogue import load_catalogue  # noqa: E402
-from drl_analysis.columns import DOSE_QUANTITIES  # noqa: E402
-from drl_analysis.generator import SurveyModel, simulate_exposures  # noqa: E402
+from drl_analysis.analysis import analyse as analysis  # noqa: E402
+
+from drl_analysis.analysis import clustering  # noqa: E402
+
+from drl_analysis.stats import drl  # noqa: E402
+
+from drl_analysis.analysis import outliers  # noqa: E402
+from drl_analysis.core.catalogue import load_catalogue  # noqa: E402
+from drl_analysis.core.columns import DOSE_QUANTITIES  # noqa: E402
+from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures  # noqa: E402
 
 
 def make_exposures(n_rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

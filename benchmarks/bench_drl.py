@@ -17,7 +17,7 @@ It prints two ratios, each measured against a baseline in the same run:
    linearly (its cost per resample is constant). Goal < 0.1. For
    comparison it also times a B x n index matrix per exam (scaled the same way).
 
-The data: a seeded survey from :func:`drl_analysis.generator.simulate_exposures`,
+The data: a seeded survey from :func:`drl_analysis.synthetic.surveys.simulate_exposures`,
 tiled into further data sources with per-copy facility levels and patient
 scatter redrawn with numpy, plus 0.5 % of values flagged implausible.
 """
@@ -36,10 +36,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drl_analysis import drl  # noqa: E402
-from drl_analysis.catalogue import load_catalogue  # noqa: E402
-from drl_analysis.columns import DOSE_QUANTITIES, is_implausible  # noqa: E402
-from drl_analysis.generator import SurveyModel, simulate_exposures  # noqa: E402
+from drl_analysis.stats import drl  # noqa: E402
+from drl_analysis.core.catalogue import load_catalogue  # noqa: E402
+from drl_analysis.core.columns import DOSE_QUANTITIES, is_implausible  # noqa: E402
+from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures  # noqa: E402
 
 
 def make_exposures(n_rows: int, seed: int = 0) -> pd.DataFrame:

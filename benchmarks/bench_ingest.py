@@ -29,7 +29,7 @@ OUT = ROOT / "benchmarks" / "out" / "ingest"
 
 
 def generate(n_submissions: int, rows: int) -> Path:
-    from drl_analysis.generator import SurveyModel, simulate_exposures, write_survey
+    from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
 
     folder = OUT / f"survey_{n_submissions}_{rows}"
     if (folder / "done").exists():
@@ -74,7 +74,7 @@ print(time.perf_counter() - t, n, peak_kb())
 
 _INGEST = _PEAK + """
 import resource, sys, time
-from drl_analysis.ingest import ingest_paths
+from drl_analysis.ingest.batch import ingest_paths
 t = time.perf_counter()
 s = ingest_paths([sys.argv[1]], "sqlite:///" + sys.argv[2], progress=False).totals()
 wall = time.perf_counter() - t
@@ -86,7 +86,7 @@ print(wall, s["rows_stored"], peak_kb(), s["rows_read"], s["rows_rejected"], s["
 
 _STORE = """
 import sqlite3, sys, time
-from drl_analysis.storage import EXPOSURE_NAMES, SubmissionRecord, _names, make_engine, metadata, save_submission
+from drl_analysis.store.database import EXPOSURE_NAMES, SubmissionRecord, _names, make_engine, metadata, save_submission
 src = sqlite3.connect(sys.argv[1])
 recs = []
 for sid, name, sha, source, year, read in src.execute(

@@ -32,7 +32,7 @@ TABLES = ("submissions", "sheets", "exposures", "repairs", "rejections")
 
 _INGEST = """
 import sys
-from drl_analysis.ingest import ingest_paths
+from drl_analysis.ingest.batch import ingest_paths
 ingest_paths(sys.argv[3:], "sqlite:///" + sys.argv[1], progress=False, jobs=int(sys.argv[2]))
 """
 
@@ -77,7 +77,7 @@ def compare(db_ref: Path, db_new: Path, label: str) -> int:
 def _damaged_surveys(folder: Path) -> list[Path]:
     """Two generated surveys: heavily damaged in every format, and as damaged as usual."""
     sys.path.insert(0, str(ROOT))
-    from drl_analysis.generator import SurveyModel, simulate_exposures, write_survey
+    from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
 
     model = SurveyModel(sources=("Aerztliche Stelle Nord", "Aerztliche Stelle Sued", "Aerztliche Stelle Ost"),
                         years=(2022, 2023), facilities_per_source=6, exams_per_facility=5,

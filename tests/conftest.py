@@ -16,10 +16,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drl_analysis.catalogue import load_catalogue
-from drl_analysis.ingest import IngestSummary, ingest_paths
-from drl_analysis.storage import load_exposures, load_table
-from drl_analysis.template import TEMPLATE_HEADER
+from drl_analysis.core.catalogue import load_catalogue
+from drl_analysis.ingest.batch import IngestSummary, ingest_paths
+from drl_analysis.store.database import load_exposures, load_table
+from drl_analysis.ingest.template import TEMPLATE_HEADER
 
 SOURCE = "Aerztliche Stelle Nord"
 YEAR = 2023
@@ -208,7 +208,7 @@ def small_damaged_survey(tmp_path_factory):
 
     Seed 5 draws every format and a few planted unit slips.
     """
-    from drl_analysis.generator import SurveyModel, simulate_exposures, write_survey
+    from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
 
     model = SurveyModel(
         sources=("Aerztliche Stelle Nord", "Aerztliche Stelle Sued", "Aerztliche Stelle West"),
@@ -227,7 +227,7 @@ def small_damaged_survey(tmp_path_factory):
 def damaged_national_survey(tmp_path_factory):
     """Damaged submissions of the default survey model (5 data sources, 2 years,
     about 12,000 exposures, every kind of damage) at seed 0, with their truth."""
-    from drl_analysis.generator import simulate_exposures, write_survey
+    from drl_analysis.synthetic.surveys import simulate_exposures, write_survey
 
     folder = tmp_path_factory.mktemp("damaged_national_survey")
     return write_survey(folder, simulate_exposures(seed=0), seed=0)

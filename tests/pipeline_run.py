@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from drl_analysis import runner
-from drl_analysis.paths import PROJECT_ROOT, SAMPLE_DIR
-from drl_analysis.pseudonym import ENV_VAR, PseudonymKey
+from drl_analysis.pipeline import run as runner
+from drl_analysis.core.paths import PROJECT_ROOT, SAMPLE_DIR
+from drl_analysis.reporting.pseudonyms import ENV_VAR, PseudonymKey
 
 #: The pseudonym key of the shared run (a test key, not a secret).
 TEST_KEY_TEXT = "key-of-the-test-run-0123456789abcdef"

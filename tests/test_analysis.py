@@ -10,16 +10,16 @@ import pandas as pd
 import papermill as pm
 import pytest
 
-from drl_analysis.analysis import TABLE_FILES
-from drl_analysis.analysis_figures import cluster_figure, dendrogram_figure
-from drl_analysis.catalogue import load_catalogue
+from drl_analysis.analysis.analyse import TABLE_FILES
+from drl_analysis.analysis.figures import cluster_figure, dendrogram_figure
+from drl_analysis.core.catalogue import load_catalogue
 from drl_analysis.cli import main
-from drl_analysis.clustering import cluster_data_sources
-from drl_analysis.columns import EXPOSURE_COLUMNS
-from drl_analysis.generator import SurveyModel, exam_quantities, simulate_exposures
-from drl_analysis.outliers import OUTLIER_COLUMNS
-from drl_analysis.paths import NOTEBOOK_DIR, PROJECT_ROOT
-from drl_analysis.storage import SubmissionRecord, make_engine, save_submission
+from drl_analysis.analysis.clustering import cluster_data_sources
+from drl_analysis.core.columns import EXPOSURE_COLUMNS
+from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
+from drl_analysis.analysis.outliers import OUTLIER_COLUMNS
+from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
+from drl_analysis.store.database import SubmissionRecord, make_engine, save_submission
 
 CATALOGUE = load_catalogue()
 QUANTITY = exam_quantities(CATALOGUE)

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from drl_analysis.catalogue import load_catalogue
-from drl_analysis.clustering import cluster_data_sources, cluster_exam_codes, cluster_features, dose_to_drl, qcd
-from drl_analysis.errors import UserError
-from drl_analysis.generator import SurveyModel, simulate_exposures
+from drl_analysis.core.catalogue import load_catalogue
+from drl_analysis.analysis.clustering import cluster_data_sources, cluster_exam_codes, cluster_features, dose_to_drl, qcd
+from drl_analysis.core.errors import UserError
+from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures
 
 CATALOGUE = load_catalogue()
 YEARS = (2021, 2022, 2023)

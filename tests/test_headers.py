@@ -8,8 +8,8 @@ import json
 import pytest
 from conftest import SOURCE, survey_rows, template_row
 
-from drl_analysis.headers import find_header, find_labels, labels_from_name, match_column, year_of_sheet_name
-from drl_analysis.template import TEMPLATE_HEADER
+from drl_analysis.ingest.headers import find_header, find_labels, labels_from_name, match_column, year_of_sheet_name
+from drl_analysis.ingest.template import TEMPLATE_HEADER
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from conftest import SOURCE, survey_rows, template_row
 
-import drl_analysis.ingest as ingest_module
+import drl_analysis.ingest.batch as ingest_module
 from drl_analysis import cli
-from drl_analysis.columns import NUMERIC_COLUMNS
-from drl_analysis.generator import SurveyModel, simulate_exposures, write_survey
-from drl_analysis.storage import load_exposures, load_table
-from drl_analysis.template import TEMPLATE_HEADER
+from drl_analysis.core.columns import NUMERIC_COLUMNS
+from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
+from drl_analysis.store.database import load_exposures, load_table
+from drl_analysis.ingest.template import TEMPLATE_HEADER
 
 KEY = ["source_file", "sheet", "source_row"]
 

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from drl_analysis.numbers import _shown_by_text, notation_votes
-from drl_analysis.plausibility import _group_medians
-from drl_analysis.repair import _parse_text_number, _parse_texts
-from drl_analysis.storage import SubmissionRecord, make_engine, prepare_rows, save_submission
+from drl_analysis.core.numbers import _shown_by_text, notation_votes
+from drl_analysis.ingest.plausibility import _group_medians
+from drl_analysis.ingest.repair import _parse_text_number, _parse_texts
+from drl_analysis.store.database import SubmissionRecord, make_engine, prepare_rows, save_submission
 
 
 def _texts(seed: int) -> list[str]:

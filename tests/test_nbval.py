@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from drl_analysis.paths import NOTEBOOK_DIR, PROJECT_ROOT
+from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
 
 
 def test_every_notebook_runs_with_its_defaults_under_nbval_lax():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import papermill as pm
 
-from drl_analysis.paths import NOTEBOOK_DIR, PROJECT_ROOT
+from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
 
 
 def test_repair_notebook_ingests_the_sample_and_writes_balanced_tables(tmp_path, monkeypatch):

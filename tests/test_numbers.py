@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drl_analysis.numbers import detect_notation, parse_number, shown_notation
+from drl_analysis.core.numbers import detect_notation, parse_number, shown_notation
 
 
 @pytest.mark.parametrize(

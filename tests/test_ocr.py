@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from drl_analysis import ocr, screens
+from drl_analysis.ocr import reader as ocr
+
+from drl_analysis.synthetic import screens
 from drl_analysis.cli import main
 
 EN = {f.column: f for f in ocr.load_layout("clarityiq_en").fields}

@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import papermill as pm
 
-from drl_analysis import ocr, screens
-from drl_analysis.paths import NOTEBOOK_DIR, PROJECT_ROOT
+from drl_analysis.ocr import reader as ocr
+
+from drl_analysis.synthetic import screens
+from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
 
 
 def test_ocr_notebook_writes_reports_and_quartiles(tmp_path, monkeypatch):

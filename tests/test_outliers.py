@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drl_analysis.catalogue import load_catalogue
-from drl_analysis.errors import UserError
-from drl_analysis.generator import SurveyModel, exam_quantities, simulate_exposures
-from drl_analysis.outliers import (
+from drl_analysis.core.catalogue import load_catalogue
+from drl_analysis.core.errors import UserError
+from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
+from drl_analysis.analysis.outliers import (
     OUTLIER_COLUMNS,
     REASON_PHRASES,
     OutlierParameters,

@@ -14,8 +14,8 @@ import re
 import pytest
 from conftest import survey_rows, template_row
 
-import drl_analysis.repair as repair_module
-from drl_analysis.template import TEMPLATE_HEADER
+import drl_analysis.ingest.repair as repair_module
+from drl_analysis.ingest.template import TEMPLATE_HEADER
 
 FIRST = 12  # Excel row of the first data row
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from drl_analysis import report
-from drl_analysis.errors import UserError
-from drl_analysis.pseudonym import ENV_VAR, PseudonymKey
+from drl_analysis.reporting import report
+from drl_analysis.core.errors import UserError
+from drl_analysis.reporting.pseudonyms import ENV_VAR, PseudonymKey
 from pipeline_run import TEST_KEY_TEXT, sample_run
 
 KEY = PseudonymKey.from_text("report test key, not a secret")

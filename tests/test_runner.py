@@ -15,10 +15,12 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from drl_analysis import cli, runner
-from drl_analysis.errors import UserError
-from drl_analysis.paths import PROJECT_ROOT, SAMPLE_DIR
-from drl_analysis.pseudonym import ENV_VAR, PseudonymKey
+from drl_analysis import cli
+
+from drl_analysis.pipeline import run as runner
+from drl_analysis.core.errors import UserError
+from drl_analysis.core.paths import PROJECT_ROOT, SAMPLE_DIR
+from drl_analysis.reporting.pseudonyms import ENV_VAR, PseudonymKey
 from pipeline_run import TEST_KEY_TEXT, sample_run
 
 KEY = PseudonymKey.from_text("runner test key, not a secret")

@@ -9,8 +9,10 @@ import pandas as pd
 import pydicom
 import pytest
 
-from drl_analysis import ocr, screens
-from drl_analysis.numbers import parse_number
+from drl_analysis.ocr import reader as ocr
+
+from drl_analysis.synthetic import screens
+from drl_analysis.core.numbers import parse_number
 
 DAP = ("dap_total_gycm2", "dap_exposure_gycm2", "dap_fluoro_gycm2")
 KERMA = ("air_kerma_total_mgy", "air_kerma_frontal_mgy", "air_kerma_lateral_mgy")

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import postgres_url_or_skip, survey_rows, template_row
 
-from drl_analysis.columns import EXPORT_COLUMNS
-from drl_analysis.ingest import ingest_paths
-from drl_analysis.storage import (
+from drl_analysis.core.columns import EXPORT_COLUMNS
+from drl_analysis.ingest.batch import ingest_paths
+from drl_analysis.store.database import (
     SubmissionRecord,
     export_csv,
     load_exposures,
@@ -209,7 +209,7 @@ def test_postgres_stores_and_exports_the_same_as_sqlite(small_damaged_survey, wr
 
 
 def test_sqlite_database_folder_is_created(tmp_path):
-    from drl_analysis.storage import make_engine
+    from drl_analysis.store.database import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'deeper' / 'drl.sqlite'}")
     engine.dispose()

@@ -15,7 +15,7 @@ import pytest
 from conftest import SOURCE, survey_rows, template_row
 
 from drl_analysis import cli
-from drl_analysis.workbook import FileRejected, decode_text, find_files, read_file, sniff_delimiter
+from drl_analysis.ingest.workbook import FileRejected, decode_text, find_files, read_file, sniff_delimiter
 
 GOOD_ROWS = [template_row(1, 9003, 10.5, weight=70.0, age=40.0), template_row(2, "Hirnschädel", "", "", 800.0, 55.0, 16)]
 

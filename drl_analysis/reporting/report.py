@@ -17,7 +17,7 @@ The annual report (``notebooks/05_report.ipynb``)
 
 The pseudonymised edition
     The same report with every data source and facility replaced by a keyed
-    pseudonym (:mod:`drl_analysis.pseudonym`): the tables are pseudonymised
+    pseudonym (:mod:`drl_analysis.reporting.pseudonyms`): the tables are pseudonymised
     first, then the figures are drawn and the PDF rendered from them, and the
     edition is checked for original names before it is written. Free-text
     columns that could name a facility are not carried into the report.
@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .columns import QUANTITIES
-from .errors import UserError
-from .paths import PROCESSED_DIR
-from .pseudonym import PseudonymKey, Pseudonymiser, find_identifiers
+from ..core.columns import QUANTITIES
+from ..core.errors import UserError
+from ..core.paths import PROCESSED_DIR
+from .pseudonyms import PseudonymKey, Pseudonymiser, find_identifiers
 
 #: Tables the report reads, by the file name their notebook writes.
 SOURCE_FILES: dict[str, str] = {
@@ -165,7 +165,7 @@ def notebook_html(notebook: str | Path, out: str | Path, *, title: str | None = 
     inline_plotly(nb, notebook.stem)
     exporter = HTMLExporter(
         # nbconvert notes each figure without alternative text (and then gives it one); quiet.
-        log=_quiet_log("drl_analysis.report.nbconvert"),
+        log=_quiet_log("drl_analysis.reporting.report.nbconvert"),
         extra_loaders=[jinja2.DictLoader({"offline.html.j2": _OFFLINE_TEMPLATE})],
         template_file="offline.html.j2",
         exclude_input=True,
@@ -245,7 +245,7 @@ def write_index(version_dir: str | Path, manifest: Mapping, pages: Mapping[str, 
     version_dir : str or Path
         The run's folder; links are relative to the page.
     manifest : mapping
-        The run's manifest (see :mod:`drl_analysis.runner`).
+        The run's manifest (see :mod:`drl_analysis.pipeline.run`).
     pages : mapping of str to path
         Notebook name -> its HTML page.
     out : str or Path
@@ -404,7 +404,7 @@ def _years_list(years: str | Sequence[int] | None) -> list[int] | None:
     if years is None or years == "" or (isinstance(years, float) and math.isnan(years)):
         return None
     if isinstance(years, str):
-        from .cli import parse_years
+        from ..cli import parse_years
 
         return parse_years([years])
     return sorted(int(y) for y in years)
@@ -648,7 +648,7 @@ def _save(fig, path: Path) -> Path:
 
 def heatmap_figure(share_above: pd.DataFrame, path: str | Path) -> Path | None:
     """Share of exams above the current DRL, exam × year, as PNG
-    (:func:`drl_analysis.drl_figures.share_above_heatmap`).
+    (:func:`drl_analysis.stats.figures.share_above_heatmap`).
 
     Parameters
     ----------
@@ -664,7 +664,7 @@ def heatmap_figure(share_above: pd.DataFrame, path: str | Path) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    from .drl_figures import share_above_heatmap
+    from ..stats.figures import share_above_heatmap
 
     if share_above is None or "current_drl" not in share_above or share_above["current_drl"].notna().sum() == 0:
         return None
@@ -674,7 +674,7 @@ def heatmap_figure(share_above: pd.DataFrame, path: str | Path) -> Path | None:
 
 def share_above_plotly(share_above: pd.DataFrame | None):
     """The heatmap as an interactive plotly figure, for the HTML page (None without data)."""
-    from .drl_figures import share_above_heatmap_plotly
+    from ..stats.figures import share_above_heatmap_plotly
 
     if share_above is None or share_above.empty:
         return None
@@ -1211,14 +1211,14 @@ def write_report(
     pseudonymise : bool, default True
         Also write the pseudonymised edition.
     key : PseudonymKey, optional
-        Default :func:`drl_analysis.pseudonym.load_key` (environment or the
+        Default :func:`drl_analysis.reporting.pseudonyms.load_key` (environment or the
         user's key file).
 
     Returns
     -------
     Report
     """
-    from .pseudonym import load_key
+    from .pseudonyms import load_key
 
     out = Path(out_dir) if out_dir else PROCESSED_DIR / "report"
     sources = read_tables(locate_tables(tables_dir))

@@ -1,6 +1,6 @@
 """Repairing the rows of a data sheet into canonical exposures.
 
-Given a sheet and its header (:mod:`drl_analysis.headers`), every row below
+Given a sheet and its header (:mod:`drl_analysis.ingest.headers`), every row below
 the header is either stored as an exposure or rejected with a reason; every
 change to a value is logged as a repair with the rule that made it.
 
@@ -36,11 +36,11 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from .catalogue import Catalogue
-from .columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
+from ..core.catalogue import Catalogue
+from ..core.columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
 from .headers import HeaderMatch, fold, match_column
-from .numbers import Notation, decide_notation, notation_votes, parse_number
-from .units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
+from ..core.numbers import Notation, decide_notation, notation_votes, parse_number
+from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
 from .workbook import RawSheet
 
 MISSING_MARKERS = frozenset(
@@ -63,7 +63,7 @@ _PHANTOM_WORDS = {
 }
 
 
-#: Columns of a repair record (see :data:`drl_analysis.storage.repairs`).
+#: Columns of a repair record (see :data:`drl_analysis.store.database.repairs`).
 REPAIR_COLUMNS = ["sheet", "source_row", "column", "before", "after", "rule"]
 
 

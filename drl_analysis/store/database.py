@@ -9,7 +9,7 @@ sheets
     One row per sheet of a submission: whether it held data, its header row,
     the column mapping, unknown columns and row counts.
 exposures
-    The canonical columns of :mod:`drl_analysis.columns` plus ``submission_id``,
+    The canonical columns of :mod:`drl_analysis.core.columns` plus ``submission_id``,
     ``sheet``, ``source_row`` and ``flags``.
 repairs
     Every change made to a value: sheet, row, column, before, after, rule.
@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from .columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
-from .errors import UserError
+from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
+from ..core.errors import UserError
 
 metadata = sa.MetaData()
 
@@ -145,7 +145,7 @@ def make_engine(url: str) -> sa.Engine:
     """An engine for an SQLAlchemy URL, with the tables created if missing.
 
     An SQLite file's folder is created. A URL that cannot be used raises
-    :class:`~drl_analysis.errors.UserError` naming it and the reason.
+    :class:`~drl_analysis.core.errors.UserError` naming it and the reason.
     """
     try:
         parsed = sa.engine.make_url(url)
@@ -390,7 +390,7 @@ def load_exposures(
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`drl_analysis.columns.EXPORT_COLUMNS` then ``flags``;
+        Columns :data:`drl_analysis.core.columns.EXPORT_COLUMNS` then ``flags``;
         ``sheet`` is "" for CSV files, ``flags`` "" where there are none.
         Doses in canonical units. Sorted by source file, sheet and row.
     """
@@ -444,7 +444,7 @@ def load_table(url_or_engine: str | sa.Engine, name: str) -> pd.DataFrame:
 def export_csv(url: str, out: str) -> int:
     """Write every stored exposure to ``out`` (CSV, UTF-8) and return the row count.
 
-    Columns: :data:`drl_analysis.columns.EXPORT_COLUMNS`, then ``flags``.
+    Columns: :data:`drl_analysis.core.columns.EXPORT_COLUMNS`, then ``flags``.
     """
     frame = load_exposures(url)
     frame.to_csv(out, index=False, lineterminator="\n")

@@ -1,6 +1,6 @@
 """Units of dose quantities and their conversion to the canonical units.
 
-Canonical units (see :mod:`drl_analysis.columns`): DAP in cGy·cm² (= µGy·m²),
+Canonical units (see :mod:`drl_analysis.core.columns`): DAP in cGy·cm² (= µGy·m²),
 AGD, CTDIvol and air kerma in mGy, DLP in mGy·cm, weight in kg, age in years,
 time in minutes, phantom diameter in cm.
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .catalogue import Catalogue
-from .columns import (
+from ..core.catalogue import Catalogue
+from ..core.columns import (
     DOSE_QUANTITIES,
     FLAG_AMBIGUOUS_NUMBER,
     FLAG_OUT_OF_RANGE,

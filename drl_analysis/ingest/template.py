@@ -16,7 +16,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from .catalogue import Catalogue, load_catalogue
+from ..core.catalogue import Catalogue, load_catalogue
 
 TITLE = "Intervention or diagnostic examination using x-rays"
 #: The header of the exposure sheet, exactly as the template writes it.

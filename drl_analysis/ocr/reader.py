@@ -40,8 +40,8 @@ image. :func:`read_reports` reads such images in bulk:
    ``needs_review`` with the reason. Images that cannot be decoded or hold
    no dose report get a row with the reason too.
 
-Numbers go through :func:`drl_analysis.numbers.parse_number` (German and
-English notation) and units through :func:`drl_analysis.units.unit_factor`.
+Numbers go through :func:`drl_analysis.core.numbers.parse_number` (German and
+English notation) and units through :func:`drl_analysis.core.units.unit_factor`.
 """
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
-from .errors import UserError
-from .numbers import parse_number
-from .paths import PACKAGE_DATA, relative_names
-from .units import normalise_unit, unit_factor
+from ..core.errors import UserError
+from ..core.numbers import parse_number
+from ..core.paths import PACKAGE_DATA, relative_names
+from ..core.units import normalise_unit, unit_factor
 
 #: Folder of the screen layouts that ship with the package.
 LAYOUT_DIR = PACKAGE_DATA / "layouts"
@@ -86,7 +86,7 @@ class Field:
     label : str
         The row's label as the screen prints it.
     quantity : {"dap", "dose", "time", "count"}
-        Unit family (see :func:`drl_analysis.units.unit_factor`); counts have no unit.
+        Unit family (see :func:`drl_analysis.core.units.unit_factor`); counts have no unit.
     unit : str
         Canonical unit of the column (``"Gy·cm²"``, ``"mGy"``, ``"min"``; empty for counts).
     units : tuple of str

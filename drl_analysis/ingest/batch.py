@@ -1,10 +1,10 @@
 """Ingesting survey submissions: read, repair, flag and store each file.
 
-For each file: read its sheets (:mod:`drl_analysis.workbook`), find each
-sheet's header (:mod:`drl_analysis.headers`), repair its rows
-(:mod:`drl_analysis.repair`), flag implausible values
-(:mod:`drl_analysis.plausibility`) and store everything in one transaction
-(:mod:`drl_analysis.storage`). A file that fails leaves the database as it
+For each file: read its sheets (:mod:`drl_analysis.ingest.workbook`), find each
+sheet's header (:mod:`drl_analysis.ingest.headers`), repair its rows
+(:mod:`drl_analysis.ingest.repair`), flag implausible values
+(:mod:`drl_analysis.ingest.plausibility`) and store everything in one transaction
+(:mod:`drl_analysis.store.database`). A file that fails leaves the database as it
 was for that file; the other files still load. For every data sheet, rows
 read = rows stored + rows rejected.
 """
@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .catalogue import Catalogue, load_catalogue
-from .columns import EXPOSURE_COLUMNS
-from .errors import UserError
+from ..core.catalogue import Catalogue, load_catalogue
+from ..core.columns import EXPOSURE_COLUMNS
+from ..core.errors import UserError
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
-from .paths import default_db_url, relative_names
+from ..core.paths import default_db_url, relative_names
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
-from .storage import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
+from ..store.database import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
 from .workbook import FileRejected, RawSheet, find_files, read_file
 
 _EXPOSURE_FRAME_COLUMNS = ("sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS)
@@ -491,7 +491,7 @@ def command(args) -> int:
 
 def export_command(args) -> int:
     """``drl-analysis export``: every stored exposure to a CSV file."""
-    from .storage import export_csv
+    from ..store.database import export_csv
 
     n = export_csv(args.db or default_db_url(), args.out)
     print(f"Wrote {n} exposures to {args.out}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .storage import load_table
+from ..store.database import load_table
 
 
 def accounting_tables(db_url: str) -> dict[str, pd.DataFrame]:

@@ -119,7 +119,7 @@ class Catalogue:
         ----------
         code : str
         quantity : str
-            One of :data:`drl_analysis.columns.DOSE_QUANTITIES`.
+            One of :data:`drl_analysis.core.columns.DOSE_QUANTITIES`.
         edition : str, optional
             An edition label such as ``"DE-2022"``. None takes the newest
             edition that gives a DRL for this exam and quantity.

@@ -46,11 +46,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .catalogue import Catalogue, load_catalogue
-from .columns import DOSE_QUANTITIES, QUANTITIES, is_implausible
-from .errors import UserError
-from .paths import CATALOGUE_FILE, PROCESSED_DIR
+from .. import __version__
+from ..core.catalogue import Catalogue, load_catalogue
+from ..core.columns import DOSE_QUANTITIES, QUANTITIES, is_implausible
+from ..core.errors import UserError
+from ..core.paths import CATALOGUE_FILE, PROCESSED_DIR
 
 #: Columns that identify a facility.
 FACILITY_KEYS: tuple[str, ...] = ("data_source", "facility_id")
@@ -969,7 +969,7 @@ def drl_table(
     Parameters
     ----------
     exposures : pandas.DataFrame of shape (n_exposures, ...)
-        As :func:`drl_analysis.storage.load_exposures` returns: at least
+        As :func:`drl_analysis.store.database.load_exposures` returns: at least
         ``data_source, facility_id, exam_code`` and dose columns in canonical
         units (``dap_cgycm2`` cGy·cm², ``agd_mgy`` mGy, ``dlp_mgycm`` mGy·cm,
         ``ctdivol_mgy`` mGy); optionally ``year``, ``ctdi_phantom_cm`` (cm),
@@ -1103,7 +1103,7 @@ def counted_values(
     exposures : pandas.DataFrame
     exam_code : str
     quantity : str
-        One of :data:`drl_analysis.columns.DOSE_QUANTITIES`.
+        One of :data:`drl_analysis.core.columns.DOSE_QUANTITIES`.
     catalogue : Catalogue, optional
     weight_range_kg : (float, float), optional
     years : iterable of int, optional
@@ -1185,7 +1185,7 @@ def facility_values(
 
 
 def _years_arg(years: str | int | Sequence[str | int] | None) -> list[int] | None:
-    from .cli import parse_years
+    from ..cli import parse_years
 
     if years is None or years == "":
         return None
@@ -1246,9 +1246,9 @@ def drl_from_database(
     UserError
         For a missing database, no exposures in the selected years, or a bad parameter.
     """
-    from .cli import parse_range
-    from .paths import default_db_url
-    from .storage import load_exposures
+    from ..cli import parse_range
+    from ..core.paths import default_db_url
+    from ..store.database import load_exposures
 
     year_list = _years_arg(years)
     if isinstance(weight_range_kg, str):
@@ -1445,7 +1445,7 @@ def command(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from .cli import parse_range
+    from ..cli import parse_range
 
     check_quantile_method(args.quantile_method, name="--quantile-method")
     if args.min_per_facility < 1:

@@ -54,11 +54,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .errors import UserError
-from .ingest import sha256_file
-from .paths import NOTEBOOK_DIR, PROCESSED_DIR, PROJECT_ROOT, SAMPLE_DIR
-from .pseudonym import ENV_VAR
+from .. import __version__
+from ..core.errors import UserError
+from ..ingest.batch import sha256_file
+from ..core.paths import NOTEBOOK_DIR, PROCESSED_DIR, PROJECT_ROOT, SAMPLE_DIR
+from ..reporting.pseudonyms import ENV_VAR
 
 # ---------------------------------------------------------------------------
 # The layout of a version folder: the one place that names its parts
@@ -318,7 +318,7 @@ def years_text(years: Sequence[int] | None) -> str:
 
 def _year_groups(values: object, where: str) -> list[str]:
     """Each item of ``--years`` (or of a params-file list) is one survey."""
-    from .cli import parse_years
+    from ..cli import parse_years
 
     if values is None or values == "" or values == []:
         return []
@@ -990,7 +990,7 @@ def _notebook_parameters(nb: Notebook, plan: Plan, nb_input: Path) -> dict:
 
 
 def _finish_outputs(work: Path, manifest: dict) -> None:
-    from . import report
+    from ..reporting import report
 
     _close_database(work / DB_FILE)
     executed = sorted((work / NOTEBOOKS).glob("*.ipynb")) if (work / NOTEBOOKS).is_dir() else []
@@ -1007,7 +1007,7 @@ def _finish_outputs(work: Path, manifest: dict) -> None:
 
 
 def _write_index(work: Path, manifest: Mapping) -> None:
-    from . import report
+    from ..reporting import report
 
     pages = {p.stem: p for p in sorted((work / HTML).glob("*.html")) if p.name != "index.html"}
     report.write_index(work, manifest, pages, work / HTML / "index.html")
@@ -1083,7 +1083,7 @@ def run(
     stream = stream or sys.stderr
     uses_key = _needs_key(notebooks, plans)
     if key_file or (key is None and uses_key):
-        from .pseudonym import load_key
+        from ..reporting.pseudonyms import load_key
 
         key = load_key(key_file)
         if uses_key and progress:
@@ -1316,7 +1316,7 @@ def verify(
     key, skip = None, []
     recorded_key = manifest.get("pseudonym_key")
     if recorded_key:
-        from .pseudonym import PseudonymKey, load_key
+        from ..reporting.pseudonyms import PseudonymKey, load_key
 
         try:
             key = load_key(key_file, create=False)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .catalogue import Catalogue, load_catalogue
-from .columns import EXPOSURE_COLUMNS
+from ..core.catalogue import Catalogue, load_catalogue
+from ..core.columns import EXPOSURE_COLUMNS
 
 #: Data sources of the generated surveys (fictitious medical bodies).
 DEFAULT_SOURCES: tuple[str, ...] = (
@@ -132,7 +132,7 @@ def simulate_exposures(
     -------
     pandas.DataFrame
         One row per exposure: ``data_source, year`` and the columns of
-        :data:`drl_analysis.columns.EXPOSURE_COLUMNS` in canonical units
+        :data:`drl_analysis.core.columns.EXPOSURE_COLUMNS` in canonical units
         (NaN where a quantity does not apply), plus ``facility_level``, the
         facility's true dose level for the exam and year (canonical units).
         Sorted by data source, year, facility, exam.
@@ -259,7 +259,7 @@ def _fmt_number(x: float, notation: str, rng: np.random.Generator, thousands: bo
 
 
 def _unambiguous(text: str) -> bool:
-    from .numbers import shown_notation
+    from ..core.numbers import shown_notation
 
     try:
         return not shown_notation(text.split(" ")[0])[1]
@@ -383,7 +383,7 @@ def _render_submission(
     rng: np.random.Generator,
 ) -> tuple[dict[str, list[list]], list[dict], list[dict], list]:
     """Sheets (name -> rows), truth rows, non-exposure rows and merged ranges of one file."""
-    from .columns import EXPOSURE_COLUMNS as COLS
+    from ..core.columns import EXPOSURE_COLUMNS as COLS
 
     in_csv = style.fmt == "csv"
     header = [style.header_variant[c][0] for c in style.order] + style.extras

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import UserError
+from ..core.errors import UserError
 
 #: Environment variable holding the key.
 ENV_VAR = "DRL_ANALYSIS_PSEUDONYM_KEY"

@@ -11,13 +11,13 @@ Files written to the output folder
 ``outliers.csv``
     ``source_file, sheet, source_row, data_source, facility_id, exam_code,
     quantity, value, exam_median, ratio_to_median, reason`` then details
-    (see :func:`drl_analysis.outliers.value_outliers`).
+    (see :func:`drl_analysis.analysis.outliers.value_outliers`).
 ``facility_outliers.csv``, ``alerts.csv``
-    See :func:`drl_analysis.outliers.facility_outliers` and
-    :func:`drl_analysis.outliers.alerts`.
+    See :func:`drl_analysis.analysis.outliers.facility_outliers` and
+    :func:`drl_analysis.analysis.outliers.alerts`.
 ``exam_clusters.csv``, ``source_clusters.csv``
     ``exam_code, exam_name, cluster`` / ``data_source, cluster``, then the
-    features (see :mod:`drl_analysis.clustering`); the centres, the
+    features (see :mod:`drl_analysis.analysis.clustering`); the centres, the
     silhouette by k and the feature weights in their own files.
 ``excluded_values.csv``, ``parameters.csv``
     What was left out of the references and why; every parameter of the run.
@@ -38,15 +38,17 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from . import __version__, outliers
-from .analysis_figures import cluster_figure, dendrogram_figure, exam_label, outlier_figure, save
-from .catalogue import Catalogue, load_catalogue
+from .. import __version__
+
+from . import outliers
+from .figures import cluster_figure, dendrogram_figure, exam_label, outlier_figure, save
+from ..core.catalogue import Catalogue, load_catalogue
 from .clustering import ClusterResult, _check_k, cluster_data_sources, cluster_exam_codes, dose_to_drl
-from .columns import DOSE_QUANTITIES
-from .errors import UserError
-from .generator import exam_quantities
+from ..core.columns import DOSE_QUANTITIES
+from ..core.errors import UserError
+from ..synthetic.surveys import exam_quantities
 from .outliers import OutlierParameters
-from .paths import PROCESSED_DIR, default_db_url
+from ..core.paths import PROCESSED_DIR, default_db_url
 
 #: Default output folder of the notebook (the command requires ``--out``).
 DEFAULT_OUT_DIR = PROCESSED_DIR / "analysis"
@@ -76,7 +78,7 @@ class AnalysisResult:
     tables : dict of str to pandas.DataFrame
         Keyed as :data:`TABLE_FILES`.
     scored : pandas.DataFrame
-        Every dose value with its scores (:func:`drl_analysis.outliers.score_values`).
+        Every dose value with its scores (:func:`drl_analysis.analysis.outliers.score_values`).
     exam_result, source_result : ClusterResult
     notes : list of str
         What was left out, filled, capped or weighted, in words.
@@ -159,7 +161,7 @@ def analyse(
     Parameters
     ----------
     exposures : pandas.DataFrame
-        As :func:`drl_analysis.storage.load_exposures` returns (doses in
+        As :func:`drl_analysis.store.database.load_exposures` returns (doses in
         canonical units).
     catalogue : Catalogue, optional
         Default: the shipped catalogue.
@@ -434,7 +436,7 @@ def _safe_url(url: str) -> str:
 
 
 def _parse_years(years) -> list[int] | None:
-    from .cli import parse_years
+    from ..cli import parse_years
 
     if years is None or years == "" or years == []:
         return None
@@ -462,7 +464,7 @@ def analyse_database(
     Parameters
     ----------
     db_url : str, optional
-        SQLAlchemy URL; None or "" takes :func:`drl_analysis.paths.default_db_url`.
+        SQLAlchemy URL; None or "" takes :func:`drl_analysis.core.paths.default_db_url`.
     out_dir : str or Path, optional
         None or "" takes ``data/processed/analysis``.
     years : str or list, optional
@@ -486,7 +488,7 @@ def analyse_database(
     UserError
         If the database holds no exposures for the years asked.
     """
-    from .storage import load_exposures
+    from ..store.database import load_exposures
 
     url = db_url or default_db_url()
     year_list = _parse_years(years)

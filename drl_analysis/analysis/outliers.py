@@ -18,7 +18,7 @@ Values
     above", and a whole submission in the wrong unit is a slip.
 Facilities
     :func:`facility_medians` gives each facility's median per exam, quantity
-    and year (via :func:`drl_analysis.drl.facility_values`) next to the
+    and year (via :func:`drl_analysis.stats.drl.facility_values`) next to the
     current DRL and the survey's P95 of facility medians;
     :func:`facility_outliers` keeps those above either.
 Alerts
@@ -28,12 +28,12 @@ Alerts
     its evidence.
 
 What is left out of the references is said, never hidden: values flagged
-implausible at ingest (:func:`drl_analysis.columns.is_implausible`), values
+implausible at ingest (:func:`drl_analysis.core.columns.is_implausible`), values
 that are not positive, and CT values measured in another CTDI phantom than
 the exam's reference phantom (16 cm values are 2–3 times the 32 cm ones and
 must not be pooled). :func:`excluded_values` counts them.
 
-All doses are in the canonical units of :mod:`drl_analysis.columns`.
+All doses are in the canonical units of :mod:`drl_analysis.core.columns`.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from . import drl
-from .catalogue import Catalogue, load_catalogue
-from .columns import DOSE_QUANTITIES, QUANTITIES, is_implausible
-from .errors import UserError
+from ..stats import drl
+from ..core.catalogue import Catalogue, load_catalogue
+from ..core.columns import DOSE_QUANTITIES, QUANTITIES, is_implausible
+from ..core.errors import UserError
 
 #: Reason kinds of ``outliers.csv``, a fixed vocabulary; the ``reason`` text
 #: starts with the phrase and adds the detail after a colon.
@@ -218,10 +218,10 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
     Parameters
     ----------
     exposures : pandas.DataFrame
-        As :func:`drl_analysis.storage.load_exposures` returns: the columns
+        As :func:`drl_analysis.store.database.load_exposures` returns: the columns
         ``source_file, sheet, source_row, data_source, year, facility_id,
         exam_code``, the dose columns of
-        :data:`drl_analysis.columns.DOSE_QUANTITIES` (canonical units),
+        :data:`drl_analysis.core.columns.DOSE_QUANTITIES` (canonical units),
         ``ctdi_phantom_cm`` and ``flags``; missing optional columns are
         treated as empty.
     catalogue : Catalogue, optional
@@ -236,7 +236,7 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
         (the ingest flags concerning this value or its whole row),
         ``status`` (``"used"`` or a key of :data:`EXCLUSION_REASONS`).
         Values of every dose quantity present are listed, quantity by
-        quantity (in the order of :data:`drl_analysis.columns.DOSE_QUANTITIES`),
+        quantity (in the order of :data:`drl_analysis.core.columns.DOSE_QUANTITIES`),
         each in the order of ``exposures``.
     """
     _check_exposures(exposures)

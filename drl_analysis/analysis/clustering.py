@@ -33,7 +33,7 @@ Data sources
 dose/DRL is dimensionless: each value in its canonical unit divided by the
 current DRL of its exam (newest catalogue edition unless one is given).
 Values left out of statistics (see
-:func:`drl_analysis.outliers.plausible_exposures`) are not used.
+:func:`drl_analysis.analysis.outliers.plausible_exposures`) are not used.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .catalogue import Catalogue, load_catalogue
-from .errors import UserError
-from .generator import exam_quantities
+from ..core.catalogue import Catalogue, load_catalogue
+from ..core.errors import UserError
+from ..synthetic.surveys import exam_quantities
 from .outliers import plausible_exposures
 
 
@@ -442,12 +442,12 @@ def dose_to_drl(
     Parameters
     ----------
     exposures : pandas.DataFrame
-        See :func:`drl_analysis.outliers.dose_values`.
+        See :func:`drl_analysis.analysis.outliers.dose_values`.
     catalogue : Catalogue, optional
     edition : str, optional
         DRL edition; None takes the newest per exam.
     values : pandas.DataFrame, optional
-        :func:`drl_analysis.outliers.dose_values` of the same exposures, to
+        :func:`drl_analysis.analysis.outliers.dose_values` of the same exposures, to
         avoid recomputing them.
 
     Returns
@@ -710,7 +710,7 @@ def cluster_exam_codes(
     Parameters
     ----------
     exposures : pandas.DataFrame or None
-        See :func:`drl_analysis.outliers.dose_values`; None when ``ratios``
+        See :func:`drl_analysis.analysis.outliers.dose_values`; None when ``ratios``
         is given.
     catalogue : Catalogue, optional
     k, seed, n_init, k_max

@@ -2,7 +2,7 @@
 
 Matplotlib/seaborn figures for notebooks and PDF reports, and plotly versions
 of the per-exam histogram and the heatmap for interactive HTML reports. Every
-function takes the tables of :mod:`drl_analysis.drl` (``drl_table``,
+function takes the tables of :mod:`drl_analysis.stats.drl` (``drl_table``,
 ``drl_by_year``, ``facility_medians``, ``counted_values``), draws one figure
 and returns its Axes (or plotly Figure); axes carry the dose unit.
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .catalogue import Catalogue, edition_year, load_catalogue
-from .columns import QUANTITIES, header_label
+from ..core.catalogue import Catalogue, edition_year, load_catalogue
+from ..core.columns import QUANTITIES, header_label
 
 # One colour per marker, the same in every figure.
 COLOURS = {"p25": "#7f7f7f", "p50": "#1f77b4", "p75": "#d62728", "drl": "#000000"}
@@ -87,10 +87,10 @@ def facility_histogram(
     Parameters
     ----------
     facilities : pandas.DataFrame
-        :func:`drl_analysis.drl.facility_medians` (or ``DrlResult.facilities``):
+        :func:`drl_analysis.stats.drl.facility_medians` (or ``DrlResult.facilities``):
         only rows with ``counted`` are drawn.
     table : pandas.DataFrame
-        :func:`drl_analysis.drl.drl_table`, for the quartiles and the DRL.
+        :func:`drl_analysis.stats.drl.drl_table`, for the quartiles and the DRL.
     exam_code : str
     quantity : str
         A dose column such as ``"ctdivol_mgy"``; the x axis is in its unit.
@@ -141,10 +141,10 @@ def facility_boxes(
     Parameters
     ----------
     values : pandas.DataFrame
-        :func:`drl_analysis.drl.counted_values` of this exam and quantity:
+        :func:`drl_analysis.stats.drl.counted_values` of this exam and quantity:
         ``data_source, facility_id, value``.
     table : pandas.DataFrame
-        :func:`drl_analysis.drl.drl_table` (its ``min_per_facility`` column
+        :func:`drl_analysis.stats.drl.drl_table` (its ``min_per_facility`` column
         decides which facilities count).
     exam_code, quantity : str
     max_facilities : int, default 40
@@ -215,7 +215,7 @@ def share_above_heatmap(by_year: pd.DataFrame, *, quantity: str | None = None, a
     Parameters
     ----------
     by_year : pandas.DataFrame
-        :func:`drl_analysis.drl.drl_by_year`; exams without a current DRL are left out.
+        :func:`drl_analysis.stats.drl.drl_by_year`; exams without a current DRL are left out.
     quantity : str, optional
         Only this dose quantity (default: every quantity with a DRL).
     ax : matplotlib.axes.Axes, optional
@@ -258,7 +258,7 @@ def p75_trend(
     Parameters
     ----------
     by_year : pandas.DataFrame
-        :func:`drl_analysis.drl.drl_by_year`.
+        :func:`drl_analysis.stats.drl.drl_by_year`.
     exam_code, quantity : str
     catalogue : Catalogue, optional
         Source of the DRL editions (default: the shipped catalogue).

@@ -3,7 +3,7 @@
 Submitted sheets rename, translate, reorder and add columns, move the header
 row, and write units in brackets, after "in", or on a second line. A header
 cell is folded (case, accents, line breaks, punctuation), its unit taken out
-and read with :func:`drl_analysis.units.unit_factor`, and the rest matched
+and read with :func:`drl_analysis.core.units.unit_factor`, and the rest matched
 against German and English names of the canonical columns.
 """
 
@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .units import FAMILY_OF_COLUMN, UnknownUnit, normalise_unit, unit_factor
+from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, normalise_unit, unit_factor
 
 # Column patterns, tried in this order on the folded header text (so that
 # "CTDI-Phantom" is a phantom before it is a CTDI, and "Untersuchungsdatum"

@@ -16,9 +16,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import dendrogram
 
-from .catalogue import Catalogue, load_catalogue
+from ..core.catalogue import Catalogue, load_catalogue
 from .clustering import ClusterResult
-from .columns import header_label
+from ..core.columns import header_label
 
 #: Colour and marker of each outlier reason kind.
 KIND_STYLE: dict[str, tuple[str, str, str]] = {
@@ -60,9 +60,9 @@ def outlier_figure(
     Parameters
     ----------
     scored : pandas.DataFrame
-        :func:`drl_analysis.outliers.score_values` output.
+        :func:`drl_analysis.analysis.outliers.score_values` output.
     outliers : pandas.DataFrame
-        :func:`drl_analysis.outliers.value_outliers` output.
+        :func:`drl_analysis.analysis.outliers.value_outliers` output.
     quantity : str
         A dose column, e.g. ``"dap_cgycm2"``.
     catalogue : Catalogue, optional

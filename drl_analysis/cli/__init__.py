@@ -11,8 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import UserError
+from .. import __version__
+from ..core.errors import UserError
 
 
 def parse_years(values: Sequence[str] | None) -> list[int] | None:
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int)
     p.add_argument("--data-source")
     p.add_argument("--catalogue", metavar="FILE", help="exam-code catalogue CSV (default: the shipped one)")
-    p.set_defaults(func=_dispatch("template", "command"))
+    p.set_defaults(func=_dispatch("ingest.template", "command"))
 
     p = sub.add_parser("ingest", help="read, repair and store survey submissions")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
@@ -89,12 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_dispatch("ingest", "command"))
+    p.set_defaults(func=_dispatch("ingest.batch", "command"))
 
     p = sub.add_parser("export", help="write every stored exposure to a CSV file")
     p.add_argument("--db", metavar="URL")
     p.add_argument("--out", required=True, metavar="FILE.csv")
-    p.set_defaults(func=_dispatch("ingest", "export_command"))
+    p.set_defaults(func=_dispatch("ingest.batch", "export_command"))
 
     p = sub.add_parser("drl", help="DRL statistics: facility medians, quartiles, proposed DRLs")
     p.add_argument("--db", metavar="URL")
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, metavar="S")
     p.add_argument("--facility-means", action="store_true", help="use facility means (pre-2022 German practice)")
     p.add_argument("--catalogue", metavar="FILE")
-    p.set_defaults(func=_dispatch("drl", "command"))
+    p.set_defaults(func=_dispatch("stats.drl", "command"))
 
     p = sub.add_parser("ocr", help="read dose values off dose-report screenshots")
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default="auto", metavar="NAME|auto")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_dispatch("ocr", "command"))
+    p.set_defaults(func=_dispatch("ocr.reader", "command"))
 
     p = sub.add_parser("analyse", help="outliers, alerts and clustering")
     p.add_argument("--db", metavar="URL")
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, metavar="N", help="number of clusters (default: by silhouette)")
     p.add_argument("--seed", type=int, default=0, metavar="S")
     p.add_argument("--catalogue", metavar="FILE")
-    p.set_defaults(func=_dispatch("analysis", "command"))
+    p.set_defaults(func=_dispatch("analysis.analyse", "command"))
 
     p = sub.add_parser("run", help="run the notebooks in order with papermill")
     p.add_argument("--params", metavar="FILE.yaml")
@@ -134,12 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR")
     p.add_argument("--years", nargs="+", metavar="YEARS")
     p.add_argument("--pseudonym-key-file", metavar="FILE")
-    p.set_defaults(func=_dispatch("runner", "command"))
+    p.set_defaults(func=_dispatch("pipeline.run", "command"))
 
     p = sub.add_parser("verify", help="rerun a version from its manifest and compare the tables")
     p.add_argument("version", metavar="VERSION_FOLDER")
     p.add_argument("--pseudonym-key-file", metavar="FILE", help="the key the run used, to check the pseudonymised tables")
-    p.set_defaults(func=_dispatch("runner", "verify_command"))
+    p.set_defaults(func=_dispatch("pipeline.run", "verify_command"))
     return parser
 
 

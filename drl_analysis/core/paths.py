@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: The package folder ``drl_analysis/``.
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: Data files that ship with the package.
 PACKAGE_DATA = PACKAGE_DIR / "data"
 #: The exam-code catalogue shipped with the package.

@@ -1,0 +1,2 @@
+"""Dose values read off screenshots of dose-report screens.
+"""

@@ -1,0 +1,3 @@
+"""Reproducible runs: the notebooks executed in order by papermill into
+versioned output folders, and their verification.
+"""

@@ -1,0 +1,3 @@
+"""Published outputs: HTML pages, the annual report (PDF) and its
+pseudonymised edition.
+"""

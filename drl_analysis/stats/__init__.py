@@ -1,0 +1,2 @@
+"""DRL statistics: facility medians, quartiles, bootstrap intervals and their figures.
+"""
