@@ -184,7 +184,7 @@ MARKS = {
     "numbers_as_text_en": ("xlsx", lambda c, t, j, f: any(
         re.fullmatch(r"\d+\.\d+", v) for v in _texts(_data_cells(c, t)))),
     "thousands_separators": ("csv_de", lambda c, t, j, f: any(
-        re.fullmatch(r"\d{1,3}([. ]\d{3})+(,\d+)?", v) for v in _texts(_data_cells(c, t)))),
+        re.fullmatch(r"\d{1,3}([. \u00a0]\d{3})+(,\d+)?", v) for v in _texts(_data_cells(c, t)))),
     "units_in_cells": ("xlsx", lambda c, t, j, f: any(
         re.fullmatch(r"[\d.,]+ ?(mGy|mGy·cm|mGy\*cm|kg|J\.|Jahre|J|\S*Gy\S*)", v) for v in _texts(_data_cells(c, t)))),
     "missing_markers": ("xlsx", lambda c, t, j, f: bool(set(_texts(_data_cells(c, t))) & set(MISSING_MARKERS))),

@@ -11,6 +11,14 @@ too ("junk").
 Command line::
 
     python -m tests.forge.score --examples 200 --level 1
+    python -m tests.forge.score --examples 200 --level 3
+    python -m tests.forge.score --examples 40 --kinds sheet_per_exam --format xlsx
+
+``--kinds`` and ``--format`` fix the damage kinds and the file format (to see
+one kind's failures without the others), ``--keep DIR`` keeps the files and
+the database, ``--show N`` the examples per failure class. The shares per kind
+count every exposure of a file under each of its kinds, so a kind that meets
+a failing one in a file shares its failures; fix the kinds to separate them.
 """
 
 from __future__ import annotations
@@ -90,6 +98,10 @@ def score(truth: pd.DataFrame | Batch, url: str, non_exposure: pd.DataFrame | No
         rejections = rejections.drop_duplicates(KEY)[[*KEY, "reason", "raw"]]
     else:
         rejections = pd.DataFrame(columns=[*KEY, "reason", "raw"])
+    for frame in (truth, stored, rejections):  # empty tables come back with object columns
+        frame["source_row"] = pd.to_numeric(frame["source_row"]).fillna(-1).astype("int64")
+        frame["source_file"] = frame["source_file"].astype(object)
+        frame["sheet"] = frame["sheet"].astype(object)
     failed = {}
     if summary is not None:
         failed = {f.source_file: f.message for f in summary.files if f.status != "stored"}
@@ -119,7 +131,7 @@ def score(truth: pd.DataFrame | Batch, url: str, non_exposure: pd.DataFrame | No
 
     # stored rows that are no exposures
     truth_keys = set(map(tuple, truth[KEY].itertuples(index=False)))
-    extra = stored[[tuple(k) not in truth_keys for k in stored[KEY].itertuples(index=False)]]
+    extra = stored[np.array([tuple(k) not in truth_keys for k in stored[KEY].itertuples(index=False)], dtype=bool)]
     if non_exposure is not None and len(non_exposure):
         ne = non_exposure.copy()
         ne["sheet"] = ne["sheet"].fillna("")

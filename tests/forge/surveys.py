@@ -149,7 +149,7 @@ KIND_NOTES = {
     "dap_unit": "DAP in Gy·cm², dGy·cm², mGy·cm² or µGy·m² (header says so; values scaled)",
     "numbers_as_text_de": "numbers typed as text in German notation (12,5)",
     "numbers_as_text_en": "numbers typed as text in English notation (12.5)",
-    "thousands_separators": "numbers >= 1000 with thousands separators (1.234,5 / 1 234,5 / 1,234.5), all numbers text",
+    "thousands_separators": "numbers >= 1000 with thousands separators (1.234,5 / 1 234,5 / 1\u00a0234,5 / 1,234.5); all numbers text",
     "units_in_cells": "numbers with their unit in the cell (12,5 mGy, 75kg, 45 J.)",
     "missing_markers": "k.A., n. a., -, /, ? ... where a value is missing (any column, incl. phantom of radiography)",
     "phantom_words": "phantom as Kopf, Körper, head, body, 32 cm, 16cm",
@@ -469,7 +469,7 @@ class _Builder:
         self.text_rate = self.rate(0.35) if k & {"numbers_as_text_de", "numbers_as_text_en"} else 0.0
         self.thousands = None
         if "thousands_separators" in k:
-            self.thousands = self.pick([".", " "]) if self.notation == "de" else ","
+            self.thousands = self.pick([".", ".", " ", "\u00a0"]) if self.notation == "de" else ","
             self.text_rate = 1.0
         self.columns = self._columns()
         self.two_row = "two_row_header" in k
@@ -537,8 +537,9 @@ class _Builder:
                 order = order[::-1]
             cols = [cols[i] for i in order]
         if "extra_columns" in k:
-            for _ in range(self.count(1, 2)):
-                extra = self.pick(list(EXTRA_COLUMNS))
+            n_extra = min(self.count(1, 2), len(EXTRA_COLUMNS))
+            for extra in rng.choice(list(EXTRA_COLUMNS), size=n_extra, replace=False):
+                extra = str(extra)
                 pos = int(rng.integers(0, len(cols) + 1))
                 cols.insert(pos, Col("extra", extra, "", extra=extra))
         if "running_number" in k:
