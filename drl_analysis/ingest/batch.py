@@ -271,9 +271,20 @@ def read_submission(
             start = header.row + 2
         if own_header and header is not previous:
             try:
-                notes.extend(f"sheet {sheet.name!r}: {n}" if sheet.name else n
-                             for n in check_columns(sheet.rows, header, header.row + 1 if start is None else start,
-                                                    catalogue))
+                first = header.row + 1 if start is None else start
+                try:
+                    checked = check_columns(sheet.rows, header, first, catalogue)
+                except SheetNotRead as exc:
+                    # A sheet per exam whose "exam" column holds something else
+                    # ("Protokoll"): its name gives the exam.
+                    by_name = exam_of_sheet_name(sheet.name, catalogue) if exc.column == "exam_code" else None
+                    if by_name is None or exam_from_sheet is not None:
+                        raise
+                    notes.append(f"sheet {sheet.name!r}: {exc}; exam code {by_name} taken from the sheet's name")
+                    header.use("exam_code", None)
+                    exam_from_sheet = by_name
+                    checked = check_columns(sheet.rows, header, first, catalogue)
+                notes.extend(f"sheet {sheet.name!r}: {n}" if sheet.name else n for n in checked)
             except SheetNotRead as exc:
                 notes.append(f"sheet {sheet.name!r} not read: {exc}" if sheet.name else f"not read: {exc}")
                 not_read.append(str(exc))
