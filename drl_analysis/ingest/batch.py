@@ -29,6 +29,7 @@ from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 from ..core.errors import UserError
 from .contents import SheetNotRead, check_columns
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
+from .sheets import facility_of_sheet_name, is_instruction_sheet, split_tables
 from ..core.paths import default_db_url, relative_names
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import (COLUMN_RULES, REPAIR_COLUMNS, SheetResult, inference_counts, reject_sheet, repair_sheet,
@@ -229,7 +230,17 @@ def read_submission(
         return _failed(source_file, sha, f"cannot open the file ({exc.strerror or exc})")
 
     name_source, name_year = labels_from_name(path.stem)
-    headers: list[tuple[RawSheet, HeaderMatch | None]] = [(s, find_header(s.rows)) for s in raw.sheets]
+    headers: list[tuple[RawSheet, HeaderMatch | None]] = []
+    for s in raw.sheets:
+        if is_instruction_sheet(s):
+            headers.append((s, None))  # never read for data, even with a header and an example row
+            continue
+        h = find_header(s.rows)
+        if h is None:
+            headers.append((s, None))
+            continue
+        parts = split_tables(s, h)
+        headers.extend(parts)
     # Labels anywhere in the workbook apply to sheets that name none.
     book_source = book_year = None
     for s, h in headers:
@@ -242,10 +253,17 @@ def read_submission(
     notes = list(raw.notes)
     skipped: list[str] = []
     not_read: list[str] = []
+    names = [s.name for s, _ in headers]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        notes.append(f"sheet {name!r} holds several tables with headers of their own; each read with its own header")
     previous: HeaderMatch | None = None
     for sheet, header in headers:
         start = None
         exam_from_sheet = None
+        if is_instruction_sheet(sheet):
+            skipped.append(sheet.name)
+            sheet_rows.append({"sheet": sheet.name, "status": "skipped", "reason": "instructions or examples, not data"})
+            continue
         if header is None:
             exam_from_sheet = exam_of_sheet_name(sheet.name, catalogue)
             if exam_from_sheet is not None:
@@ -300,8 +318,15 @@ def read_submission(
                                 yr or year_of_sheet_name(sheet.name) or book_year or name_year or year))
                 continue
         previous_before, previous = previous, header
+        facility_from_sheet = None
+        if "facility_id" not in header.columns and raw.kind != "csv":
+            facility_from_sheet = facility_of_sheet_name(sheet.name)
+            if facility_from_sheet is not None and exam_of_sheet_name(sheet.name, catalogue) is None:
+                notes.append(f"sheet {sheet.name!r} has no facility-ID column; its name is taken as the facility ID")
+            else:
+                facility_from_sheet = None
         result = repair_sheet(sheet, header, catalogue, in_workbook=raw.kind != "csv", data_start=start,
-                              exam_from_sheet=exam_from_sheet)
+                              exam_from_sheet=exam_from_sheet, facility_from_sheet=facility_from_sheet)
         if own_header and header is not previous_before:
             result.header_row = sheet.row_number(header.row)
         src, yr = find_labels(sheet.rows, header.row if start is None else 0)
