@@ -186,10 +186,21 @@ def test_years_and_k_options_are_applied_and_recorded(planted, tmp_path):
 
 
 def test_empty_database_is_one_clear_error(tmp_path, capsys):
+    from drl_analysis.store.database import make_engine
+
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    make_engine(url).dispose()
     assert main(["analyse", "--db", url, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds no exposures" in err
+
+
+def test_a_missing_database_file_is_refused_as_drl_refuses_it(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'missing.sqlite'}"
+    for command in ("analyse", "drl"):
+        assert main([command, "--db", url, "--out", str(tmp_path / "out")]) == 2
+        assert "there is no database file" in capsys.readouterr().err
+    assert not (tmp_path / "missing.sqlite").exists()
 
 
 def test_k_below_two_is_refused_naming_the_option(planted, tmp_path, capsys):

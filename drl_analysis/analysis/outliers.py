@@ -18,7 +18,7 @@ Values
     above", and a whole submission in the wrong unit is a slip.
 Facilities
     :func:`facility_medians` gives each facility's median per exam, quantity
-    and year (via :func:`drl_analysis.stats.drl.facility_values`) next to the
+    and year (via :func:`drl_analysis.stats.drl_tables.facility_values`) next to the
     current DRL and the survey's P95 of facility medians;
     :func:`facility_outliers` keeps those above either.
 Alerts
@@ -43,30 +43,60 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ..stats import drl
 from ..core.catalogue import Catalogue, load_catalogue
-from ..core.columns import DOSE_QUANTITIES, QUANTITIES, is_implausible
+from ..core.columns import CT_QUANTITIES, DOSE_QUANTITIES, QUANTITIES, is_implausible
 from ..core.errors import UserError
+from ..core.slips import EXAM_MIN_DECADES, FACILITY_MIN_DECADES, slip_factor_text, slip_power
+from ..stats.drl_tables import facility_values
+from ..stats.quantiles import check_quantile_method, quantile
+from ..stats.selection import STATUSES, select_values
 
 #: Reason kinds of ``outliers.csv``, a fixed vocabulary; the ``reason`` text
-#: starts with the phrase and adds the detail after a colon.
+#: starts with the phrase and adds the detail after a colon. Only dose
+#: outliers: data-quality findings are :data:`DATA_QUALITY_ISSUES`.
 REASON_PHRASES: dict[str, str] = {
     "unit_slip": "suspected unit slip",
     "far_above": "far above",
     "far_below": "far below",
-    "not_positive": "not a positive value",
-    "ingest_flag": "flagged at ingest",
 }
 
-#: Why a value is left out of the medians (``status`` of :func:`dose_values`).
-EXCLUSION_REASONS: dict[str, str] = {
-    "implausible_at_ingest": "flagged implausible at ingest",
-    "not_positive": "not a positive value",
-    "other_phantom": "CTDI phantom differs from the exam's reference phantom (not pooled)",
+#: Why a value is left out of the medians (``status`` of :func:`dose_values`):
+#: the statuses of :mod:`drl_analysis.stats.selection` other than "used".
+EXCLUSION_REASONS: dict[str, str] = {k: v for k, v in STATUSES.items() if k != "used"}
+
+#: Issue kinds of ``data_quality.csv``, a fixed vocabulary, with their meaning.
+DATA_QUALITY_ISSUES: dict[str, str] = {
+    "unknown_exam_code": "the catalogue does not know the exam code: no DRL; CT values are grouped by the "
+    "phantom most of the code's values state",
+    "out_of_range": "outside the plausible range of its quantity (flagged at ingest; left out)",
+    "not_positive": "not a positive value (left out)",
+    "unit_slip_at_ingest": "a suspected unit slip within its submission, flagged at ingest (left out), "
+    "not an outlier against the whole survey",
+    "phantom_missing": "CT value without a CTDI phantom: taken to be in the exam's reference phantom",
+    "ambiguous_notation": "a number such as 1.234 whose notation the sheet did not show (flagged at ingest)",
+    "other_flag": "another flag set at ingest",
 }
+
+#: Columns of ``data_quality.csv``.
+DATA_QUALITY_COLUMNS: tuple[str, ...] = (
+    "source_file",
+    "sheet",
+    "source_row",
+    "data_source",
+    "year",
+    "facility_id",
+    "exam_code",
+    "quantity",
+    "value",
+    "unit",
+    "issue",
+    "detail",
+    "status",
+    "flags",
+)
 
 #: Quantities referenced to a CTDI phantom.
-PHANTOM_QUANTITIES: tuple[str, ...] = ("ctdivol_mgy", "dlp_mgycm")
+PHANTOM_QUANTITIES: tuple[str, ...] = CT_QUANTITIES
 
 #: Columns that identify a value's origin, written first in ``outliers.csv``.
 OUTLIER_COLUMNS: tuple[str, ...] = (
@@ -139,8 +169,8 @@ class OutlierParameters:
     """
 
     z_threshold: float = 3.5
-    slip_min_decades: float = 0.5
-    exam_slip_min_decades: float = 0.7
+    slip_min_decades: float = FACILITY_MIN_DECADES
+    exam_slip_min_decades: float = EXAM_MIN_DECADES
     min_exam_values: int = 10
     min_facility_values: int = 5
     min_scale_decades: float = 0.02
@@ -174,10 +204,7 @@ class OutlierParameters:
             if not ok:
                 value = getattr(self, name)
                 raise UserError(f"{name}: {value!r} is out of range (use {hints.get(name, 'a positive number')})")
-        try:
-            np.quantile([1.0, 2.0], 0.5, method=self.quantile_method)
-        except (ValueError, TypeError):
-            raise UserError(f"quantile_method: {self.quantile_method!r} is not a numpy quantile method") from None
+        check_quantile_method(self.quantile_method)
 
     def as_dict(self) -> dict[str, object]:
         """The parameters as a plain dict (for the parameters table)."""
@@ -234,7 +261,10 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
         ``quantity``, ``unit``, ``value`` (canonical unit of the quantity),
         ``weight_kg`` (NaN when missing or flagged implausible), ``flags``
         (the ingest flags concerning this value or its whole row),
-        ``status`` (``"used"`` or a key of :data:`EXCLUSION_REASONS`).
+        ``status`` (``"used"`` or a key of :data:`EXCLUSION_REASONS`, decided
+        by :func:`drl_analysis.stats.selection.select_values`, the policy the
+        DRL tables use too), ``phantom_group_cm`` (CT values: the phantom the
+        value is judged in; NaN for other quantities).
         Values of every dose quantity present are listed, quantity by
         quantity (in the order of :data:`drl_analysis.core.columns.DOSE_QUANTITIES`),
         each in the order of ``exposures``.
@@ -247,13 +277,7 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
     for col in _ID_COLUMNS:
         ids[col] = frame[col] if col in frame else pd.Series([""] * n if col != "source_row" else range(n))
     flags_all = frame["flags"].fillna("").astype(str) if "flags" in frame else pd.Series([""] * n)
-    phantom = (
-        frame["ctdi_phantom_cm"].astype(float)
-        if "ctdi_phantom_cm" in frame
-        else pd.Series(np.nan, index=frame.index, dtype=float)
-    )
-    codes = frame["exam_code"].astype(str)
-    reference = codes.map({c: catalogue.reference_phantom(c) for c in codes.unique()}).astype(float)
+    selection = select_values(frame, catalogue)
     weight = (
         pd.to_numeric(frame["weight_kg"], errors="coerce")
         if "weight_kg" in frame
@@ -261,36 +285,26 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
     )
     weight_flagged = flags_all.map({f: is_implausible(f, "weight_kg") for f in flags_all.unique()}).astype(bool)
     weight = weight.where((weight > 0) & ~weight_flagged).to_numpy(dtype=float)
+    status_names = np.array(list(STATUSES), dtype=object)
     parts = []
-    for quantity in DOSE_QUANTITIES:
-        if quantity not in frame:
-            continue
-        values = pd.to_numeric(frame[quantity], errors="coerce")
-        present = values.notna().to_numpy()
+    for quantity, sel in selection.quantities.items():
+        present = sel.present
         if not present.any():
             continue
         part = pd.DataFrame({col: ids[col].to_numpy()[present] for col in _ID_COLUMNS})
         part.insert(0, "row", np.flatnonzero(present))
         part["quantity"] = quantity
         part["unit"] = _unit(quantity)
-        part["value"] = values.to_numpy(dtype=float)[present]
+        part["value"] = sel.values[present]
         part["weight_kg"] = weight[present]
         raw_flags = flags_all.to_numpy()[present]
         relevant = {f: _relevant_flags(f, quantity) for f in pd.unique(raw_flags)}
-        implausible = {f: is_implausible(f, quantity) for f in relevant}
         part["flags"] = [relevant[f] for f in raw_flags]
-        status = np.full(len(part), "used", dtype=object)
-        if quantity in PHANTOM_QUANTITIES:
-            ph = phantom.to_numpy()[present]
-            ref = reference.to_numpy()[present]
-            other = ~np.isnan(ph) & ~np.isnan(ref) & (ph != ref)
-            status[other] = "other_phantom"
-        status[part["value"].to_numpy() <= 0] = "not_positive"
-        status[np.array([implausible[f] for f in raw_flags], dtype=bool)] = "implausible_at_ingest"
-        part["status"] = status
+        part["status"] = status_names[sel.status[present]]
+        part["phantom_group_cm"] = sel.phantom[present]
         parts.append(part)
     if not parts:
-        cols = ["row", *_ID_COLUMNS, "quantity", "unit", "value", "weight_kg", "flags", "status"]
+        cols = ["row", *_ID_COLUMNS, "quantity", "unit", "value", "weight_kg", "flags", "status", "phantom_group_cm"]
         return pd.DataFrame(columns=cols)
     out = pd.concat(parts, ignore_index=True)
     out["exam_code"] = out["exam_code"].astype(str)
@@ -469,19 +483,6 @@ def score_values(
     return values
 
 
-def _slip_factor(log_ratio: float, min_decades: float) -> int:
-    """The power of ten (±1..3) nearest to ``log_ratio``, or 0 when it is
-    less than ``min_decades`` off."""
-    if not np.isfinite(log_ratio) or abs(log_ratio) < min_decades:
-        return 0
-    k = int(np.clip(np.round(abs(log_ratio)), 1, 3))
-    return k if log_ratio > 0 else -k
-
-
-def _factor_text(k: int) -> str:
-    return f"x{10 ** k}" if k > 0 else f"/{10 ** -k}"
-
-
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
@@ -505,34 +506,34 @@ def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
         return kind, "; ".join(filter(None, [reason, ingest])), k
 
     if row.status == "not_positive":
-        return done("not_positive", f"{REASON_PHRASES['not_positive']}: {_fmt(row.value)} {row.unit}")
+        return "", "", 0  # a data-quality finding (data_quality.csv), not a dose outlier
     fac_out = np.isfinite(row.z_facility) and abs(row.z_facility) > t
     exam_out = np.isfinite(row.z_exam) and abs(row.z_exam) > t
     # A value flagged at ingest was left out of the references; it is judged on
     # its ratios alone, and naming its slip factor helps whoever repairs it.
     alone = row.status == "implausible_at_ingest"
     if fac_out or (alone and np.isfinite(row.excess_facility_decades)):
-        k = _slip_factor(row.excess_facility_decades, params.slip_min_decades)
+        k = slip_power(row.excess_facility_decades, params.slip_min_decades)
         if k:
             where = f"{'above' if k > 0 else 'below'} the facility median"
             detail = _ratio_text(row.ratio_to_facility_median, row.excess_facility_decades, "facility median")
-            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} ({detail})", k)
+            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {slip_factor_text(k)} {where} ({detail})", k)
     if exam_out or (alone and np.isfinite(row.excess_exam_decades)):
         agrees = not alone and np.isfinite(row.z_facility) and abs(row.z_facility) <= _TYPICAL_OF_FACILITY_Z
         if agrees:
             # The value is typical of its facility: the facility as a whole is
             # judged, and only a facility about a power of ten off is a slip.
             fac_ratio = row.facility_median / row.exam_median
-            k = _slip_factor(np.log10(fac_ratio), params.exam_slip_min_decades)
+            k = slip_power(np.log10(fac_ratio), params.exam_slip_min_decades)
             detail = f"as is its facility's median, {_fmt(fac_ratio)} x the exam median"
         else:
             # Flagged at ingest already: the nearest power of ten is the best guess.
             least = params.slip_min_decades if alone else params.exam_slip_min_decades
-            k = _slip_factor(row.excess_exam_decades, least)
+            k = slip_power(row.excess_exam_decades, least)
             detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades, "exam median")
         if k:
             where = f"{'above' if k > 0 else 'below'} the exam median"
-            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} ({detail})", k)
+            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {slip_factor_text(k)} {where} ({detail})", k)
     if fac_out or exam_out:
         if fac_out:
             z, where = row.z_facility, "its facility's values"
@@ -542,9 +543,7 @@ def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
             detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades, "exam median")
         kind = "far_above" if z > 0 else "far_below"
         return done(kind, f"{REASON_PHRASES[kind]} {where}: z = {z:+.1f} on log scale ({detail})")
-    if flags:
-        return "ingest_flag", f"{REASON_PHRASES['ingest_flag']}: {flags}", 0
-    return "", "", 0
+    return "", "", 0  # flagged at ingest only: data_quality.csv lists it
 
 
 def value_outliers(
@@ -554,7 +553,12 @@ def value_outliers(
     params: OutlierParameters | None = None,
     scored: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Single dose values far from their exam or facility, and values flagged at ingest.
+    """Single dose values far from their exam or facility (dose outliers).
+
+    Values flagged at ingest are judged like the others (a flagged value that
+    is far off is listed, with its flags in ``reason``); flags alone, unknown
+    exam codes and values that are not positive are data-quality findings,
+    listed by :func:`data_quality` and not here.
 
     Parameters
     ----------
@@ -619,6 +623,85 @@ def value_outliers(
     return out.reset_index(drop=True)
 
 
+def _flag_issue(token: str) -> str:
+    kind = token.partition(":")[0]
+    if kind.startswith("unit_slip"):
+        return "unit_slip_at_ingest"
+    if kind in DATA_QUALITY_ISSUES and kind != "unknown_exam_code":
+        return kind
+    return "" if kind == "unknown_exam_code" else "other_flag"
+
+
+def data_quality(
+    values: pd.DataFrame, exposures: pd.DataFrame, catalogue: Catalogue | None = None
+) -> pd.DataFrame:
+    """Data-quality findings, one row per dose value and issue.
+
+    Parameters
+    ----------
+    values : pandas.DataFrame
+        :func:`dose_values` (or :func:`score_values`) of ``exposures``.
+    exposures : pandas.DataFrame
+        The exposures (for the stated CTDI phantom).
+    catalogue : Catalogue, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`DATA_QUALITY_COLUMNS`: where the value comes from, the
+        value (unit of ``quantity``), ``issue`` (a key of
+        :data:`DATA_QUALITY_ISSUES`), ``detail`` in words, ``status`` (whether
+        the value counts, see :mod:`drl_analysis.stats.selection`) and the
+        ingest ``flags`` concerning it. Sorted by file, sheet, row, quantity,
+        issue.
+    """
+    catalogue = catalogue or load_catalogue()
+    cols = [c for c in DATA_QUALITY_COLUMNS if c not in ("issue", "detail")]
+    parts = []
+
+    def add(mask: np.ndarray, issue: str, detail) -> None:
+        if mask.any():
+            part = values.loc[mask, cols].copy()
+            part["issue"] = issue
+            part["detail"] = detail[mask] if isinstance(detail, np.ndarray) else detail
+            parts.append(part)
+
+    codes = values["exam_code"].astype(str)
+    add(~codes.isin(catalogue.codes).to_numpy(), "unknown_exam_code", "not in the catalogue: no DRL to compare with")
+    flags = values["flags"].fillna("").astype(str)
+    by_issue: dict[str, dict[str, str]] = {}
+    for f in pd.unique(flags):
+        for token in filter(None, f.split(";")):
+            issue = _flag_issue(token)
+            if issue:
+                seen = by_issue.setdefault(issue, {})
+                seen[f] = ";".join(filter(None, [seen.get(f, ""), token]))
+    for issue in DATA_QUALITY_ISSUES:
+        if issue in by_issue:
+            tokens = flags.map(by_issue[issue]).fillna("")
+            add((tokens != "").to_numpy(), issue, ("flagged at ingest: " + tokens).to_numpy(dtype=object))
+    value = values["value"].to_numpy(dtype=float)
+    add(~(value > 0), "not_positive", "zero or negative")
+    if "ctdi_phantom_cm" in exposures:
+        stated = pd.to_numeric(exposures["ctdi_phantom_cm"], errors="coerce").to_numpy(dtype=float)
+        missing = np.isnan(stated[values["row"].to_numpy(dtype=int)]) if len(values) else np.zeros(0, dtype=bool)
+    else:
+        missing = np.ones(len(values), dtype=bool)
+    ct = values["quantity"].isin(CT_QUANTITIES).to_numpy() & missing
+    group = values["phantom_group_cm"].to_numpy(dtype=float) if "phantom_group_cm" in values else np.full(len(values), np.nan)
+    detail = np.array(
+        [f"taken to be in the {g:g} cm phantom" if np.isfinite(g) else "no reference phantom known" for g in group],
+        dtype=object,
+    ) if ct.any() else ""
+    add(ct, "phantom_missing", detail)
+    if not parts:
+        return pd.DataFrame(columns=list(DATA_QUALITY_COLUMNS))
+    out = pd.concat(parts, ignore_index=True)
+    out["_issue"] = out["issue"].map(list(DATA_QUALITY_ISSUES).index)
+    out = out.sort_values(["source_file", "sheet", "source_row", "quantity", "_issue"], kind="stable")
+    return out.drop(columns="_issue")[list(DATA_QUALITY_COLUMNS)].reset_index(drop=True)
+
+
 def facility_medians(
     exposures: pd.DataFrame,
     catalogue: Catalogue | None = None,
@@ -662,7 +745,7 @@ def facility_medians(
     for quantity in DOSE_QUANTITIES:
         if quantity not in clean or clean[quantity].notna().sum() == 0:
             continue
-        fv = drl.facility_values(
+        fv = facility_values(
             clean, quantity, min_per_facility=params.min_per_facility, by=("exam_code", "year")
         )
         if fv.empty:
@@ -706,7 +789,7 @@ def facility_medians(
     def p95(x: pd.Series) -> float:
         if len(x) < params.min_facilities_p95:
             return np.nan
-        return float(np.quantile(x.to_numpy(), 0.95, method=params.quantile_method))
+        return float(quantile(x.to_numpy(), 0.95, method=params.quantile_method))
 
     out["survey_p95"] = group.transform(p95)
     out = out[cols].sort_values(["exam_code", "quantity", "year", "data_source", "facility_id"], kind="stable")

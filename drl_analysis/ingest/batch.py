@@ -27,12 +27,12 @@ import pandas as pd
 
 from ..core.catalogue import Catalogue, load_catalogue
 from ..core.columns import EXPOSURE_COLUMNS
-from ..core.errors import UserError
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
 from ..core.paths import default_db_url, relative_names
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
 from ..store.database import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
+from ..store.urls import safe_url
 from .workbook import FileRejected, RawSheet, find_files, read_file
 
 _EXPOSURE_FRAME_COLUMNS = ("sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS)
@@ -382,7 +382,7 @@ def ingest_paths(
     engine = make_engine(db_url)
     files, problems = find_files(list(paths))
     names = relative_names(list(paths), files)
-    summary = IngestSummary(db=_safe_url(db_url))
+    summary = IngestSummary(db=safe_url(db_url))
     for p, why in problems:
         summary.files.append(FileOutcome(source_file=p.name, status="failed", message=why))
     max_bytes = int(max_file_mb * 2**20) if max_file_mb else None
@@ -455,44 +455,3 @@ def _read_job(job: tuple[int, Path, str, str]) -> tuple[SubmissionRecord, FileOu
     except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
         rec, outcome = _failed(name, sha, f"internal error while reading ({exc.__class__.__name__}: {exc}); please report it")
         return rec, outcome, traceback.format_exc()
-
-
-def _safe_url(url: str) -> str:
-    """The URL without a password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - printing only
-        return url
-
-
-def command(args) -> int:
-    """``drl-analysis ingest``: print the summary; exit 1 if nothing could be read."""
-    catalogue = load_catalogue(args.catalogue)
-    summary = ingest_paths(
-        args.paths,
-        args.db,
-        catalogue=catalogue,
-        data_source=args.data_source,
-        year=args.year,
-        max_file_mb=args.max_file_mb,
-        progress=not args.no_progress,
-        jobs=args.jobs,
-    )
-    if args.json:
-        print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(summary.text())
-    if not summary.files:
-        raise UserError(f"no survey files found in {', '.join(map(str, args.paths))}")
-    return 0 if summary.ok else 1
-
-
-def export_command(args) -> int:
-    """``drl-analysis export``: every stored exposure to a CSV file."""
-    from ..store.database import export_csv
-
-    n = export_csv(args.db or default_db_url(), args.out)
-    print(f"Wrote {n} exposures to {args.out}")
-    return 0

@@ -130,12 +130,3 @@ def write_template(
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
     return out
-
-
-def command(args) -> int:
-    """``drl-analysis template OUT.xlsx``."""
-    path = write_template(
-        args.out, year=args.year, data_source=args.data_source, catalogue=load_catalogue(args.catalogue)
-    )
-    print(f"Wrote the survey template to {path}")
-    return 0

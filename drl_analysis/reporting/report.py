@@ -42,6 +42,7 @@ import pandas as pd
 from ..core.columns import QUANTITIES
 from ..core.errors import UserError
 from ..core.paths import PROCESSED_DIR
+from ..core.years import parse_years
 from .pseudonyms import PseudonymKey, Pseudonymiser, find_identifiers
 
 #: Tables the report reads, by the file name their notebook writes.
@@ -404,9 +405,7 @@ def _years_list(years: str | Sequence[int] | None) -> list[int] | None:
     if years is None or years == "" or (isinstance(years, float) and math.isnan(years)):
         return None
     if isinstance(years, str):
-        from ..cli import parse_years
-
-        return parse_years([years])
+        return parse_years(years)
     return sorted(int(y) for y in years)
 
 
