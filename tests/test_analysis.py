@@ -11,15 +11,15 @@ import papermill as pm
 import pytest
 
 from drl_analysis.analysis.analyse import TABLE_FILES
-from drl_analysis.analysis.figures import cluster_figure, dendrogram_figure
-from drl_analysis.core.catalogue import load_catalogue
-from drl_analysis.cli import main
 from drl_analysis.analysis.clustering import cluster_data_sources
-from drl_analysis.core.columns import EXPOSURE_COLUMNS
-from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
+from drl_analysis.analysis.figures import cluster_figure, dendrogram_figure
 from drl_analysis.analysis.outliers import OUTLIER_COLUMNS
+from drl_analysis.cli import main
+from drl_analysis.core.catalogue import load_catalogue
+from drl_analysis.core.columns import EXPOSURE_COLUMNS
 from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
 from drl_analysis.store.database import SubmissionRecord, make_engine, save_submission
+from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
 
 CATALOGUE = load_catalogue()
 QUANTITY = exam_quantities(CATALOGUE)

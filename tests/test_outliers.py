@@ -6,23 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drl_analysis.core.catalogue import load_catalogue
-from drl_analysis.core.errors import UserError
-from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
+from drl_analysis.analysis.alerts import alerts, facility_alerts, facility_medians, facility_outliers
 from drl_analysis.analysis.outliers import (
     DATA_QUALITY_COLUMNS,
     OUTLIER_COLUMNS,
     REASON_PHRASES,
     OutlierParameters,
-    alerts,
     data_quality,
     excluded_values,
-    facility_alerts,
-    facility_medians,
-    facility_outliers,
     score_values,
     value_outliers,
 )
+from drl_analysis.core.catalogue import load_catalogue
+from drl_analysis.core.errors import UserError
+from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
 
 CATALOGUE = load_catalogue()
 QUANTITY = exam_quantities(CATALOGUE)

@@ -19,8 +19,8 @@ Files written to the output folder
     ambiguous notation), values that are not positive, CT values without a
     phantom (see :func:`drl_analysis.analysis.outliers.data_quality`).
 ``facility_outliers.csv``, ``alerts.csv``
-    See :func:`drl_analysis.analysis.outliers.facility_outliers` and
-    :func:`drl_analysis.analysis.outliers.alerts`.
+    See :func:`drl_analysis.analysis.alerts.facility_outliers` and
+    :func:`drl_analysis.analysis.alerts.alerts`.
 ``exam_clusters.csv``, ``source_clusters.csv``
     ``exam_code, exam_name, cluster`` / ``data_source, cluster``, then the
     features (see :mod:`drl_analysis.analysis.clustering`); the centres, the
@@ -36,6 +36,7 @@ seed give the same files.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,10 +51,18 @@ from ..core.errors import UserError
 from ..core.paths import PROCESSED_DIR, default_db_url
 from ..core.years import parse_years
 from ..store.urls import existing_database, safe_url
-from . import outliers
-from .clustering import ClusterResult, _check_k, cluster_data_sources, cluster_exam_codes, dose_to_drl
+from . import alerts, outliers
+from .clustering import (
+    ClusterResult,
+    _check_k,
+    cluster_data_sources,
+    cluster_exam_codes,
+    dose_to_drl,
+)
 from .figures import cluster_figure, dendrogram_figure, exam_label, outlier_figure, save
 from .outliers import OutlierParameters
+
+logger = logging.getLogger(__name__)
 
 #: Default output folder of the notebook (the command requires ``--out``).
 DEFAULT_OUT_DIR = PROCESSED_DIR / "analysis"
@@ -206,9 +215,9 @@ def analyse(
 
     scored = outliers.score_values(data, catalogue, params=params)
     found = outliers.value_outliers(scored=scored, params=params)
-    medians = outliers.facility_medians(data, catalogue, params=params, edition=edition, values=scored)
-    fac_out = outliers.facility_outliers(medians)
-    alert_table = outliers.alerts(medians, scored, found, params=params)
+    medians = alerts.facility_medians(data, catalogue, params=params, edition=edition, values=scored)
+    fac_out = alerts.facility_outliers(medians)
+    alert_table = alerts.alerts(medians, scored, found, params=params)
     excluded = outliers.excluded_values(scored)
     quality = outliers.data_quality(scored, data, catalogue)
 
@@ -506,6 +515,9 @@ def analyse_database(
     if exposures.empty:
         which = f" for the years {';'.join(map(str, year_list))}" if year_list else ""
         raise UserError(f"the database {safe_url(url)} holds no exposures{which}; ingest survey files first")
+    logger.info("analyse: %d exposures loaded from %s", len(exposures), safe_url(url))
     result = analyse(exposures, cat, years=year_list, k=k, seed=seed, params=params, **options)
+    for note in result.notes:
+        logger.info("analyse: %s", note)
     write_outputs(result, out_dir or DEFAULT_OUT_DIR, labels=labels)
     return result

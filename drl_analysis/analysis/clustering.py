@@ -169,7 +169,7 @@ def _reliability(filled: pd.DataFrame, noise_sd: pd.DataFrame | None) -> tuple[p
     return np.sqrt(noise_var), rel
 
 
-def cluster_features(
+def cluster_features(  # noqa: C901 - the five steps of the module docstring, in order
     features: pd.DataFrame,
     *,
     k: int | None = None,

@@ -11,6 +11,7 @@ same columns.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ import pandas as pd
 from .columns import DOSE_QUANTITIES
 from .errors import UserError
 from .paths import CATALOGUE_FILE
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("exam_code", "exam_name", "modality", "quantity", "edition", "drl_value")
 OPTIONAL_COLUMNS = ("ctdi_phantom_cm", "code_origin", "aliases", "unit", "status", "source")
@@ -250,6 +253,7 @@ def read_catalogue(path: str | Path) -> Catalogue:
         drls["drl_value"] = drls["drl_value"].astype(float)
     except ValueError:
         raise CatalogueError(f"{path}: a drl_value is not a number") from None
+    logger.debug("catalogue %s: %d exam codes, %d DRL rows", path, len(exams), len(drls))
     return Catalogue(exams, drls.reset_index(drop=True), str(path))
 
 

@@ -12,6 +12,7 @@ the like keep working.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,14 +34,13 @@ from .drl_tables import (  # noqa: F401  (re-exported: the public names of the D
     DrlResult,
     check_edition,
     compute_drl,
-    counted_values,
     drl_by_year,
     drl_parameters,
     drl_table,
-    facility_medians,
-    facility_values,
+    empty_table_reason,
     pick_exam,
 )
+from .facilities import counted_values, facility_medians, facility_values  # noqa: F401  (re-exported)
 from .quantiles import (  # noqa: F401  (re-exported)
     CI_LEVEL,
     QUANTILE_METHODS,
@@ -51,6 +51,8 @@ from .quantiles import (  # noqa: F401  (re-exported)
     quartiles,
 )
 from .selection import WEIGHT_EXEMPT_QUANTITIES  # noqa: F401  (re-exported)
+
+logger = logging.getLogger(__name__)
 
 #: Names of the files :func:`write_drl_outputs` writes.
 OUTPUT_FILES: dict[str, str] = {
@@ -114,7 +116,8 @@ def drl_from_database(
     if exposures.empty:
         which = f" for the years {format_years(year_list)}" if year_list else ""
         raise UserError(f"--db: the database holds no exposures{which}")
-    return compute_drl(
+    logger.info("drl: %d exposures loaded (years %s)", len(exposures), format_years(year_list) or "all")
+    result = compute_drl(
         exposures,
         catalogue,
         min_per_facility=min_per_facility,
@@ -126,6 +129,9 @@ def drl_from_database(
         n_bootstrap=n_bootstrap,
         random_state=random_state,
     )
+    if result.table.empty:
+        logger.warning("the DRL table is empty: %s", result.empty_reason)
+    return result
 
 
 def parse_range(value: str | None, name: str) -> tuple[float, float] | None:

@@ -378,7 +378,7 @@ def _value_cell(
     return written, back
 
 
-def _render_submission(
+def _render_submission(  # noqa: C901 - one branch per kind of damage, in the order a reader meets them
     part: pd.DataFrame, source: str, year: int, stem: str, style: _Style, catalogue: Catalogue,
     rng: np.random.Generator,
 ) -> tuple[dict[str, list[list]], list[dict], list[dict], list]:
@@ -599,7 +599,8 @@ def write_survey(
             style = _choose_style(rng, fmt, damage)
             slug = source.replace(" ", "_")
             suffix = f"_{n + 1:03d}" if files_per_source_year > 1 else ""
-            stem = f"{slug}_{year}{suffix}.{fmt}" if style.name_labels else f"submission_{slug.rsplit('_', 1)[-1]}{year % 100}{suffix}.{fmt}"
+            short = f"submission_{slug.rsplit('_', 1)[-1]}{year % 100}{suffix}.{fmt}"
+            stem = f"{slug}_{year}{suffix}.{fmt}" if style.name_labels else short
             if not style.name_labels and not style.labels:
                 style.labels, style.header_at = True, max(style.header_at, 8)
             sheets, t_rows, j_rows, merged = _render_submission(sub, source, int(year), stem, style, catalogue, rng)
