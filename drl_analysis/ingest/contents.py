@@ -18,7 +18,7 @@ import re
 from ..core.catalogue import Catalogue
 from ..core.numbers import parse_number
 from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
-from .headers import ColumnMatch, HeaderMatch, match_column
+from .headers import ColumnMatch, HeaderMatch, fold, match_column
 from .repair import _is_empty, _resolve_exam, _resolve_phantom, _text_kind, clean_text, is_missing_marker, last_data_row
 
 #: Share of a column's filled cells that must read as its kind.
@@ -30,24 +30,29 @@ _FOUR_DIGITS = re.compile(r"\d{4}")
 
 
 class SheetNotRead(Exception):
-    """A sheet whose columns contradict its header; the message is the reason."""
+    """A sheet whose columns contradict its header; the message is the reason,
+    ``column`` the canonical column that no header cell fits."""
+
+    def __init__(self, message: str, column: str):
+        super().__init__(message)
+        self.column = column
 
 
-def _uncounted(text: str, catalogue: Catalogue) -> bool:
+def _uncounted(text: str, header: str, catalogue: Catalogue) -> bool:
     """Text that says nothing of its column: empty, a missing marker, a total
-    or note, or a header name (a repeated header row)."""
-    return (not text or is_missing_marker(text) or _text_kind(text, catalogue) is not None
-            or match_column(text)[0] is not None)
+    or note, or the column's own header (a repeated header row)."""
+    return (not text or is_missing_marker(text) or fold(text) == fold(header)
+            or _text_kind(text, catalogue) in ("total or summary row", "note row"))
 
 
-def _exam_like(value: object, catalogue: Catalogue) -> bool | None:
+def _exam_like(value: object, header: str, catalogue: Catalogue) -> bool | None:
     """Whether a cell reads as an exam code; None for cells that do not count."""
     if isinstance(value, bool):
         return False
     if isinstance(value, (int, float)):
         return float(value).is_integer() and 1000 <= value <= 9999
     text = clean_text(str(value))
-    if _uncounted(text, catalogue):
+    if _uncounted(text, header, catalogue):
         return None
     if _FOUR_DIGITS.fullmatch(text):
         return True
@@ -55,7 +60,7 @@ def _exam_like(value: object, catalogue: Catalogue) -> bool | None:
     return code in catalogue.codes
 
 
-def _number_like(value: object, column: str, catalogue: Catalogue) -> bool | None:
+def _number_like(value: object, column: str, header: str, catalogue: Catalogue) -> bool | None:
     if isinstance(value, bool):
         return False
     if isinstance(value, (int, float)):
@@ -63,7 +68,7 @@ def _number_like(value: object, column: str, catalogue: Catalogue) -> bool | Non
     if not isinstance(value, str):
         return False  # a date or time in a number column
     text = clean_text(value)
-    if _uncounted(text, catalogue):
+    if _uncounted(text, header, catalogue) or match_column(text)[0] == column:
         return None
     if column == "ctdi_phantom_cm":
         return not math.isnan(_resolve_phantom(text)[0])
@@ -79,13 +84,13 @@ def _number_like(value: object, column: str, catalogue: Catalogue) -> bool | Non
     return True
 
 
-def _fits(cells: list, column: str, catalogue: Catalogue) -> tuple[bool, list[str]]:
+def _fits(cells: list, column: str, header: str, catalogue: Catalogue) -> tuple[bool, list[str]]:
     """Whether ``cells`` read as ``column``; with up to three cells that do not."""
     if column == "exam_code":
-        verdicts = [(_exam_like(v, catalogue), v) for v in cells]
+        verdicts = [(_exam_like(v, header, catalogue), v) for v in cells]
         need = MIN_SHARE["exam_code"]
     else:
-        verdicts = [(_number_like(v, column, catalogue), v) for v in cells]
+        verdicts = [(_number_like(v, column, header, catalogue), v) for v in cells]
         need = MIN_SHARE["numeric"]
     counted = [(ok, v) for ok, v in verdicts if ok is not None]
     if not counted:
@@ -129,7 +134,7 @@ def check_columns(rows: list[list], header: HeaderMatch, start: int, catalogue: 
         candidates = header.candidates.get(column, [header.columns[column]])
         for match in candidates:
             cells = [r[match.index] for r in body if match.index < len(r) and not _is_empty(r[match.index])]
-            ok, misfits = _fits(cells, column, catalogue)
+            ok, misfits = _fits(cells, column, match.header, catalogue)
             if ok:
                 chosen = match
                 break
@@ -142,7 +147,7 @@ def check_columns(rows: list[list], header: HeaderMatch, start: int, catalogue: 
             what = "exam codes"
             named = "; ".join(f"column {m.header!r} holds e.g. {', '.join(repr(x) for x in mis)}"
                               for m, mis in tried)
-            raise SheetNotRead(f"no column holds {what} as its header says ({named})")
+            raise SheetNotRead(f"no column holds {what} as its header says ({named})", column)
         if chosen is not header.columns[column]:
             first = header.columns[column]
             header.use(column, chosen)

@@ -21,14 +21,14 @@ from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, normalise_unit, unit_fac
 # is nothing before it is an exam).
 _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("ignore", re.compile(r"datum|date|uhrzeit|time|bemerkung|kommentar|comment|note|hinweis|patient\s*id|pat\s*id|patienten\s*id|geburt|birth|sex|geschlecht")),
-    ("ctdi_phantom_cm", re.compile(r"phantom")),
+    ("ctdi_phantom_cm", re.compile(r"phantom|^kopf\s*/?\s*koerper$")),
     ("ctdivol_mgy", re.compile(r"\bctdi\s*vol\b|\bctdivol\b|\bctdi\b|\bctdi\s*w\b")),
     ("dlp_mgycm", re.compile(r"\bdlp\b|dosis\s*laengen\s*produkt|dosislaengenprodukt|dose\s*length\s*product")),
     (
         "dap_cgycm2",
         re.compile(
-            r"\bdap\b|\bdfp\b|\bkap\b|\bpka\b|dosis\s*flaechen\s*produkt|dosisflaechenprodukt|"
-            r"dose\s*area\s*product|kerma\s*area\s*product"
+            r"\bdap\b|\bdfp\b|\bfdp\b|\bkap\b|\bpka\b|dosis\s*flaechen\s*produkt|flaechen\s*dosis\s*produkt|"
+            r"dose\s*area\s*product|kerma\s*area\s*product|kerma\s*flaechen\s*produkt"
         ),
     ),
     ("agd_mgy", re.compile(r"\bagd\b|\bmgd\b|glandular|parenchymdosis|druesendosis")),
@@ -39,14 +39,17 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("exam_code", re.compile(r"exam|untersuchung|\bcode\b|\bukz\b")),
     # Weaker names of an exam-code column: taken only when no stronger one is
     # there, and only when the column's cells read as exam codes.
-    ("exam_code", re.compile(r"procedure|leistung|\bprotokoll|\bprotocol")),
+    ("exam_code", re.compile(r"procedure|prozedur|leistung|\bprotokoll|\bprotocol")),
     (
         "facility_id",
         re.compile(
-            r"\bid\b|facility|einrichtung|betreiber|device|geraet|anlage|standort|kennung|praxis|klinik|"
-            r"institution|hospital|krankenhaus|site"
+            r"\bid\b|facility|einrichtung|betreiber|standort|kennung|praxis|klinik|institution|hospital|"
+            r"krankenhaus|site"
         ),
     ),
+    # A device or unit names the facility only where no column names it
+    # better ("Gerät" often holds the device model, not an ID).
+    ("facility_id", re.compile(r"device|geraet|anlage")),
 ]
 
 #: Rank of a header match: the template's own header text, a name of the
@@ -170,11 +173,11 @@ def _match_ranked(text: str) -> tuple[str | None, str, int]:
     folded = fold(name)
     if not folded or len(folded) > 80:
         return None, "", RANK_WEAK
-    seen_exam = False
+    seen: set[str] = set()
     for column, pattern in _PATTERNS:
         if pattern.search(folded):
-            return column, unit.strip(), (RANK_WEAK if column == "exam_code" and seen_exam else RANK_NAME)
-        seen_exam = seen_exam or column == "exam_code"
+            return column, unit.strip(), (RANK_WEAK if column in seen else RANK_NAME)
+        seen.add(column)
     # A unit alone may say what a column holds ("Gy*cm²" with no name).
     return None, "", RANK_WEAK
 
@@ -289,8 +292,8 @@ def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
     row = rows[r]
     if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
         return False
-    exam = header.columns["exam_code"].index
-    if exam < len(row) and str(row[exam]).strip():
+    exam = header.columns["exam_code"].index if "exam_code" in header.columns else None
+    if exam is not None and exam < len(row) and str(row[exam]).strip():
         return False
     found = {}
     for column, m in header.columns.items():

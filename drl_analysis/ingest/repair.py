@@ -492,8 +492,9 @@ def _resolve_facility(value: object) -> tuple[str | None, str | None]:
     clean = " ".join(clean_text(text).split())
     if not clean:
         return None, None
-    if re.fullmatch(r"\d+\.0", clean):
-        clean = clean[:-2]
+    if re.fullmatch(r"\d+[.,]0+", clean):
+        # A number ID written as a float, in either notation ("12.0", "15,0").
+        clean = re.split(r"[.,]", clean)[0]
     return clean, ("facility_id_as_text" if clean != text else None)
 
 
@@ -537,6 +538,7 @@ def _text_kind_cached(text: str, catalogue: Catalogue) -> str | None:
 
 
 def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
+    text = clean_text(text)
     if catalogue.code_for_name(text) is not None or _CODE_IN_TEXT.search(text):
         return None  # "Total aorta" is an exam, not a total
     folded = fold(text)
@@ -549,7 +551,18 @@ def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
     return None
 
 
-def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalogue: Catalogue) -> str | None:
+def _repeats_header(row: list, header_columns: dict[int, str] | None) -> bool:
+    """Whether ``row`` repeats the header: at least two of its cells (and at
+    least half of the header's columns) name the column they stand in."""
+    if not header_columns:
+        return False
+    named = sum(1 for c, column in header_columns.items()
+                if c < len(row) and isinstance(row[c], str) and match_column(clean_text(row[c]))[0] == column)
+    return named >= max(2, (len(header_columns) + 1) // 2)
+
+
+def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalogue: Catalogue,
+              header_columns: dict[int, str] | None = None) -> str | None:
     """Why a row is no exposure, or None if it may be one."""
     if _is_empty(exam_cell):
         filled = [v for v in row if not _is_empty(v)]
@@ -573,10 +586,8 @@ def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalo
     for kind in kinds:
         if kind in ("total or summary row", "note row"):
             return kind
-    if "header" in kinds:
-        named = sum(1 for v in row if isinstance(v, str) and match_column(v)[0] not in (None, "ignore"))
-        if named >= 3:
-            return "repeated header row"
+    if "header" in kinds and _repeats_header(row, header_columns):
+        return "repeated header row"
     return None
 
 
@@ -664,8 +675,9 @@ def repair_sheet(
     look = exam_empty | (exam_kind != None) | (id_kind != None)  # noqa: E711
     keep = np.ones(n, dtype=bool)
     kind_cache: dict = {}
+    header_columns = {m.index: c for c, m in cols.items()}
     for i in np.flatnonzero(look):
-        kind = _row_kind(rows[i], id_cells[i], exam_cells[i], kind_cache, catalogue)
+        kind = _row_kind(rows[i], id_cells[i], exam_cells[i], kind_cache, catalogue, header_columns)
         if kind:
             keep[i] = False
             log.reject(int(source_rows[i]), kind, rows[i])
@@ -839,7 +851,7 @@ def _fill_down_ids(id_cells: np.ndarray, resolved: np.ndarray, keep: np.ndarray,
     above: int | None = None
     pending: list[int] = []
     followed_by_blank = 0
-    id_rows = 0
+    id_rows = 0  # ID rows with a next row in the same block of kept rows
 
     def close(next_id: str | None) -> None:
         for k in pending:
@@ -853,11 +865,12 @@ def _fill_down_ids(id_cells: np.ndarray, resolved: np.ndarray, keep: np.ndarray,
             continue
         if ids[i] is not None:
             close(ids[i])
-            id_rows += 1
             above = i
-            nxt = next((k for k in range(i + 1, n) if keep[k]), None)
-            if nxt is not None and ids[nxt] is None and has_dose[nxt]:
-                followed_by_blank += 1
+            # An ID on the last row before an empty or total row says nothing
+            # of how the sheet gives IDs.
+            if i + 1 < n and keep[i + 1]:
+                id_rows += 1
+                followed_by_blank += ids[i + 1] is None and bool(has_dose[i + 1])
             continue
         if above is not None and has_dose[i]:
             pending.append(i)

@@ -554,7 +554,9 @@ class _Builder:
         parts: list[tuple[str, list[int], str | None, str]] = []  # name, rows, exam code of the sheet, layout
         if "sheet_per_exam" in k:
             style = self.pick(["code", "code_name", "modality_code", "name"])
-            layout = self.pick(["top", "template"])
+            # A file whose name names neither source nor year must say them in
+            # its cells, which a header in row 1 leaves no room for.
+            layout = "template" if "filename_without_meta" in k else self.pick(["top", "template"])
             for code in dict.fromkeys(self.ex["exam_code"]):
                 e = catalogue()[code]
                 names = [n for n in e.names if len(n) <= 31 and not _XLS_SHEET_BAD.search(n)]
