@@ -91,11 +91,14 @@ class SurveyModel:
 
 
 def exam_quantities(catalogue: Catalogue) -> dict[str, str]:
-    """The dose quantity generated for each exam code (its DRL quantity)."""
-    q = catalogue.drls.drop_duplicates("exam_code").set_index("exam_code")["quantity"].to_dict()
-    # Exams listed without any DRL keep the quantity of their modality.
+    """The one dose quantity generated for each exam code (test data only: the
+    analysis takes every quantity of :meth:`Catalogue.drl_quantities`)."""
+    # The first DRL quantity of each exam (the catalogue's order); exams listed
+    # without any DRL keep the quantity of their modality.
+    q = {}
     for row in catalogue.exams.itertuples(index=False):
-        q.setdefault(row.exam_code, "ctdivol_mgy" if row.modality == "CT" else "dap_cgycm2")
+        given = catalogue.drl_quantities(row.exam_code)
+        q[row.exam_code] = given[0] if given else ("ctdivol_mgy" if row.modality == "CT" else "dap_cgycm2")
     return dict(sorted(q.items()))
 
 
@@ -392,7 +395,7 @@ def _render_submission(  # noqa: C901 - one branch per kind of damage, in the or
 
     groups: list[tuple[str, pd.DataFrame]]
     if style.split == "modality":
-        mod = part["exam_code"].map(lambda c: str(catalogue.exams.set_index("exam_code").at[c, "modality"]))
+        mod = part["exam_code"].map(lambda c: str(catalogue.modality(c)))
         groups = [(f"{m}", g) for m, g in part.groupby(mod, sort=True)]
     elif style.split == "continuation" and len(part) > 20:
         cut = len(part) // 2
