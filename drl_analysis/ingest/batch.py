@@ -36,6 +36,7 @@ from .repair import (COLUMN_RULES, REPAIR_COLUMNS, SheetResult, inference_counts
                      repr_number)
 from ..store.database import (SubmissionRecord, ingest_lock, make_engine, prepare_columns, save_submission,
                               stored_contents, stored_shas)
+from ..store.urls import safe_url
 from .workbook import DEFAULT_LIMITS, FileRejected, Limits, RawSheet, find_files, read_file
 from .workers import DEFAULT_MAX_MEMORY_MB, run_jobs
 from .workers import settings as worker_settings
@@ -517,7 +518,7 @@ def ingest_paths(
     catalogue = catalogue or load_catalogue()
     engine = make_engine(db_url)
     names = relative_names(list(paths), files)
-    summary = IngestSummary(db=_safe_url(db_url))
+    summary = IngestSummary(db=safe_url(db_url))
     for p, why in problems:
         summary.files.append(FileOutcome(source_file=p.name, status="failed", message=why))
     max_bytes = int(max_file_mb * 2**20) if max_file_mb else None
@@ -623,46 +624,3 @@ def _crashed(job: tuple[int, Path, str, str], why: str) -> tuple[SubmissionRecor
     rec, outcome = _failed(name, sha, f"the reader crashed on this file ({why}; out of memory or a fault in the "
                                       "workbook library); the other files were read")
     return rec, outcome, None
-
-
-def _safe_url(url: str) -> str:
-    """The URL without a password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - printing only
-        return url
-
-
-def command(args) -> int:
-    """``drl-analysis ingest``: print the summary; exit 1 if nothing could be read."""
-    catalogue = load_catalogue(args.catalogue)
-    summary = ingest_paths(
-        args.paths,
-        args.db,
-        catalogue=catalogue,
-        data_source=args.data_source,
-        year=args.year,
-        max_file_mb=args.max_file_mb,
-        progress=not args.no_progress,
-        jobs=args.jobs,
-        limits=Limits(max_cells=args.max_cells, max_rows=args.max_rows, max_columns=args.max_columns),
-        max_memory_mb=args.max_memory_mb or None,
-    )
-    if args.json:
-        print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(summary.text())
-    if not summary.files:
-        raise UserError(f"no survey files found in {', '.join(map(str, args.paths))}")
-    return 0 if summary.ok else 1
-
-
-def export_command(args) -> int:
-    """``drl-analysis export``: every stored exposure to a CSV file."""
-    from ..store.database import export_csv
-
-    n = export_csv(args.db or default_db_url(), args.out)
-    print(f"Wrote {n} exposures to {args.out}")
-    return 0

@@ -488,10 +488,13 @@ def repr_number(x: float) -> str:
 def _resolve_exam(value: object, catalogue: Catalogue) -> tuple[str | None, str | None]:
     """An exam code from a cell: ``(code, rule)``; ``(None, None)`` when empty."""
     if isinstance(value, str):
-        cache = catalogue.memo.setdefault("resolve_exam", {})
-        if value not in cache:
-            cache[value] = _resolve_exam_text(value, catalogue)
-        return cache[value]
+        return _resolve_exam_cached(value, catalogue)
+    return _resolve_exam_text(value, catalogue)
+
+
+@lru_cache(maxsize=1 << 16)
+def _resolve_exam_cached(value: str, catalogue: Catalogue) -> tuple[str | None, str | None]:
+    # A catalogue is immutable and hashed by identity: the answer cannot go stale.
     return _resolve_exam_text(value, catalogue)
 
 
@@ -575,10 +578,13 @@ def _resolve_phantom(value: object) -> tuple[float, str | None]:
 
 def _text_kind(text: str, catalogue: Catalogue) -> str | None:
     """What an ID or exam cell's text says about its row: summary, note, header or None."""
-    cache = catalogue.memo.setdefault("text_kind", {})
-    if text not in cache:
-        cache[text] = _text_kind_uncached(text, catalogue)
-    return cache[text]
+    return _text_kind_cached(text, catalogue)
+
+
+@lru_cache(maxsize=1 << 16)
+def _text_kind_cached(text: str, catalogue: Catalogue) -> str | None:
+    # A catalogue is immutable and hashed by identity: the answer cannot go stale.
+    return _text_kind_uncached(text, catalogue)
 
 
 def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
