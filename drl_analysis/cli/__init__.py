@@ -134,12 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR")
     p.add_argument("--years", nargs="+", metavar="YEARS")
     p.add_argument("--pseudonym-key-file", metavar="FILE")
-    p.set_defaults(func=_dispatch("pipeline.run", "command"))
+    p.set_defaults(func=_dispatch("cli.pipeline", "run_command"))
 
     p = sub.add_parser("verify", help="rerun a version from its manifest and compare the tables")
     p.add_argument("version", metavar="VERSION_FOLDER")
     p.add_argument("--pseudonym-key-file", metavar="FILE", help="the key the run used, to check the pseudonymised tables")
-    p.set_defaults(func=_dispatch("pipeline.run", "verify_command"))
+    p.set_defaults(func=_dispatch("cli.pipeline", "verify_command"))
+
+    p = sub.add_parser("release", help="write a version's deposit bundle (zip) for a repository such as Zenodo")
+    p.add_argument("version", metavar="VERSION_FOLDER")
+    p.add_argument("--out", required=True, metavar="FILE.zip")
+    p.add_argument("--identified", action="store_true",
+                   help="add the identified edition (names of data sources, facilities and input files)")
+    p.set_defaults(func=_dispatch("cli.pipeline", "release_command"))
     return parser
 
 
