@@ -427,3 +427,16 @@ def test_a_run_on_the_sample_writes_no_machine_path(tmp_path_factory, worker_id)
             text = path.read_text(encoding="utf-8", errors="replace")
             leaks += [f"{path.relative_to(folder)}: {root}" for root in roots if root in text]
     assert leaks == []
+
+
+def test_kernels_get_their_environment_and_folder_and_this_process_keeps_its_own(tiny):
+    nbs, data, out = tiny
+    write_notebook(nbs, "30_environment", 'out_dir: str = ""  # folder for the note',
+                   "import os\nfrom pathlib import Path\nPath(out_dir).mkdir(parents=True, exist_ok=True)\n"
+                   "Path(out_dir, 'environment.txt').write_text("
+                   "os.environ['PYTHONHASHSEED'] + ',' + os.environ['TQDM_DISABLE'] + ',' + Path.cwd().name)")
+    before, cwd = dict(os.environ), os.getcwd()
+    [result] = runner.run([runner.Plan("s", data)], out, notebook_dir=nbs, progress=False)
+    assert dict(os.environ) == before and os.getcwd() == cwd
+    seen = (result.folder / "tables" / "30_environment" / "environment.txt").read_text().split(",")
+    assert seen[:2] == ["0", "1"] and seen[2].endswith(".incomplete")
