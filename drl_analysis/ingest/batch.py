@@ -28,10 +28,12 @@ import pandas as pd
 from ..core.catalogue import Catalogue, load_catalogue
 from ..core.columns import EXPOSURE_COLUMNS
 from ..core.errors import UserError
+from .contents import SheetNotRead, check_columns
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
 from ..core.paths import default_db_url, relative_names
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
-from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
+from .repair import (COLUMN_RULES, REPAIR_COLUMNS, SheetResult, inference_counts, reject_sheet, repair_sheet,
+                     repr_number)
 from ..store.database import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
 from .workbook import FileRejected, RawSheet, find_files, read_file
 
@@ -59,6 +61,9 @@ class FileOutcome:
     flagged: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Inferences that could be wrong: ``{rule: rows (or columns) touched}``,
+    #: see :data:`drl_analysis.ingest.repair.INFERENCE_RULES`.
+    inferences: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,11 +113,32 @@ class IngestSummary:
         if t["rejection_reasons"]:
             top = ", ".join(f"{k} {v}" for k, v in list(t["rejection_reasons"].items())[:5])
             lines.append(f"Most frequent rejection reasons: {top}")
+        lines.extend(self.review_lines())
         for f in self.files:
             if f.status == "failed":
                 lines.append(f"FAILED {f.source_file}: {f.message}")
         lines.append(f"Database: {self.db}")
         return "\n".join(lines)
+
+    def review_lines(self, limit: int = 20) -> list[str]:
+        """Per file, the inferences that could be wrong and how much each touched,
+        files with the largest share of inferred rows first."""
+        files = [f for f in self.files if f.status == "stored" and f.inferences]
+        if not files:
+            return []
+
+        def share(f: FileOutcome) -> float:
+            rows = max((n for r, n in f.inferences.items() if r not in COLUMN_RULES), default=0)
+            return rows / max(f.rows_read, 1)
+
+        files.sort(key=lambda f: (-share(f), f.source_file))
+        lines = ["Inferences to review (rows touched; header rules: columns):"]
+        for f in files[:limit]:
+            parts = ", ".join(f"{rule} {n}" for rule, n in f.inferences.items())
+            lines.append(f"  {f.source_file} ({f.rows_read} rows, {share(f):.0%} inferred): {parts}")
+        if len(files) > limit:
+            lines.append(f"  ... and {len(files) - limit} more files (--json lists all)")
+        return lines
 
 
 def sha256_file(path: str | Path) -> str:
@@ -140,6 +166,8 @@ def _continuation_start(sheet: RawSheet, header: HeaderMatch, catalogue: Catalog
     """
     from .repair import _resolve_exam
 
+    if "exam_code" not in header.columns:
+        return None
     for r, row in enumerate(sheet.rows[:60]):
         if not any(v not in ("", None) for v in row):
             continue
@@ -151,10 +179,22 @@ def _continuation_start(sheet: RawSheet, header: HeaderMatch, catalogue: Catalog
     return None
 
 
+def exam_of_sheet_name(name: str, catalogue: Catalogue) -> str | None:
+    """The catalogue exam code a sheet's name gives (``"1010"``, ``"CT Cranium"``), or None."""
+    from .repair import _resolve_exam
+
+    if not name.strip():
+        return None
+    code, _ = _resolve_exam(name, catalogue)
+    return code if code in catalogue.codes else None
+
+
 def _data_above(sheet: RawSheet, header: HeaderMatch, catalogue: Catalogue) -> bool:
     """Whether rows above the header hold exposures (known exam codes in its exam column)."""
     from .repair import _resolve_exam
 
+    if "exam_code" not in header.columns:
+        return False
     c = header.columns["exam_code"].index
     for row in sheet.rows[: header.row]:
         if c < len(row) and row[c] not in ("", None):
@@ -196,9 +236,20 @@ def read_submission(
     sheet_rows: list[dict] = []
     notes = list(raw.notes)
     skipped: list[str] = []
+    not_read: list[str] = []
     previous: HeaderMatch | None = None
     for sheet, header in headers:
         start = None
+        exam_from_sheet = None
+        if header is None:
+            exam_from_sheet = exam_of_sheet_name(sheet.name, catalogue)
+            if exam_from_sheet is not None:
+                header = find_header(sheet.rows, need_exam=False)
+                if header is None:
+                    exam_from_sheet = None
+                else:
+                    notes.append(f"sheet {sheet.name!r} has no exam-code column; "
+                                 f"exam code {exam_from_sheet} taken from its name")
         own_header = header is not None
         if header is not None and _data_above(sheet, header, catalogue):
             # Data above the header: the "header" repeats inside the data of
@@ -218,8 +269,34 @@ def read_submission(
             continue
         if start is None and read_unit_row(sheet.rows, header):
             start = header.row + 2
+        if own_header and header is not previous:
+            try:
+                first = header.row + 1 if start is None else start
+                try:
+                    checked = check_columns(sheet.rows, header, first, catalogue)
+                except SheetNotRead as exc:
+                    # A sheet per exam whose "exam" column holds something else
+                    # ("Protokoll"): its name gives the exam.
+                    by_name = exam_of_sheet_name(sheet.name, catalogue) if exc.column == "exam_code" else None
+                    if by_name is None or exam_from_sheet is not None:
+                        raise
+                    notes.append(f"sheet {sheet.name!r}: {exc}; exam code {by_name} taken from the sheet's name")
+                    header.use("exam_code", None)
+                    exam_from_sheet = by_name
+                    checked = check_columns(sheet.rows, header, first, catalogue)
+                notes.extend(f"sheet {sheet.name!r}: {n}" if sheet.name else n for n in checked)
+            except SheetNotRead as exc:
+                notes.append(f"sheet {sheet.name!r} not read: {exc}" if sheet.name else f"not read: {exc}")
+                not_read.append(str(exc))
+                result = reject_sheet(sheet, header, header.row + 1 if start is None else start,
+                                      f"sheet not read: {exc}")
+                src, yr = find_labels(sheet.rows, header.row)
+                results.append((result, src or book_source or name_source or data_source,
+                                yr or year_of_sheet_name(sheet.name) or book_year or name_year or year))
+                continue
         previous_before, previous = previous, header
-        result = repair_sheet(sheet, header, catalogue, in_workbook=raw.kind != "csv", data_start=start)
+        result = repair_sheet(sheet, header, catalogue, in_workbook=raw.kind != "csv", data_start=start,
+                              exam_from_sheet=exam_from_sheet)
         if own_header and header is not previous_before:
             result.header_row = sheet.row_number(header.row)
         src, yr = find_labels(sheet.rows, header.row if start is None else 0)
@@ -262,7 +339,7 @@ def read_submission(
         repair_frames.append(result.repairs)
         rejections.extend(result.rejections)
         sheet_rows.append({
-            "sheet": result.name, "status": "data", "reason": "; ".join(result.notes) or None,
+            "sheet": result.name, "status": result.status, "reason": "; ".join(result.notes) or None,
             "header_row": result.header_row, "column_map": json.dumps(result.column_map, ensure_ascii=False),
             "unknown_columns": json.dumps(result.unknown_columns, ensure_ascii=False),
             "data_source": src, "year": yr, "rows_read": result.rows_read,
@@ -274,6 +351,8 @@ def read_submission(
         for u in result.unknown_columns:
             notes.append(f"sheet {result.name!r}: column {u!r} is not an exposure column; kept out")
 
+    if not_read and sum(n_sheet_rows) == 0:
+        return _failed(source_file, sha, "; ".join(f"sheet not read: {r}" for r in not_read))
     if not n_sheet_rows or sum(n_sheet_rows) == 0 and not rejections:
         reason = "the workbook holds no exposure data" if raw.kind != "csv" else "the CSV file holds no exposure data"
         if skipped:
@@ -328,6 +407,7 @@ def read_submission(
         flagged=n_flagged,
         reasons=dict(Counter(r["reason"] for r in rejections)),
         notes=notes,
+        inferences=inference_counts(repairs),
     )
     return rec, outcome
 

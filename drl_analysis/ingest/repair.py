@@ -10,18 +10,38 @@ Rules (the ``rule`` of a repair, the ``reason`` of a rejection):
 * ``number_as_text``, ``decimal_comma``, ``thousands_separator``: a number
   typed as text in a workbook, or written with separators.
 * ``unit_in_cell``: a number written with its unit (``"12,5 mGy"``).
-* ``missing_marker``: ``-``, ``n.a.``, ``k.A.``, ``?``... read as missing.
-* ``unreadable_value``: text that is no number, read as missing.
+* ``missing_marker``: ``-``, ``n.a.``, ``k.A.``, ``k. A.``, ``/``, ``?``... (any
+  case, spaces and dots) read as missing, in every column, before any other
+  reading of the cell.
+* ``notation_from_sheet``: ``1.234`` read in the notation that the sheet's
+  other numbers show (``1234`` where they write ``12,5``).
 * ``ambiguous_notation``: ``1.234`` where the sheet shows no notation; the
   reading closer to the exam's DRL is kept and the value flagged.
 * ``exam_code_from_text``, ``exam_code_from_name``: ``"1010 Cranium"``,
   ``"Code 1010"`` or ``"Cranium"`` -> ``1010``.
-* ``phantom_from_text``: ``"Kopf"``, ``"32 cm"`` -> 16 or 32.
+* ``exam_code_from_sheet_name``: a sheet per exam without an exam-code
+  column; the code comes from the sheet's name (``"1010"``, ``"Cranium"``).
+* ``phantom_from_text``: ``"Kopf"``, ``"32 cm"`` -> 16 or 32 (whole words only;
+  no single letter is read as a phantom).
 * ``merged_cell``: a facility ID merged over several rows, filled down.
-* ``facility_id_as_text``: an ID written as ``" 12 "`` or ``12.0`` -> ``12``.
+* ``facility_id_filled_down``: a facility ID given once per block of rows,
+  filled into the blank ID cells below it. Only where the sheet shows that
+  structure: its IDs come in contiguous groups, and most IDs stand above blank
+  ones (or the blank lies between two equal IDs). A blank ID elsewhere is a
+  rejection.
+* ``facility_id_as_text``: an ID written as ``" 12 "`` or ``12.0`` -> ``12``;
+  spaces (also non-breaking) trimmed, invisible characters (zero-width
+  spaces, soft hyphens, byte-order marks) removed, in IDs and exam codes.
+* ``header_matched``: a column matched by a name other than the template's own
+  header text (one record per column, row empty; ``before`` the header,
+  ``after`` the canonical column). Every inference that could be wrong is a
+  repair: the per-file summary counts them (:data:`INFERENCE_RULES`).
 
 Rejections: ``empty row``, ``repeated header row``, ``total or summary row``,
-``note row``, ``exam code missing``, ``facility ID missing``, ``no dose value``.
+``note row``, ``exam code missing``, ``facility ID missing``, ``no dose value``,
+``unreadable value`` (a numeric cell that holds text that reads as no value of
+its column, e.g. "viel" as a DAP or "12 kg" as an age; the reason names the
+column, the raw cells are kept).
 """
 
 from __future__ import annotations
@@ -38,16 +58,42 @@ import pandas as pd
 
 from ..core.catalogue import Catalogue
 from ..core.columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
-from .headers import HeaderMatch, fold, match_column
+from .headers import RANK_EXACT, HeaderMatch, fold, match_column
 from ..core.numbers import Notation, decide_notation, notation_votes, parse_number
 from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
 from .workbook import RawSheet
 
+#: Texts that mean "no value", compared after :func:`marker_key` (case, spaces
+#: and dots do not count: ``k.A.``, ``k. A.``, ``K.A``, ``n. a.`` are one marker).
 MISSING_MARKERS = frozenset(
-    {"-", "--", "\u2013", "\u2014", "n.a.", "n.a", "n/a", "na", "k.a.", "k. a.", "k.a", "ka", "?", "??",
-     "nan", "none", "null", "keine angabe", "unbekannt", "unknown", "x", "/", ".", "n.v.", "nv", "entfaellt",
-     "entfällt", "#n/a", "#nv"}
+    {"", "-", "--", "---", "\u2013", "\u2014", "na", "n/a", "ka", "k/a", "?", "??", "???", "nan", "none",
+     "null", "keineangabe", "keineangaben", "unbekannt", "unknown", "x", "xx", "/", "//", "-/-", "nv", "n/v",
+     "nb", "n/b", "nichtbekannt", "nichtangegeben", "nz", "nichtzutreffend", "notapplicable", "notavailable",
+     "notknown", "entfaellt", "entfällt", "fehlt", "#n/a", "#nv", "#na", "ohne", "leer", "empty", "missing",
+     "unk", "*"}
 )
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_SPACES = dict.fromkeys(map(ord, "\u00a0\u202f\u2007\u2009\u2002\u2003"), " ")
+
+
+def clean_text(text: str) -> str:
+    """A text cell without invisible characters (zero-width spaces, soft hyphens,
+    byte-order marks), odd spaces as plain ones, trimmed."""
+    return text.translate(_INVISIBLE).translate(_SPACES).strip()
+
+
+def marker_key(text: str) -> str:
+    """A cell's text folded for comparing with :data:`MISSING_MARKERS`."""
+    return "".join(clean_text(text).lower().split()).replace(".", "")
+
+
+def is_missing_marker(text: str) -> bool:
+    """Whether a text cell says "no value": ``-``, ``k.A.``, ``K. A``, ``n. a.``, ``/``...
+
+    >>> [is_missing_marker(t) for t in ["k. A.", "K.A", "n.a.", "/", "Kopf", "12"]]
+    [True, True, True, True, False, False]
+    """
+    return marker_key(text) in MISSING_MARKERS
 _SUMMARY = re.compile(
     r"^((summe|gesamt|total|totals|mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|"
     r"min|max|minimum|maximum|std|standardabweichung|sd|quartil|p75|p25|percentile|perzentil)\b|n\s*=)"
@@ -57,10 +103,47 @@ _NOTE = re.compile(
     r"\*|fussnote|footnote|legende|legend)\b"
 )
 _CODE_IN_TEXT = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+# Words of a phantom cell (folded). No single letter counts: "k" of "k. A."
+# (keine Angabe) is no "Kopf".
 _PHANTOM_WORDS = {
-    16: re.compile(r"kopf|head|schaedel|\bk\b|^16\b|16\s*cm"),
-    32: re.compile(r"koerper|korper|body|rumpf|stamm|torso|\bb\b|^32\b|32\s*cm"),
+    16: re.compile(r"kopf|head|schaedel|skull|\b16\b|\b160\s*mm\b"),
+    32: re.compile(r"koerper|korper|body|rumpf|stamm|torso|\b32\b|\b320\s*mm\b"),
 }
+
+
+#: Repair rules that rest on an inference that could be wrong, with what a
+#: reviewer reads for each: the per-file confidence summary counts the rows
+#: (for header rules: the columns) each touched.
+INFERENCE_RULES: dict[str, str] = {
+    "header_matched": "columns matched by a name other than the template's",
+    "unit_conversion": "units taken from a header",
+    "notation_from_sheet": "numbers read in the notation of the sheet's other numbers",
+    "ambiguous_notation": "numbers that read two ways, the reading nearer the exam's values kept (flagged)",
+    "exam_code_from_name": "exam names mapped to codes",
+    "exam_code_from_text": "exam codes taken out of text",
+    "exam_code_from_sheet_name": "exam codes taken from the sheet's name",
+    "facility_id_filled_down": "facility IDs filled down into blank cells of a block",
+    "merged_cell": "facility IDs filled down in merged cells",
+    "phantom_from_text": "phantoms read from words",
+}
+#: Inference rules logged once per column (row empty) rather than per cell.
+COLUMN_RULES = frozenset({"header_matched", "unit_conversion"})
+
+
+def inference_counts(repairs: pd.DataFrame) -> dict[str, int]:
+    """Rows (for :data:`COLUMN_RULES`: columns) each inference rule touched in ``repairs``.
+
+    Returns ``{rule: count}`` in the order of :data:`INFERENCE_RULES`, rules
+    that touched nothing left out.
+    """
+    out: dict[str, int] = {}
+    if repairs is None or not len(repairs):
+        return out
+    for rule in INFERENCE_RULES:
+        hit = repairs[repairs["rule"] == rule]
+        if len(hit):
+            out[rule] = len(hit) if rule in COLUMN_RULES else len(hit[["sheet", "source_row"]].drop_duplicates())
+    return out
 
 
 #: Columns of a repair record (see :data:`drl_analysis.store.database.repairs`).
@@ -82,6 +165,26 @@ class SheetResult:
     notes: list[str] = field(default_factory=list)
     # (position in exposures, column, decimal reading, thousands reading)
     ambiguous: list[tuple[int, str, float, float]] = field(default_factory=list)
+    #: "data", or "rejected" for a sheet whose columns contradict its header
+    #: (every row rejected with the reason, raw cells kept).
+    status: str = "data"
+
+
+def reject_sheet(sheet: RawSheet, header: HeaderMatch, start: int, reason: str) -> SheetResult:
+    """Every row of a sheet that cannot be read, rejected with ``reason`` (empty rows as such)."""
+    log = _Log(sheet.name)
+    end = last_data_row(sheet.rows, start)
+    for i in range(start, end):
+        row = sheet.rows[i]
+        empty = all(_is_empty(v) for v in row)
+        log.reject(sheet.row_number(i), "empty row" if empty else reason, row)
+    frame = pd.DataFrame({c: [] for c in ["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS]})
+    return SheetResult(
+        name=sheet.name, header_row=sheet.row_number(header.row),
+        column_map={c: m.header for c, m in sorted(header.columns.items(), key=lambda kv: kv[1].index)},
+        unknown_columns=list(header.unknown), exposures=frame, rejections=log.rejections,
+        rows_read=end - start, notes=[reason], status="rejected",
+    )
 
 
 def _is_empty(v: object) -> bool:
@@ -188,8 +291,8 @@ def _parse_text_number(
     text: str, family: str | None, header_factor: float, notation: Notation | None, in_workbook: bool
 ) -> _NumberCell:
     """Read one text cell of a numeric column; the rule is None when nothing changed."""
-    t = text.strip()
-    if t.lower() in MISSING_MARKERS:
+    t = clean_text(text)
+    if is_missing_marker(t):
         return _NumberCell(math.nan, "missing_marker")
     try:
         parsed = parse_number(t, notation)
@@ -209,6 +312,9 @@ def _parse_text_number(
         number_part = t[: len(t) - len(parsed.unit)]
     if parsed.ambiguous:
         return _NumberCell(parsed.value * factor, "ambiguous_notation", parsed.alternative * factor)
+    if rule is None and notation is not None and parsed.notation == notation and parse_number(t).ambiguous:
+        # "1.234" reads two ways alone; the sheet's other numbers decided.
+        rule = "notation_from_sheet"
     if rule is None:
         used = parsed.notation or notation
         if _GROUP_SPACE.search(number_part) or (used == "de" and "." in number_part) or (
@@ -269,16 +375,20 @@ def _parse_texts(
 def _numeric_column(
     arr: np.ndarray, column: str, header_factor: float, notation: Notation | None, in_workbook: bool,
     rows: np.ndarray, log: _Log,
-) -> tuple[np.ndarray, dict[int, float]]:
-    """Canonical floats for one numeric column; logs repairs; returns ambiguous cells.
+) -> tuple[np.ndarray, dict[int, float], np.ndarray]:
+    """Canonical floats for one numeric column; logs repairs.
 
     ``arr`` is an object array of raw cells; numbers are converted in one
-    step, text cells once per distinct text.
+    step, text cells once per distinct text. Returns the values, the
+    ambiguous cells ``{position: other reading}`` and a mask of unreadable
+    cells (text that reads as no value of the column: their rows are
+    rejected, so nothing is logged for them here).
     """
     family = FAMILY_OF_COLUMN.get(column)
     out = np.full(len(arr), np.nan)
+    unreadable = np.zeros(len(arr), dtype=bool)
     if not len(arr):
-        return out, {}
+        return out, {}, unreadable
     types = _TYPE_OF(arr)
     is_float = types == float
     is_str = types == str
@@ -288,7 +398,7 @@ def _numeric_column(
         if isinstance(v, int) and not isinstance(v, bool):
             out[i] = float(v) * header_factor
         elif not _is_empty(v):
-            log.repair(int(rows[i]), column, _cell_text(v), None, "unreadable_value")
+            unreadable[i] = True
     ambiguous: dict[int, float] = {}
     idx = np.flatnonzero(is_str)
     if len(idx):
@@ -297,6 +407,10 @@ def _numeric_column(
         value_table = np.array(values, dtype=float)
         out[idx] = value_table[codes]
         rules = np.array(rules_of, dtype=object)[codes]
+        bad = rules == "unreadable_value"
+        if bad.any():
+            unreadable[idx[bad]] = True
+            rules[bad] = None
         has_rule = rules != None  # noqa: E711 - elementwise on an object array
         if has_rule.any():
             after_table = np.array([None if v != v else repr_number(v) for v in values], dtype=object)
@@ -307,7 +421,7 @@ def _numeric_column(
         for k, alt in alts:
             for i in idx[codes == k]:
                 ambiguous[int(i)] = alt
-    return out, ambiguous
+    return out, ambiguous, unreadable
 
 
 def _resolved(arr: np.ndarray, fn, cache: dict | None = None) -> tuple[list, np.ndarray]:
@@ -319,12 +433,6 @@ def _resolved(arr: np.ndarray, fn, cache: dict | None = None) -> tuple[list, np.
 def repr_number(x: float) -> str:
     """A float as a repair log writes it: shortest round-trip text."""
     return repr(float(x)) if not float(x).is_integer() else str(int(x))
-
-
-def _text_column(values: list) -> np.ndarray:
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr
 
 
 def _resolve_exam(value: object, catalogue: Catalogue) -> tuple[str | None, str | None]:
@@ -346,10 +454,13 @@ def _resolve_exam_text(value: object, catalogue: Catalogue) -> tuple[str | None,
         return str(value), None
     if isinstance(value, (int,)) and not isinstance(value, bool):
         return str(value), None
-    text = str(value).strip()
+    raw = str(value)
+    text = " ".join(clean_text(raw).split())
+    if not text or is_missing_marker(text):
+        return None, None
     codes = catalogue.codes
     if text in codes:
-        return text, None
+        return text, (None if text == raw else "exam_code_from_text")
     if re.fullmatch(r"\d+\.0", text):
         return text[:-2], "exam_code_from_text"
     m = _CODE_IN_TEXT.search(text)
@@ -364,7 +475,7 @@ def _resolve_exam_text(value: object, catalogue: Catalogue) -> tuple[str | None,
         return by_name, "exam_code_from_name"
     if m and re.fullmatch(r"\D{0,12}\d{4}\D{0,40}", text):
         return m.group(1), "exam_code_from_text"
-    return text, None
+    return text, (None if text == raw else "exam_code_from_text")
 
 
 def _resolve_facility(value: object) -> tuple[str | None, str | None]:
@@ -375,27 +486,41 @@ def _resolve_facility(value: object) -> tuple[str | None, str | None]:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value), None
     text = str(value)
-    clean = " ".join(text.split())
-    if re.fullmatch(r"\d+\.0", clean):
-        clean = clean[:-2]
+    clean = " ".join(clean_text(text).split())
+    if not clean:
+        return None, None
+    if re.fullmatch(r"\d+[.,]0+", clean):
+        # A number ID written as a float, in either notation ("12.0", "15,0").
+        clean = re.split(r"[.,]", clean)[0]
     return clean, ("facility_id_as_text" if clean != text else None)
 
 
 def _resolve_phantom(value: object) -> tuple[float, str | None]:
+    """A phantom cell: 16 or 32 (cm) and the rule, NaN when empty or missing.
+
+    Anything else (another number, a word of neither phantom or of both) is
+    ``unreadable_value``: the row is rejected, never stored with a guess.
+    """
     if _is_empty(value):
         return math.nan, None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value), None
-    text = fold(value)
-    if text in MISSING_MARKERS:
+        return (float(value), None) if float(value) in PHANTOMS_CM else (math.nan, "unreadable_value")
+    if is_missing_marker(str(value)):
         return math.nan, "missing_marker"
-    for size, pattern in _PHANTOM_WORDS.items():
-        if pattern.search(text):
-            return float(size), "phantom_from_text"
-    try:
-        return float(parse_number(str(value)).value), "number_as_text"
-    except ValueError:
-        return math.nan, "unreadable_value"
+    text = fold(clean_text(str(value)))
+    sizes = [size for size, pattern in _PHANTOM_WORDS.items() if pattern.search(text)]
+    if len(sizes) == 1:
+        if re.fullmatch(r"(16|32)(\s*cm)?", text):
+            return float(sizes[0]), ("number_as_text" if text in ("16", "32") else "phantom_from_text")
+        return float(sizes[0]), "phantom_from_text"
+    if not sizes:
+        try:
+            number = float(parse_number(clean_text(str(value))).value)
+        except ValueError:
+            number = math.nan
+        if number in PHANTOMS_CM:
+            return number, "number_as_text"
+    return math.nan, "unreadable_value"
 
 
 def _text_kind(text: str, catalogue: Catalogue) -> str | None:
@@ -407,6 +532,7 @@ def _text_kind(text: str, catalogue: Catalogue) -> str | None:
 
 
 def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
+    text = clean_text(text)
     if catalogue.code_for_name(text) is not None or _CODE_IN_TEXT.search(text):
         return None  # "Total aorta" is an exam, not a total
     folded = fold(text)
@@ -419,7 +545,18 @@ def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
     return None
 
 
-def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalogue: Catalogue) -> str | None:
+def _repeats_header(row: list, header_columns: dict[int, str] | None) -> bool:
+    """Whether ``row`` repeats the header: at least two of its cells (and at
+    least half of the header's columns) name the column they stand in."""
+    if not header_columns:
+        return False
+    named = sum(1 for c, column in header_columns.items()
+                if c < len(row) and isinstance(row[c], str) and match_column(clean_text(row[c]))[0] == column)
+    return named >= max(2, (len(header_columns) + 1) // 2)
+
+
+def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalogue: Catalogue,
+              header_columns: dict[int, str] | None = None) -> str | None:
     """Why a row is no exposure, or None if it may be one."""
     if _is_empty(exam_cell):
         filled = [v for v in row if not _is_empty(v)]
@@ -443,10 +580,8 @@ def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalo
     for kind in kinds:
         if kind in ("total or summary row", "note row"):
             return kind
-    if "header" in kinds:
-        named = sum(1 for v in row if isinstance(v, str) and match_column(v)[0] not in (None, "ignore"))
-        if named >= 3:
-            return "repeated header row"
+    if "header" in kinds and _repeats_header(row, header_columns):
+        return "repeated header row"
     return None
 
 
@@ -457,6 +592,7 @@ def repair_sheet(
     *,
     in_workbook: bool,
     data_start: int | None = None,
+    exam_from_sheet: str | None = None,
 ) -> SheetResult:
     """Turn the rows of a data sheet into canonical exposures.
 
@@ -472,6 +608,9 @@ def repair_sheet(
         True for xlsx/xls/ods (a number typed as text is a repair), False for CSV.
     data_start : int, optional
         First data row (0-based); default the row after the header.
+    exam_from_sheet : str, optional
+        The exam code of every row, for a sheet per exam without an exam-code
+        column (the code read from the sheet's name).
 
     Returns
     -------
@@ -506,22 +645,19 @@ def repair_sheet(
             return np.full(n, "", dtype=object)
         return grid[:, cols[column].index].copy()
 
-    # Facility IDs merged over several rows: fill down inside the merged range.
+    # Columns matched by another name than the template's: an inference.
+    for column, m in sorted(cols.items(), key=lambda kv: kv[1].index):
+        if m.rank != RANK_EXACT:
+            log.repair(None, column, m.header, column, "header_matched")
+
     id_cells = cells("facility_id")
     if "facility_id" in cols and sheet.merged:
-        c = cols["facility_id"].index
-        for (r0, c0), (r1, c1) in sheet.merged:
-            if c0 <= c <= c1 and r1 > r0:
-                top = r0 - start
-                if 0 <= top < n and not _is_empty(id_cells[top]):
-                    filled = [
-                        k for k in range(max(top + 1, 0), min(r1 - start + 1, n))
-                        if _is_empty(id_cells[k]) and any(not _is_empty(v) for v in rows[k])
-                    ]
-                    id_cells[filled] = id_cells[top]
-                    log.repairs_at(source_rows[filled], "facility_id", [""] * len(filled),
-                                   [_cell_text(id_cells[top])] * len(filled), "merged_cell")
-    exam_cells = cells("exam_code")
+        _fill_merged_ids(id_cells, sheet.merged, cols["facility_id"].index, start, rows, source_rows, log)
+    if exam_from_sheet is not None:
+        filled = np.array([any(not _is_empty(v) for v in r) for r in rows], dtype=bool)
+        exam_cells = np.where(filled, exam_from_sheet, "").astype(object)
+    else:
+        exam_cells = cells("exam_code")
 
     # Row kinds: decided once per distinct ID and exam text; rows are looked
     # at one by one only where the exam cell is empty or looks like a header.
@@ -533,11 +669,25 @@ def repair_sheet(
     look = exam_empty | (exam_kind != None) | (id_kind != None)  # noqa: E711
     keep = np.ones(n, dtype=bool)
     kind_cache: dict = {}
+    header_columns = {m.index: c for c, m in cols.items()}
     for i in np.flatnonzero(look):
-        kind = _row_kind(rows[i], id_cells[i], exam_cells[i], kind_cache, catalogue)
+        kind = _row_kind(rows[i], id_cells[i], exam_cells[i], kind_cache, catalogue, header_columns)
         if kind:
             keep[i] = False
             log.reject(int(source_rows[i]), kind, rows[i])
+
+    notes = list(header.notes)
+    if "facility_id" in cols and n:
+        info, codes = _resolved(id_cells, lambda v: _resolve_facility(v)[0])
+        ids = np.array(info + [None], dtype=object)[codes]
+        if (keep & pd.isna(ids)).any():
+            dose_cells = [cells(c) for c in DOSE_QUANTITIES if c in cols]
+            has_dose = np.zeros(n, dtype=bool)
+            for d in dose_cells:
+                has_dose |= np.array([not _is_empty(v) for v in d], dtype=bool)
+            note = _fill_down_ids(id_cells, ids, keep, has_dose, source_rows, log)
+            if note:
+                notes.append(note)
 
     # Notation of the sheet: what its unambiguous text numbers show.
     column_votes = {
@@ -551,6 +701,7 @@ def repair_sheet(
     kept_rows = source_rows[kept]
     data: dict[str, object] = {}
     ambiguous: list[tuple[int, str, float, float]] = []
+    unreadable: dict[str, np.ndarray] = {}
     for column in NUMERIC_COLUMNS:
         if column not in cols:
             data[column] = np.full(len(kept), np.nan)
@@ -561,6 +712,10 @@ def repair_sheet(
             table = np.array([v for v, _ in results] + [math.nan], dtype=float)
             vals = table[codes]
             rules = np.array([r for _, r in results] + [None], dtype=object)[codes]
+            bad = rules == "unreadable_value"
+            if bad.any():
+                unreadable[column] = bad
+                rules[bad] = None
             for rule in sorted(set(rules[rules != None])):  # noqa: E711
                 at = np.flatnonzero(rules == rule)
                 log.repairs_at(kept_rows[at], column, raw[at], [None if math.isnan(x) else repr_number(x) for x in vals[at]], rule)
@@ -568,7 +723,9 @@ def repair_sheet(
             continue
         m = cols[column]
         column_notation = decide_notation(*column_votes[column]) or sheet_notation
-        vals, amb = _numeric_column(raw, column, m.factor, column_notation, in_workbook, kept_rows, log)
+        vals, amb, bad = _numeric_column(raw, column, m.factor, column_notation, in_workbook, kept_rows, log)
+        if bad.any():
+            unreadable[column] = bad
         for i, alt in amb.items():
             ambiguous.append((i, column, float(vals[i]), alt))
         data[column] = vals
@@ -586,6 +743,9 @@ def repair_sheet(
     for rule in sorted(set(rules[rules != None])):  # noqa: E711
         at = np.flatnonzero(rules == rule)
         log.repairs_at(kept_rows[at], "exam_code", exam_cells[kept][at], exam[at], rule)
+    if exam_from_sheet is not None and len(kept):
+        log.repairs_at(kept_rows, "exam_code", [sheet.name] * len(kept), [exam_from_sheet] * len(kept),
+                       "exam_code_from_sheet_name")
     year_col = np.full(len(kept), np.nan)
     if "year" in cols:
         for k, v in enumerate(cells("year")[kept]):
@@ -600,6 +760,9 @@ def repair_sheet(
     if len(kept):
         no_dose = np.logical_and.reduce([np.isnan(data[c]) for c in DOSE_QUANTITIES])
         reasons[no_dose] = "no dose value"
+    for column in reversed(NUMERIC_COLUMNS):  # the leftmost unreadable column is named
+        if column in unreadable:
+            reasons[unreadable[column]] = f"unreadable value in {column}"
     reasons[pd.isna(facility)] = "facility ID missing" if "facility_id" in cols else "no facility ID column in the sheet"
     reasons[pd.isna(exam)] = "exam code missing"
     bad = np.flatnonzero(reasons != None)  # noqa: E711 - elementwise on an object array
@@ -607,11 +770,17 @@ def repair_sheet(
         log.reject(int(kept_rows[j]), str(reasons[j]), rows[kept[j]])
     columns = {"sheet": sheet.name, "source_row": kept_rows.astype(int), "row_year": year_col,
                "facility_id": facility, "exam_code": exam, **{c: data[c] for c in NUMERIC_COLUMNS}}
+    repairs = log.frame()
     if len(bad):
         keep_pos = np.setdiff1d(np.arange(len(kept)), bad)
         remap = {int(old): new for new, old in enumerate(keep_pos)}
         ambiguous = [(remap[i], c, a, b) for i, c, a, b in ambiguous if i in remap]
         columns = {c: v if isinstance(v, str) else v[keep_pos] for c, v in columns.items()}
+        # Repairs of rejected rows are not kept: the rejection holds the raw cells.
+        dropped = set(kept_rows[bad].tolist())
+        if len(repairs):
+            rows_of = repairs["source_row"].to_numpy()
+            repairs = repairs[~np.isin(rows_of, list(dropped))].reset_index(drop=True)
     frame = pd.DataFrame(columns, columns=["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS])
     return SheetResult(
         name=sheet.name,
@@ -619,12 +788,100 @@ def repair_sheet(
         column_map={c: m.header for c, m in sorted(cols.items(), key=lambda kv: kv[1].index)},
         unknown_columns=list(header.unknown),
         exposures=frame,
-        repairs=log.frame(),
+        repairs=repairs,
         rejections=sorted(log.rejections, key=lambda r: r["source_row"]),
         rows_read=n,
-        notes=list(header.notes) + ([f"numbers read in {sheet_notation} notation"] if sheet_notation else []),
+        notes=notes + ([f"numbers read in {sheet_notation} notation"] if sheet_notation else []),
         ambiguous=ambiguous,
     )
+
+
+def _fill_merged_ids(id_cells: np.ndarray, merged, c: int, start: int, rows: list, source_rows: np.ndarray,
+                     log: _Log) -> None:
+    """Facility IDs merged over several rows: fill down inside the merged range."""
+    n = len(id_cells)
+    for (r0, c0), (r1, c1) in merged:
+        if c0 <= c <= c1 and r1 > r0:
+            top = r0 - start
+            if 0 <= top < n and not _is_empty(id_cells[top]):
+                filled = [
+                    k for k in range(max(top + 1, 0), min(r1 - start + 1, n))
+                    if _is_empty(id_cells[k]) and any(not _is_empty(v) for v in rows[k])
+                ]
+                id_cells[filled] = id_cells[top]
+                log.repairs_at(source_rows[filled], "facility_id", [""] * len(filled),
+                               [_cell_text(id_cells[top])] * len(filled), "merged_cell")
+
+
+def _fill_down_ids(id_cells: np.ndarray, resolved: np.ndarray, keep: np.ndarray, has_dose: np.ndarray,
+                   source_rows: np.ndarray, log: _Log) -> str | None:
+    """Fill facility IDs given once per block into the blank ID cells below them.
+
+    A blank ID is filled from the nearest ID above it when its row holds a
+    dose, no rejected row (empty, total, note) stands between them, the
+    sheet's IDs come in contiguous groups (no ID comes back after another),
+    and either most IDs stand above a blank one (the sheet gives IDs per
+    block) or the next ID below is the same. Changes ``id_cells`` in place;
+    returns a note when blank IDs were left unfilled for lack of structure.
+    """
+    n = len(id_cells)
+    ids = [v if keep[i] and not pd.isna(v) else None for i, v in enumerate(resolved)]
+    blank = [i for i in range(n) if keep[i] and ids[i] is None and has_dose[i]]
+    if not blank:
+        return None
+    seen: set[str] = set()
+    last = None
+    for i in range(n):
+        v = ids[i]
+        if v is None or v == last:
+            continue
+        if v in seen:
+            return (f"{len(blank)} rows without a facility ID were not filled in: "
+                    "the sheet's IDs do not come in blocks")
+        seen.add(v)
+        last = v
+    # Candidates: (blank row, row of the ID above, next ID below or None).
+    candidates: list[tuple[int, int, str | None]] = []
+    above: int | None = None
+    pending: list[int] = []
+    followed_by_blank = 0
+    id_rows = 0  # ID rows with a next row in the same block of kept rows
+
+    def close(next_id: str | None) -> None:
+        for k in pending:
+            candidates.append((k, above, next_id))  # type: ignore[arg-type]
+        pending.clear()
+
+    for i in range(n):
+        if not keep[i]:
+            close(None)
+            above = None
+            continue
+        if ids[i] is not None:
+            close(ids[i])
+            above = i
+            # An ID on the last row before an empty or total row says nothing
+            # of how the sheet gives IDs.
+            if i + 1 < n and keep[i + 1]:
+                id_rows += 1
+                followed_by_blank += ids[i + 1] is None and bool(has_dose[i + 1])
+            continue
+        if above is not None and has_dose[i]:
+            pending.append(i)
+    close(None)
+    per_block = id_rows > 0 and followed_by_blank >= 0.5 * id_rows
+    fill = [(k, a) for k, a, nxt in candidates if per_block or (nxt is not None and nxt == ids[a])]
+    if not fill:
+        return (f"{len(blank)} rows without a facility ID were not filled in: "
+                "the sheet gives no ID per block")
+    rows_k = np.array([k for k, _ in fill])
+    for k, a in fill:
+        id_cells[k] = id_cells[a]
+    log.repairs_at(source_rows[rows_k], "facility_id", [""] * len(fill), [ids[a] for _, a in fill],
+                   "facility_id_filled_down")
+    left = len(blank) - len(fill)
+    return (f"facility ID filled down into {len(fill)} rows (given once per block)"
+            + (f"; {left} blank IDs left" if left else ""))
 
 
 __all__ = ["SheetResult", "repair_sheet", "last_data_row", "MISSING_MARKERS", "PHANTOMS_CM"]

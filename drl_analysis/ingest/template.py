@@ -17,6 +17,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from ..core.catalogue import Catalogue, load_catalogue
+from ..core.columns import EXPOSURE_COLUMNS
 
 TITLE = "Intervention or diagnostic examination using x-rays"
 #: The header of the exposure sheet, exactly as the template writes it.
@@ -31,6 +32,8 @@ TEMPLATE_HEADER: tuple[str, ...] = (
     "Patient weight [kg]",
     "Age",
 )
+#: The canonical column of each template header cell, in the same order.
+TEMPLATE_COLUMNS: tuple[str, ...] = EXPOSURE_COLUMNS
 HEADER_ROW = 11
 SOURCE_CELL = "C5"
 YEAR_CELL = "C7"
