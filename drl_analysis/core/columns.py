@@ -250,6 +250,8 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "header_row": "row of the sheet's header as a spreadsheet shows it",
     "rows": "number of rows",
     "rule": "repair rule (see drl_analysis/ingest/repair.py)",
+    "inference": "what the rule inferred, in words (an inference that could be wrong)",
+    "touched": "rows (or, for header rules, columns) the inference touched; see unit",
     "values": "number of values",
     # Dose-report screens read by OCR (01)
     "layout": "screen layout the image was read with (a YAML file of drl_analysis/data/layouts)",
@@ -291,6 +293,9 @@ TABLE_COLUMN_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("parameters.csv", "value"): "the parameter's value",
     ("ingest_failed_files.csv", "reason"): "why the file could not be read",
     ("ingest_rejections_by_reason.csv", "reason"): "why the rows were not stored",
+    ("ingest_inferences_by_file.csv", "unit"): "what touched counts: rows or columns",
+    ("ingest_inferences_by_file.csv", "share"): "touched rows divided by the file's rows read, 0 to 1 "
+    "(empty for header rules)",
     ("ingest_sheets.csv", "status"): "what the sheet held: data, or why it was not read",
     ("ingest_sheets.csv", "reason"): "how the sheet was read, or why not",
     ("ingest_sheets.csv", "year"): "survey year the sheet was stored under",

@@ -44,6 +44,7 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "ingest_failed_files.csv": "input files that could not be read, with the reason",
     "ingest_rejections_by_reason.csv": "rows not stored, counted by reason",
     "ingest_repairs_by_rule.csv": "values repaired, counted by repair rule",
+    "ingest_inferences_by_file.csv": "per input file, each inference that could be wrong and how much it touched",
     "ingest_sheets.csv": "every sheet of every input file: what it held and how it was read",
     "drl_table.csv": "DRL statistics per exam code and dose quantity over the survey's years: facility-median "
     "quartiles, proposed DRL (P75) with its bootstrap confidence interval, comparison with the current DRL",
@@ -97,6 +98,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "ingest_by_source_year.csv": ("data_source", "year"),
     "ingest_rejections_by_reason.csv": ("reason",),
     "ingest_repairs_by_rule.csv": ("rule",),
+    "ingest_inferences_by_file.csv": ("source_file", "rule"),
     "ingest_failed_files.csv": ("source_file",),
     "dose_reports.csv": ("source_file",),
 }
