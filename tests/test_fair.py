@@ -119,7 +119,8 @@ def test_sample_crate_loads_and_lists_one_action_per_executed_notebook(version):
         action = per_notebook[f"#run-{n['name']}"]
         assert action["instrument"].id.endswith(f"notebooks/{n['name']}.ipynb")
         assert action["instrument"]["sha256"] == n["sha256"]
-        assert action["startTime"] == n["started_utc"] and action["endTime"] == n["finished_utc"]
+        assert action["startTime"] == n["started_utc"].replace("Z", "+00:00")
+        assert action["endTime"] == n["finished_utc"].replace("Z", "+00:00")
         assert any(r.id == f"notebooks/{n['name']}.ipynb" for r in action["result"])
     repair = per_notebook["#run-02_repair"]
     inputs = [o for o in repair["object"] if o.id.startswith("#input-")]

@@ -48,6 +48,9 @@ SOFTWARE_URLS = {
     "tesseract": "https://github.com/tesseract-ocr/tesseract",
 }
 
+#: The status of an action that completed (the profiles write it as text).
+COMPLETED = "http://schema.org/CompletedActionStatus"
+
 _PARAM_TYPES = {bool: "Boolean", int: "Integer", float: "Float", str: "Text"}
 
 
@@ -60,6 +63,16 @@ def read_citation(path: str | Path | None = None) -> dict:
         return {}
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     return doc if isinstance(doc, dict) else {}
+
+
+def _time(text: str | None) -> str | None:
+    """A UTC time of the manifest (``...Z``) as the profiles write it (``...+00:00``)."""
+    return text[:-1] + "+00:00" if text and text.endswith("Z") else text
+
+
+def _one_or_many(refs: list[dict]) -> dict | list[dict]:
+    """RO-Crate 1.1 writes a single value, not a list of one."""
+    return refs[0] if len(refs) == 1 else refs
 
 
 def _ref(entity_id: str) -> dict:
@@ -178,13 +191,13 @@ def build_crate(
         "@id": app_id, "@type": "SoftwareApplication", "name": "drl-analysis",
         "description": str(citation.get("abstract", "")).strip() or "drl-analysis",
         "softwareVersion": software_version, "url": REPOSITORY_URL,
-        "license": _ref(software_license), "author": _refs([a["@id"] for a in authors]),
+        "license": _ref(software_license), "author": _one_or_many(_refs([a["@id"] for a in authors])),
         "softwareRequirements": _refs(requirement_ids),
     })
     citation_id = "#citation"
     add({
         "@id": citation_id, "@type": "CreativeWork", "name": str(citation.get("title", "drl-analysis")),
-        "author": _refs([a["@id"] for a in authors]), "version": software_version, "url": REPOSITORY_URL,
+        "author": _one_or_many(_refs([a["@id"] for a in authors])), "version": software_version, "url": REPOSITORY_URL,
         "description": str(citation.get("message", "")).strip(),
         "about": _ref(app_id),
     })
@@ -204,6 +217,9 @@ def build_crate(
             entry.update(contentSize=str(path.stat().st_size), sha256=sha256_file(path))
         if rel == MANIFEST:
             entry["description"] = "the run's manifest: inputs, parameters, software, times, outputs with SHA-256"
+        elif rel == "README.md":
+            entry["description"] = "what this deposit is and how to check it"
+            entry["about"] = _ref("./")
         elif rel == CITATION_FILE:
             entry["description"] = "how to cite drl-analysis, at the version of the run (Citation File Format)"
             entry["about"] = _ref(app_id)
@@ -256,8 +272,8 @@ def build_crate(
                             "(its SHA-256 is that of the notebook run)",
              "sha256": nb["sha256"], "encodingFormat": "application/x-ipynb+json", "version": software_version,
              **({"contentSize": str(nb["bytes"])} if nb.get("bytes") is not None else {}),
-             "sdDatePublished": manifest.get("started_utc"),
-             "programmingLanguage": _ref(python_lang), "input": _refs(formal_ids)})
+             "sdDatePublished": _time(manifest.get("started_utc")), "url": nid,
+             "programmingLanguage": _ref(python_lang), "input": _one_or_many(_refs(formal_ids))})
         if nb.get("status") != "ok":
             continue
         objects = list(values)
@@ -270,14 +286,25 @@ def build_crate(
         prefixes = [f"{NOTEBOOKS}/{name}.ipynb", f"{FIGURES}/{name}/", f"{HTML}/{name}.html"]
         if out_dir:
             prefixes.append(out_dir.rstrip("/") + "/")
-        results = [rel for rel in files if any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in prefixes)]
+        def written(rel: str) -> bool:
+            return any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in prefixes)
+
+        results = [rel for rel in files if written(rel)]
+        withheld = [rel for rel in outputs if written(rel) and rel not in held]
+        if withheld:  # written by the notebook, but not in this crate (the identified edition)
+            wid = f"#{name}-results-not-included"
+            add({"@id": wid, "@type": "CreativeWork", "name": f"what notebook {name} wrote in the identified edition",
+                 "description": f"{len(withheld)} files under {', '.join(sorted({r.split('/')[0] + '/' for r in withheld}))} "
+                                "of the version; not part of this crate"})
+            results.append(wid)
         aid = f"#run-{name}"
         add({"@id": aid, "@type": "CreateAction", "name": f"Run of notebook {name}",
              "description": f"drl-analysis run executed notebook {name} with papermill (kernel "
                             f"{manifest.get('kernel', 'python3')}) in the version folder",
-             "instrument": _ref(nid), "object": _refs(objects), "result": _refs(results),
-             "startTime": nb.get("started_utc"), "endTime": nb.get("finished_utc"),
-             "actionStatus": _ref("http://schema.org/CompletedActionStatus")})
+             "instrument": _ref(nid), "object": _one_or_many(_refs(objects)),
+             "result": _one_or_many(_refs(results)),
+             "startTime": _time(nb.get("started_utc")), "endTime": _time(nb.get("finished_utc")),
+             "actionStatus": COMPLETED})
         action_ids.append(aid)
 
     # The workflow and the run of it
@@ -303,7 +330,8 @@ def build_crate(
                 "encodingFormat": "application/yaml", "programmingLanguage": _ref(pipeline_lang),
                 "version": software_version, "hasPart": _refs(notebook_ids), "input": _refs(wf_formal),
                 "softwareRequirements": _ref(app_id), "license": _ref(software_license),
-                "url": f"{REPOSITORY_URL}/tree/{commit}"}
+                "url": f"{REPOSITORY_URL}/tree/{commit}",
+                "conformsTo": _ref("https://bioschemas.org/profiles/ComputationalWorkflow/1.0-RELEASE")}
     add({"@id": pipeline_lang, "@type": "ComputerLanguage", "name": "drl-analysis pipeline description (YAML)",
          "url": f"{REPOSITORY_URL}#reproducible-runs", "version": software_version})
     if wf_id in held:
@@ -326,8 +354,8 @@ def build_crate(
                         "data package and manifest written",
          "instrument": _ref(wf_id), "object": _refs(list(input_ids.values()) + wf_values + extra_objects),
          "result": _refs([f for f in files if f not in ("parameters.yaml", wf_id)]),
-         "startTime": manifest.get("started_utc"), "endTime": manifest.get("finished_utc"),
-         "actionStatus": _ref("http://schema.org/CompletedActionStatus")})
+         "startTime": _time(manifest.get("started_utc")), "endTime": _time(manifest.get("finished_utc")),
+         "actionStatus": COMPLETED})
 
     root = crate.root_dataset
     years = manifest.get("parameters", {}).get("years") or "all survey years"
@@ -338,10 +366,10 @@ def build_crate(
         + ("Data sources and facilities appear as keyed pseudonyms; input files by number and SHA-256."
            if pseudonymised else "This edition names data sources, facilities and input files.")
     )
-    root["datePublished"] = manifest.get("finished_utc") or manifest.get("started_utc")
+    root["datePublished"] = _time(manifest.get("finished_utc") or manifest.get("started_utc"))
     root["version"] = version
     root["license"] = _ref(license_id)
-    root["author"] = _refs([a["@id"] for a in authors])
+    root["author"] = _one_or_many(_refs([a["@id"] for a in authors]))
     root["citation"] = _ref(CITATION_FILE if CITATION_FILE in held else citation_id)
     root["keywords"] = ["radiation protection", "diagnostic reference levels", "patient dose", survey]
     root["conformsTo"] = _refs(list(PROFILES))
