@@ -86,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-source", help="data source for files that name none")
     p.add_argument("--year", type=int, help="survey year for files that name none")
     p.add_argument("--max-file-mb", type=float, default=200.0, help="larger files are refused (default 200)")
+    p.add_argument("--max-cells", type=int, default=20_000_000, metavar="N",
+                   help="a sheet of more rows x columns is refused unread (default 20000000)")
+    p.add_argument("--max-rows", type=int, default=1_048_576, metavar="N",
+                   help="a sheet of more rows is refused unread (default 1048576)")
+    p.add_argument("--max-columns", type=int, default=1000, metavar="N",
+                   help="a sheet of more columns is refused unread (default 1000)")
+    p.add_argument("--max-memory-mb", type=int, default=4096, metavar="MB",
+                   help="memory each worker may take; a file that needs more fails alone (default 4096; 0: no limit)")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true")

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
+import logging
 import os
 import sys
 import traceback
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.catalogue import Catalogue, load_catalogue
-from ..core.columns import EXPOSURE_COLUMNS
+from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 from ..core.errors import UserError
 from .contents import SheetNotRead, check_columns
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
@@ -34,8 +33,13 @@ from ..core.paths import default_db_url, relative_names
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import (COLUMN_RULES, REPAIR_COLUMNS, SheetResult, inference_counts, reject_sheet, repair_sheet,
                      repr_number)
-from ..store.database import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
-from .workbook import FileRejected, RawSheet, find_files, read_file
+from ..store.database import (SubmissionRecord, ingest_lock, make_engine, prepare_columns, save_submission,
+                              stored_contents, stored_shas)
+from .workbook import DEFAULT_LIMITS, FileRejected, Limits, RawSheet, find_files, read_file
+from .workers import DEFAULT_MAX_MEMORY_MB, run_jobs
+from .workers import settings as worker_settings
+
+log = logging.getLogger(__name__)
 
 _EXPOSURE_FRAME_COLUMNS = ("sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS)
 
@@ -213,11 +217,12 @@ def read_submission(
     year: int | None = None,
     max_bytes: int | None = None,
     sha256: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[SubmissionRecord, FileOutcome]:
     """Read and repair one file into a record ready to store (nothing is stored)."""
     sha = sha256 or sha256_file(path)
     try:
-        raw = read_file(path, max_bytes=max_bytes)
+        raw = read_file(path, max_bytes=max_bytes, limits=limits)
     except FileRejected as exc:
         return _failed(source_file, sha, str(exc))
     except OSError as exc:
@@ -391,6 +396,7 @@ def read_submission(
         rejections=rejections,
         rows_read=sum(r.rows_read for r, _, _ in results),
         n_flagged=n_flagged,
+        content_sha256=content_sha256(exposures),
     )
     outcome = FileOutcome(
         source_file=source_file,
@@ -412,6 +418,16 @@ def read_submission(
     return rec, outcome
 
 
+def content_sha256(exposures: pd.DataFrame) -> str | None:
+    """SHA-256 over the rows read: data source, year, IDs, codes and values in row
+    order (None for no rows). Equal for a file re-saved with other bytes."""
+    if exposures is None or not len(exposures):
+        return None
+    columns = ["data_source", "year", "facility_id", "exam_code", *NUMERIC_COLUMNS]
+    hashed = pd.util.hash_pandas_object(exposures[columns], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
 def _failed(source_file: str, sha: str, reason: str) -> tuple[SubmissionRecord, FileOutcome]:
     rec = SubmissionRecord(
         source_file=source_file, sha256=sha, data_source=None, year=None, status="failed", message=reason,
@@ -430,6 +446,8 @@ def ingest_paths(
     max_file_mb: float | None = 200.0,
     progress: bool = True,
     jobs: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+    max_memory_mb: int | None = DEFAULT_MAX_MEMORY_MB,
 ) -> IngestSummary:
     """Read, repair and store every survey file under ``paths``.
 
@@ -449,26 +467,65 @@ def ingest_paths(
         Show a progress bar (on a terminal, for more than a few files).
     jobs : int, default 0
         Worker processes that read and repair files (0: one per core); the
-        database is written by this process, in file order.
+        database is written by this process, in file order. Files are always
+        read in workers: a file that crashes its reader fails alone.
+    limits : Limits
+        Largest sheet read (rows, columns, cells); larger ones refuse their file.
+    max_memory_mb : int, optional
+        Memory each worker may take; a file that needs more fails alone.
 
     Returns
     -------
     IngestSummary
+
+    Raises
+    ------
+    UserError
+        When no path given exists (no database is created then).
     """
     from tqdm import tqdm
 
+    files, problems = find_files(list(paths))
+    if not files and problems and all(why == "no such file or folder" for _, why in problems):
+        raise UserError("no such file or folder: " + ", ".join(str(p) for p, _ in problems))
     db_url = db_url or default_db_url()
     catalogue = catalogue or load_catalogue()
     engine = make_engine(db_url)
-    files, problems = find_files(list(paths))
     names = relative_names(list(paths), files)
     summary = IngestSummary(db=_safe_url(db_url))
     for p, why in problems:
         summary.files.append(FileOutcome(source_file=p.name, status="failed", message=why))
     max_bytes = int(max_file_mb * 2**20) if max_file_mb else None
     outcomes: dict[int, FileOutcome] = {}
+    try:
+        with ingest_lock(engine, on_wait=lambda msg: log.warning("%s", msg)):
+            todo = _files_to_read(engine, files, names, outcomes)
+            jobs = jobs or os.cpu_count() or 1
+            settings = (catalogue, data_source, year, max_bytes, engine.dialect.name, limits)
+            results = run_jobs(todo, _read_job, _crashed, jobs=jobs, value=settings, max_memory_mb=max_memory_mb)
+            bar = tqdm(total=len(todo), desc="ingest", unit="file", disable=not progress or len(todo) < 5 or None,
+                       file=sys.stderr)
+            contents = stored_contents(engine)
+            conn = engine.connect()
+            try:
+                for (k, _, name, _), (rec, outcome, error) in results:
+                    if error:
+                        log.error("internal error while reading %s:\n%s", name, error)
+                    outcomes[k] = _store(conn, rec, outcome, contents)
+                    bar.update()
+            finally:
+                conn.close()
+                bar.close()
+    finally:
+        engine.dispose()
+    summary.files.extend(outcomes[k] for k in sorted(outcomes))
+    return summary
+
+
+def _files_to_read(engine, files: list[Path], names: dict, outcomes: dict) -> list[tuple[int, Path, str, str]]:
+    """The files not stored yet, as jobs; the others get their outcome."""
     todo: list[tuple[int, Path, str, str]] = []
-    seen: set[str] = set()
+    first_of: dict[str, str] = {}
     already = stored_shas(engine)
     for k, path in enumerate(files):
         name = names[path]
@@ -477,64 +534,70 @@ def ingest_paths(
         except OSError as exc:
             outcomes[k] = FileOutcome(source_file=name, status="failed", message=f"cannot open the file ({exc.strerror})")
             continue
-        if sha in seen or sha in already:
+        if sha in already:
             outcomes[k] = FileOutcome(source_file=name, status="duplicate", message="already stored (same sha256)")
             continue
-        seen.add(sha)
+        if sha in first_of:
+            outcomes[k] = FileOutcome(source_file=name, status="duplicate",
+                                      message=f"the same file as {first_of[sha]} (same sha256); read once")
+            continue
+        first_of[sha] = name
         todo.append((k, path, name, sha))
-    jobs = jobs or os.cpu_count() or 1
-    settings = (catalogue, data_source, year, max_bytes, engine.dialect.name)
-    pool = None
-    if jobs > 1 and len(todo) >= 4 and "fork" in mp.get_all_start_methods():
-        # Workers read and repair; this process stores, in file order.
-        pool = ProcessPoolExecutor(min(jobs, len(todo)), mp_context=mp.get_context("fork"),
-                                   initializer=_init_worker, initargs=settings)
-        results = pool.map(_read_job, todo, chunksize=2)
-    else:
-        _init_worker(*settings)
-        results = map(_read_job, todo)
-    bar = tqdm(total=len(todo), desc="ingest", unit="file", disable=not progress or len(todo) < 5 or None, file=sys.stderr)
-    conn = engine.connect()
+    return todo
+
+
+def _store(conn, rec: SubmissionRecord, outcome: FileOutcome, contents: dict[str, str]) -> FileOutcome:
+    """Store one file's record in its own transaction; a database error fails that file alone."""
+    import sqlalchemy as sa
+
+    if rec.status == "stored" and rec.content_sha256 in contents:
+        first = contents[rec.content_sha256]
+        return FileOutcome(source_file=outcome.source_file, status="duplicate",
+                           message=f"refused: its rows equal those of the stored file {first} "
+                                   "(same data source, year and values; other bytes)")
     try:
-        for (k, _, _, _), (rec, outcome, error) in zip(todo, results):
-            if error:
-                print(error, file=sys.stderr, end="")
-            save_submission(conn, rec)
-            outcomes[k] = outcome
-            bar.update()
-    finally:
-        conn.close()
-        bar.close()
-        if pool is not None:
-            pool.shutdown()
-        engine.dispose()
-    summary.files.extend(outcomes[k] for k in sorted(outcomes))
-    return summary
-
-
-_WORKER: dict = {}
-
-
-def _init_worker(catalogue, data_source, year, max_bytes, dialect) -> None:
-    _WORKER.update(catalogue=catalogue, data_source=data_source, year=year, max_bytes=max_bytes, dialect=dialect)
+        save_submission(conn, rec)
+    except sa.exc.SQLAlchemyError as exc:
+        why = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        log.warning("the database refused %s: %s", outcome.source_file, why)
+        failed, outcome = _failed(outcome.source_file, rec.sha256, f"the database refused the file ({why})")
+        try:
+            save_submission(conn, failed)
+        except sa.exc.SQLAlchemyError:  # the failure is reported all the same
+            log.exception("could not record the failure of %s", outcome.source_file)
+        return outcome
+    if rec.status == "stored" and rec.content_sha256:
+        contents[rec.content_sha256] = rec.source_file
+    return outcome
 
 
 def _read_job(job: tuple[int, Path, str, str]) -> tuple[SubmissionRecord, FileOutcome, str | None]:
     """Read one file in a worker; a failure of ours becomes a failed file and a traceback."""
     _, path, name, sha = job
-    w = _WORKER
+    catalogue, data_source, year, max_bytes, dialect, limits = worker_settings()
     try:
         rec, outcome = read_submission(
-            path, name, w["catalogue"], data_source=w["data_source"], year=w["year"], max_bytes=w["max_bytes"],
-            sha256=sha,
+            path, name, catalogue, data_source=data_source, year=year, max_bytes=max_bytes, sha256=sha,
+            limits=limits,
         )
-        rec.prepared, rec.prepared_for = prepare_columns(rec, w["dialect"]), w["dialect"]
+        rec.prepared, rec.prepared_for = prepare_columns(rec, dialect), dialect
         # Only the prepared columns travel back to the writing process.
         rec.exposures, rec.repairs = None, []
         return rec, outcome, None
-    except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
+    except MemoryError:
+        rec, outcome = _failed(name, sha, "reading the file needs more memory than a worker may take "
+                                          "(--max-memory-mb)")
+        return rec, outcome, None
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files; logged with its traceback
         rec, outcome = _failed(name, sha, f"internal error while reading ({exc.__class__.__name__}: {exc}); please report it")
         return rec, outcome, traceback.format_exc()
+
+
+def _crashed(job: tuple[int, Path, str, str], why: str) -> tuple[SubmissionRecord, FileOutcome, None]:
+    _, _, name, sha = job
+    rec, outcome = _failed(name, sha, f"the reader crashed on this file ({why}; out of memory or a fault in the "
+                                      "workbook library); the other files were read")
+    return rec, outcome, None
 
 
 def _safe_url(url: str) -> str:
@@ -559,6 +622,8 @@ def command(args) -> int:
         max_file_mb=args.max_file_mb,
         progress=not args.no_progress,
         jobs=args.jobs,
+        limits=Limits(max_cells=args.max_cells, max_rows=args.max_rows, max_columns=args.max_columns),
+        max_memory_mb=args.max_memory_mb or None,
     )
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
