@@ -331,6 +331,19 @@ def test_verify_says_when_an_input_changed(tiny, monkeypatch):
     assert check.differences == ["input surveys/source_0.csv: changed since the run (sha256 differs)"]
 
 
+def test_verify_names_a_published_file_changed_since_the_run(tiny, monkeypatch):
+    nbs, data, out = tiny
+    monkeypatch.setattr(notebooks_module, "NOTEBOOK_DIR", nbs)
+    [result] = runner.run([runner.Plan("s", data)], out, progress=False)
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    listed = {o["path"] for o in manifest["outputs"]}
+    assert {"datapackage.json", "pipeline.yaml", "parameters.yaml", "html/10_count_files.html"} <= listed
+    page = result.folder / "html" / "10_count_files.html"
+    page.write_text(page.read_text() + "<!-- edited -->")
+    check = verifier.verify(result.folder, progress=False)
+    assert check.differences == ["html/10_count_files.html: changed since the run (its SHA-256 differs from the manifest's)"]
+
+
 def test_verify_refuses_a_failed_run(tmp_path):
     (tmp_path / "v.failed").mkdir()
     (tmp_path / "v.failed" / "manifest.json").write_text('{"status": "failed"}')
