@@ -212,6 +212,8 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "share_implausible": "n_implausible divided by n_values, 0 to 1",
     "evidence": "the alert's evidence in words",
     "n_total": "number of values of the exam and quantity, used or not",
+    "issue": "kind of data-quality issue of the value (e.g. out_of_range, unit_slip_at_ingest)",
+    "detail": "the issue in words",
     # Clustering (04)
     "cluster": "KMeans cluster, 1..k (empty when the item was not clustered)",
     "ward_cluster": "cluster of Ward's hierarchical clustering of the same features, for comparison",
