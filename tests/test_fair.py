@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from pipeline_run import TEST_KEY_TEXT, sample_run
 
 from drl_analysis import __version__
 from drl_analysis.core.columns import describe_column
 from drl_analysis.core.errors import UserError
 from drl_analysis.core.paths import PACKAGE_DIR, PROJECT_ROOT, SAMPLE_DIR
 from drl_analysis.pipeline import datapackage, release
-from pipeline_run import TEST_KEY_TEXT, sample_run
 
 CFF_SCHEMA = Path(__file__).parent / "data" / "cff-schema-1.2.0.json"
 

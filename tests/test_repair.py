@@ -8,6 +8,7 @@ template's header in row 11.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 
@@ -565,6 +566,132 @@ def test_running_number_column_first_is_kept_out(write_xlsx, ingest):
     assert run.exposures["dap_cgycm2"].tolist() == [10.0, 11.0]
 
 
+# --- classes seen on a blind held-out set ------------------------------------
+
+
+@pytest.mark.parametrize(("written", "value", "rule"), [
+    ("ca. 88", 88.0, "approximate_value"), ("~16,4", 16.4, "approximate_value"), ("etwa 75", 75.0, "approximate_value"),
+    ("61 (geschätzt)", 61.0, "comment_in_cell"), ("64 lt. Protokoll", 64.0, "comment_in_cell"),
+    ("75 kg geschätzt", 75.0, "comment_in_cell"),
+])
+def test_approximate_value_or_comment_beside_a_number(write_xlsx, ingest, written, value, rule):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, weight=written)]))
+    assert run.value("weight_kg", FIRST) == value
+    assert run.repair("weight_kg", FIRST)["rule"] == rule
+
+
+@pytest.mark.parametrize("written", ["12 Äpfel", "61 (2. Serie)", "ca. 1.234"])
+def test_comment_with_a_number_or_no_comment_word_is_unreadable(write_xlsx, ingest, written):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, weight=written)] + [template_row(1, 9003, 11.0)] * 4))
+    assert run.rejection(FIRST)["reason"] == "unreadable value in weight_kg"
+
+
+def test_unit_from_a_unit_column_row_by_row(write_xlsx, ingest):
+    header = ["ID", "Exam code", "Dosisflächenprodukt", "Einheit DFP", "Gewicht"]
+    data = [[1, 9003, 5.0, "dGy*cm2", 70], [1, 9003, 12.0, "", 71], [1, 9003, 0.2, "Gy·cm²", 72],
+            [1, 9003, 3.0, "Äpfel", 73]]
+    run = ingest(_sheet(write_xlsx, data, header=header))
+    stored = run.exposures.set_index("source_row")["dap_cgycm2"]
+    assert stored.loc[[FIRST, FIRST + 1, FIRST + 2]].tolist() == [50.0, 12.0, 20.0]
+    assert run.repair("dap_cgycm2", FIRST, "unit_from_column")["before"] == "5 dGy*cm2"
+    assert run.rejection(FIRST + 3)["reason"] == "unreadable value in dap_cgycm2"
+
+
+def test_ct_dose_in_one_column_per_phantom(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DLP [mGy·cm]", "CTDIvol Kopf 16cm", "CTDIvol Körper 32cm"]
+    data = [[1, 1010, 800.0, 50.0, ""], [1, 1030, 350.0, "", 9.5], [1, 1030, 350.0, 20.0, 9.5]]
+    run = ingest(_sheet(write_xlsx, data, header=header))
+    got = run.exposures.set_index("source_row")
+    assert got.loc[FIRST, ["ctdivol_mgy", "ctdi_phantom_cm"]].tolist() == [50.0, 16.0]
+    assert got.loc[FIRST + 1, ["ctdivol_mgy", "ctdi_phantom_cm"]].tolist() == [9.5, 32.0]
+    assert run.repair("ctdi_phantom_cm", FIRST + 1)["rule"] == "phantom_from_column"
+    assert run.rejection(FIRST + 2)["reason"].startswith("values for both phantoms")
+
+
+def test_sheet_per_facility_takes_the_facility_from_its_name(write_xlsx, ingest):
+    header = ["Examination code", "DAP [cGy x cm² bzw. µGy x m²]"]
+    sheets = {"KH St. Marien Gerät 2": survey_rows([[9003, 10.0], [9004, 12.0]], header=header),
+              "007": survey_rows([[9003, 11.0]], header=header)}
+    run = ingest(write_xlsx("per_facility.xlsx", sheets))
+    got = run.exposures.sort_values(["sheet", "source_row"])
+    assert list(zip(got["sheet"], got["facility_id"])) == [("007", "007"), ("KH St. Marien Gerät 2", "KH St. Marien Gerät 2"),
+                                                        ("KH St. Marien Gerät 2", "KH St. Marien Gerät 2")]
+    assert set(run.repairs.loc[run.repairs["column"] == "facility_id", "rule"]) == {"facility_id_from_sheet_name"}
+
+
+def test_generic_sheet_name_is_no_facility(write_xlsx, ingest):
+    header = ["Examination code", "DAP [cGy x cm² bzw. µGy x m²]"]
+    run = ingest(write_xlsx("generic.xlsx", {"Tabelle1": survey_rows([[9003, 10.0]], header=header)}))
+    assert run.rejection(FIRST)["reason"] == "no facility ID column in the sheet"
+
+
+@pytest.mark.parametrize("written", ["Beispiel", "Muster-Einrichtung", "Example", "z.B. Praxis"])
+def test_example_row_is_no_exposure(write_xlsx, ingest, written):
+    run = ingest(_sheet(write_xlsx, [template_row(written, 9003, 12.5), template_row(1, 9003, 10.0)]))
+    assert run.exposures["source_row"].tolist() == [FIRST + 1]
+    assert run.rejection(FIRST)["reason"] == "example row"
+
+
+def test_instructions_sheet_with_an_example_row_is_not_read(write_xlsx, ingest):
+    sheets = {"Exposure data": survey_rows([template_row(1, 9003, 10.0)]),
+              "Ausfüllhinweise": [["So füllen Sie die Tabelle aus"], [], list(TEMPLATE_HEADER), ["12345", 9003, 12.5]]}
+    run = ingest(write_xlsx("AeSt_Nord_2023.xlsx", sheets))
+    assert run.exposures["sheet"].tolist() == ["Exposure data"]
+    assert "Ausfüllhinweise" in run.summary.files[0].sheets_skipped
+
+
+def test_second_table_with_its_own_header_is_read_with_it(write_csv, ingest):
+    rows = [["Einrichtung", "Untersuchung", "DFP [cGy·cm²]", "Alter", "Gewicht"], [1, 9003, "10", "40", "70"],
+            [1, 9003, "11", "41", "71"], [], ["Tabelle 2"],
+            ["Facility", "Examination code", "Gewicht [kg]", "Alter [Jahre]", "DAP [cGy·cm²]"], [2, 9004, "80", "50", "20"]]
+    run = ingest(write_csv("AeSt_Nord_2023.csv", rows, delimiter=";"))
+    got = run.exposures.set_index("source_row")
+    assert got.loc[7, ["facility_id", "exam_code", "weight_kg", "age_years", "dap_cgycm2"]].tolist() == \
+        ["2", "9004", 80.0, 50.0, 20.0]
+    assert got.loc[2, ["weight_kg", "age_years"]].tolist() == [70.0, 40.0]
+
+
+def test_two_row_header_whose_second_row_continues_the_names(write_xlsx, ingest):
+    top = ["Einrichtung", "Untersuchung", "DFP", "Gewicht", "Alter"]
+    rows = survey_rows([["ID", "Code", "[dGy·cm²]", "[kg]", "[Jahre]"], [1, 9003, 1.0, 70, 40]], header=top)
+    run = ingest(write_xlsx("two_rows.xlsx", rows))
+    assert run.exposures[["facility_id", "dap_cgycm2", "weight_kg"]].values.tolist() == [["1", 10.0, 70.0]]
+
+
+@pytest.mark.parametrize("year", ["Jahr 2023", dt.date(2023, 12, 31), dt.date(2023, 1, 1), "2023"])
+def test_survey_year_given_as_text_or_date(write_xlsx, ingest, year):
+    run = ingest(write_xlsx("survey.xlsx", survey_rows([template_row(1, 9003, 10.0)], year=year)))
+    assert run.value("year", FIRST) == 2023
+
+
+@pytest.mark.parametrize(("header", "value"), [("Dosisflächenprodukt dGy*cm2", 100.0), ("DFP mGy*cm2", 1.0)])
+def test_unit_after_the_header_name_without_brackets(write_xlsx, ingest, header, value):
+    run = ingest(_sheet(write_xlsx, [[1, 9003, 10.0]], header=["ID", "Exam code", header]))
+    assert run.value("dap_cgycm2", FIRST) == value
+
+
+@pytest.mark.parametrize(("header", "column"), [("Gew. kg", "weight_kg"), ("PAT.-ALTER", "age_years"),
+                                                ("Prüfkörper", "ctdi_phantom_cm")])
+def test_abbreviated_headers(write_xlsx, ingest, header, column):
+    run = ingest(_sheet(write_xlsx, [[1, 1030, 9.5, "32" if column == "ctdi_phantom_cm" else "70"]],
+                        header=["ID", "Exam code", "CTDIvol [mGy]", header]))
+    assert run.value(column, FIRST) in (32.0, 70.0)
+
+
+def test_device_model_column_is_no_facility_id(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [["Canon Aquilion", 7, 9003, 10.0]], header=["Gerätetyp", "Standort", "Code", "DAP"]))
+    assert run.value("facility_id", FIRST) == "7"
+
+
+def test_fill_down_goes_on_across_an_empty_or_note_row(write_xlsx, ingest):
+    rows = [template_row("A", 9003, 10.0), template_row("", 9003, 11.0), [], template_row("", 9003, 12.0),
+            ["Stand 15.03., Nachlieferung folgt"], template_row("", 9003, 13.0), template_row("B", 9003, 14.0),
+            template_row("", 9003, 15.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    got = run.exposures.set_index("source_row")["facility_id"]
+    assert got.to_dict() == {FIRST: "A", FIRST + 1: "A", FIRST + 3: "A", FIRST + 5: "A", FIRST + 6: "B", FIRST + 7: "B"}
+
+
 # --- every documented rule has a test here -----------------------------------
 
 RULE_TESTS = {
@@ -578,6 +705,11 @@ RULE_TESTS = {
     "exam_code_from_sheet_name": test_sheet_per_exam_without_exam_column_takes_the_code_from_its_name,
     "facility_id_filled_down": test_facility_id_given_once_per_block_is_filled_down,
     "header_matched": test_every_column_matched_by_another_name_is_logged,
+    "approximate_value": test_approximate_value_or_comment_beside_a_number,
+    "comment_in_cell": test_approximate_value_or_comment_beside_a_number,
+    "unit_from_column": test_unit_from_a_unit_column_row_by_row,
+    "phantom_from_column": test_ct_dose_in_one_column_per_phantom,
+    "facility_id_from_sheet_name": test_sheet_per_facility_takes_the_facility_from_its_name,
     "ambiguous_notation": test_ambiguous_number_keeps_the_reading_near_the_drl_and_is_flagged,
     "exam_code_from_text": test_exam_code_written_with_name_prefix_or_alias,
     "exam_code_from_name": test_exam_code_written_with_name_prefix_or_alias,
@@ -594,6 +726,8 @@ REJECTION_TESTS = {
     "facility ID missing": test_row_without_facility_id_rejected,
     "no dose value": test_row_without_any_dose_rejected,
     "unreadable value": test_unreadable_value_rejects_its_row_naming_the_column,
+    "example row": test_example_row_is_no_exposure,
+    "values for both phantoms, or a phantom that disagrees with its dose column": test_ct_dose_in_one_column_per_phantom,
 }
 
 

@@ -16,7 +16,6 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from drl_analysis import cli
 
-from drl_analysis.cli import pipeline as cli_pipeline
 from drl_analysis.pipeline import notebooks as notebooks_module
 from drl_analysis.pipeline import run as runner
 from drl_analysis.pipeline import verify as verifier

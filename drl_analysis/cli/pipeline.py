@@ -10,6 +10,29 @@ import traceback
 from ..core.errors import UserError
 
 
+def add_parsers(sub) -> None:
+    p = sub.add_parser("run", help="run the notebooks in order with papermill")
+    p.add_argument("--params", metavar="FILE.yaml")
+    p.add_argument("--survey", metavar="NAME")
+    p.add_argument("--input", metavar="DIR")
+    p.add_argument("--out", metavar="DIR")
+    p.add_argument("--years", nargs="+", metavar="YEARS")
+    p.add_argument("--pseudonym-key-file", metavar="FILE")
+    p.set_defaults(func=run_command)
+
+    p = sub.add_parser("verify", help="rerun a version from its manifest and compare the tables")
+    p.add_argument("version", metavar="VERSION_FOLDER")
+    p.add_argument("--pseudonym-key-file", metavar="FILE", help="the key the run used, to check the pseudonymised tables")
+    p.set_defaults(func=verify_command)
+
+    p = sub.add_parser("release", help="write a version's deposit bundle (zip) for a repository such as Zenodo")
+    p.add_argument("version", metavar="VERSION_FOLDER")
+    p.add_argument("--out", required=True, metavar="FILE.zip")
+    p.add_argument("--identified", action="store_true",
+                   help="add the identified edition (names of data sources, facilities and input files)")
+    p.set_defaults(func=release_command)
+
+
 def run_command(args: argparse.Namespace) -> int:
     """``drl-analysis run``: run the notebooks for each survey and print where the reports are.
 

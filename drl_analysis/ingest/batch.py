@@ -29,12 +29,14 @@ from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 from ..core.errors import UserError
 from .contents import SheetNotRead, check_columns
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
+from .sheets import facility_of_sheet_name, is_instruction_sheet, split_tables
 from ..core.paths import default_db_url, relative_names
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import (COLUMN_RULES, REPAIR_COLUMNS, SheetResult, inference_counts, reject_sheet, repair_sheet,
                      repr_number)
 from ..store.database import (SubmissionRecord, ingest_lock, make_engine, prepare_columns, save_submission,
                               stored_contents, stored_shas)
+from ..store.urls import safe_url
 from .workbook import DEFAULT_LIMITS, FileRejected, Limits, RawSheet, find_files, read_file
 from .workers import DEFAULT_MAX_MEMORY_MB, run_jobs
 from .workers import settings as worker_settings
@@ -229,7 +231,17 @@ def read_submission(
         return _failed(source_file, sha, f"cannot open the file ({exc.strerror or exc})")
 
     name_source, name_year = labels_from_name(path.stem)
-    headers: list[tuple[RawSheet, HeaderMatch | None]] = [(s, find_header(s.rows)) for s in raw.sheets]
+    headers: list[tuple[RawSheet, HeaderMatch | None]] = []
+    for s in raw.sheets:
+        if is_instruction_sheet(s):
+            headers.append((s, None))  # never read for data, even with a header and an example row
+            continue
+        h = find_header(s.rows)
+        if h is None:
+            headers.append((s, None))
+            continue
+        parts = split_tables(s, h)
+        headers.extend(parts)
     # Labels anywhere in the workbook apply to sheets that name none.
     book_source = book_year = None
     for s, h in headers:
@@ -242,10 +254,17 @@ def read_submission(
     notes = list(raw.notes)
     skipped: list[str] = []
     not_read: list[str] = []
+    names = [s.name for s, _ in headers]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        notes.append(f"sheet {name!r} holds several tables with headers of their own; each read with its own header")
     previous: HeaderMatch | None = None
     for sheet, header in headers:
         start = None
         exam_from_sheet = None
+        if is_instruction_sheet(sheet):
+            skipped.append(sheet.name)
+            sheet_rows.append({"sheet": sheet.name, "status": "skipped", "reason": "instructions or examples, not data"})
+            continue
         if header is None:
             exam_from_sheet = exam_of_sheet_name(sheet.name, catalogue)
             if exam_from_sheet is not None:
@@ -300,8 +319,15 @@ def read_submission(
                                 yr or year_of_sheet_name(sheet.name) or book_year or name_year or year))
                 continue
         previous_before, previous = previous, header
+        facility_from_sheet = None
+        if "facility_id" not in header.columns and raw.kind != "csv":
+            facility_from_sheet = facility_of_sheet_name(sheet.name)
+            if facility_from_sheet is not None and exam_of_sheet_name(sheet.name, catalogue) is None:
+                notes.append(f"sheet {sheet.name!r} has no facility-ID column; its name is taken as the facility ID")
+            else:
+                facility_from_sheet = None
         result = repair_sheet(sheet, header, catalogue, in_workbook=raw.kind != "csv", data_start=start,
-                              exam_from_sheet=exam_from_sheet)
+                              exam_from_sheet=exam_from_sheet, facility_from_sheet=facility_from_sheet)
         if own_header and header is not previous_before:
             result.header_row = sheet.row_number(header.row)
         src, yr = find_labels(sheet.rows, header.row if start is None else 0)
@@ -492,7 +518,7 @@ def ingest_paths(
     catalogue = catalogue or load_catalogue()
     engine = make_engine(db_url)
     names = relative_names(list(paths), files)
-    summary = IngestSummary(db=_safe_url(db_url))
+    summary = IngestSummary(db=safe_url(db_url))
     for p, why in problems:
         summary.files.append(FileOutcome(source_file=p.name, status="failed", message=why))
     max_bytes = int(max_file_mb * 2**20) if max_file_mb else None
@@ -598,46 +624,3 @@ def _crashed(job: tuple[int, Path, str, str], why: str) -> tuple[SubmissionRecor
     rec, outcome = _failed(name, sha, f"the reader crashed on this file ({why}; out of memory or a fault in the "
                                       "workbook library); the other files were read")
     return rec, outcome, None
-
-
-def _safe_url(url: str) -> str:
-    """The URL without a password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - printing only
-        return url
-
-
-def command(args) -> int:
-    """``drl-analysis ingest``: print the summary; exit 1 if nothing could be read."""
-    catalogue = load_catalogue(args.catalogue)
-    summary = ingest_paths(
-        args.paths,
-        args.db,
-        catalogue=catalogue,
-        data_source=args.data_source,
-        year=args.year,
-        max_file_mb=args.max_file_mb,
-        progress=not args.no_progress,
-        jobs=args.jobs,
-        limits=Limits(max_cells=args.max_cells, max_rows=args.max_rows, max_columns=args.max_columns),
-        max_memory_mb=args.max_memory_mb or None,
-    )
-    if args.json:
-        print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(summary.text())
-    if not summary.files:
-        raise UserError(f"no survey files found in {', '.join(map(str, args.paths))}")
-    return 0 if summary.ok else 1
-
-
-def export_command(args) -> int:
-    """``drl-analysis export``: every stored exposure to a CSV file."""
-    from ..store.database import export_csv
-
-    n = export_csv(args.db or default_db_url(), args.out)
-    print(f"Wrote {n} exposures to {args.out}")
-    return 0

@@ -16,10 +16,10 @@ import math
 import re
 
 from ..core.catalogue import Catalogue
-from ..core.numbers import parse_number
-from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
+from ..core.units import FAMILY_OF_COLUMN
 from .headers import ColumnMatch, HeaderMatch, fold, match_column
-from .repair import _is_empty, _resolve_exam, _resolve_phantom, _text_kind, clean_text, is_missing_marker, last_data_row
+from .repair import (_is_empty, _parse_text_number, _resolve_exam, _resolve_phantom, _text_kind, clean_text,
+                     is_missing_marker, last_data_row)
 
 #: Share of a column's filled cells that must read as its kind.
 MIN_SHARE = {"exam_code": 0.5, "numeric": 0.8}
@@ -72,16 +72,8 @@ def _number_like(value: object, column: str, header: str, catalogue: Catalogue) 
         return None
     if column == "ctdi_phantom_cm":
         return not math.isnan(_resolve_phantom(text)[0])
-    try:
-        parsed = parse_number(text)
-    except ValueError:
-        return False
-    if parsed.unit:
-        try:
-            unit_factor(FAMILY_OF_COLUMN[column], parsed.unit.rstrip("."))
-        except (UnknownUnit, KeyError):
-            return False
-    return True
+    cell = _parse_text_number(text, FAMILY_OF_COLUMN.get(column), 1.0, None, True)
+    return not math.isnan(cell.value) or cell.ambiguous_alt is not None
 
 
 def _fits(cells: list, column: str, header: str, catalogue: Catalogue) -> tuple[bool, list[str]]:

@@ -9,6 +9,7 @@ against German and English names of the canonical columns.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -20,8 +21,13 @@ from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, normalise_unit, unit_fac
 # "CTDI-Phantom" is a phantom before it is a CTDI, and "Untersuchungsdatum"
 # is nothing before it is an exam).
 _PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("ignore", re.compile(r"datum|date|uhrzeit|time|bemerkung|kommentar|comment|note|hinweis|patient\s*id|pat\s*id|patienten\s*id|geburt|birth|sex|geschlecht")),
-    ("ctdi_phantom_cm", re.compile(r"phantom|^kopf\s*/?\s*koerper$")),
+    ("ignore", re.compile(
+        r"datum|date|uhrzeit|time|bemerkung|kommentar|comment|note|hinweis|patient\s*id|pat\s*id|patienten\s*id|"
+        r"geburt|birth|sex|geschlecht|"
+        # a device's type, model or maker is no facility ID
+        r"geraete?\s*(typ|modell|bezeichnung|name)|geraetetyp|device\s*(type|model|name)|\bmodell?\b|hersteller|"
+        r"manufacturer|\bvendor\b")),
+    ("ctdi_phantom_cm", re.compile(r"phantom|pruefkoerper|^kopf\s*/?\s*koerper$")),
     ("ctdivol_mgy", re.compile(r"\bctdi\s*vol\b|\bctdivol\b|\bctdi\b|\bctdi\s*w\b")),
     ("dlp_mgycm", re.compile(r"\bdlp\b|dosis\s*laengen\s*produkt|dosislaengenprodukt|dose\s*length\s*product")),
     (
@@ -32,8 +38,8 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
         ),
     ),
     ("agd_mgy", re.compile(r"\bagd\b|\bmgd\b|glandular|parenchymdosis|druesendosis")),
-    ("weight_kg", re.compile(r"weight|gewicht")),
-    ("age_years", re.compile(r"^(patient(en)?\s*)?(age|alter)\b|patientenalter|lebensalter")),
+    ("weight_kg", re.compile(r"weight|gewicht|\bgew\b|\bwt\b")),
+    ("age_years", re.compile(r"\b(age|alter)\b|patientenalter|lebensalter|\bpat\s*alter")),
     ("year", re.compile(r"^(survey\s*)?(year|jahr|erhebungsjahr|berichtsjahr)$")),
     ("exam_name", re.compile(r"(exam\w*|untersuchung\w*)\s*(name|bezeichnung|beschreibung)|^bezeichnung$|^description$")),
     ("exam_code", re.compile(r"exam|untersuchung|\bcode\b|\bukz\b")),
@@ -89,6 +95,26 @@ def _raw_unit_text(text: str) -> tuple[str, str]:
     return name, " ".join(units)
 
 
+def _trailing_unit(name: str, column: str) -> tuple[str, str]:
+    """A unit written after the name without brackets (``"DFP dGy*cm2"``,
+    ``"Gew. kg"``): ``(name, unit)``; the unit is empty where the last words
+    are no unit of the column."""
+    family = FAMILY_OF_COLUMN.get(column)
+    words = name.split()
+    if family is None or len(words) < 2:
+        return name, ""
+    for k in (1, 2):
+        if len(words) <= k:
+            break
+        tail = " ".join(words[-k:])
+        try:
+            unit_factor(family, tail.rstrip("."))
+        except UnknownUnit:
+            continue
+        return " ".join(words[:-k]), tail
+    return name, ""
+
+
 @dataclass
 class ColumnMatch:
     """One header cell matched to a canonical column.
@@ -120,6 +146,12 @@ class HeaderMatch:
     unknown: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     candidates: dict[str, list[ColumnMatch]] = field(default_factory=dict)
+    #: Columns that hold the unit of a dose column row by row ("Einheit DFP"):
+    #: ``{dose column: column index}``.
+    unit_columns: dict[str, int] = field(default_factory=dict)
+    #: A dose given in one column per phantom ("CTDIvol Kopf 16 cm",
+    #: "CTDIvol Körper 32 cm"): ``{dose column: {16: match, 32: match}}``.
+    phantom_split: dict[str, dict[int, ColumnMatch]] = field(default_factory=dict)
 
     @property
     def score(self) -> int:
@@ -176,6 +208,8 @@ def _match_ranked(text: str) -> tuple[str | None, str, int]:
     seen: set[str] = set()
     for column, pattern in _PATTERNS:
         if pattern.search(folded):
+            if not unit.strip():
+                name, unit = _trailing_unit(name, column)
             return column, unit.strip(), (RANK_WEAK if column in seen else RANK_NAME)
         seen.add(column)
     # A unit alone may say what a column holds ("Gy*cm²" with no name).
@@ -248,8 +282,12 @@ def header_from_row(r: int, row: list, *, need_exam: bool = True) -> HeaderMatch
     candidates: dict[str, list[ColumnMatch]] = {}
     unknown: list[str] = []
     notes: list[str] = []
+    unit_cells: list[tuple[int, str]] = []
     for c, cell in enumerate(row):
         if not isinstance(cell, str):
+            continue
+        if _UNIT_COLUMN.search(fold(cell)):
+            unit_cells.append((c, cell.strip()))
             continue
         column, unit, rank = _match_ranked(cell) if cell else (None, "", RANK_WEAK)
         if column is None or column == "ignore":
@@ -272,7 +310,40 @@ def header_from_row(r: int, row: list, *, need_exam: bool = True) -> HeaderMatch
         return None
     if "exam_code" not in columns and (need_exam or "facility_id" not in columns):
         return None
-    return HeaderMatch(r, columns, unknown, notes, candidates)
+    header = HeaderMatch(r, columns, unknown, notes, candidates)
+    for c, text in unit_cells:
+        named = _match_ranked(_UNIT_COLUMN.sub(" ", fold(text)).strip())[0]
+        if named not in DOSE_COLUMNS:
+            # "Einheit" alone: the unit of the nearest dose column to its left.
+            left = [m for m in columns.values() if m.column in DOSE_COLUMNS and m.index < c]
+            named = max(left, key=lambda m: m.index).column if left else None
+        if named in columns and named not in header.unit_columns:
+            header.unit_columns[named] = c
+            notes.append(f"column {text!r} gives the unit of {named} row by row")
+        else:
+            unknown.append(text)
+    for column in ("ctdivol_mgy", "dlp_mgycm"):
+        split = {}
+        for m in candidates.get(column, []):
+            sizes = [size for size, pattern in _PHANTOM_IN_HEADER.items() if pattern.search(fold(m.header))]
+            if len(sizes) == 1 and sizes[0] not in split:
+                split[sizes[0]] = m
+        if len(split) == 2:
+            header.phantom_split[column] = split
+            for m in split.values():
+                if m.header in unknown:
+                    unknown.remove(m.header)
+            notes.append(f"{column} given in one column per phantom ({split[16].header!r}, {split[32].header!r})")
+    return header
+
+
+#: A header cell of a column that holds units ("Einheit DFP", "Unit").
+_UNIT_COLUMN = re.compile(r"^(mass)?einheit(en)?\b|^units?\b|\b(mass)?einheit$|\bunit$")
+#: A phantom named in a dose column's header.
+_PHANTOM_IN_HEADER = {
+    16: re.compile(r"kopf|head|schaedel|\b16\s*(cm)?\b"),
+    32: re.compile(r"koerper|body|rumpf|\b32\s*(cm)?\b"),
+}
 
 
 DOSE_COLUMNS = frozenset({"dap_cgycm2", "agd_mgy", "dlp_mgycm", "ctdivol_mgy"})
@@ -292,13 +363,19 @@ def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
     row = rows[r]
     if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
         return False
-    exam = header.columns["exam_code"].index if "exam_code" in header.columns else None
-    if exam is not None and exam < len(row) and str(row[exam]).strip():
-        return False
+    # Cells that continue the names of the header ("Einrichtung" over "ID",
+    # "Untersuchung" over "Code") belong to a header of two rows as well.
+    for column in ("exam_code", "facility_id"):
+        m = header.columns.get(column)
+        if m is None or m.index >= len(row) or not str(row[m.index]).strip():
+            continue
+        cell = row[m.index]
+        if not isinstance(cell, str) or match_column(cell)[0] not in (column, "exam_name"):
+            return False
     found = {}
     for column, m in header.columns.items():
         cell = row[m.index] if m.index < len(row) else ""
-        if not isinstance(cell, str) or not cell.strip():
+        if not isinstance(cell, str) or not cell.strip() or column in ("exam_code", "facility_id"):
             continue
         factor, note = read_header_unit(column, cell.strip().strip("[]()"))
         if note is not None or FAMILY_OF_COLUMN.get(column) is None:
@@ -314,11 +391,15 @@ def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
 
 
 def _year(value: object) -> int | None:
+    """The survey year a label's value gives: ``2023``, ``"2023"``, ``"Jahr 2023"``,
+    a date (its year: a year's first or last day names the year)."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.year if 1990 <= value.year <= 2100 else None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         y = int(value)
         return y if 1990 <= y <= 2100 and y == value else None
-    m = re.fullmatch(r"\s*((?:19|20)\d\d)\s*", str(value))
-    return int(m.group(1)) if m else None
+    found = set(_FILE_YEAR.findall(str(value)))
+    return int(found.pop()) if len(found) == 1 else None
 
 
 def find_labels(rows: list[list], stop: int) -> tuple[str | None, int | None]:

@@ -15,12 +15,20 @@ Rules (the ``rule`` of a repair, the ``reason`` of a rejection):
   reading of the cell.
 * ``notation_from_sheet``: ``1.234`` read in the notation that the sheet's
   other numbers show (``1234`` where they write ``12,5``).
+* ``approximate_value``: ``"ca. 80"``, ``"~16,4"`` read as the number.
+* ``comment_in_cell``: ``"61 (geschätzt)"``, ``"6,4 lt. Protokoll"``: the number
+  read, the comment (text without a digit that is no unit) left out.
 * ``ambiguous_notation``: ``1.234`` where the sheet shows no notation; the
   reading closer to the exam's DRL is kept and the value flagged.
 * ``exam_code_from_text``, ``exam_code_from_name``: ``"1010 Cranium"``,
   ``"Code 1010"`` or ``"Cranium"`` -> ``1010``.
 * ``exam_code_from_sheet_name``: a sheet per exam without an exam-code
   column; the code comes from the sheet's name (``"1010"``, ``"Cranium"``).
+* ``unit_from_column``: a dose whose unit stands in a column of its own
+  (``"Einheit DFP"``: ``dGy*cm2``), converted row by row.
+* ``phantom_from_column``: a CT dose given in one column per phantom
+  (``"CTDIvol Kopf 16 cm"``, ``"CTDIvol Körper 32 cm"``): the phantom of the
+  column that holds the value.
 * ``phantom_from_text``: ``"Kopf"``, ``"32 cm"`` -> 16 or 32 (whole words only;
   no single letter is read as a phantom).
 * ``merged_cell``: a facility ID merged over several rows, filled down.
@@ -29,6 +37,8 @@ Rules (the ``rule`` of a repair, the ``reason`` of a rejection):
   structure: its IDs come in contiguous groups, and most IDs stand above blank
   ones (or the blank lies between two equal IDs). A blank ID elsewhere is a
   rejection.
+* ``facility_id_from_sheet_name``: a sheet per facility without an ID column;
+  the sheet's name is the ID (not a generic name such as "Tabelle1").
 * ``facility_id_as_text``: an ID written as ``" 12 "`` or ``12.0`` -> ``12``;
   spaces (also non-breaking) trimmed, invisible characters (zero-width
   spaces, soft hyphens, byte-order marks) removed, in IDs and exam codes.
@@ -38,7 +48,9 @@ Rules (the ``rule`` of a repair, the ``reason`` of a rejection):
   repair: the per-file summary counts them (:data:`INFERENCE_RULES`).
 
 Rejections: ``empty row``, ``repeated header row``, ``total or summary row``,
-``note row``, ``exam code missing``, ``facility ID missing``, ``no dose value``,
+``note row``, ``example row``, ``exam code missing``, ``facility ID missing``,
+``no dose value``,
+``values for both phantoms, or a phantom that disagrees with its dose column``,
 ``unreadable value`` (a numeric cell that holds text that reads as no value of
 its column, e.g. "viel" as a DAP or "12 kg" as an age; the reason names the
 column, the raw cells are kept).
@@ -59,45 +71,18 @@ import pandas as pd
 from ..core.catalogue import Catalogue
 from ..core.columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
 from .headers import RANK_EXACT, HeaderMatch, fold, match_column
+from .cells import MISSING_MARKERS, clean_text, is_missing_marker, marker_key  # noqa: F401 - MISSING_MARKERS, marker_key re-exported
+from .split_columns import apply_unit_column, phantom_of_split, read_phantom_split
 from ..core.numbers import Notation, decide_notation, notation_votes, parse_number
 from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
 from .workbook import RawSheet
 
-#: Texts that mean "no value", compared after :func:`marker_key` (case, spaces
-#: and dots do not count: ``k.A.``, ``k. A.``, ``K.A``, ``n. a.`` are one marker).
-MISSING_MARKERS = frozenset(
-    {"", "-", "--", "---", "\u2013", "\u2014", "na", "n/a", "ka", "k/a", "?", "??", "???", "nan", "none",
-     "null", "keineangabe", "keineangaben", "unbekannt", "unknown", "x", "xx", "/", "//", "-/-", "nv", "n/v",
-     "nb", "n/b", "nichtbekannt", "nichtangegeben", "nz", "nichtzutreffend", "notapplicable", "notavailable",
-     "notknown", "entfaellt", "entfällt", "fehlt", "#n/a", "#nv", "#na", "ohne", "leer", "empty", "missing",
-     "unk", "*"}
-)
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-_SPACES = dict.fromkeys(map(ord, "\u00a0\u202f\u2007\u2009\u2002\u2003"), " ")
-
-
-def clean_text(text: str) -> str:
-    """A text cell without invisible characters (zero-width spaces, soft hyphens,
-    byte-order marks), odd spaces as plain ones, trimmed."""
-    return text.translate(_INVISIBLE).translate(_SPACES).strip()
-
-
-def marker_key(text: str) -> str:
-    """A cell's text folded for comparing with :data:`MISSING_MARKERS`."""
-    return "".join(clean_text(text).lower().split()).replace(".", "")
-
-
-def is_missing_marker(text: str) -> bool:
-    """Whether a text cell says "no value": ``-``, ``k.A.``, ``K. A``, ``n. a.``, ``/``...
-
-    >>> [is_missing_marker(t) for t in ["k. A.", "K.A", "n.a.", "/", "Kopf", "12"]]
-    [True, True, True, True, False, False]
-    """
-    return marker_key(text) in MISSING_MARKERS
 _SUMMARY = re.compile(
     r"^((summe|gesamt|total|totals|mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|"
     r"min|max|minimum|maximum|std|standardabweichung|sd|quartil|p75|p25|percentile|perzentil)\b|n\s*=)"
 )
+#: An example row of a template ("Beispiel", "Muster-Einrichtung", "e.g."): never an exposure.
+_EXAMPLE = re.compile(r"^(beispiel|bsp|muster|example|sample|z\s*b|e\s*g|vorlage|template)\b")
 _NOTE = re.compile(
     r"^(bemerkung|anmerkung|hinweis|note|notes|nb|kommentar|comment|quelle|erstellt|created|stand|"
     r"\*|fussnote|footnote|legende|legend)\b"
@@ -125,6 +110,11 @@ INFERENCE_RULES: dict[str, str] = {
     "facility_id_filled_down": "facility IDs filled down into blank cells of a block",
     "merged_cell": "facility IDs filled down in merged cells",
     "phantom_from_text": "phantoms read from words",
+    "phantom_from_column": "phantoms taken from the column a CT dose stands in",
+    "unit_from_column": "units taken from a unit column, row by row",
+    "approximate_value": "approximate values ('ca. 80') read as the number",
+    "comment_in_cell": "numbers read with a comment beside them left out",
+    "facility_id_from_sheet_name": "facility IDs taken from the sheet's name",
 }
 #: Inference rules logged once per column (row empty) rather than per cell.
 COLUMN_RULES = frozenset({"header_matched", "unit_conversion"})
@@ -294,6 +284,10 @@ def _parse_text_number(
     t = clean_text(text)
     if is_missing_marker(t):
         return _NumberCell(math.nan, "missing_marker")
+    remark = None
+    m = _APPROXIMATE.match(t)
+    if m and m.end() < len(t):
+        t, remark = t[m.end():], "approximate_value"
     try:
         parsed = parse_number(t, notation)
     except ValueError:
@@ -304,12 +298,20 @@ def _parse_text_number(
     if parsed.unit:
         if family is None:
             return _NumberCell(math.nan, "unreadable_value")
-        try:
-            factor = unit_factor(family, parsed.unit.rstrip("."))
-        except UnknownUnit:
+        unit, comment = _unit_and_comment(parsed.unit, family)
+        if unit is None and comment is None:
             return _NumberCell(math.nan, "unreadable_value")
-        rule = "unit_in_cell"
+        if unit:
+            factor = unit_factor(family, unit)
+            rule = "unit_in_cell"
+        if comment:
+            remark = remark or "comment_in_cell"
         number_part = t[: len(t) - len(parsed.unit)]
+    if remark is not None:
+        value = parsed.value * factor
+        if parsed.ambiguous:
+            return _NumberCell(math.nan, "unreadable_value")
+        return _NumberCell(value, remark)
     if parsed.ambiguous:
         return _NumberCell(parsed.value * factor, "ambiguous_notation", parsed.alternative * factor)
     if rule is None and notation is not None and parsed.notation == notation and parse_number(t).ambiguous:
@@ -326,6 +328,54 @@ def _parse_text_number(
         elif in_workbook:
             rule = "number_as_text"
     return _NumberCell(parsed.value * factor, rule)
+
+
+#: "ca. 80", "~16.4", "etwa 75": an approximate value, read as the number.
+_APPROXIMATE = re.compile(r"^(ca\.?|circa|approx\.?|etwa|rd\.?|~|\u2248)\s*", re.I)
+_FAMILIES = ("dap", "dose", "dlp", "mass", "age", "length", "time")
+#: Words that open a comment after a number ("lt. Protokoll", "geschätzt").
+_COMMENT_WORD = re.compile(
+    r"(lt|laut|gem|gemaess|gemäß|geschaetzt|geschätzt|geschaetzt|estimated|est|nach|siehe|s|vgl|approx|ca|"
+    r"circa|gemessen|measured|korrigiert|corrected|aus|from|per|see)\b\.?", re.I)
+
+
+def _unit_and_comment(rest: str, family: str) -> tuple[str | None, str | None]:
+    """What follows a number in a cell: ``(unit, comment)``.
+
+    ``"mGy"`` is a unit; ``"(geschätzt)"`` or ``"lt. Protokoll"`` a comment (text
+    without a digit that is no unit of any kind); ``"kg (geschätzt)"`` both.
+    A unit of another kind (``"kg"`` in an age cell) gives ``(None, None)``:
+    the cell is unreadable.
+    """
+    rest = rest.strip()
+    unit_text, _, comment = rest.partition("(")
+    comment = ("(" + comment) if comment else ""
+    words = unit_text.split()
+    for k in range(len(words), -1, -1):
+        head, tail = " ".join(words[:k]), " ".join(words[k:])
+        if head:
+            try:
+                unit_factor(family, head.rstrip("."))
+            except UnknownUnit:
+                continue
+        extra = " ".join(x for x in (tail, comment) if x)
+        if extra and (re.search(r"\d", extra) or _is_unit_of_any(extra)
+                      or not (extra.startswith("(") or _COMMENT_WORD.match(extra))):
+            return None, None
+        if not head and not extra:
+            return None, None
+        return head or "", extra or None
+    return None, None
+
+
+def _is_unit_of_any(text: str) -> bool:
+    for family in _FAMILIES:
+        try:
+            unit_factor(family, text.strip("() .").strip())
+            return True
+        except UnknownUnit:
+            continue
+    return False
 
 
 _TYPE_OF = np.frompyfunc(type, 1, 1)
@@ -438,10 +488,13 @@ def repr_number(x: float) -> str:
 def _resolve_exam(value: object, catalogue: Catalogue) -> tuple[str | None, str | None]:
     """An exam code from a cell: ``(code, rule)``; ``(None, None)`` when empty."""
     if isinstance(value, str):
-        cache = catalogue.memo.setdefault("resolve_exam", {})
-        if value not in cache:
-            cache[value] = _resolve_exam_text(value, catalogue)
-        return cache[value]
+        return _resolve_exam_cached(value, catalogue)
+    return _resolve_exam_text(value, catalogue)
+
+
+@lru_cache(maxsize=1 << 16)
+def _resolve_exam_cached(value: str, catalogue: Catalogue) -> tuple[str | None, str | None]:
+    # A catalogue is immutable and hashed by identity: the answer cannot go stale.
     return _resolve_exam_text(value, catalogue)
 
 
@@ -525,10 +578,13 @@ def _resolve_phantom(value: object) -> tuple[float, str | None]:
 
 def _text_kind(text: str, catalogue: Catalogue) -> str | None:
     """What an ID or exam cell's text says about its row: summary, note, header or None."""
-    cache = catalogue.memo.setdefault("text_kind", {})
-    if text not in cache:
-        cache[text] = _text_kind_uncached(text, catalogue)
-    return cache[text]
+    return _text_kind_cached(text, catalogue)
+
+
+@lru_cache(maxsize=1 << 16)
+def _text_kind_cached(text: str, catalogue: Catalogue) -> str | None:
+    # A catalogue is immutable and hashed by identity: the answer cannot go stale.
+    return _text_kind_uncached(text, catalogue)
 
 
 def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
@@ -538,6 +594,8 @@ def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
     folded = fold(text)
     if _SUMMARY.match(folded):
         return "total or summary row"
+    if _EXAMPLE.match(folded):
+        return "example row"
     if _NOTE.match(folded) or text.strip().startswith("*"):
         return "note row"
     if not re.search(r"\d", text) and match_column(text)[0] in ("exam_code", "facility_id", "exam_name"):
@@ -565,7 +623,7 @@ def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalo
         texts = [v for v in filled if isinstance(v, str)]
         for t in texts:
             kind = _text_kind(t, catalogue)
-            if kind in ("total or summary row", "note row"):
+            if kind in ("total or summary row", "note row", "example row"):
                 return kind
         if len(filled) == 1 and texts and len(texts[0].strip()) > 12:
             return "note row"
@@ -578,7 +636,7 @@ def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalo
                 cache[cell] = _text_kind(cell, catalogue)
             kinds.append(cache[cell])
     for kind in kinds:
-        if kind in ("total or summary row", "note row"):
+        if kind in ("total or summary row", "note row", "example row"):
             return kind
     if "header" in kinds and _repeats_header(row, header_columns):
         return "repeated header row"
@@ -593,6 +651,7 @@ def repair_sheet(
     in_workbook: bool,
     data_start: int | None = None,
     exam_from_sheet: str | None = None,
+    facility_from_sheet: str | None = None,
 ) -> SheetResult:
     """Turn the rows of a data sheet into canonical exposures.
 
@@ -611,6 +670,9 @@ def repair_sheet(
     exam_from_sheet : str, optional
         The exam code of every row, for a sheet per exam without an exam-code
         column (the code read from the sheet's name).
+    facility_from_sheet : str, optional
+        The facility ID of every row, for a sheet per facility without an ID
+        column (the sheet's name).
 
     Returns
     -------
@@ -650,11 +712,15 @@ def repair_sheet(
         if m.rank != RANK_EXACT:
             log.repair(None, column, m.header, column, "header_matched")
 
-    id_cells = cells("facility_id")
+    filled = np.array([any(not _is_empty(v) for v in r) for r in rows], dtype=bool) \
+        if exam_from_sheet is not None or facility_from_sheet is not None else None
+    if facility_from_sheet is not None:
+        id_cells = np.where(filled, facility_from_sheet, "").astype(object)
+    else:
+        id_cells = cells("facility_id")
     if "facility_id" in cols and sheet.merged:
         _fill_merged_ids(id_cells, sheet.merged, cols["facility_id"].index, start, rows, source_rows, log)
     if exam_from_sheet is not None:
-        filled = np.array([any(not _is_empty(v) for v in r) for r in rows], dtype=bool)
         exam_cells = np.where(filled, exam_from_sheet, "").astype(object)
     else:
         exam_cells = cells("exam_code")
@@ -670,10 +736,12 @@ def repair_sheet(
     keep = np.ones(n, dtype=bool)
     kind_cache: dict = {}
     header_columns = {m.index: c for c, m in cols.items()}
+    barrier = np.zeros(n, dtype=bool)  # total rows end a block of IDs; other rejected rows do not
     for i in np.flatnonzero(look):
         kind = _row_kind(rows[i], id_cells[i], exam_cells[i], kind_cache, catalogue, header_columns)
         if kind:
             keep[i] = False
+            barrier[i] = kind == "total or summary row"
             log.reject(int(source_rows[i]), kind, rows[i])
 
     notes = list(header.notes)
@@ -685,7 +753,7 @@ def repair_sheet(
             has_dose = np.zeros(n, dtype=bool)
             for d in dose_cells:
                 has_dose |= np.array([not _is_empty(v) for v in d], dtype=bool)
-            note = _fill_down_ids(id_cells, ids, keep, has_dose, source_rows, log)
+            note = _fill_down_ids(id_cells, ids, keep, barrier, has_dose, source_rows, log)
             if note:
                 notes.append(note)
 
@@ -702,11 +770,27 @@ def repair_sheet(
     data: dict[str, object] = {}
     ambiguous: list[tuple[int, str, float, float]] = []
     unreadable: dict[str, np.ndarray] = {}
+    def column_at(index: int) -> np.ndarray:
+        return grid[:, index].copy() if index < grid.shape[1] else np.full(n, "", dtype=object)
+
+    split_phantoms: dict[str, np.ndarray] = {}
+    conflicts = np.zeros(len(kept), dtype=bool)
     for column in NUMERIC_COLUMNS:
         if column not in cols:
             data[column] = np.full(len(kept), np.nan)
             continue
         raw = cells(column)[kept]
+        if column in header.phantom_split:
+            notation = decide_notation(*column_votes[column]) or sheet_notation
+            vals, phantom, both, bad, amb = read_phantom_split(
+                {size: (column_at(m.index)[kept], m.factor) for size, m in header.phantom_split[column].items()},
+                lambda raw_s, factor: _numeric_column(raw_s, column, factor, notation, in_workbook, kept_rows, log))
+            data[column], split_phantoms[column] = vals, phantom
+            conflicts |= both
+            if bad.any():
+                unreadable[column] = bad
+            ambiguous.extend((i, column, float(vals[i]), alt) for i, alt in amb.items())
+            continue
         if column == "ctdi_phantom_cm":
             results, codes = _resolved(raw, _resolve_phantom)
             table = np.array([v for v, _ in results] + [math.nan], dtype=float)
@@ -724,6 +808,13 @@ def repair_sheet(
         m = cols[column]
         column_notation = decide_notation(*column_votes[column]) or sheet_notation
         vals, amb, bad = _numeric_column(raw, column, m.factor, column_notation, in_workbook, kept_rows, log)
+        if column in header.unit_columns:
+            units = column_at(header.unit_columns[column])[kept]
+            vals, bad_unit, changed = apply_unit_column(vals, units, column, m.factor)
+            bad = bad | bad_unit
+            at = np.flatnonzero(changed)
+            log.repairs_at(kept_rows[at], column, [f"{_cell_text(raw[i])} {units[i]}" for i in at],
+                           [repr_number(vals[i]) for i in at], "unit_from_column")
         if bad.any():
             unreadable[column] = bad
         for i, alt in amb.items():
@@ -731,6 +822,12 @@ def repair_sheet(
         data[column] = vals
         if m.factor != 1.0 and m.unit_text:
             log.repair(None, column, m.unit_text, f"{m.factor:g} x", "unit_conversion")
+    if split_phantoms:
+        data["ctdi_phantom_cm"], from_split, disagree = phantom_of_split(data["ctdi_phantom_cm"], split_phantoms)
+        conflicts |= disagree
+        at = np.flatnonzero(from_split)
+        log.repairs_at(kept_rows[at], "ctdi_phantom_cm", [None] * len(at),
+                       [repr_number(data["ctdi_phantom_cm"][i]) for i in at], "phantom_from_column")
 
     results, codes = _resolved(id_cells[kept], _resolve_facility)
     facility = np.array([f for f, _ in results] + [None], dtype=object)[codes]
@@ -746,6 +843,9 @@ def repair_sheet(
     if exam_from_sheet is not None and len(kept):
         log.repairs_at(kept_rows, "exam_code", [sheet.name] * len(kept), [exam_from_sheet] * len(kept),
                        "exam_code_from_sheet_name")
+    if facility_from_sheet is not None and len(kept):
+        log.repairs_at(kept_rows, "facility_id", [sheet.name] * len(kept), list(facility[:]),
+                       "facility_id_from_sheet_name")
     year_col = np.full(len(kept), np.nan)
     if "year" in cols:
         for k, v in enumerate(cells("year")[kept]):
@@ -763,6 +863,7 @@ def repair_sheet(
     for column in reversed(NUMERIC_COLUMNS):  # the leftmost unreadable column is named
         if column in unreadable:
             reasons[unreadable[column]] = f"unreadable value in {column}"
+    reasons[conflicts] = "values for both phantoms, or a phantom that disagrees with its dose column"
     reasons[pd.isna(facility)] = "facility ID missing" if "facility_id" in cols else "no facility ID column in the sheet"
     reasons[pd.isna(exam)] = "exam code missing"
     bad = np.flatnonzero(reasons != None)  # noqa: E711 - elementwise on an object array
@@ -813,17 +914,27 @@ def _fill_merged_ids(id_cells: np.ndarray, merged, c: int, start: int, rows: lis
                                [_cell_text(id_cells[top])] * len(filled), "merged_cell")
 
 
-def _fill_down_ids(id_cells: np.ndarray, resolved: np.ndarray, keep: np.ndarray, has_dose: np.ndarray,
-                   source_rows: np.ndarray, log: _Log) -> str | None:
+def _fill_down_ids(id_cells: np.ndarray, resolved: np.ndarray, keep: np.ndarray, barrier: np.ndarray,
+                   has_dose: np.ndarray, source_rows: np.ndarray, log: _Log) -> str | None:
     """Fill facility IDs given once per block into the blank ID cells below them.
 
     A blank ID is filled from the nearest ID above it when its row holds a
-    dose, no rejected row (empty, total, note) stands between them, the
-    sheet's IDs come in contiguous groups (no ID comes back after another),
-    and either most IDs stand above a blank one (the sheet gives IDs per
-    block) or the next ID below is the same. Changes ``id_cells`` in place;
-    returns a note when blank IDs were left unfilled for lack of structure.
+    dose, no total row (``barrier``) stands between them (empty, note and
+    repeated header rows do not end a block), the sheet's IDs come in
+    contiguous groups (no ID comes back after another), and either most IDs
+    stand above a blank one (the sheet gives IDs per block) or the next ID
+    below is the same. Changes ``id_cells`` in place; returns a note when
+    blank IDs were left unfilled for lack of structure.
     """
+    order = [i for i in range(len(id_cells)) if keep[i] or barrier[i]]
+    if len(order) < len(id_cells):
+        # Rows rejected for another reason than a total are passed over.
+        sub = np.array(order, dtype=int)
+        cells_sub = id_cells[sub]
+        note = _fill_down_ids(cells_sub, resolved[sub], keep[sub], barrier[sub], has_dose[sub], source_rows[sub],
+                              log)
+        id_cells[sub] = cells_sub
+        return note
     n = len(id_cells)
     ids = [v if keep[i] and not pd.isna(v) else None for i, v in enumerate(resolved)]
     blank = [i for i in range(n) if keep[i] and ids[i] is None and has_dose[i]]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.paths import PROCESSED_DIR, SAMPLE_DIR
+from ..core.years import format_years, parse_years
 from .layout import SURVEY_PATTERN
 
 
@@ -64,35 +65,9 @@ class Plan:
 
 
 def years_text(years: Sequence[int] | None) -> str:
-    """``[2021, 2022, 2023]`` -> ``"2021-2023"``; ``[2021, 2023]`` -> ``"2021,2023"``; none -> ``""``."""
-    if not years:
-        return ""
-    ys = sorted(set(int(y) for y in years))
-    if len(ys) > 1 and ys == list(range(ys[0], ys[-1] + 1)):
-        return f"{ys[0]}-{ys[-1]}"
-    return ",".join(str(y) for y in ys)
-
-
-def _parse_year_item(text: str) -> list[int]:
-    """Years of one item: ``"2022"``, ``"2021-2023"`` or ``"2021,2023"``."""
-    years: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                years.update(range(lo, hi + 1))
-            else:
-                years.add(int(part))
-        except ValueError:
-            raise UserError(f"{text!r} is not a year") from None
-    if not years:
-        raise UserError(f"{text!r} is not a year")
-    return sorted(years)
+    """``[2021, 2022, 2023]`` -> ``"2021-2023"``; ``[2021, 2023]`` -> ``"2021,2023"``; none -> ``""``
+    (:func:`drl_analysis.core.years.format_years`)."""
+    return format_years(years)
 
 
 def _year_groups(values: object, where: str) -> list[str]:
@@ -103,7 +78,7 @@ def _year_groups(values: object, where: str) -> list[str]:
     groups = []
     for item in items:
         try:
-            groups.append(years_text(_parse_year_item(str(item))))
+            groups.append(years_text(parse_years([str(item)])))
         except UserError:
             raise UserError(f"{where}: {item!r} is not a year or a range such as 2021-2023") from None
     return groups
