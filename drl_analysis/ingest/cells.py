@@ -15,7 +15,7 @@ MISSING_MARKERS = frozenset(
      "null", "keineangabe", "keineangaben", "unbekannt", "unknown", "x", "xx", "/", "//", "-/-", "nv", "n/v",
      "nb", "n/b", "nichtbekannt", "nichtangegeben", "nz", "nichtzutreffend", "notapplicable", "notavailable",
      "notknown", "entfaellt", "entfällt", "fehlt", "#n/a", "#nv", "#na", "ohne", "leer", "empty", "missing",
-     "unk", "unbek", "*", "nicht erfasst", "nichterfasst", "ne"}
+     "unk", "unbek", "unbekannt", "*", "nicht erfasst", "nichterfasst", "ne"}
 )
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _SPACES = dict.fromkeys(map(ord, "\u00a0\u202f\u2007\u2009\u2002\u2003"), " ")
