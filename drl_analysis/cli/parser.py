@@ -43,7 +43,7 @@ def _unrecognized(extras: Sequence[str], parser: argparse.ArgumentParser) -> str
             name = arg.split("=", 1)[0]
             hint = suggestion(name, options)
             if hint:
-                hints.append(f"{name}{hint.removeprefix(';')}")
+                hints.append(f"{name}:{hint.removeprefix(';')}")
     text = f"unrecognized arguments: {' '.join(extras)}"
     return text + (f" ({'; '.join(hints)})" if hints else "")
 
