@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, help="survey year for files that name none")
     p.add_argument("--max-file-mb", type=float, default=200.0, help="larger files are refused (default 200)")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
+    p.add_argument("--rdsr-facility", choices=("device", "station", "institution"), default="device",
+                   help="what names the facility of a DICOM dose report: the Device Observer UID (else the "
+                        "station name), the station name or the institution name (default device)")
+    p.add_argument("--procedure-map", metavar="FILE",
+                   help="CSV mapping the studies of DICOM dose reports to exam codes (default: the shipped one)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_dispatch("ingest.batch", "command"))

@@ -33,7 +33,7 @@ from ..core.paths import default_db_url, relative_names
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, repair_sheet, repr_number
 from ..store.database import SubmissionRecord, make_engine, prepare_columns, save_submission, stored_shas
-from .workbook import FileRejected, RawSheet, find_files, read_file
+from .workbook import FileRejected, RawSheet, find_files, is_dicom_candidate, read_file
 
 _EXPOSURE_FRAME_COLUMNS = ("sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS)
 
@@ -350,13 +350,17 @@ def ingest_paths(
     max_file_mb: float | None = 200.0,
     progress: bool = True,
     jobs: int = 0,
+    rdsr_facility: str = "device",
+    procedure_map: str | Path | None = None,
 ) -> IngestSummary:
-    """Read, repair and store every survey file under ``paths``.
+    """Read, repair and store every survey file and DICOM dose report under ``paths``.
 
     Parameters
     ----------
     paths : list of str or Path
-        Files and folders (searched recursively for .xlsx, .xlsm, .xls, .ods, .csv).
+        Files and folders (searched recursively for .xlsx, .xlsm, .xls, .ods,
+        .csv, and DICOM files: .dcm or recognised by content). DICOM files
+        are read by :mod:`drl_analysis.ingest.rdsr`.
     db_url : str, optional
         SQLAlchemy URL; default the SQLite file ``data/processed/drl.sqlite``.
     catalogue : Catalogue, optional
@@ -370,6 +374,10 @@ def ingest_paths(
     jobs : int, default 0
         Worker processes that read and repair files (0: one per core); the
         database is written by this process, in file order.
+    rdsr_facility : {"device", "station", "institution"}
+        What names the facility of a DICOM dose report.
+    procedure_map : str or Path, optional
+        Procedure map of DICOM dose reports (default: the shipped one).
 
     Returns
     -------
@@ -403,6 +411,14 @@ def ingest_paths(
         seen.add(sha)
         todo.append((k, path, name, sha))
     jobs = jobs or os.cpu_count() or 1
+    dicom = [t for t in todo if is_dicom_candidate(t[1])]
+    if dicom:  # DICOM dose reports have their own reader and writer
+        from .rdsr import ProcedureMap, RdsrOptions, ingest_files
+
+        options = RdsrOptions(rdsr_facility, ProcedureMap.load(procedure_map))
+        todo = [t for t in todo if not is_dicom_candidate(t[1])]
+        outcomes.update(ingest_files(dicom, engine, catalogue=catalogue, options=options, data_source=data_source,
+                                     year=year, max_bytes=max_bytes, jobs=jobs, progress=progress))
     settings = (catalogue, data_source, year, max_bytes, engine.dialect.name)
     pool = None
     if jobs > 1 and len(todo) >= 4 and "fork" in mp.get_all_start_methods():
@@ -479,6 +495,8 @@ def command(args) -> int:
         max_file_mb=args.max_file_mb,
         progress=not args.no_progress,
         jobs=args.jobs,
+        rdsr_facility=args.rdsr_facility,
+        procedure_map=args.procedure_map,
     )
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
