@@ -398,7 +398,18 @@ def ingest_paths(
     todo: list[tuple[int, Path, str, str]] = []
     seen: set[str] = set()
     already = stored_shas(engine)
+    jobs = jobs or os.cpu_count() or 1
+    dicom = {k for k, path in enumerate(files) if is_dicom_candidate(path)}
+    if dicom or procedure_map:  # DICOM dose reports have their own reader and writer
+        from .rdsr import ProcedureMap, RdsrOptions, ingest_files
+
+        options = RdsrOptions(rdsr_facility, ProcedureMap.load(procedure_map))
+        outcomes.update(ingest_files([(k, files[k], names[files[k]]) for k in sorted(dicom)], engine,
+                                     catalogue=catalogue, options=options, already=already, data_source=data_source,
+                                     year=year, max_bytes=max_bytes, jobs=jobs, progress=progress))
     for k, path in enumerate(files):
+        if k in dicom:
+            continue
         name = names[path]
         try:
             sha = sha256_file(path)
@@ -410,15 +421,6 @@ def ingest_paths(
             continue
         seen.add(sha)
         todo.append((k, path, name, sha))
-    jobs = jobs or os.cpu_count() or 1
-    dicom = [t for t in todo if is_dicom_candidate(t[1])]
-    if dicom:  # DICOM dose reports have their own reader and writer
-        from .rdsr import ProcedureMap, RdsrOptions, ingest_files
-
-        options = RdsrOptions(rdsr_facility, ProcedureMap.load(procedure_map))
-        todo = [t for t in todo if not is_dicom_candidate(t[1])]
-        outcomes.update(ingest_files(dicom, engine, catalogue=catalogue, options=options, data_source=data_source,
-                                     year=year, max_bytes=max_bytes, jobs=jobs, progress=progress))
     settings = (catalogue, data_source, year, max_bytes, engine.dialect.name)
     pool = None
     if jobs > 1 and len(todo) >= 4 and "fork" in mp.get_all_start_methods():

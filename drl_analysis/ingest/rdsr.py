@@ -43,9 +43,10 @@ What is read
       (days / 365.25); year from the Study Date, else the Content Date.
     * Facility (``--rdsr-facility``): ``device`` (default) the Device
       Observer UID, else the Station Name; ``station``; ``institution``.
-      Data source: the name of the folder holding the file when it reads as
-      data source and year (``Aerztliche_Stelle_Nord_2024/``, as a workbook's
-      file name does), else ``--data-source``.
+      Data source: the name of the nearest folder around the file (up to the
+      input folder) that reads as data source and year
+      (``Aerztliche_Stelle_Nord_2024/``, as a workbook's file name does), else
+      ``--data-source``.
     * Exam code from the procedure map (:class:`ProcedureMap`); a study the
       map does not cover is stored with no exam code and flagged
       ``unmapped_procedure``.
@@ -180,6 +181,15 @@ CONCEPTS: dict[str, tuple[str, str, str]] = {
 }
 _K = {name: (scheme, value) for name, (scheme, _, value) in CONCEPTS.items()}
 _PHANTOM_CM = {_K["iec_head_phantom"]: 16.0, _K["iec_body_phantom"]: 32.0}
+#: Content items read (with what they contain); the others are skipped unread,
+#: but for containers of private schemes (99...), which are searched.
+_WANTED = frozenset(_K[n] for n in (
+    "procedure_reported", "device_observer_uid", "acquisition_protocol", "irradiation_event_uid",
+    "ct_accumulated", "dlp_total", "ct_acquisition", "ct_acquisition_type", "ct_dose", "mean_ctdivol",
+    "ctdiw_phantom", "dlp", "accumulated_xray", "dap_total", "fluoro_dap_total", "acquisition_dap_total",
+    "total_fluoro_time", "dose_rp_total", "xray_event", "irradiation_event_type", "dap", "dose_rp",
+    "irradiation_duration", "accumulated_agd",
+))
 
 RDSR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.67"
 _SR_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
@@ -288,16 +298,32 @@ _DEFLATED = "1.2.840.10008.1.2.1.99"
 _MAX_INFLATED = 256 * 2**20
 
 
-def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimited: bool, top: bool = False):
+#: Pseudo-tag under which a parsed content item keeps its concept key.
+_KEY = -1
+#: Sequences of codes (concept name, concept code, measurement units), parsed
+#: once per distinct encoding and shared (read-only) between reports.
+_CODE_SEQUENCES = frozenset({0x0040A043, 0x0040A168, 0x004008EA})
+_SEQUENCE_CACHE: dict = {}
+
+
+def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimited: bool, top: bool = False,
+             sr: bool = False):
     """Elements from ``pos`` to ``end`` (or to an item delimiter when ``delimited``):
-    ``({tag: bytes or list of dicts}, position after)``."""
+    ``({tag: bytes or list of dicts}, position after)``.
+
+    With ``sr`` the elements are those of an SR content item: once its
+    concept name is read, an item whose concept the reader never needs is
+    skipped (returned as None) when its length is known; a content sequence
+    inside is read the same way.
+    """
     out: dict = {}
     n = len(buf)
+    unpack_hdr, unpack_u32, unpack_implicit = _HDR.unpack_from, _U32.unpack_from, _IMPLICIT_HDR.unpack_from
     while pos < end:
         if pos + 8 > n:
             raise NotDicom("truncated (the file ends inside an element)")
         if explicit:
-            group, elem, vr, length = _HDR.unpack_from(buf, pos)
+            group, elem, vr, length = unpack_hdr(buf, pos)
             tag = group << 16 | elem
             if group == 0xFFFE:
                 if tag == _ITEM_END and delimited:
@@ -306,12 +332,12 @@ def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimit
             if vr in _LONG_VRS:
                 if pos + 12 > n:
                     raise NotDicom("truncated (the file ends inside an element)")
-                length = _U32.unpack_from(buf, pos + 8)[0]
+                length = unpack_u32(buf, pos + 8)[0]
                 pos += 12
             else:
                 pos += 8
         else:
-            group, elem, length = _IMPLICIT_HDR.unpack_from(buf, pos)
+            group, elem, length = unpack_implicit(buf, pos)
             tag = group << 16 | elem
             if group == 0xFFFE:
                 if tag == _ITEM_END and delimited:
@@ -323,7 +349,26 @@ def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimit
             return out, end
         if vr == b"SQ" or (vr == b"UN" and (length == _UNDEFINED or tag in _SQ_TAGS)):
             # A sequence written UN is encoded in implicit VR little endian.
-            out[tag], pos = _sequence(buf, pos, length, explicit and vr == b"SQ", depth + 1)
+            inner = explicit and vr == b"SQ"
+            if tag == _CONTENT and (sr or top):
+                out[tag], pos = _sequence(buf, pos, length, inner, depth + 1, sr=True)
+                continue
+            if tag in _CODE_SEQUENCES and length != _UNDEFINED:
+                # Code sequences repeat from report to report, byte for byte.
+                stop = pos + length
+                raw = (inner, buf[pos:stop])
+                hit = _SEQUENCE_CACHE.get(raw)
+                if hit is None:
+                    hit, _ = _sequence(buf, pos, length, inner, depth + 1)
+                    if len(_SEQUENCE_CACHE) < 20_000:
+                        _SEQUENCE_CACHE[raw] = hit
+                out[tag], pos = hit, stop
+            else:
+                out[tag], pos = _sequence(buf, pos, length, inner, depth + 1)
+            if sr and tag == _CONCEPT_NAME:
+                key = out[_KEY] = _code_key(out[tag][0] if out[tag] else None)
+                if not delimited and key not in _WANTED and not (key and key[0][:2] == "99"):
+                    return None, end
         else:
             if length == _UNDEFINED:
                 raise NotDicom(f"corrupt (element ({group:04X},{elem:04X}) of undefined length)")
@@ -339,7 +384,7 @@ def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimit
     return out, pos
 
 
-def _sequence(buf: bytes, pos: int, length: int, explicit: bool, depth: int):
+def _sequence(buf: bytes, pos: int, length: int, explicit: bool, depth: int, sr: bool = False):
     if depth > _MAX_DEPTH:
         raise NotDicom("corrupt (sequences nested too deeply)")
     n = len(buf)
@@ -347,10 +392,11 @@ def _sequence(buf: bytes, pos: int, length: int, explicit: bool, depth: int):
     if end > n:
         raise NotDicom("truncated (a sequence runs past the end of the file)")
     items = []
+    unpack = _IMPLICIT_HDR.unpack_from
     while pos < end:
         if pos + 8 > n:
             raise NotDicom("truncated (the file ends inside a sequence)")
-        group, elem, item_length = _IMPLICIT_HDR.unpack_from(buf, pos)
+        group, elem, item_length = unpack(buf, pos)
         tag = group << 16 | elem
         pos += 8
         if tag == _SEQ_END and length == _UNDEFINED:
@@ -358,13 +404,14 @@ def _sequence(buf: bytes, pos: int, length: int, explicit: bool, depth: int):
         if tag != _ITEM:
             raise NotDicom(f"corrupt (({group:04X},{elem:04X}) where a sequence item belongs)")
         if item_length == _UNDEFINED:
-            item, pos = _dataset(buf, pos, n, explicit, depth, delimited=True)
+            item, pos = _dataset(buf, pos, n, explicit, depth, delimited=True, sr=sr)
         else:
             stop = pos + item_length
             if stop > end:
                 raise NotDicom("truncated (an item runs past the end of its sequence)")
-            item, pos = _dataset(buf, pos, stop, explicit, depth, delimited=False)
-        items.append(item)
+            item, pos = _dataset(buf, pos, stop, explicit, depth, delimited=False, sr=sr)
+        if item is not None:
+            items.append(item)
     if length == _UNDEFINED:
         raise NotDicom("truncated (a sequence has no end)")
     return items, pos
@@ -431,7 +478,7 @@ def _reencoded(path: Path | None) -> bytes:
         ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
         buf = io.BytesIO()
         try:
-            pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+            pydicom.dcmwrite(buf, ds, little_endian=True, implicit_vr=False, force_encoding=True)
         except TypeError:  # pragma: no cover - pydicom < 3
             ds.is_little_endian, ds.is_implicit_VR = True, False
             pydicom.dcmwrite(buf, ds, write_like_original=False)
@@ -507,19 +554,28 @@ def _srt_to_sct() -> dict[str, str]:
 _SRT_TO_SCT: dict[str, str] | None = None
 
 
+_CODE_KEYS: dict = {}
+
+
 def _code_key(item: dict | None) -> tuple[str, str] | None:
     """(scheme, value) of a code item; SNOMED RT mapped to SNOMED CT."""
     global _SRT_TO_SCT
     if not item:
         return None
     value = item.get(_CODE_VALUE) or item.get(_LONG_CODE) or item.get(_URN_CODE)
-    key = (_text_ascii(item.get(_SCHEME)), _text_ascii(value))
+    raw = (item.get(_SCHEME), value)
+    key = _CODE_KEYS.get(raw)
+    if key is not None:
+        return key
+    key = (_text_ascii(raw[0]), _text_ascii(value))
     if key[0] in ("SRT", "SNM3"):
         if _SRT_TO_SCT is None:
             _SRT_TO_SCT = _srt_to_sct()
         sct = _SRT_TO_SCT.get(key[1])
         if sct:
-            return ("SCT", sct)
+            key = ("SCT", sct)
+    if len(_CODE_KEYS) < 50_000:
+        _CODE_KEYS[raw] = key
     return key
 
 
@@ -565,8 +621,9 @@ def _tree(items: list) -> list[Item]:
     out = []
     for raw in items:
         children = raw.get(_CONTENT)
+        key = raw[_KEY] if _KEY in raw else _code_key(_first(raw.get(_CONCEPT_NAME)))
         out.append(Item(
-            _code_key(_first(raw.get(_CONCEPT_NAME))),
+            key,
             _text_ascii(raw.get(_VALUE_TYPE)),
             raw,
             _tree(children) if isinstance(children, list) else (),
@@ -607,9 +664,16 @@ def _number(item: Item, what: str) -> tuple[float, str, str]:
 _FAMILY_NAMES = {"dap": "dose-area product", "dose": "dose", "dlp": "dose-length product", "time": "time"}
 
 
+_FACTORS: dict[tuple[str, str], float] = {}
+
+
 def _converted(value: float, unit: str, family: str, what: str) -> float:
+    factor = _FACTORS.get((family, unit))
+    if factor is not None:
+        return value * factor
     try:
-        return value * ucum_factor(family, unit)
+        factor = _FACTORS[(family, unit)] = ucum_factor(family, unit)
+        return value * factor
     except UnknownUnit:
         known = any(unit in codes for codes in _ucum_codes().values())
         if known:
@@ -774,6 +838,13 @@ class Report:
     document: dict = field(default_factory=dict)
     events: frozenset = frozenset()
     values_read: dict = field(default_factory=dict)
+    #: The rows to write (see :func:`_rows`), built where the report is read;
+    #: None when the writer changed the report.
+    rows: tuple | None = None
+    #: Stored before (same SHA-256): not read.
+    duplicate: bool = False
+    #: The file could not be opened: nothing is stored for it.
+    unreadable: bool = False
 
 
 def _key(text: str) -> str:
@@ -844,24 +915,35 @@ class _Reader:
 
     # -- the file ----------------------------------------------------------
 
-    def read(self, path: Path, source_file: str, sha: str) -> Report:
-        rep = Report(source_file, sha)
+    def read(self, path: Path, source_file: str, already: frozenset | set = frozenset()) -> Report:
+        """Read one file; its SHA-256 is taken from the bytes read (a file stored
+        before, by its SHA-256 in ``already``, is not parsed: ``rep.duplicate``)."""
+        rep = Report(source_file, "")
         try:
             size = path.stat().st_size
-            if size == 0:
-                raise NotDicom("the file is empty (0 bytes)")
             if self.max_bytes is not None and size > self.max_bytes:
+                rep.sha256 = _sha256_file(path)
+                if rep.sha256 in already:
+                    rep.duplicate = True
+                    return rep
                 raise NotDicom(f"the file is {size / 2**20:.3g} MB, more than the limit of "
                                f"{self.max_bytes / 2**20:.3g} MB (--max-file-mb)")
             data = path.read_bytes()
-            meta, ds = parse_dicom(data, path)
         except NotDicom as exc:
             rep.failed = str(exc)
             return rep
         except OSError as exc:
             rep.failed = f"cannot open the file ({exc.strerror or exc})"
+            rep.unreadable = True
+            return rep
+        rep.sha256 = hashlib.sha256(data).hexdigest()
+        if rep.sha256 in already:
+            rep.duplicate = True
             return rep
         try:
+            if not data:
+                raise NotDicom("the file is empty (0 bytes)")
+            meta, ds = parse_dicom(data, path)
             self._read_dataset(rep, path, meta, ds)
         except NotDicom as exc:
             rep.failed = str(exc)
@@ -1141,7 +1223,7 @@ class _Reader:
         doc = rep.document
         study_date = _date(_text_ascii(ds.get(0x00080020)))
         content_date = _date(_text_ascii(ds.get(0x00080023)))
-        folder_source, folder_year = self._folder(path)
+        folder_source, folder_year = self._folder(path, rep.source_file)
         year = study_date.year if study_date else None
         if year is None and content_date:
             year = content_date.year
@@ -1262,14 +1344,20 @@ class _Reader:
                 age = (study_date - birth).days / 365.25
         return weight, age
 
-    def _folder(self, path: Path) -> tuple[str | None, int | None]:
+    def _folder(self, path: Path, source_file: str) -> tuple[str | None, int | None]:
+        """Data source and year named by the nearest folder around the file that
+        names both, up to the input folder it was found in."""
         from .headers import labels_from_name
 
-        name = path.parent.name
-        hit = self._folder_labels.get(name)
-        if hit is None:
-            hit = self._folder_labels[name] = labels_from_name(name)
-        return hit
+        parents = path.parents
+        for i in range(min(source_file.count("/") + 1, len(parents))):
+            folder = parents[i]
+            hit = self._folder_labels.get(folder)
+            if hit is None:
+                hit = self._folder_labels[folder] = labels_from_name(folder.name)
+            if hit[0]:
+                return hit
+        return None, None
 
 
 def _read_text(item: Item) -> str:
@@ -1304,16 +1392,21 @@ def _sop_name(uid: str) -> str:
     return name if name != uid else f"SOP class {uid}"
 
 
+def _sha256_file(path: Path) -> str:
+    from .batch import sha256_file
+
+    return sha256_file(path)
+
+
 def read_report(path: str | Path, source_file: str | None = None, *, catalogue: Catalogue | None = None,
                 options: RdsrOptions | None = None, data_source: str | None = None, year: int | None = None,
-                max_bytes: int | None = None, sha256: str | None = None) -> Report:
+                max_bytes: int | None = None) -> Report:
     """Read one file as an RDSR (nothing is stored); for tests and single files."""
     from ..core.catalogue import load_catalogue
-    from .batch import sha256_file
 
     path = Path(path)
     reader = _Reader(catalogue or load_catalogue(), options or RdsrOptions(), data_source, year, max_bytes)
-    return reader.read(path, source_file or path.name, sha256 or sha256_file(path))
+    return reader.read(path, source_file or path.name)
 
 
 # ---------------------------------------------------------------------------
@@ -1323,19 +1416,26 @@ def read_report(path: str | Path, source_file: str | None = None, *, catalogue: 
 _WORKER: dict = {}
 
 
-def _init_worker(catalogue, options, data_source, year, max_bytes) -> None:
+def _init_worker(catalogue, options, data_source, year, max_bytes, already) -> None:
     _WORKER["reader"] = _Reader(catalogue, options, data_source, year, max_bytes)
+    _WORKER["already"] = already
 
 
-def _read_chunk(chunk: list[tuple[int, Path, str, str]]) -> list[tuple[int, Report, str | None]]:
-    reader = _WORKER["reader"]
+def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[int, Report, str | None]]:
+    reader, already = _WORKER["reader"], _WORKER["already"]
     out = []
-    for k, path, name, sha in chunk:
+    for k, path, name in chunk:
         try:
-            rep = reader.read(path, name, sha)
+            rep = reader.read(path, name, already)
             rep.document.pop("_dap_quirk", None)
+            if not rep.duplicate and not rep.unreadable:
+                rep.rows = _rows(rep)
             out.append((k, rep, None))
         except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
+            try:
+                sha = _sha256_file(path)
+            except OSError:
+                sha = ""
             rep = Report(name, sha, failed=f"internal error while reading ({exc.__class__.__name__}: {exc}); "
                                            "please report it")
             out.append((k, rep, traceback.format_exc()))
@@ -1343,28 +1443,31 @@ def _read_chunk(chunk: list[tuple[int, Path, str, str]]) -> list[tuple[int, Repo
 
 
 def ingest_files(
-    todo: list[tuple[int, Path, str, str]],
+    todo: list[tuple[int, Path, str]],
     engine,
     *,
     catalogue: Catalogue,
     options: RdsrOptions | None = None,
+    already: set[str] | frozenset = frozenset(),
     data_source: str | None = None,
     year: int | None = None,
     max_bytes: int | None = None,
     jobs: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Read and store RDSR files: ``todo`` holds ``(index, path, name, sha256)``.
+    """Read and store RDSR files: ``todo`` holds ``(index, path, name)``.
 
-    Returns ``{index: FileOutcome}``. Workers read the files in chunks; this
-    process checks duplicates and cumulative updates against what is stored
-    and writes batches of reports, each in one transaction.
+    Returns ``{index: FileOutcome}``. Workers read the files in chunks and
+    hash them as they read them (files whose SHA-256 is in ``already`` are
+    not parsed); this process checks duplicates and cumulative updates
+    against what is stored and writes batches of reports, each in one
+    transaction.
     """
     from tqdm import tqdm
 
     options = options or RdsrOptions()
     jobs = jobs or os.cpu_count() or 1
-    settings = (catalogue, options, data_source, year, max_bytes)
+    settings = (catalogue, options, data_source, year, max_bytes, frozenset(already))
     per_chunk = max(1, min(64, len(todo) // max(1, jobs * 8)))
     chunks = [todo[i:i + per_chunk] for i in range(0, len(todo), per_chunk)]
     pool = None
@@ -1433,6 +1536,7 @@ class Writer:
 
         self.engine = engine
         self.outcomes: dict = {}
+        self.seen: set[str] = set()
         self.pending: list[_Pending] = []
         self.by_sop: dict[str, str] = {}
         self.by_study: dict[tuple[str, str], list[_Stored]] = {}
@@ -1461,6 +1565,14 @@ class Writer:
     def add(self, k: int, rep: Report) -> None:
         from .batch import FileOutcome
 
+        if rep.duplicate or (rep.sha256 and rep.sha256 in self.seen):
+            self.outcomes[k] = FileOutcome(source_file=rep.source_file, status="duplicate",
+                                           message="already stored (same sha256)")
+            return
+        if rep.unreadable:
+            self.outcomes[k] = FileOutcome(source_file=rep.source_file, status="failed", message=rep.failed)
+            return
+        self.seen.add(rep.sha256)
         if rep.failed is not None:
             self.outcomes[k] = FileOutcome(source_file=rep.source_file, status="failed", message=rep.failed)
             self.pending.append(_Pending(k, rep, self.outcomes[k]))
@@ -1477,6 +1589,7 @@ class Writer:
     def _reject(self, p: _Pending, reason: str) -> None:
         p.rep.rejected = reason
         p.rep.exposure = None
+        p.rep.rows = None
         p.status = "rejected"
 
     def _check_duplicates(self, p: _Pending) -> None:
@@ -1519,6 +1632,7 @@ class Writer:
         new_value = p.rep.exposure.get(column)
         p.rep.repairs.append((column, f"{_num_text(old.value)} ({old.source_file})", _num_text(new_value),
                               "rdsr_cumulative_update"))
+        p.rep.rows = None
         p.rep.notes.append(f"cumulative update of the report in {old.source_file}, which it replaces")
         if old.pending is not None:
             self._reject(old.pending, reason)
@@ -1602,71 +1716,82 @@ def _clean(v):
     return v
 
 
+_SHEET_NAMES = ["sheet", "status", "reason", "header_row", "column_map", "unknown_columns", "data_source", "year",
+                "rows_read", "rows_stored", "rows_rejected"]
+_REPAIR_NAMES = ["sheet", "source_row", "column", "before", "after", "rule"]
+_REJECTION_NAMES = ["sheet", "source_row", "reason", "raw"]
+_COLUMN_MAP = {kind: json.dumps({"template": f"TID {tid}"}) for kind, tid in _TEMPLATE_OF_REPORT.items()}
+
+
+def _document_names() -> list[str]:
+    from ..store.database import rdsr
+
+    return [c.name for c in rdsr.columns if c.name not in ("id", "submission_id")]
+
+
+def _rows(rep: Report) -> tuple:
+    """The rows of a report for each table, without their submission id:
+    ``(submission, exposure, sheet, repairs, rejection, document)``."""
+    from ..store.database import EXPOSURE_COLUMNS
+
+    failed = rep.failed is not None
+    if failed:
+        submission = (rep.source_file, rep.sha256, None, None, "failed", rep.failed, 0, 0, 0, 1, 0, 0)
+        return submission, None, None, [], (None, None, rep.failed, None), None
+    stored = rep.rejected is None and rep.exposure is not None
+    flags = rep.exposure.get("flags", "") if stored else ""
+    notes = "; ".join(rep.notes) or None
+    submission = (rep.source_file, rep.sha256, rep.data_source, rep.year, "stored", notes, 1, 1, int(stored),
+                  1 - int(stored), len(rep.repairs), int(bool(flags)))
+    raw = json.dumps(rep.values_read, ensure_ascii=False, sort_keys=True) if rep.values_read else None
+    exposure = rejection = None
+    if stored:
+        e = rep.exposure
+        exposure = (SHEET, ROW, rep.data_source, rep.year, *[_clean(e.get(c)) for c in EXPOSURE_COLUMNS], flags)
+    else:
+        rejection = (SHEET, ROW, rep.rejected, raw)
+    sheet = (SHEET, "data", notes, None, _COLUMN_MAP.get(rep.template), "[]", rep.data_source, rep.year, 1,
+             int(stored), 1 - int(stored))
+    repairs = [(SHEET, ROW, column, before, after, rule) for column, before, after, rule in rep.repairs]
+    values = dict(rep.document, status="stored" if stored else "rejected", values_read=raw)
+    document = tuple(_clean(values.get(n)) for n in _DOCUMENT_NAMES)
+    return submission, exposure, sheet, repairs, rejection, document
+
+
 def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str]]) -> None:
     """Write one batch in the open transaction ``conn``."""
-    from ..store.database import EXPOSURE_NAMES, _statements, rdsr, submissions
+    from ..store.database import EXPOSURE_NAMES, _statements, submissions
 
     dialect = conn.dialect
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     now = _statements(dialect).datetime(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    built = [p.rep.rows or _rows(p.rep) for p in pending]
     shas = [p.rep.sha256 for p in pending]
+    ids: dict = {}
     if shas:
-        conn.exec_driver_sql(
-            f"DELETE FROM submissions WHERE status = 'failed' AND sha256 IN ({', '.join([mark] * len(shas))})",
-            tuple(shas))
-    sub_names = [c.name for c in submissions.columns if c.name != "id"]
-    rows = []
-    for p in pending:
-        rep = p.rep
-        failed = rep.failed is not None
-        stored = p.status == "stored"
-        rows.append((
-            rep.source_file, rep.sha256, None if failed else rep.data_source, None if failed else rep.year, now,
-            "failed" if failed else "stored", rep.failed if failed else ("; ".join(rep.notes) or None),
-            0 if failed else 1, 0 if failed else 1, int(stored), 0 if stored else 1, len(rep.repairs),
-            int(bool(stored and rep.exposure.get("flags"))),
-        ))
-    ids = {}
-    if rows:
+        marks = ", ".join([mark] * len(shas))
+        conn.exec_driver_sql(f"DELETE FROM submissions WHERE status = 'failed' AND sha256 IN ({marks})", tuple(shas))
+        sub_names = [c.name for c in submissions.columns if c.name != "id"]
+        rows = [(*b[0][:4], now, *b[0][4:]) for b in built]
         conn.exec_driver_sql(_statement(dialect, "submissions", sub_names), rows)
-        ids = dict(conn.exec_driver_sql(
-            f"SELECT sha256, id FROM submissions WHERE sha256 IN ({', '.join([mark] * len(shas))})",
-            tuple(shas)).all())
-    exposures, sheets, repairs, rejections, documents = [], [], [], [], []
-    doc_names = [c.name for c in rdsr.columns if c.name not in ("id", "submission_id")]
-    for p in pending:
-        rep = p.rep
-        sub = ids[rep.sha256]
-        rep.document["_submission_id"] = sub
-        if rep.failed is not None:
-            rejections.append((sub, None, None, rep.failed, None))
-            continue
-        stored = p.status == "stored"
-        raw = json.dumps(rep.values_read, ensure_ascii=False, sort_keys=True) if rep.values_read else None
-        if stored:
-            e = rep.exposure
-            exposures.append((sub, SHEET, ROW, rep.data_source, rep.year,
-                              *[_clean(e.get(c)) for c in EXPOSURE_NAMES[4:-1]], e.get("flags", "")))
-        else:
-            rejections.append((sub, SHEET, ROW, rep.rejected, raw))
-        sheets.append((sub, SHEET, "data", "; ".join(rep.notes) or None, None,
-                       json.dumps({"template": _TEMPLATE_OF_REPORT.get(rep.template)}), "[]",
-                       rep.data_source, rep.year, 1, int(stored), 1 - int(stored)))
-        for column, before, after, rule in rep.repairs:
-            repairs.append((sub, SHEET, ROW, column, before, after, rule))
-        doc = rep.document
-        values = dict(doc, status=p.status, values_read=raw)
-        documents.append((sub, *[_clean(values.get(n)) for n in doc_names]))
-    names = {
-        "exposures": EXPOSURE_NAMES,
-        "sheets": ["sheet", "status", "reason", "header_row", "column_map", "unknown_columns", "data_source", "year",
-                   "rows_read", "rows_stored", "rows_rejected"],
-        "repairs": ["sheet", "source_row", "column", "before", "after", "rule"],
-        "rejections": ["sheet", "source_row", "reason", "raw"],
-        "rdsr": doc_names,
-    }
-    for table, values in (("exposures", exposures), ("sheets", sheets), ("repairs", repairs),
-                          ("rejections", rejections), ("rdsr", documents)):
+        ids = dict(conn.exec_driver_sql(f"SELECT sha256, id FROM submissions WHERE sha256 IN ({marks})",
+                                        tuple(shas)).all())
+    tables = {"exposures": [], "sheets": [], "repairs": [], "rejections": [], "rdsr": []}
+    for p, (_, exposure, sheet, repairs, rejection, document) in zip(pending, built):
+        sub = ids[p.rep.sha256]
+        p.rep.document["_submission_id"] = sub
+        if exposure is not None:
+            tables["exposures"].append((sub, *exposure))
+        if sheet is not None:
+            tables["sheets"].append((sub, *sheet))
+        tables["repairs"] += [(sub, *r) for r in repairs]
+        if rejection is not None:
+            tables["rejections"].append((sub, *rejection))
+        if document is not None:
+            tables["rdsr"].append((sub, *document))
+    names = {"exposures": EXPOSURE_NAMES, "sheets": _SHEET_NAMES, "repairs": _REPAIR_NAMES,
+             "rejections": _REJECTION_NAMES, "rdsr": _DOCUMENT_NAMES}
+    for table, values in tables.items():
         if values:
             conn.exec_driver_sql(_statement(dialect, table, ["submission_id", *names[table]]), values)
     for old, reason in updates:
@@ -1677,5 +1802,8 @@ def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str
         conn.exec_driver_sql(f"UPDATE sheets SET rows_stored = 0, rows_rejected = 1 WHERE submission_id = {mark}",
                              (sub,))
         conn.exec_driver_sql(f"UPDATE rdsr SET status = 'replaced' WHERE submission_id = {mark}", (sub,))
-        conn.exec_driver_sql(_statement(dialect, "rejections", ["submission_id", *names["rejections"]]),
+        conn.exec_driver_sql(_statement(dialect, "rejections", ["submission_id", *_REJECTION_NAMES]),
                              [(sub, SHEET, ROW, reason, None)])
+
+
+_DOCUMENT_NAMES = _document_names()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,7 +289,7 @@ def is_dicom_file(path: str | Path) -> bool:
 
 def is_dicom_candidate(path: str | Path) -> bool:
     """Whether ingest reads a file found by :func:`find_files` as DICOM (not as a survey file)."""
-    return Path(path).suffix.lower() not in SUPPORTED_SUFFIXES
+    return os.path.splitext(os.fspath(path))[1].lower() not in SUPPORTED_SUFFIXES
 
 
 def find_files(paths: list[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:

@@ -350,6 +350,58 @@ def draw_study(rng: np.random.Generator, device: Device, year: int, index: int, 
     return study
 
 
+def _example_uid(seed: str) -> str:
+    import hashlib
+
+    return "2.25." + str(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:16], "big"))
+
+
+#: The devices of :func:`example_ct` and :func:`example_projection`.
+EXAMPLE_CT_DEVICE = Device("ct", "Tomo 64", "CT01", "Klinikum Nordstadt", _example_uid("example ct device"))
+EXAMPLE_XA_DEVICE = Device("projection", "AngioLab 2", "XA01", "Herzzentrum West", _example_uid("example xa device"))
+
+
+def example_ct(name: str = "ct", events: list[CtEvent] | None = None, **changes) -> Study:
+    """A CT report with explicit values, for tests and examples: by default a
+    localizer and a head spiral (CTDIvol 50 mGy, DLP 800 mGy·cm) of 2024-03-05;
+    ``changes`` replace any field of :class:`Study`. UIDs follow from ``name``."""
+    if events is None:
+        events = [
+            CtEvent("localizer", "Topogramm", Decimal("0.2"), Decimal("5"), 16, _example_uid(f"{name} e1")),
+            CtEvent("spiral", "Kopf nativ", Decimal("50"), Decimal("800"), 16, _example_uid(f"{name} e2")),
+        ]
+    study = Study(
+        kind="ct", device=EXAMPLE_CT_DEVICE, file_name=f"{name}.dcm", sop_uid=_example_uid(f"{name} sop"),
+        study_uid=_example_uid(f"{name} study"), series_uid=_example_uid(f"{name} series"),
+        study_date=dt.date(2024, 3, 5), content_time=dt.datetime(2024, 3, 5, 10, 30),
+        description="CT Schädel nativ", age_text="045Y", weight_text="80", events=events,
+        units={"dlp": "mGy.cm", "ctdivol": "mGy"}, exam_code="1010",
+    )
+    return replace(study, **changes)
+
+
+def example_projection(name: str = "xa", events: list[XrayEvent] | None = None, **changes) -> Study:
+    """A projection X-ray report with explicit values: by default a coronary
+    angiography of 2024-03-05 with a fluoroscopy event (DAP 1000 cGy·cm²,
+    Dose (RP) 100 mGy, 300 s) and an acquisition (DAP 2000 cGy·cm², 200 mGy,
+    5 s), DAP in Gy.m2, dose in Gy."""
+    if events is None:
+        events = [
+            XrayEvent("fluoroscopy", "single", "Cardio", Decimal("1000"), Decimal("100"), Decimal("300"),
+                      _example_uid(f"{name} e1")),
+            XrayEvent("stationary", "single", "Cardio", Decimal("2000"), Decimal("200"), Decimal("5"),
+                      _example_uid(f"{name} e2")),
+        ]
+    study = Study(
+        kind="projection", device=EXAMPLE_XA_DEVICE, file_name=f"{name}.dcm", sop_uid=_example_uid(f"{name} sop"),
+        study_uid=_example_uid(f"{name} study"), series_uid=_example_uid(f"{name} series"),
+        study_date=dt.date(2024, 3, 5), content_time=dt.datetime(2024, 3, 5, 10, 30),
+        description="Koronarangiographie", age_text="060Y", weight_text="90", events=events,
+        units={"dap": "Gy.m2", "dose": "Gy", "time": "s"}, exam_code="9101",
+    )
+    return replace(study, **changes)
+
+
 # ---------------------------------------------------------------------------
 # Truth of one study
 # ---------------------------------------------------------------------------
