@@ -738,13 +738,8 @@ _TRUTH_NUMBERS = ["dap_cgycm2", "dlp_mgycm", "ctdivol_mgy", "ctdi_phantom_cm", "
                   "dap_fluoro_cgycm2", "dap_acquisition_cgycm2", "fluoro_time_min", "dose_rp_mgy"]
 
 
-@pytest.mark.slow
-def test_one_thousand_generated_rdsrs_are_stored_with_every_value_right(tmp_path, ingest):
-    g = gen.write_rdsrs(tmp_path / "in", 1000, seed=2025, quirk_rate=0.15, bad_rate=0.03, update_rate=0.04,
-                        resend_rate=0.03)
-    truth = g.truth
-    assert set(truth["outcome"]) == {"stored", "rejected", "failed"}
-    run = ingest(tmp_path / "in", jobs=2)
+def _wrong_against_truth(run, truth: pd.DataFrame) -> list:
+    """Every way the stored reports differ from their truth (empty: none)."""
     stored = _stored(run).set_index("source_file")
     subs = load_table(run.db, "submissions").set_index("source_file")
     rejections = load_table(run.db, "rejections").set_index("source_file")
@@ -754,36 +749,131 @@ def test_one_thousand_generated_rdsrs_are_stored_with_every_value_right(tmp_path
     wrong = []
     for tr in truth.itertuples():
         f = tr.source_file
+        reason = tr.reason if isinstance(tr.reason, str) else ""
         if tr.outcome == "failed":
-            if not (subs.loc[f, "status"] == "failed" and tr.reason in subs.loc[f, "message"]):
-                wrong.append((f, "failure", tr.reason, subs.loc[f, "message"]))
+            if not (subs.loc[f, "status"] == "failed" and reason in subs.loc[f, "message"]):
+                wrong.append((f, "failure", reason, subs.loc[f, "message"]))
             continue
         if tr.outcome == "rejected":
-            if f in stored.index or tr.reason not in rejections.loc[f, "reason"]:
-                wrong.append((f, "rejection", tr.reason))
+            if f in stored.index or reason not in rejections.loc[f, "reason"]:
+                wrong.append((f, "rejection", reason))
             continue
         if f not in stored.index:
             wrong.append((f, "not stored", rejections["reason"].get(f)))
             continue
         row = stored.loc[f]
         for c in _TRUTH_NUMBERS:
-            a, b = getattr(tr, c), row[c]
+            a, b = float(getattr(tr, c)), row[c]
             if not ((math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9)):
                 wrong.append((f, c, a, b))
         for c in ("data_source", "year", "facility_id", "template"):
             if str(getattr(tr, c)) != str(row[c]):
                 wrong.append((f, c, getattr(tr, c), row[c]))
-        code = tr.exam_code if isinstance(tr.exam_code, str) else None
+        code = str(tr.exam_code) if isinstance(tr.exam_code, (str, int)) or tr.exam_code == tr.exam_code else None
         if code != (row["exam_code"] if isinstance(row["exam_code"], str) else None):
             wrong.append((f, "exam_code", tr.exam_code, row["exam_code"]))
         if ("unmapped_procedure" in row["flags"]) != (code is None):
             wrong.append((f, "flags", row["flags"]))
-        if ("mixed_phantoms" in row["flags"]) != tr.mixed_phantoms:
+        if ("mixed_phantoms" in row["flags"]) != bool(tr.mixed_phantoms):
             wrong.append((f, "mixed", row["flags"]))
-        if rules.get(f, "") != tr.repair_rules:
-            wrong.append((f, "repairs", tr.repair_rules, rules.get(f, "")))
-    assert not wrong, wrong[:10]
+        expected = tr.repair_rules if isinstance(tr.repair_rules, str) else ""
+        if rules.get(f, "") != expected:
+            wrong.append((f, "repairs", expected, rules.get(f, "")))
     t = run.summary.totals()
-    assert t["rows_read"] == t["rows_stored"] + t["rows_rejected"]
-    assert t["rows_stored"] == (truth["outcome"] == "stored").sum() == len(stored)
-    assert t["files_failed"] == (truth["outcome"] == "failed").sum()
+    if not (t["rows_read"] == t["rows_stored"] + t["rows_rejected"] and t["rows_stored"] == len(stored)
+            == (truth["outcome"] == "stored").sum() and t["files_failed"] == (truth["outcome"] == "failed").sum()):
+        wrong.append(("totals", t))
+    return wrong
+
+
+@pytest.mark.slow
+def test_one_thousand_generated_rdsrs_are_stored_with_every_value_right(tmp_path, ingest):
+    g = gen.write_rdsrs(tmp_path / "in", 1000, seed=2025, quirk_rate=0.15, bad_rate=0.03, update_rate=0.04,
+                        resend_rate=0.03)
+    assert set(g.truth["outcome"]) == {"stored", "rejected", "failed"}
+    run = ingest(tmp_path / "in", jobs=2)
+    wrong = _wrong_against_truth(run, g.truth)
+    assert not wrong, wrong[:10]
+
+
+# --- the bundled sample ---------------------------------------------------------------
+
+
+def _sample_truth() -> pd.DataFrame:
+    from drl_analysis.core.paths import SAMPLE_DIR
+
+    return pd.read_csv(SAMPLE_DIR / "truth" / "rdsr.csv", dtype={"exam_code": str, "facility_id": str})
+
+
+def test_bundled_sample_rdsrs_are_what_the_seeded_script_writes(tmp_path):
+    from drl_analysis.core.paths import SAMPLE_DIR
+
+    g = gen.write_sample(tmp_path)
+    bundled = sorted(p.relative_to(SAMPLE_DIR / "rdsr") for p in (SAMPLE_DIR / "rdsr").rglob("*") if p.is_file())
+    assert bundled == sorted(p.relative_to(tmp_path) for p in g.files)
+    for rel in bundled:
+        assert (tmp_path / rel).read_bytes() == (SAMPLE_DIR / "rdsr" / rel).read_bytes(), rel
+    assert g.truth.to_csv(index=False, lineterminator="\n") == (SAMPLE_DIR / "truth" / "rdsr.csv").read_text()
+
+
+def test_bundled_sample_rdsrs_read_back_as_their_truth(ingest):
+    from drl_analysis.core.paths import SAMPLE_DIR
+
+    run = ingest(SAMPLE_DIR / "rdsr")
+    truth = _sample_truth()
+    assert set(truth["outcome"]) == {"stored", "rejected", "failed"}
+    assert not _wrong_against_truth(run, truth)
+    assert set(_rules(run)) >= {q.rule for q in QUIRKS} | {"rdsr_cumulative_update"}
+
+
+def test_sample_devices_count_as_facilities_of_the_drl_statistics(ingest):
+    from drl_analysis.core.paths import SAMPLE_DIR
+    from drl_analysis.stats.drl import facility_medians
+
+    run = ingest(SAMPLE_DIR / "surveys", SAMPLE_DIR / "rdsr")
+    devices = set(_stored(run)["facility_id"])
+    medians = facility_medians(run.exposures)
+    counted = medians[medians["facility_id"].isin(devices) & medians["counted"]]
+    assert {("1010", "ctdivol_mgy"), ("1030", "ctdivol_mgy"), ("1060", "ctdivol_mgy"), ("9101", "dap_cgycm2")} <= set(
+        zip(counted["exam_code"], counted["quantity"]))
+
+
+@pytest.fixture
+def postgres_db():
+    """A new, empty PostgreSQL database on the test server, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+    from conftest import postgres_url_or_skip
+
+    url = sa.engine.make_url(postgres_url_or_skip())
+    name = f"drl_rdsr_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_stores_the_same_reports_as_sqlite(tmp_path, put, ingest, postgres_db):
+    gen.write_rdsrs(tmp_path / "in" / "set", 80, seed=9, update_rate=0.1, resend_rate=0.05, bad_rate=0.05)
+    partial, full = _partial_and_full()
+    put(partial)
+    sqlite_run = ingest(tmp_path / "in")
+    pg_run = ingest(tmp_path / "in", db=postgres_db)
+    later = tmp_path / "later" / SOURCE_FOLDER
+    gen.write_rdsr(full, later / "full.dcm")
+    for run in (sqlite_run, pg_run):
+        ingest(later, db=run.db)
+    assert pg_run.summary.totals() == sqlite_run.summary.totals()
+    a, b = _stored(sqlite_run), _stored(pg_run)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    for table in ("repairs", "rejections", "sheets", "rdsr"):
+        pg = load_table(postgres_db, table).drop(columns=["id", "submission_id"])
+        lite = load_table(sqlite_run.db, table).drop(columns=["id", "submission_id"])
+        pd.testing.assert_frame_equal(pg, lite, check_dtype=False)

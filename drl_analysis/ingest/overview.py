@@ -28,6 +28,8 @@ def accounting_tables(db_url: str) -> dict[str, pd.DataFrame]:
         ``rdsr_reports``: DICOM dose reports per kind (CT, projection): read,
         stored, rejected, replaced by a cumulative update, stored without
         exam code;
+        ``by_origin``: exposures stored per data source and year, from survey
+        files and from DICOM dose reports;
         ``unmapped_procedures``: the stored reports the procedure map gives no
         exam code, by kind and study description, with their count, most
         first, and the requested procedures and protocols they name: the
@@ -76,8 +78,32 @@ def accounting_tables(db_url: str) -> dict[str, pd.DataFrame]:
         "failed_files": failed.sort_values("source_file").reset_index(drop=True),
         "sheets": sheets[sheet_cols].sort_values(["source_file", "sheet"]).reset_index(drop=True),
         "rdsr_reports": rdsr_reports,
+        "by_origin": exposures_by_origin(db_url),
         "unmapped_procedures": unmapped,
     }
+
+
+def exposures_by_origin(db_url: str) -> pd.DataFrame:
+    """Exposures stored per data source, year and origin (``survey file`` or ``RDSR``)."""
+    import sqlalchemy as sa
+
+    from ..store.database import make_engine
+
+    query = sa.text(
+        "SELECT e.data_source, e.year, CASE WHEN EXISTS (SELECT 1 FROM rdsr r WHERE r.submission_id = "
+        "e.submission_id) THEN 'RDSR' ELSE 'survey file' END AS origin, COUNT(*) AS exposures "
+        "FROM exposures e GROUP BY 1, 2, 3"
+    )
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            frame = pd.read_sql(query, conn)
+    finally:
+        engine.dispose()
+    frame["data_source"] = frame["data_source"].fillna("(none)")
+    frame["year"] = frame["year"].astype("Int64")
+    frame["exposures"] = frame["exposures"].astype(int)
+    return frame.sort_values(["data_source", "year", "origin"], kind="stable").reset_index(drop=True)
 
 
 def _joined(values: pd.Series, most: int = 3) -> str:

@@ -90,6 +90,8 @@ INPUT_FOLDERS: dict[str, str] = {"01_ocr_extraction": "dose_reports"}
 #: CSV, so that ``verify`` compares it.
 OUT_FILES: dict[str, str] = {"01_ocr_extraction": "dose_reports.csv"}
 SURVEYS_FOLDER = "surveys"
+#: Input subfolder of DICOM dose reports (RDSR), read by the notebook declaring ``rdsr_dir``.
+RDSR_FOLDER = "rdsr"
 #: Files that count as dose-report images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 
@@ -103,6 +105,7 @@ RUNNER_PARAMETERS: dict[str, str] = {
     "tables_dir": "the report reads the run's own tables",
     "manifest_file": "the report reads the run's own manifest",
     "survey": "give the survey name with --survey (or 'survey:' in the params file)",
+    "rdsr_dir": f"put DICOM dose reports into the input folder's {RDSR_FOLDER}/",
 }
 
 #: Packages whose versions the manifest records.
@@ -291,7 +294,7 @@ class Plan:
     survey : str
         Folder name under the output root.
     input_dir : Path
-        The input folder: ``surveys/`` and optionally ``dose_reports/`` (or the
+        The input folder: ``surveys/`` and optionally ``rdsr/`` and ``dose_reports/`` (or the
         survey files themselves).
     years : str
         Survey years passed to the notebooks, such as ``"2022"`` or
@@ -459,6 +462,12 @@ def _notebook_input(plan: Plan, nb: Notebook) -> Path | None:
     ):
         return None
     return folder
+
+
+def _rdsr_input(plan: Plan, nb: Notebook) -> Path | None:
+    """The input's folder of DICOM dose reports for a notebook that reads them, or None."""
+    folder = plan.input_dir / RDSR_FOLDER
+    return folder if "rdsr_dir" in nb.parameters and folder.is_dir() else None
 
 
 def _input_files(folders: Sequence[Path], root: Path) -> list[dict]:
@@ -870,7 +879,8 @@ def run_survey(
     t_start = time.monotonic()
 
     runs = [(nb, _notebook_input(plan, nb)) for nb in notebooks]
-    input_folders = sorted({p for nb, p in runs if p is not None and "input_dir" in nb.parameters})
+    input_folders = sorted({p for nb, p in runs if p is not None and "input_dir" in nb.parameters}
+                           | {r for nb, p in runs if p is not None and (r := _rdsr_input(plan, nb)) is not None})
     inputs = _input_files(input_folders, plan.input_dir)
     active = [nb.name for nb, p in runs if p is not None]
     digest = run_hash(inputs, plan.parameters, plan.years, active)
@@ -982,6 +992,8 @@ def _notebook_parameters(nb: Notebook, plan: Plan, nb_input: Path) -> dict:
         "tables_dir": TABLES,
         "manifest_file": MANIFEST,
         "survey": plan.survey,
+        # "" when the input has no rdsr/ folder: the notebook then reads none.
+        "rdsr_dir": _input_record(rdsr) if (rdsr := _rdsr_input(plan, nb)) is not None else "",
     }
     params = {k: v for k, v in derived.items() if k in nb.parameters}
     params.update({k: v for k, v in plan.parameters.items() if k in nb.parameters})

@@ -298,8 +298,9 @@ def _xray_events(rng, kind: str, dap: float, biplane: bool, protocol: str) -> li
 
 
 def draw_study(rng: np.random.Generator, device: Device, year: int, index: int, *,
-               quirk: str | None = None, srt_codes: bool = False) -> Study:
-    """One stored study of ``device`` in ``year`` (``quirk``: one of :data:`QUIRK_NAMES`)."""
+               quirk: str | None = None, srt_codes: bool = False, description: str | None = None) -> Study:
+    """One stored study of ``device`` in ``year`` (``quirk``: one of :data:`QUIRK_NAMES`;
+    ``description``: one of :data:`CT_STUDIES` or :data:`PROJECTION_STUDIES`, else drawn)."""
     day = dt.date(year, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365)))
     content = dt.datetime.combine(day, dt.time(int(rng.integers(7, 19)), int(rng.integers(0, 60)), int(rng.integers(0, 60))))
     child = rng.random() < 0.1
@@ -322,13 +323,19 @@ def draw_study(rng: np.random.Generator, device: Device, year: int, index: int, 
         weight_text=ds_text(weight), srt_codes=srt_codes,
     )
     if device.kind == "ct":
-        desc, code, phantom, ctdi, length, protocol = CT_STUDIES[int(rng.integers(len(CT_STUDIES)))]
+        pick = int(rng.integers(len(CT_STUDIES)))
+        if description is not None:
+            pick = [s[0] for s in CT_STUDIES].index(description)
+        desc, code, phantom, ctdi, length, protocol = CT_STUDIES[pick]
         mixed = phantom == 16 and rng.random() < 0.1
         study.events = _ct_events(rng, phantom, ctdi * float(rng.lognormal(0, 0.3)), length, protocol, mixed)
         study.units = {"dlp": "mGy.cm" if rng.random() < 0.9 else "Gy.cm", "ctdivol": "mGy"}
     else:
         studies = [s for s in PROJECTION_STUDIES if (s[2] == "radiography") == device.model.startswith("DigiRad")]
-        desc, code, kind, dap, protocol = studies[int(rng.integers(len(studies)))]
+        pick = int(rng.integers(len(studies)))
+        if description is not None:
+            pick = [s[0] for s in studies].index(description)
+        desc, code, kind, dap, protocol = studies[pick]
         biplane = device.model.endswith("Bi")
         study.events = _xray_events(rng, kind, dap, biplane, protocol)
         study.radiography = kind == "radiography"
@@ -857,6 +864,12 @@ BAD_INPUTS: dict[str, tuple[str, str]] = {
 }
 
 
+def _labels(name: str):
+    from ..ingest.headers import labels_from_name
+
+    return labels_from_name(name)
+
+
 def write_rdsrs(
     folder: str | Path,
     n: int,
@@ -897,8 +910,6 @@ def write_rdsrs(
     GeneratedRdsrs
         ``truth.data_source`` is the data source the folder name gives.
     """
-    from ..ingest.headers import labels_from_name
-
     folder = Path(folder)
     rng = np.random.default_rng(seed)
     devices = devices or make_devices(seed)
@@ -947,7 +958,80 @@ def write_rdsrs(
         path = folder / sub / study.file_name
         write_rdsr(study, path)
         files.append(path)
-        source = labels_from_name(sub)[0]
+        source = _labels(sub)[0]
         rows.append(study_truth(study, f"{sub}/{study.file_name}", source))
     truth = pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
     return GeneratedRdsrs(folder, files, truth, plans)
+
+
+# ---------------------------------------------------------------------------
+# The bundled sample
+# ---------------------------------------------------------------------------
+
+#: Folders of the sample's RDSRs: the data source and year their names give.
+SAMPLE_FOLDERS = {"ct": "Aerztliche_Stelle_Nord_2024", "projection": "Aerztliche_Stelle_Sued_2024"}
+
+
+def write_sample(folder: str | Path, seed: int = 2025, per_exam: int = 12) -> GeneratedRdsrs:
+    """The RDSRs of the bundled sample (``data/raw/sample/rdsr/``), with their truth.
+
+    Two CT scanners of the data source "Aerztliche Stelle Nord" and an
+    angiography system of "Aerztliche Stelle Sued" report ``per_exam``
+    studies each of CT cranium (1010, 16 cm), CT thorax (1030) and CT
+    abdomen/pelvis (1060), and coronary angiographies (9101), all in 2024:
+    enough for each device to count as a facility in the DRL statistics.
+    Among them: studies the shipped procedure map does not know, each vendor
+    quirk, a cumulative update, a report sent twice, a mammography report
+    and a truncated file.
+    """
+    folder = Path(folder)
+    rng = np.random.default_rng([seed, 14])
+    ct_a = Device("ct", "Tomo 64", "CT-NORD-1", "Klinikum Nordstadt", _uid(rng))
+    ct_b = Device("ct", "Tomo 128", "CT-NORD-2", "Kreiskrankenhaus Nordheide", _uid(rng))
+    xa = Device("projection", "AngioLab 2", "HKL-SUED", "Herzzentrum Sued", _uid(rng))
+    xq = Device("projection", QUIRK_MODEL, "HKL-SUED-2", "Herzzentrum Sued", _uid(rng), software="2.1")
+    plans: list[Study] = []
+
+    def add(device: Device, description: str, quirk: str | None = None) -> Study:
+        study = draw_study(rng, device, 2024, len(plans), quirk=quirk, description=description)
+        study.events = study.events[:4] if device.kind == "projection" else study.events[:3]  # small files
+        study.file_name = f"{device.station.lower()}_{len(plans):03d}.dcm"
+        plans.append(study)
+        return study
+
+    quirks = {("ct_a", 0): "no_template_id", ("ct_b", 1): "no_accumulated", ("ct_b", 12): "private_container",
+              ("xa", 2): "weight_zero"}
+    for k in range(per_exam):
+        add(ct_a, "CT Schädel nativ", quirks.get(("ct_a", k)))
+        add(ct_b, "CT Thorax", quirks.get(("ct_b", k)))
+        add(ct_b, "CT Abdomen/Becken", quirks.get(("ct_b", per_exam + k)))
+        add(xa, "Koronarangiographie", quirks.get(("xa", k)))
+    add(ct_a, "CT Sonderprotokoll Studie 7")
+    add(xa, "Phlebographie Bein links")
+    add(xq, "Koronarangiographie")
+    # A cumulative update: the first report of a study, then the full one (which counts).
+    full = next(s for s in plans if s.device is xa and len(s.events) >= 3 and not s.quirks)
+    partial = replace(full, events=full.events[:-1], sop_uid=_uid(rng),
+                      content_time=full.content_time - dt.timedelta(minutes=20),
+                      file_name=full.file_name.replace(".dcm", "_1.dcm"), outcome="rejected",
+                      reason="cumulative")
+    full.file_name = full.file_name.replace(".dcm", "_2.dcm")  # read after the partial one, which it replaces
+    plans.append(partial)
+    # The same report again, as another system wrote it.
+    first = next(s for s in plans if s.device is ct_a and not s.quirks)
+    plans.append(replace(first, file_name=first.file_name.replace(".dcm", "_resent.dcm"), bad="resent",
+                         outcome="rejected", reason="same report"))
+    for bad, device in (("mammography", xa), ("truncated", ct_b)):
+        study = draw_study(rng, device, 2024, len(plans),
+                           description="Koronarangiographie" if device is xa else "CT Thorax")
+        study.file_name = f"{device.station.lower()}_{len(plans):03d}_{bad}.dcm"
+        study.bad = bad
+        study.outcome, study.reason = BAD_INPUTS[bad]
+        plans.append(study)
+    rows, files = [], []
+    for study in plans:
+        sub = SAMPLE_FOLDERS[study.kind]
+        path = write_rdsr(study, folder / sub / study.file_name)
+        files.append(path)
+        rows.append(study_truth(study, f"{sub}/{study.file_name}", _labels(sub)[0]))
+    return GeneratedRdsrs(folder, files, pd.DataFrame(rows, columns=list(TRUTH_COLUMNS)), plans)
