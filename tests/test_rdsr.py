@@ -7,13 +7,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import json
 import math
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import survey_rows, template_row
@@ -22,7 +20,7 @@ from drl_analysis import cli
 from drl_analysis.core.errors import UserError
 from drl_analysis.ingest import rdsr as reader
 from drl_analysis.ingest.overview import accounting_tables
-from drl_analysis.ingest.rdsr import CONCEPTS, QUIRKS, ProcedureMap, RdsrOptions, read_report
+from drl_analysis.ingest.rdsr import CONCEPTS, QUIRKS, ProcedureMap, read_report
 from drl_analysis.store.database import load_rdsr, load_table
 from drl_analysis.synthetic import rdsr as gen
 from drl_analysis.synthetic.rdsr import CtEvent, XrayEvent, example_ct, example_projection
@@ -320,11 +318,16 @@ def test_older_snomed_rt_codes_read_as_snomed_ct(put, ingest):
 
 
 def test_every_concept_read_is_in_pydicoms_code_dictionary():
+    from pydicom.sr._snomed_dict import mapping
     from pydicom.sr.codedict import codes
 
     for name, (scheme, keyword, value) in CONCEPTS.items():
         code = getattr(getattr(codes, scheme), keyword)
         assert (code.scheme_designator, code.value) == (scheme, value), name
+    for srt, sct in reader.SRT_EQUIVALENTS.items():
+        assert mapping["SRT"][srt] == sct and mapping["SCT"][sct] == srt
+    snomed = {v for s, _, v in CONCEPTS.values() if s == "SCT"} - {"116152004"}
+    assert snomed == set(reader.SRT_EQUIVALENTS.values())
 
 
 # --- encodings -------------------------------------------------------------------

@@ -11,8 +11,10 @@ rejections as a workbook.
 What is read
     Everything by coded concept, a (coding scheme, code value) pair from
     pydicom's DICOM code dictionary (:data:`CONCEPTS`; SNOMED RT codes of
-    older reports are mapped to SNOMED CT as pydicom maps them), never by
-    the code meaning shown to people.
+    older reports are mapped to SNOMED CT as pydicom maps them,
+    :data:`SRT_EQUIVALENTS`), never by the code meaning shown to people. The
+    table is checked against pydicom's dictionaries by the tests; reading
+    needs no import of pydicom.
 
     * CT Radiation Dose (TID 10011): DLP = CT Dose Length Product Total of
       the CT Accumulated Dose Data; CTDIvol = the largest Mean CTDIvol of the
@@ -93,6 +95,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import hashlib
 import json
 import math
@@ -104,13 +107,13 @@ import sys
 import traceback
 import unicodedata
 import zlib
-from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from ..core.catalogue import Catalogue
 from ..core.columns import (
+    EXPOSURE_COLUMNS,
     FLAG_MIXED_PHANTOMS,
     FLAG_OUT_OF_RANGE,
     FLAG_UNKNOWN_EXAM,
@@ -545,13 +548,14 @@ _TEXT_VALUE, _UID_VALUE, _DATETIME = 0x0040A160, 0x0040A124, 0x0040A120
 _CODE_VALUE, _SCHEME, _MEANING, _LONG_CODE, _URN_CODE = 0x00080100, 0x00080102, 0x00080104, 0x00080119, 0x00080120
 
 
-def _srt_to_sct() -> dict[str, str]:
-    from pydicom.sr._snomed_dict import mapping
-
-    return mapping["SRT"]
-
-
-_SRT_TO_SCT: dict[str, str] | None = None
+#: SNOMED RT codes of older reports for the SNOMED CT concepts read, as
+#: pydicom's SNOMED mapping gives them (the tests check each against it);
+#: no other SNOMED RT code needs mapping, as no other is compared.
+SRT_EQUIVALENTS: dict[str, str] = {
+    "P5-08000": CONCEPTS["computed_tomography"][2],
+    "P5-40010": CONCEPTS["mammography"][2],
+    "P5-06000": CONCEPTS["fluoroscopy"][2],
+}
 
 
 _CODE_KEYS: dict = {}
@@ -559,7 +563,6 @@ _CODE_KEYS: dict = {}
 
 def _code_key(item: dict | None) -> tuple[str, str] | None:
     """(scheme, value) of a code item; SNOMED RT mapped to SNOMED CT."""
-    global _SRT_TO_SCT
     if not item:
         return None
     value = item.get(_CODE_VALUE) or item.get(_LONG_CODE) or item.get(_URN_CODE)
@@ -568,12 +571,8 @@ def _code_key(item: dict | None) -> tuple[str, str] | None:
     if key is not None:
         return key
     key = (_text_ascii(raw[0]), _text_ascii(value))
-    if key[0] in ("SRT", "SNM3"):
-        if _SRT_TO_SCT is None:
-            _SRT_TO_SCT = _srt_to_sct()
-        sct = _SRT_TO_SCT.get(key[1])
-        if sct:
-            key = ("SCT", sct)
+    if key[0] in ("SRT", "SNM3") and key[1] in SRT_EQUIVALENTS:
+        key = ("SCT", SRT_EQUIVALENTS[key[1]])
     if len(_CODE_KEYS) < 50_000:
         _CODE_KEYS[raw] = key
     return key
@@ -838,9 +837,6 @@ class Report:
     document: dict = field(default_factory=dict)
     events: frozenset = frozenset()
     values_read: dict = field(default_factory=dict)
-    #: The rows to write (see :func:`_rows`), built where the report is read;
-    #: None when the writer changed the report.
-    rows: tuple | None = None
     #: Stored before (same SHA-256): not read.
     duplicate: bool = False
     #: The file could not be opened: nothing is stored for it.
@@ -1349,14 +1345,17 @@ class _Reader:
         names both, up to the input folder it was found in."""
         from .headers import labels_from_name
 
-        parents = path.parents
-        for i in range(min(source_file.count("/") + 1, len(parents))):
-            folder = parents[i]
+        folder = os.path.dirname(os.fspath(path))
+        for _ in range(source_file.count("/") + 1):
             hit = self._folder_labels.get(folder)
             if hit is None:
-                hit = self._folder_labels[folder] = labels_from_name(folder.name)
+                hit = self._folder_labels[folder] = labels_from_name(os.path.basename(folder))
             if hit[0]:
                 return hit
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
         return None, None
 
 
@@ -1421,16 +1420,57 @@ def _init_worker(catalogue, options, data_source, year, max_bytes, already) -> N
     _WORKER["already"] = already
 
 
-def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[int, Report, str | None]]:
+class Read(NamedTuple):
+    """What a worker sends back for one file: the report's rows and what the
+    writer needs to find duplicates and cumulative updates (a tuple: cheap to
+    pass between processes)."""
+
+    k: int
+    source_file: str
+    sha256: str
+    state: str  # "read", "failed" (recorded), "unreadable" (not recorded) or "duplicate" (stored before)
+    message: str | None
+    template: str
+    data_source: str | None
+    year: int | None
+    rejected: str | None
+    value: float | None  # DAP (projection) or DLP (CT) of a stored report
+    sop: str | None
+    study: str | None
+    device: str | None
+    content: str
+    events: frozenset
+    notes: tuple
+    raw: str | None
+    rows: tuple | None
+
+
+def _pack(k: int, rep: Report) -> Read:
+    if rep.duplicate:
+        return Read(k, rep.source_file, rep.sha256, "duplicate", None, "", None, None, None, None, None, None, None,
+                    "", frozenset(), (), None, None)
+    if rep.unreadable:
+        return Read(k, rep.source_file, rep.sha256, "unreadable", rep.failed, "", None, None, None, None, None, None,
+                    None, "", frozenset(), (), None, None)
+    if rep.failed is not None:
+        return Read(k, rep.source_file, rep.sha256, "failed", rep.failed, "", None, None, None, None, None, None, None,
+                    "", frozenset(), (), None, _rows(rep))
+    doc, e = rep.document, rep.exposure
+    value = None
+    if e is not None and rep.rejected is None:
+        value = e.get("dap_cgycm2") if rep.template == "projection" else e.get("dlp_mgycm")
+    raw = json.dumps(rep.values_read, ensure_ascii=False, sort_keys=True) if rep.values_read else None
+    return Read(k, rep.source_file, rep.sha256, "read", None, rep.template, rep.data_source, rep.year, rep.rejected,
+                value, doc.get("sop_key"), doc.get("study_key"), doc.get("device_key"),
+                doc.get("content_datetime") or "", rep.events, tuple(rep.notes), raw, _rows(rep))
+
+
+def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[Read, str | None]]:
     reader, already = _WORKER["reader"], _WORKER["already"]
     out = []
     for k, path, name in chunk:
         try:
-            rep = reader.read(path, name, already)
-            rep.document.pop("_dap_quirk", None)
-            if not rep.duplicate and not rep.unreadable:
-                rep.rows = _rows(rep)
-            out.append((k, rep, None))
+            out.append((_pack(k, reader.read(path, name, already)), None))
         except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
             try:
                 sha = _sha256_file(path)
@@ -1438,7 +1478,7 @@ def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[int, Report, s
                 sha = ""
             rep = Report(name, sha, failed=f"internal error while reading ({exc.__class__.__name__}: {exc}); "
                                            "please report it")
-            out.append((k, rep, traceback.format_exc()))
+            out.append((_pack(k, rep), traceback.format_exc()))
     return out
 
 
@@ -1470,11 +1510,17 @@ def ingest_files(
     settings = (catalogue, options, data_source, year, max_bytes, frozenset(already))
     per_chunk = max(1, min(64, len(todo) // max(1, jobs * 8)))
     chunks = [todo[i:i + per_chunk] for i in range(0, len(todo), per_chunk)]
-    pool = None
+    pool, frozen = None, False
     if jobs > 1 and len(todo) >= 8 and "fork" in mp.get_all_start_methods():
-        pool = ProcessPoolExecutor(min(jobs, len(chunks)), mp_context=mp.get_context("fork"),
-                                   initializer=_init_worker, initargs=settings)
-        results = pool.map(_read_chunk, chunks)
+        # multiprocessing's pool hands out every chunk at once, so the workers
+        # never wait for this process, which is busy writing.
+        # Objects made so far are left out of the garbage collector's passes:
+        # in the workers they would be copied page by page, in this process
+        # walked again and again (see gc.freeze).
+        gc.freeze()
+        frozen = True
+        pool = mp.get_context("fork").Pool(min(jobs, len(chunks)), initializer=_init_worker, initargs=settings)
+        results = pool.imap(_read_chunk, chunks)
     else:
         _init_worker(*settings)
         results = map(_read_chunk, chunks)
@@ -1483,17 +1529,20 @@ def ingest_files(
     writer = Writer(engine)
     try:
         for chunk in results:
-            for k, rep, error in chunk:
+            for read, error in chunk:
                 if error:
                     print(error, file=sys.stderr, end="")
-                writer.add(k, rep)
+                writer.add(read)
             writer.flush_if_full()
             bar.update(len(chunk))
         writer.flush()
     finally:
         bar.close()
         if pool is not None:
-            pool.shutdown()
+            pool.terminate()
+            pool.join()
+        if frozen:
+            gc.unfreeze()
     return writer.outcomes
 
 
@@ -1512,22 +1561,55 @@ class _Stored:
         self.outcome = outcome  # the FileOutcome when read in this run
 
 
+# Positions in the rows of a report (see _rows): the submission row (without
+# the time of ingest) and the sheet row.
+_SUB_MESSAGE, _SUB_STORED, _SUB_REJECTED, _SUB_REPAIRS, _SUB_FLAGGED = 5, 8, 9, 10, 11
+_SHEET_REASON, _SHEET_STORED, _SHEET_REJECTED = 2, 9, 10
+
+
 class _Pending:
-    """One report waiting in the batch, with its rows."""
+    """One report waiting in the batch, with its rows (changed where the writer rejects it)."""
 
-    __slots__ = ("k", "rep", "outcome", "status")
+    __slots__ = ("read", "outcome", "status", "submission", "exposure", "sheet", "repairs", "rejection", "document",
+                 "notes", "stored_entry")
 
-    def __init__(self, k, rep, outcome):
-        self.k = k
-        self.rep = rep
+    def __init__(self, read: Read, outcome):
+        self.read = read
         self.outcome = outcome
-        self.status = "stored" if rep.exposure is not None and rep.rejected is None else "rejected"
+        sub, self.exposure, sheet, repairs, self.rejection, document = read.rows
+        self.submission, self.sheet, self.repairs = list(sub), list(sheet) if sheet else None, list(repairs)
+        self.document = list(document) if document else None
+        self.notes = list(read.notes)
+        self.status = "stored" if self.exposure is not None else "rejected"
+        self.stored_entry = None
+
+    def reject(self, reason: str) -> None:
+        self.status = "rejected"
+        self.exposure = None
+        self.rejection = (SHEET, ROW, reason, self.read.raw)
+        self.submission[_SUB_STORED], self.submission[_SUB_REJECTED], self.submission[_SUB_FLAGGED] = 0, 1, 0
+        self.sheet[_SHEET_STORED], self.sheet[_SHEET_REJECTED] = 0, 1
+        self.document[_DOC_STATUS] = "rejected"
+
+    def add_repair(self, repair: tuple, note: str) -> None:
+        self.repairs.append((SHEET, ROW, *repair))
+        self.notes.append(note)
+        self.submission[_SUB_MESSAGE] = self.sheet[_SHEET_REASON] = "; ".join(self.notes)
+        self.submission[_SUB_REPAIRS] = len(self.repairs)
+
+    def fill(self) -> None:
+        o, sub = self.outcome, self.submission
+        o.rows_stored, o.rows_rejected = sub[_SUB_STORED], sub[_SUB_REJECTED]
+        o.repairs, o.flagged = len(self.repairs), sub[_SUB_FLAGGED]
+        o.reasons = {self.rejection[2]: 1} if self.rejection else {}
+        o.notes = list(self.notes)
+        o.message = "; ".join(self.notes)
 
 
 class Writer:
     """Stores reports in batches; knows every stored report's keys."""
 
-    BATCH = 400
+    BATCH = 500
 
     def __init__(self, engine):
         import sqlalchemy as sa
@@ -1543,7 +1625,7 @@ class Writer:
         self.updates: list[tuple[_Stored, str]] = []  # stored rows to mark replaced, and by which file
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.select(rdsr.c.submission_id, submissions.c.source_file, rdsr.c.template, rdsr.c.sop_key,
+                sa.select(rdsr.c.submission_id, submissions.c.source_file, rdsr.c.status, rdsr.c.sop_key,
                           rdsr.c.study_key, rdsr.c.device_key, rdsr.c.event_keys, rdsr.c.content_datetime)
                 .join(submissions, submissions.c.id == rdsr.c.submission_id)
                 .where(rdsr.c.status.in_(("stored", "replaced")))
@@ -1552,56 +1634,49 @@ class Writer:
             values = dict(conn.exec_driver_sql(
                 "SELECT e.submission_id, COALESCE(e.dap_cgycm2, e.dlp_mgycm) FROM exposures e "
                 "JOIN rdsr r ON r.submission_id = e.submission_id WHERE r.status = 'stored'").all())
-        for sub_id, source, _template, sop, study, device, events, content in rows:
+        for sub_id, source, status, sop, study, device, events, content in rows:
             if sop:
                 self.by_sop[sop] = source
-            if study and sub_id in values:
+            if study and status == "stored":
                 entry = _Stored(sub_id, source, frozenset(json.loads(events or "[]")), content or "",
                                 values.get(sub_id))
                 self.by_study.setdefault((study, device), []).append(entry)
 
     # -- deciding ----------------------------------------------------------
 
-    def add(self, k: int, rep: Report) -> None:
+    def add(self, read: Read) -> None:
         from .batch import FileOutcome
 
-        if rep.duplicate or (rep.sha256 and rep.sha256 in self.seen):
-            self.outcomes[k] = FileOutcome(source_file=rep.source_file, status="duplicate",
+        k = read.k
+        if read.state == "duplicate" or (read.sha256 and read.sha256 in self.seen):
+            self.outcomes[k] = FileOutcome(source_file=read.source_file, status="duplicate",
                                            message="already stored (same sha256)")
             return
-        if rep.unreadable:
-            self.outcomes[k] = FileOutcome(source_file=rep.source_file, status="failed", message=rep.failed)
+        if read.state == "unreadable":
+            self.outcomes[k] = FileOutcome(source_file=read.source_file, status="failed", message=read.message)
             return
-        self.seen.add(rep.sha256)
-        if rep.failed is not None:
-            self.outcomes[k] = FileOutcome(source_file=rep.source_file, status="failed", message=rep.failed)
-            self.pending.append(_Pending(k, rep, self.outcomes[k]))
+        self.seen.add(read.sha256)
+        if read.state == "failed":
+            self.outcomes[k] = FileOutcome(source_file=read.source_file, status="failed", message=read.message)
+            self.pending.append(_Pending(read, self.outcomes[k]))
             return
-        outcome = FileOutcome(source_file=rep.source_file, status="stored", data_source=rep.data_source,
-                              year=rep.year, sheets_with_data=1, rows_read=1)
-        p = _Pending(k, rep, outcome)
+        outcome = FileOutcome(source_file=read.source_file, status="stored", data_source=read.data_source,
+                              year=read.year, sheets_with_data=1, rows_read=1)
         self.outcomes[k] = outcome
+        p = _Pending(read, outcome)
         if p.status == "stored":
             self._check_duplicates(p)
         self.pending.append(p)
-        self._fill_outcome(p)
-
-    def _reject(self, p: _Pending, reason: str) -> None:
-        p.rep.rejected = reason
-        p.rep.exposure = None
-        p.rep.rows = None
-        p.status = "rejected"
+        p.fill()
 
     def _check_duplicates(self, p: _Pending) -> None:
-        rep, doc = p.rep, p.rep.document
-        sop, study, device = doc.get("sop_key"), doc.get("study_key"), doc.get("device_key")
-        if sop and sop in self.by_sop:
-            self._reject(p, f"the same report (SOP instance) was read before from {self.by_sop[sop]}")
+        read = p.read
+        if read.sop and read.sop in self.by_sop:
+            p.reject(f"the same report (SOP instance) was read before from {self.by_sop[read.sop]}")
             return
-        value = rep.exposure.get("dap_cgycm2") if rep.template == "projection" else rep.exposure.get("dlp_mgycm")
-        entry = _Stored(None, rep.source_file, rep.events, doc.get("content_datetime") or "", value, p, p.outcome)
-        if study:
-            same = self.by_study.setdefault((study, device), [])
+        entry = _Stored(None, read.source_file, read.events, read.content, read.value, p, p.outcome)
+        if read.study:
+            same = self.by_study.setdefault((read.study, read.device), [])
             for old in list(same):
                 verdict = _compare(entry, old)
                 if verdict == "keep_both":
@@ -1619,40 +1694,28 @@ class Writer:
                     "older": f"an earlier report of the study and device stored from {old.source_file} "
                              "(a cumulative update replaces it)",
                 }
-                self._reject(p, reasons[verdict])
+                p.reject(reasons[verdict])
                 return
             same.append(entry)
-        if sop:
-            self.by_sop[sop] = rep.source_file
+            p.stored_entry = entry
+        if read.sop:
+            self.by_sop[read.sop] = read.source_file
 
     def _replace(self, old: _Stored, p: _Pending) -> None:
         """``p`` is the cumulative update of ``old``: ``old``'s study is rejected, logged in ``p``."""
-        reason = f"replaced by the cumulative update in {p.rep.source_file} (same study and device)"
-        column = "dap_cgycm2" if p.rep.template == "projection" else "dlp_mgycm"
-        new_value = p.rep.exposure.get(column)
-        p.rep.repairs.append((column, f"{_num_text(old.value)} ({old.source_file})", _num_text(new_value),
-                              "rdsr_cumulative_update"))
-        p.rep.rows = None
-        p.rep.notes.append(f"cumulative update of the report in {old.source_file}, which it replaces")
+        reason = f"replaced by the cumulative update in {p.read.source_file} (same study and device)"
+        column = "dap_cgycm2" if p.read.template == "projection" else "dlp_mgycm"
+        p.add_repair((column, f"{_num_text(old.value)} ({old.source_file})", _num_text(p.read.value),
+                      "rdsr_cumulative_update"),
+                     f"cumulative update of the report in {old.source_file}, which it replaces")
         if old.pending is not None:
-            self._reject(old.pending, reason)
-            self._fill_outcome(old.pending)
+            old.pending.reject(reason)
+            old.pending.fill()
         else:
             self.updates.append((old, reason))
             if old.outcome is not None:  # stored earlier in this run
                 o = old.outcome
                 o.rows_stored, o.rows_rejected, o.flagged, o.reasons = 0, 1, 0, {reason: 1}
-
-    def _fill_outcome(self, p: _Pending) -> None:
-        rep, o = p.rep, p.outcome
-        stored = p.status == "stored"
-        o.rows_stored = int(stored)
-        o.rows_rejected = 1 - int(stored)
-        o.repairs = len(rep.repairs)
-        o.flagged = int(bool(stored and rep.exposure.get("flags")))
-        o.reasons = {} if stored else {rep.rejected: 1}
-        o.notes = list(rep.notes)
-        o.message = "; ".join(rep.notes)
 
     # -- writing -----------------------------------------------------------
 
@@ -1664,14 +1727,11 @@ class Writer:
         if not self.pending and not self.updates:
             return
         with self.engine.begin() as conn:
-            _write_batch(conn, self.pending, self.updates)
-        # What is now in the database is known by submission id.
+            ids = _write_batch(conn, self.pending, self.updates)
+        # What is now in the database is known by its submission id.
         for p in self.pending:
-            doc = p.rep.document
-            if p.status == "stored" and doc.get("study_key"):
-                for entry in self.by_study.get((doc["study_key"], doc["device_key"]), ()):
-                    if entry.pending is p:
-                        entry.submission_id, entry.pending = doc["_submission_id"], None
+            if p.stored_entry is not None:
+                p.stored_entry.submission_id, p.stored_entry.pending = ids[p.read.sha256], None
         self.pending = []
         self.updates = []
 
@@ -1732,8 +1792,6 @@ def _document_names() -> list[str]:
 def _rows(rep: Report) -> tuple:
     """The rows of a report for each table, without their submission id:
     ``(submission, exposure, sheet, repairs, rejection, document)``."""
-    from ..store.database import EXPOSURE_COLUMNS
-
     failed = rep.failed is not None
     if failed:
         submission = (rep.source_file, rep.sha256, None, None, "failed", rep.failed, 0, 0, 0, 1, 0, 0)
@@ -1758,37 +1816,35 @@ def _rows(rep: Report) -> tuple:
     return submission, exposure, sheet, repairs, rejection, document
 
 
-def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str]]) -> None:
-    """Write one batch in the open transaction ``conn``."""
+def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str]]) -> dict[str, int]:
+    """Write one batch in the open transaction ``conn``; return ``{sha256: submission id}``."""
     from ..store.database import EXPOSURE_NAMES, _statements, submissions
 
     dialect = conn.dialect
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     now = _statements(dialect).datetime(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
-    built = [p.rep.rows or _rows(p.rep) for p in pending]
-    shas = [p.rep.sha256 for p in pending]
+    shas = [p.read.sha256 for p in pending]
     ids: dict = {}
     if shas:
         marks = ", ".join([mark] * len(shas))
         conn.exec_driver_sql(f"DELETE FROM submissions WHERE status = 'failed' AND sha256 IN ({marks})", tuple(shas))
         sub_names = [c.name for c in submissions.columns if c.name != "id"]
-        rows = [(*b[0][:4], now, *b[0][4:]) for b in built]
+        rows = [(*p.submission[:4], now, *p.submission[4:]) for p in pending]
         conn.exec_driver_sql(_statement(dialect, "submissions", sub_names), rows)
         ids = dict(conn.exec_driver_sql(f"SELECT sha256, id FROM submissions WHERE sha256 IN ({marks})",
                                         tuple(shas)).all())
     tables = {"exposures": [], "sheets": [], "repairs": [], "rejections": [], "rdsr": []}
-    for p, (_, exposure, sheet, repairs, rejection, document) in zip(pending, built):
-        sub = ids[p.rep.sha256]
-        p.rep.document["_submission_id"] = sub
-        if exposure is not None:
-            tables["exposures"].append((sub, *exposure))
-        if sheet is not None:
-            tables["sheets"].append((sub, *sheet))
-        tables["repairs"] += [(sub, *r) for r in repairs]
-        if rejection is not None:
-            tables["rejections"].append((sub, *rejection))
-        if document is not None:
-            tables["rdsr"].append((sub, *document))
+    for p in pending:
+        sub = ids[p.read.sha256]
+        if p.exposure is not None:
+            tables["exposures"].append((sub, *p.exposure))
+        if p.sheet is not None:
+            tables["sheets"].append((sub, *p.sheet))
+        tables["repairs"] += [(sub, *r) for r in p.repairs]
+        if p.rejection is not None:
+            tables["rejections"].append((sub, *p.rejection))
+        if p.document is not None:
+            tables["rdsr"].append((sub, *p.document))
     names = {"exposures": EXPOSURE_NAMES, "sheets": _SHEET_NAMES, "repairs": _REPAIR_NAMES,
              "rejections": _REJECTION_NAMES, "rdsr": _DOCUMENT_NAMES}
     for table, values in tables.items():
@@ -1804,6 +1860,8 @@ def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str
         conn.exec_driver_sql(f"UPDATE rdsr SET status = 'replaced' WHERE submission_id = {mark}", (sub,))
         conn.exec_driver_sql(_statement(dialect, "rejections", ["submission_id", *_REJECTION_NAMES]),
                              [(sub, SHEET, ROW, reason, None)])
+    return ids
 
 
 _DOCUMENT_NAMES = _document_names()
+_DOC_STATUS = _DOCUMENT_NAMES.index("status")
