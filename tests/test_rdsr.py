@@ -415,7 +415,8 @@ def test_patients_age_wins_over_birth_date(put, ingest):
     assert _only(ingest(put(study)))["age_years"] == 44
 
 
-@pytest.mark.parametrize(("text", "rule", "years"), [("45Y", "rdsr_age_format", 45.0), ("45", "unreadable_value", None)])
+@pytest.mark.parametrize(("text", "rule", "years"), [("45Y", "rdsr_age_format", 45.0),
+                                                     ("45", "unreadable_value", None)])
 def test_age_written_otherwise_is_logged(tmp_path, ingest, text, rule, years):
     data = gen.rdsr_bytes(example_ct(age_text="045Y", birth_date=dt.date(1979, 3, 5)))
     path = tmp_path / SOURCE_FOLDER / "x.dcm"
@@ -492,12 +493,14 @@ def test_exact_pattern_does_not_match_a_part_of_the_text(tmp_path, put, ingest):
 
 def test_regular_expression_pattern(tmp_path, put, ingest):
     path = _map(tmp_path, [r"ct,study_description,re:sch(ä|ae)del\s+nativ$,1010"])
-    assert _only(ingest(put(example_ct(description="CCT / SCHAEDEL  nativ")), procedure_map=path))["exam_code"] == "1010"
+    row = _only(ingest(put(example_ct(description="CCT / SCHAEDEL  nativ")), procedure_map=path))
+    assert row["exam_code"] == "1010"
 
 
 def test_first_matching_row_wins_in_file_order(tmp_path, put, ingest):
     path = _map(tmp_path, ["ct,study_description,re:thorax,1030", "ct,study_description,re:thorax.*becken,1065"])
-    assert _only(ingest(put(example_ct(description="CT Thorax/Abdomen/Becken")), procedure_map=path))["exam_code"] == "1030"
+    row = _only(ingest(put(example_ct(description="CT Thorax/Abdomen/Becken")), procedure_map=path))
+    assert row["exam_code"] == "1030"
 
 
 def test_map_row_applies_to_its_report_kind_only(tmp_path, put, ingest):
@@ -534,7 +537,8 @@ def test_unmapped_study_is_stored_flagged_and_summarised_by_description(tmp_path
 
 @pytest.mark.parametrize(("text", "why"), [
     ("report,field,pattern\nct,study_description,x\n", "the first line must name exactly the columns"),
-    ("report,field,pattern,exam_code\nmr,study_description,x,1\n", "line 2: report 'mr' is not ct, projection or empty"),
+    ("report,field,pattern,exam_code\nmr,study_description,x,1\n",
+     "line 2: report 'mr' is not ct, projection or empty"),
     ("report,field,pattern,exam_code\nct,modality,x,1\n", "line 2: field 'modality' is not one of"),
     ("report,field,pattern,exam_code\nct,protocol,re:(,1\n", "line 2: '(' is not a regular expression"),
     ("report,field,pattern,exam_code\nct,protocol, ,1\n", "line 2: the pattern is empty"),

@@ -766,7 +766,8 @@ class ProcedureMap:
                 try:
                     regex = re.compile(unicodedata.normalize("NFC", pattern[3:]), re.IGNORECASE)
                 except re.error as exc:
-                    raise UserError(f"{where}: line {line}: {pattern[3:]!r} is not a regular expression ({exc})") from None
+                    raise UserError(
+                        f"{where}: line {line}: {pattern[3:]!r} is not a regular expression ({exc})") from None
             else:
                 pattern = _fold(pattern)
             rules.append(MapRule(line, report, fld, pattern, code, regex))
@@ -988,7 +989,7 @@ class _Reader:
         if procedure == _K["mammography"]:
             raise NotDicom(f"a mammography dose report (TID {template or TEMPLATE_PROJECTION}, procedure reported: "
                            "Mammography): mammography reports are not read")
-        if any(_walk_keys(items, _K["accumulated_agd"])):
+        if _has_agd(items):
             raise NotDicom(f"a mammography dose report (TID {template or TEMPLATE_PROJECTION}, accumulated average "
                            "glandular dose): mammography reports are not read")
         by_procedure = {_K["computed_tomography"]: "ct", _K["projection_xray"]: "projection"}.get(procedure)
@@ -1374,6 +1375,19 @@ def _codes_of(seq) -> list[str]:
     return out
 
 
+def _has_agd(items: list[Item], depth: int = 0) -> bool:
+    """Whether an accumulated X-ray dose container (directly under the report or
+    in a private container) holds an accumulated average glandular dose."""
+    agd, acc = _K["accumulated_agd"], _K["accumulated_xray"]
+    for it in items:
+        if it.key == acc and any(c.key == agd for c in it.children):
+            return True
+        private = it.vtype == "CONTAINER" and it.key and it.key[0][:2] == "99"
+        if private and depth < 4 and _has_agd(it.children, depth + 1):
+            return True
+    return False
+
+
 def _walk_keys(items: list[Item], key: tuple[str, str]):
     for it in items:
         if it.key == key:
@@ -1462,7 +1476,7 @@ def _pack(k: int, rep: Report) -> Read:
     raw = json.dumps(rep.values_read, ensure_ascii=False, sort_keys=True) if rep.values_read else None
     return Read(k, rep.source_file, rep.sha256, "read", None, rep.template, rep.data_source, rep.year, rep.rejected,
                 value, doc.get("sop_key"), doc.get("study_key"), doc.get("device_key"),
-                doc.get("content_datetime") or "", rep.events, tuple(rep.notes), raw, _rows(rep))
+                doc.get("content_datetime") or "", rep.events, tuple(rep.notes), raw, _rows(rep, raw))
 
 
 def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[Read, str | None]]:
@@ -1789,9 +1803,10 @@ def _document_names() -> list[str]:
     return [c.name for c in rdsr.columns if c.name not in ("id", "submission_id")]
 
 
-def _rows(rep: Report) -> tuple:
+def _rows(rep: Report, raw: str | None = None) -> tuple:
     """The rows of a report for each table, without their submission id:
-    ``(submission, exposure, sheet, repairs, rejection, document)``."""
+    ``(submission, exposure, sheet, repairs, rejection, document)``; ``raw``:
+    the values as read, as JSON."""
     failed = rep.failed is not None
     if failed:
         submission = (rep.source_file, rep.sha256, None, None, "failed", rep.failed, 0, 0, 0, 1, 0, 0)
@@ -1801,7 +1816,6 @@ def _rows(rep: Report) -> tuple:
     notes = "; ".join(rep.notes) or None
     submission = (rep.source_file, rep.sha256, rep.data_source, rep.year, "stored", notes, 1, 1, int(stored),
                   1 - int(stored), len(rep.repairs), int(bool(flags)))
-    raw = json.dumps(rep.values_read, ensure_ascii=False, sort_keys=True) if rep.values_read else None
     exposure = rejection = None
     if stored:
         e = rep.exposure

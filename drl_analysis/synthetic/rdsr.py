@@ -259,7 +259,8 @@ def make_devices(seed: int = 0, n_ct: int = 3, n_projection: int = 3, quirk_devi
 def _ct_events(rng, phantom: int, ctdivol: float, length: float, protocol: str, mixed: bool) -> list[CtEvent]:
     events = []
     for _ in range(int(rng.integers(1, 3))):  # one or two localizers
-        events.append(CtEvent("localizer", "Topogramm", _short(rng.uniform(0.05, 0.3), 2) if rng.random() < 0.5 else None,
+        ctdivol_localizer = _short(rng.uniform(0.05, 0.3), 2) if rng.random() < 0.5 else None
+        events.append(CtEvent("localizer", "Topogramm", ctdivol_localizer,
                               _short(rng.uniform(1, 15), 3), phantom if rng.random() < 0.8 else None, _uid(rng)))
     n = int(rng.integers(1, 4))
     for k in range(n):
@@ -302,7 +303,8 @@ def draw_study(rng: np.random.Generator, device: Device, year: int, index: int, 
     """One stored study of ``device`` in ``year`` (``quirk``: one of :data:`QUIRK_NAMES`;
     ``description``: one of :data:`CT_STUDIES` or :data:`PROJECTION_STUDIES`, else drawn)."""
     day = dt.date(year, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365)))
-    content = dt.datetime.combine(day, dt.time(int(rng.integers(7, 19)), int(rng.integers(0, 60)), int(rng.integers(0, 60))))
+    hour, minute, second = int(rng.integers(7, 19)), int(rng.integers(0, 60)), int(rng.integers(0, 60))
+    content = dt.datetime.combine(day, dt.time(hour, minute, second))
     child = rng.random() < 0.1
     days_old = int(rng.integers(2, 3 * 365)) if child else int(rng.integers(3 * 365, 90 * 365))
     birth = day - dt.timedelta(days=days_old)
