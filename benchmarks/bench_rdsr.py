@@ -55,25 +55,27 @@ import sys, time
 from pathlib import Path
 import pydicom
 files = sorted(p for p in Path(sys.argv[1]).rglob("*") if p.is_file())
-t = time.perf_counter(); n = 0
+t, c = time.perf_counter(), time.process_time(); n = 0
 for f in files:
     try:
         pydicom.dcmread(f, stop_before_pixels=True)
         n += 1
     except Exception:
         pass
-print(time.perf_counter() - t, n, peak_kb(), len(files))
+print(time.perf_counter() - t, n, peak_kb(), len(files), time.process_time() - c)
 """
 
 _INGEST = _PEAK + """
 import resource, sys, time
 from drl_analysis.ingest.batch import ingest_paths
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 s = ingest_paths([sys.argv[1]], "sqlite:///" + sys.argv[2], progress=False).totals()
-wall = time.perf_counter() - t
-me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+wall, cpu = time.perf_counter() - t, time.process_time() - c
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open("/proc/loadavg") as f:
+    load = float(f.read().split()[0])
 print(wall, s["files"], peak_kb(), s["rows_read"], s["rows_stored"], s["rows_rejected"], s["files_failed"],
-      kids.ru_maxrss, me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime)
+      kids.ru_maxrss, cpu, kids.ru_utime + kids.ru_stime, load)
 """
 
 
@@ -109,10 +111,11 @@ def main() -> None:
     print(f"ingest (to SQLite)   : {i[0]:7.2f} s  {i[1] / i[0]:8,.0f} files/s  peak {i[2] / 1024:5.0f} MB main"
           f" + {i[7] / 1024:.0f} MB per worker  ({i[4]:.0f} stored + {i[5]:.0f} rejected = {i[3]:.0f} read; "
           f"{i[6]:.0f} files failed)")
-    print(f"ingest CPU: {i[8]:.2f} s in the main process (hashing, checking, storing), {i[9]:.2f} s in the "
-          f"workers (reading); {(i[8] + i[9]) / b[0]:.2f} x the bare read")
+    print(f"CPU: bare read {b[4]:.2f} s; ingest {i[8]:.2f} s in the main process (finding, checking, storing) + "
+          f"{i[9]:.2f} s in the workers (hashing, reading) = {(i[8] + i[9]) / b[4]:.2f} x the bare read")
     print(f"every run (s): bare {', '.join(f'{r[0]:.2f}' for r in bare)}; "
-          f"ingest {', '.join(f'{r[0]:.2f}' for r in ingest)}")
+          f"ingest {', '.join(f'{r[0]:.2f}' for r in ingest)}; load average at the end of each ingest "
+          f"{', '.join(f'{r[10]:.1f}' for r in ingest)}")
     print(f"ratio ingest / bare read: {i[0] / b[0]:.2f} (goal <= 2)")
 
 
