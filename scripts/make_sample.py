@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
 from drl_analysis.core.paths import SAMPLE_DIR
+from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
 
 SEED = 2025
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures, write_survey
 from drl_analysis.ingest.template import TEMPLATE_HEADER
+from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures, write_survey
 
 SMALL = SurveyModel(sources=("Aerztliche Stelle Nord", "Aerztliche Stelle Sued"), facilities_per_source=4,
                     years=(2023,), exams_per_facility=3)

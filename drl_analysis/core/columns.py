@@ -72,6 +72,10 @@ QUANTITIES: dict[str, Quantity] = {
 #: The CTDI reference phantoms, diameter in cm.
 PHANTOMS_CM: tuple[int, ...] = (16, 32)
 
+#: The CT dose quantities: referenced to a CTDI phantom, so 16 cm and 32 cm
+#: values of one exam are never pooled (16 cm values are 2-3 times the 32 cm ones).
+CT_QUANTITIES: tuple[str, ...] = ("ctdivol_mgy", "dlp_mgycm")
+
 
 def header_label(column: str) -> str:
     """A reader's column header with the unit, e.g. ``"DAP [cGy·cm²]"``."""

@@ -44,7 +44,8 @@ _WORD_UNITS = {
     "mass": {"kg": 1.0, "kilogramm": 1.0, "kilogram": 1.0, "g": 1e-3, "lb": 0.45359237, "lbs": 0.45359237},
     "age": {
         "years": 1.0, "year": 1.0, "y": 1.0, "yr": 1.0, "yrs": 1.0, "a": 1.0, "j": 1.0, "jahre": 1.0,
-        "jahr": 1.0, "lj": 1.0, "months": 1 / 12, "month": 1 / 12, "monate": 1 / 12, "monat": 1 / 12,
+        "jahr": 1.0, "jahren": 1.0, "lebensjahre": 1.0, "lj": 1.0,
+        "months": 1 / 12, "month": 1 / 12, "monate": 1 / 12, "monat": 1 / 12,
         "mo": 1 / 12, "mon": 1 / 12,
     },
     "length": {"cm": 1.0, "mm": 0.1},

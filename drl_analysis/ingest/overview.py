@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..store.database import load_table
+from .repair import COLUMN_RULES, INFERENCE_RULES
 
 
 def accounting_tables(db_url: str) -> dict[str, pd.DataFrame]:
@@ -72,6 +73,7 @@ def accounting_tables(db_url: str) -> dict[str, pd.DataFrame]:
                   "rows_read", "rows_stored", "rows_rejected"]
     rdsr_reports, unmapped = rdsr_tables(db_url)
     return {
+        "inferences_by_file": inference_table(subs, repairs),
         "by_source_year": by.reset_index(drop=True),
         "repairs_by_rule": rules.reset_index(drop=True),
         "rejections_by_reason": reasons.reset_index(drop=True),
@@ -147,6 +149,34 @@ def rdsr_tables(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
             if c not in ("report", "study_description", "requested_procedure", "protocol"):
                 frame[c] = frame[c].astype(int)
     return reports.reset_index(drop=True), unmapped.reset_index(drop=True)
+
+
+def inference_table(submissions: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
+    """Per stored file, each inference that could be wrong and how much it touched.
+
+    Columns ``source_file, rule, inference, touched, unit, rows_read, share``:
+    ``touched`` counts rows (``unit`` "rows") or, for header rules, columns;
+    ``share`` is touched rows / rows read. Files with the largest share of
+    inferred rows come first, so that a reviewer sees which files need a look.
+    """
+    cols = ["source_file", "rule", "inference", "touched", "unit", "rows_read", "share"]
+    stored = submissions[submissions["status"] == "stored"].set_index("source_file")["rows_read"]
+    rows = []
+    for (source_file, rule), hit in repairs[repairs["rule"].isin(list(INFERENCE_RULES))].groupby(
+            ["source_file", "rule"], sort=True):
+        per_column = rule in COLUMN_RULES
+        touched = len(hit) if per_column else len(hit[["sheet", "source_row"]].drop_duplicates())
+        read = int(stored.get(source_file, 0))
+        rows.append({"source_file": source_file, "rule": rule, "inference": INFERENCE_RULES[rule],
+                     "touched": touched, "unit": "columns" if per_column else "rows", "rows_read": read,
+                     "share": (touched / read if read and not per_column else None)})
+    table = pd.DataFrame(rows, columns=cols)
+    if table.empty:
+        return table
+    worst = table.groupby("source_file")["share"].max().fillna(0).rename("worst")
+    table = table.join(worst, on="source_file").sort_values(["worst", "source_file", "rule"],
+                                                            ascending=[False, True, True])
+    return table.drop(columns="worst").reset_index(drop=True)
 
 
 def plot_accounting(tables: dict[str, pd.DataFrame]):

@@ -98,8 +98,8 @@ import datetime as dt
 import gc
 import hashlib
 import json
+import logging
 import math
-import multiprocessing as mp
 import os
 import re
 import struct
@@ -108,6 +108,7 @@ import traceback
 import unicodedata
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -126,6 +127,8 @@ from ..core.columns import (
 from ..core.errors import UserError
 from ..core.paths import PACKAGE_DATA
 from ..core.units import UnknownUnit, ucum_factor
+
+log = logging.getLogger(__name__)
 
 #: Sheet name and row of every RDSR exposure.
 SHEET = "RDSR"
@@ -1406,7 +1409,7 @@ def _sop_name(uid: str) -> str:
 
 
 def _sha256_file(path: Path) -> str:
-    from .batch import sha256_file
+    from .submission import sha256_file
 
     return sha256_file(path)
 
@@ -1429,9 +1432,15 @@ def read_report(path: str | Path, source_file: str | None = None, *, catalogue: 
 _WORKER: dict = {}
 
 
-def _init_worker(catalogue, options, data_source, year, max_bytes, already) -> None:
-    _WORKER["reader"] = _Reader(catalogue, options, data_source, year, max_bytes)
-    _WORKER["already"] = already
+def _worker_reader() -> tuple[_Reader, frozenset]:
+    """This worker's reader, made from what the ingest gave its workers."""
+    from .workers import settings
+
+    value = settings()
+    if _WORKER.get("value") is not value:
+        catalogue, options, data_source, year, max_bytes, already = value
+        _WORKER.update(value=value, reader=_Reader(catalogue, options, data_source, year, max_bytes), already=already)
+    return _WORKER["reader"], _WORKER["already"]
 
 
 class Read(NamedTuple):
@@ -1480,7 +1489,8 @@ def _pack(k: int, rep: Report) -> Read:
 
 
 def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[Read, str | None]]:
-    reader, already = _WORKER["reader"], _WORKER["already"]
+    """Read a chunk of files in a worker (:func:`drl_analysis.ingest.workers.run_jobs`)."""
+    reader, already = _worker_reader()
     out = []
     for k, path, name in chunk:
         try:
@@ -1496,6 +1506,28 @@ def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[Read, str | No
     return out
 
 
+def _crashed(chunk: list[tuple[int, Path, str]], why: str, *, jobs: int, value, max_memory_mb: int | None) -> list:
+    """Results for a chunk whose worker died twice: its files read once more, each
+    alone, so that only the file that kills its reader fails."""
+    from .submission import sha256_file
+    from .workers import run_jobs
+
+    if len(chunk) == 1:
+        k, path, name = chunk[0]
+        try:
+            sha = sha256_file(path)
+        except OSError:
+            sha = ""
+        rep = Report(name, sha, failed=f"the reader crashed on this file ({why}); the other files were read")
+        return [(_pack(k, rep), None)]
+    again = partial(_crashed, jobs=jobs, value=value, max_memory_mb=max_memory_mb)
+    out = []
+    for _, result in run_jobs([[job] for job in chunk], _read_chunk, again, jobs=jobs, value=value,
+                              max_memory_mb=max_memory_mb):
+        out += result
+    return out
+
+
 def ingest_files(
     todo: list[tuple[int, Path, str]],
     engine,
@@ -1508,55 +1540,46 @@ def ingest_files(
     max_bytes: int | None = None,
     jobs: int = 0,
     progress: bool = True,
+    max_memory_mb: int | None = None,
 ) -> dict:
     """Read and store RDSR files: ``todo`` holds ``(index, path, name)``.
 
-    Returns ``{index: FileOutcome}``. Workers read the files in chunks and
-    hash them as they read them (files whose SHA-256 is in ``already`` are
-    not parsed); this process checks duplicates and cumulative updates
-    against what is stored and writes batches of reports, each in one
-    transaction.
+    Returns ``{index: FileOutcome}``. Workers
+    (:func:`drl_analysis.ingest.workers.run_jobs`: forked, with a memory
+    limit, replaced when one dies) read the files in chunks and hash them as
+    they read them (files whose SHA-256 is in ``already`` are not parsed);
+    this process checks duplicates and cumulative updates against what is
+    stored and writes batches of reports, each in one transaction.
     """
     from tqdm import tqdm
 
+    from .workers import run_jobs
+
     options = options or RdsrOptions()
     jobs = jobs or os.cpu_count() or 1
-    settings = (catalogue, options, data_source, year, max_bytes, frozenset(already))
+    value = (catalogue, options, data_source, year, max_bytes, frozenset(already))
     per_chunk = max(1, min(64, len(todo) // max(1, jobs * 8)))
     chunks = [todo[i:i + per_chunk] for i in range(0, len(todo), per_chunk)]
-    pool, frozen = None, False
-    if jobs > 1 and len(todo) >= 8 and "fork" in mp.get_all_start_methods():
-        # multiprocessing's pool hands out every chunk at once, so the workers
-        # never wait for this process, which is busy writing.
-        # Objects made so far are left out of the garbage collector's passes:
-        # in the workers they would be copied page by page, in this process
-        # walked again and again (see gc.freeze).
-        gc.freeze()
-        frozen = True
-        pool = mp.get_context("fork").Pool(min(jobs, len(chunks)), initializer=_init_worker, initargs=settings)
-        results = pool.imap(_read_chunk, chunks)
-    else:
-        _init_worker(*settings)
-        results = map(_read_chunk, chunks)
+    crashed = partial(_crashed, jobs=jobs, value=value, max_memory_mb=max_memory_mb)
     bar = tqdm(total=len(todo), desc="ingest RDSR", unit="file", disable=not progress or len(todo) < 5 or None,
                file=sys.stderr)
     writer = Writer(engine)
+    # Objects made so far are left out of the garbage collector's passes: in
+    # the forked workers they would be copied page by page, here walked again
+    # and again.
+    gc.freeze()
     try:
-        for chunk in results:
+        for _, chunk in run_jobs(chunks, _read_chunk, crashed, jobs=jobs, value=value, max_memory_mb=max_memory_mb):
             for read, error in chunk:
                 if error:
-                    print(error, file=sys.stderr, end="")
+                    log.error("internal error while reading %s:\n%s", read.source_file, error)
                 writer.add(read)
             writer.flush_if_full()
             bar.update(len(chunk))
         writer.flush()
     finally:
+        gc.unfreeze()
         bar.close()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        if frozen:
-            gc.unfreeze()
     return writer.outcomes
 
 
@@ -1575,9 +1598,7 @@ class _Stored:
         self.outcome = outcome  # the FileOutcome when read in this run
 
 
-# Positions in the rows of a report (see _rows): the submission row (without
-# the time of ingest) and the sheet row.
-_SUB_MESSAGE, _SUB_STORED, _SUB_REJECTED, _SUB_REPAIRS, _SUB_FLAGGED = 5, 8, 9, 10, 11
+# Positions in the sheet row of a report (see _rows).
 _SHEET_REASON, _SHEET_STORED, _SHEET_REJECTED = 2, 9, 10
 
 
@@ -1591,7 +1612,7 @@ class _Pending:
         self.read = read
         self.outcome = outcome
         sub, self.exposure, sheet, repairs, self.rejection, document = read.rows
-        self.submission, self.sheet, self.repairs = list(sub), list(sheet) if sheet else None, list(repairs)
+        self.submission, self.sheet, self.repairs = dict(sub), list(sheet) if sheet else None, list(repairs)
         self.document = list(document) if document else None
         self.notes = list(read.notes)
         self.status = "stored" if self.exposure is not None else "rejected"
@@ -1601,20 +1622,20 @@ class _Pending:
         self.status = "rejected"
         self.exposure = None
         self.rejection = (SHEET, ROW, reason, self.read.raw)
-        self.submission[_SUB_STORED], self.submission[_SUB_REJECTED], self.submission[_SUB_FLAGGED] = 0, 1, 0
+        self.submission.update(rows_stored=0, rows_rejected=1, n_flagged=0)
         self.sheet[_SHEET_STORED], self.sheet[_SHEET_REJECTED] = 0, 1
         self.document[_DOC_STATUS] = "rejected"
 
     def add_repair(self, repair: tuple, note: str) -> None:
         self.repairs.append((SHEET, ROW, *repair))
         self.notes.append(note)
-        self.submission[_SUB_MESSAGE] = self.sheet[_SHEET_REASON] = "; ".join(self.notes)
-        self.submission[_SUB_REPAIRS] = len(self.repairs)
+        self.submission["message"] = self.sheet[_SHEET_REASON] = "; ".join(self.notes)
+        self.submission["n_repairs"] = len(self.repairs)
 
     def fill(self) -> None:
         o, sub = self.outcome, self.submission
-        o.rows_stored, o.rows_rejected = sub[_SUB_STORED], sub[_SUB_REJECTED]
-        o.repairs, o.flagged = len(self.repairs), sub[_SUB_FLAGGED]
+        o.rows_stored, o.rows_rejected = sub["rows_stored"], sub["rows_rejected"]
+        o.repairs, o.flagged = len(self.repairs), sub["n_flagged"]
         o.reasons = {self.rejection[2]: 1} if self.rejection else {}
         o.notes = list(self.notes)
         o.message = "; ".join(self.notes)
@@ -1659,7 +1680,7 @@ class Writer:
     # -- deciding ----------------------------------------------------------
 
     def add(self, read: Read) -> None:
-        from .batch import FileOutcome
+        from .submission import FileOutcome
 
         k = read.k
         if read.state == "duplicate" or (read.sha256 and read.sha256 in self.seen):
@@ -1809,13 +1830,17 @@ def _rows(rep: Report, raw: str | None = None) -> tuple:
     the values as read, as JSON."""
     failed = rep.failed is not None
     if failed:
-        submission = (rep.source_file, rep.sha256, None, None, "failed", rep.failed, 0, 0, 0, 1, 0, 0)
+        submission = {"source_file": rep.source_file, "sha256": rep.sha256, "status": "failed", "message": rep.failed,
+                      "n_sheets": 0, "rows_read": 0, "rows_stored": 0, "rows_rejected": 1, "n_repairs": 0,
+                      "n_flagged": 0}
         return submission, None, None, [], (None, None, rep.failed, None), None
     stored = rep.rejected is None and rep.exposure is not None
     flags = rep.exposure.get("flags", "") if stored else ""
     notes = "; ".join(rep.notes) or None
-    submission = (rep.source_file, rep.sha256, rep.data_source, rep.year, "stored", notes, 1, 1, int(stored),
-                  1 - int(stored), len(rep.repairs), int(bool(flags)))
+    submission = {"source_file": rep.source_file, "sha256": rep.sha256, "data_source": rep.data_source,
+                  "year": rep.year, "status": "stored", "message": notes, "n_sheets": 1, "rows_read": 1,
+                  "rows_stored": int(stored), "rows_rejected": 1 - int(stored), "n_repairs": len(rep.repairs),
+                  "n_flagged": int(bool(flags))}
     exposure = rejection = None
     if stored:
         e = rep.exposure
@@ -1843,7 +1868,7 @@ def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str
         marks = ", ".join([mark] * len(shas))
         conn.exec_driver_sql(f"DELETE FROM submissions WHERE status = 'failed' AND sha256 IN ({marks})", tuple(shas))
         sub_names = [c.name for c in submissions.columns if c.name != "id"]
-        rows = [(*p.submission[:4], now, *p.submission[4:]) for p in pending]
+        rows = [tuple(now if n == "ingested_at" else p.submission.get(n) for n in sub_names) for p in pending]
         conn.exec_driver_sql(_statement(dialect, "submissions", sub_names), rows)
         ids = dict(conn.exec_driver_sql(f"SELECT sha256, id FROM submissions WHERE sha256 IN ({marks})",
                                         tuple(shas)).all())

@@ -17,6 +17,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from ..core.catalogue import Catalogue, load_catalogue
+from ..core.columns import EXPOSURE_COLUMNS
 
 TITLE = "Intervention or diagnostic examination using x-rays"
 #: The header of the exposure sheet, exactly as the template writes it.
@@ -31,6 +32,8 @@ TEMPLATE_HEADER: tuple[str, ...] = (
     "Patient weight [kg]",
     "Age",
 )
+#: The canonical column of each template header cell, in the same order.
+TEMPLATE_COLUMNS: tuple[str, ...] = EXPOSURE_COLUMNS
 HEADER_ROW = 11
 SOURCE_CELL = "C5"
 YEAR_CELL = "C7"
@@ -104,14 +107,15 @@ def write_template(
     for c, name in enumerate(head, 1):
         codes.cell(1, c, name).font = bold
     codes.column_dimensions["B"].width = 48
-    drl = catalogue.drls.set_index(["exam_code", "edition"])["drl_value"]
-    quantity = catalogue.drls.drop_duplicates("exam_code").set_index("exam_code")["quantity"]
     for r, row in enumerate(catalogue.exams.itertuples(index=False), start=2):
         code = int(row.exam_code) if str(row.exam_code).isdigit() else row.exam_code
-        values = [code, row.exam_name, row.modality, quantity.get(row.exam_code, ""),
+        # An exam may have DRLs for several quantities (CT: CTDIvol and DLP): one
+        # number where it has one, else "value (quantity)" for each, in one cell.
+        quantities = catalogue.drl_quantities(row.exam_code)
+        values = [code, row.exam_name, row.modality, "; ".join(quantities),
                   None if row.ctdi_phantom_cm != row.ctdi_phantom_cm else int(row.ctdi_phantom_cm),
                   row.code_origin]
-        values += [drl.get((row.exam_code, e)) for e in editions]
+        values += [_drl_cell(catalogue, row.exam_code, quantities, e) for e in editions]
         for c, v in enumerate(values, 1):
             codes.cell(r, c, v)
     n_codes = len(catalogue.exams) + 1
@@ -132,10 +136,9 @@ def write_template(
     return out
 
 
-def command(args) -> int:
-    """``drl-analysis template OUT.xlsx``."""
-    path = write_template(
-        args.out, year=args.year, data_source=args.data_source, catalogue=load_catalogue(args.catalogue)
-    )
-    print(f"Wrote the survey template to {path}")
-    return 0
+def _drl_cell(catalogue: Catalogue, code: str, quantities: tuple[str, ...], edition: str) -> float | str | None:
+    given = [(q, catalogue.current_drl(code, q, edition)[0]) for q in quantities]
+    given = [(q, v) for q, v in given if v is not None]
+    if len(quantities) <= 1:
+        return given[0][1] if given else None
+    return "; ".join(f"{v:g} ({q})" for q, v in given) or None

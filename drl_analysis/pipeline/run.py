@@ -58,6 +58,7 @@ from .. import __version__
 from ..core.errors import UserError
 from ..ingest.batch import sha256_file
 from ..core.paths import NOTEBOOK_DIR, PROCESSED_DIR, PROJECT_ROOT, SAMPLE_DIR
+from ..core.years import format_years, parse_years
 from ..reporting.pseudonyms import ENV_VAR
 
 # ---------------------------------------------------------------------------
@@ -310,19 +311,13 @@ class Plan:
 
 
 def years_text(years: Sequence[int] | None) -> str:
-    """``[2021, 2022, 2023]`` -> ``"2021-2023"``; ``[2021, 2023]`` -> ``"2021,2023"``; none -> ``""``."""
-    if not years:
-        return ""
-    ys = sorted(set(int(y) for y in years))
-    if len(ys) > 1 and ys == list(range(ys[0], ys[-1] + 1)):
-        return f"{ys[0]}-{ys[-1]}"
-    return ",".join(str(y) for y in ys)
+    """``[2021, 2022, 2023]`` -> ``"2021-2023"``; ``[2021, 2023]`` -> ``"2021,2023"``; none -> ``""``
+    (:func:`drl_analysis.core.years.format_years`)."""
+    return format_years(years)
 
 
 def _year_groups(values: object, where: str) -> list[str]:
     """Each item of ``--years`` (or of a params-file list) is one survey."""
-    from ..cli import parse_years
-
     if values is None or values == "" or values == []:
         return []
     items = values if isinstance(values, list) else [values]
