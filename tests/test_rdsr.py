@@ -362,6 +362,23 @@ def test_big_endian_file_is_read_through_pydicom(tmp_path, ingest):
     assert (row["dlp_mgycm"], row["ctdivol_mgy"]) == (805, 50)
 
 
+def _totals_by_pydicom(items, quirks: tuple, found: dict) -> dict:
+    """DLP and DAP totals of a report as pydicom's data model gives them (canonical units)."""
+    for it in items:
+        c = it.ConceptNameCodeSequence[0]
+        if it.ValueType == "NUM" and c.CodeValue in ("113813", "113722"):
+            mv = it.MeasuredValueSequence[0]
+            unit = mv.MeasurementUnitsCodeSequence[0].CodeValue
+            family = "dap" if c.CodeValue == "113722" else "dlp"
+            exp = (gen.DAP_UNITS if family == "dap" else gen.DLP_UNITS)[unit]
+            if "dap_unit_of_model" in quirks:
+                exp = gen.DAP_UNITS["dGy.cm2"]
+            found.setdefault(family, []).append(float(Decimal(str(mv.NumericValue)).scaleb(exp)))
+        if "ContentSequence" in it:
+            _totals_by_pydicom(it.ContentSequence, quirks, found)
+    return found
+
+
 def test_reader_agrees_with_pydicom_on_generated_reports(tmp_path):
     """An independent check of both the generator and the byte parser: the
     values pydicom finds by walking each report equal what the reader stores."""
@@ -370,23 +387,7 @@ def test_reader_agrees_with_pydicom_on_generated_reports(tmp_path):
     g = gen.write_rdsrs(tmp_path, 40, seed=4, bad_rate=0, update_rate=0, resend_rate=0)
     for path, study in zip(g.files, g.studies):
         ds = pydicom.dcmread(path)
-        found: dict[str, list[float]] = {}
-
-        def walk(items):
-            for it in items:
-                c = it.ConceptNameCodeSequence[0]
-                if it.ValueType == "NUM" and c.CodeValue in ("113813", "113722"):
-                    mv = it.MeasuredValueSequence[0]
-                    unit = mv.MeasurementUnitsCodeSequence[0].CodeValue
-                    family = "dap" if c.CodeValue == "113722" else "dlp"
-                    exp = (gen.DAP_UNITS if family == "dap" else gen.DLP_UNITS)[unit]
-                    if "dap_unit_of_model" in study.quirks:
-                        exp = gen.DAP_UNITS["dGy.cm2"]
-                    found.setdefault(family, []).append(float(Decimal(str(mv.NumericValue)).scaleb(exp)))
-                if "ContentSequence" in it:
-                    walk(it.ContentSequence)
-
-        walk(ds.ContentSequence)
+        found = _totals_by_pydicom(ds.ContentSequence, study.quirks, {})
         rep = read_report(path, data_source="X")
         if study.kind == "ct" and "no_accumulated" not in study.quirks:
             assert rep.exposure["dlp_mgycm"] == pytest.approx(sum(found["dlp"]), rel=1e-9)
@@ -745,6 +746,29 @@ _TRUTH_NUMBERS = ["dap_cgycm2", "dlp_mgycm", "ctdivol_mgy", "ctdi_phantom_cm", "
                   "dap_fluoro_cgycm2", "dap_acquisition_cgycm2", "fluoro_time_min", "dose_rp_mgy"]
 
 
+def _wrong_values(f: str, tr, row: pd.Series, rules: pd.Series) -> list:
+    """How a stored report differs from its truth row ``tr`` (empty: not at all)."""
+    wrong = []
+    for c in _TRUTH_NUMBERS:
+        a, b = float(getattr(tr, c)), row[c]
+        if not ((math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9)):
+            wrong.append((f, c, a, b))
+    for c in ("data_source", "year", "facility_id", "template"):
+        if str(getattr(tr, c)) != str(row[c]):
+            wrong.append((f, c, getattr(tr, c), row[c]))
+    code = tr.exam_code if isinstance(tr.exam_code, str) else None
+    if code != (row["exam_code"] if isinstance(row["exam_code"], str) else None):
+        wrong.append((f, "exam_code", tr.exam_code, row["exam_code"]))
+    if ("unmapped_procedure" in row["flags"]) != (code is None):
+        wrong.append((f, "flags", row["flags"]))
+    if ("mixed_phantoms" in row["flags"]) != bool(tr.mixed_phantoms):
+        wrong.append((f, "mixed", row["flags"]))
+    expected = tr.repair_rules if isinstance(tr.repair_rules, str) else ""
+    if rules.get(f, "") != expected:
+        wrong.append((f, "repairs", expected, rules.get(f, "")))
+    return wrong
+
+
 def _wrong_against_truth(run, truth: pd.DataFrame) -> list:
     """Every way the stored reports differ from their truth (empty: none)."""
     stored = _stored(run).set_index("source_file")
@@ -760,32 +784,13 @@ def _wrong_against_truth(run, truth: pd.DataFrame) -> list:
         if tr.outcome == "failed":
             if not (subs.loc[f, "status"] == "failed" and reason in subs.loc[f, "message"]):
                 wrong.append((f, "failure", reason, subs.loc[f, "message"]))
-            continue
-        if tr.outcome == "rejected":
+        elif tr.outcome == "rejected":
             if f in stored.index or reason not in rejections.loc[f, "reason"]:
                 wrong.append((f, "rejection", reason))
-            continue
-        if f not in stored.index:
+        elif f not in stored.index:
             wrong.append((f, "not stored", rejections["reason"].get(f)))
-            continue
-        row = stored.loc[f]
-        for c in _TRUTH_NUMBERS:
-            a, b = float(getattr(tr, c)), row[c]
-            if not ((math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9)):
-                wrong.append((f, c, a, b))
-        for c in ("data_source", "year", "facility_id", "template"):
-            if str(getattr(tr, c)) != str(row[c]):
-                wrong.append((f, c, getattr(tr, c), row[c]))
-        code = str(tr.exam_code) if isinstance(tr.exam_code, (str, int)) or tr.exam_code == tr.exam_code else None
-        if code != (row["exam_code"] if isinstance(row["exam_code"], str) else None):
-            wrong.append((f, "exam_code", tr.exam_code, row["exam_code"]))
-        if ("unmapped_procedure" in row["flags"]) != (code is None):
-            wrong.append((f, "flags", row["flags"]))
-        if ("mixed_phantoms" in row["flags"]) != bool(tr.mixed_phantoms):
-            wrong.append((f, "mixed", row["flags"]))
-        expected = tr.repair_rules if isinstance(tr.repair_rules, str) else ""
-        if rules.get(f, "") != expected:
-            wrong.append((f, "repairs", expected, rules.get(f, "")))
+        else:
+            wrong += _wrong_values(f, tr, stored.loc[f], rules)
     t = run.summary.totals()
     if not (t["rows_read"] == t["rows_stored"] + t["rows_rejected"] and t["rows_stored"] == len(stored)
             == (truth["outcome"] == "stored").sum() and t["files_failed"] == (truth["outcome"] == "failed").sum()):

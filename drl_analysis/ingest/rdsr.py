@@ -312,6 +312,51 @@ _CODE_SEQUENCES = frozenset({0x0040A043, 0x0040A168, 0x004008EA})
 _SEQUENCE_CACHE: dict = {}
 
 
+def _long_header(buf: bytes, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
+    """Tag, VR, length and value position of an element whose header is not the
+    short explicit one: implicit VR, or an explicit VR with a 4-byte length."""
+    if explicit:
+        if pos + 12 > len(buf):
+            raise NotDicom("truncated (the file ends inside an element)")
+        group, elem, vr, _ = _HDR.unpack_from(buf, pos)
+        return group << 16 | elem, vr, _U32.unpack_from(buf, pos + 8)[0], pos + 12
+    group, elem, length = _IMPLICIT_HDR.unpack_from(buf, pos)
+    tag = group << 16 | elem
+    return tag, (b"SQ" if (length == _UNDEFINED or tag in _SQ_TAGS) else None), length, pos + 8
+
+
+def _is_sequence(tag: int, vr: bytes | None, length: int) -> bool:
+    # A sequence written UN is encoded in implicit VR little endian.
+    return vr == b"SQ" or (vr == b"UN" and (length == _UNDEFINED or tag in _SQ_TAGS))
+
+
+def _sequence_value(buf: bytes, pos: int, tag: int, vr: bytes, length: int, explicit: bool, depth: int,
+                    content: bool):
+    """A sequence element's items and the position after it (``content``: read its
+    items as SR content items)."""
+    inner = explicit and vr == b"SQ"
+    if content:
+        return _sequence(buf, pos, length, inner, depth + 1, sr=True)
+    if tag in _CODE_SEQUENCES and length != _UNDEFINED:
+        # Code sequences repeat from report to report, byte for byte.
+        stop = pos + length
+        raw = (inner, buf[pos:stop])
+        hit = _SEQUENCE_CACHE.get(raw)
+        if hit is None:
+            hit, _ = _sequence(buf, pos, length, inner, depth + 1)
+            if len(_SEQUENCE_CACHE) < 20_000:
+                _SEQUENCE_CACHE[raw] = hit
+        return hit, stop
+    return _sequence(buf, pos, length, inner, depth + 1)
+
+
+def _unwanted(item: dict) -> bool:
+    """Whether a content item, its concept name just read, is one the reader never needs."""
+    names = item[_CONCEPT_NAME]
+    key = item[_KEY] = _code_key(names[0] if names else None)
+    return key not in _WANTED and not (key and key[0][:2] == "99")
+
+
 def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimited: bool, top: bool = False,
              sr: bool = False):
     """Elements from ``pos`` to ``end`` (or to an item delimiter when ``delimited``):
@@ -324,69 +369,35 @@ def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimit
     """
     out: dict = {}
     n = len(buf)
-    unpack_hdr, unpack_u32, unpack_implicit = _HDR.unpack_from, _U32.unpack_from, _IMPLICIT_HDR.unpack_from
+    unpack = _HDR.unpack_from
     while pos < end:
         if pos + 8 > n:
             raise NotDicom("truncated (the file ends inside an element)")
-        if explicit:
-            group, elem, vr, length = unpack_hdr(buf, pos)
-            tag = group << 16 | elem
-            if group == 0xFFFE:
-                if tag == _ITEM_END and delimited:
-                    return out, pos + 8
-                raise NotDicom(f"corrupt (an item tag ({group:04X},{elem:04X}) where an element belongs)")
-            if vr in _LONG_VRS:
-                if pos + 12 > n:
-                    raise NotDicom("truncated (the file ends inside an element)")
-                length = unpack_u32(buf, pos + 8)[0]
-                pos += 12
-            else:
-                pos += 8
+        group, elem, vr, length = unpack(buf, pos)
+        if not explicit or (vr in _LONG_VRS and group != 0xFFFE):
+            tag, vr, length, pos = _long_header(buf, pos, explicit)
         else:
-            group, elem, length = unpack_implicit(buf, pos)
-            tag = group << 16 | elem
-            if group == 0xFFFE:
-                if tag == _ITEM_END and delimited:
-                    return out, pos + 8
-                raise NotDicom(f"corrupt (an item tag ({group:04X},{elem:04X}) where an element belongs)")
-            vr = b"SQ" if (length == _UNDEFINED or tag in _SQ_TAGS) else None
-            pos += 8
+            tag, pos = group << 16 | elem, pos + 8
+        if tag >> 16 == 0xFFFE:
+            if tag == _ITEM_END and delimited:
+                return out, pos
+            raise NotDicom(f"corrupt (an item tag ({tag >> 16:04X},{tag & 0xFFFF:04X}) where an element belongs)")
         if top and tag >= _PIXEL_DATA:
             return out, end
-        if vr == b"SQ" or (vr == b"UN" and (length == _UNDEFINED or tag in _SQ_TAGS)):
-            # A sequence written UN is encoded in implicit VR little endian.
-            inner = explicit and vr == b"SQ"
-            if tag == _CONTENT and (sr or top):
-                out[tag], pos = _sequence(buf, pos, length, inner, depth + 1, sr=True)
-                continue
-            if tag in _CODE_SEQUENCES and length != _UNDEFINED:
-                # Code sequences repeat from report to report, byte for byte.
-                stop = pos + length
-                raw = (inner, buf[pos:stop])
-                hit = _SEQUENCE_CACHE.get(raw)
-                if hit is None:
-                    hit, _ = _sequence(buf, pos, length, inner, depth + 1)
-                    if len(_SEQUENCE_CACHE) < 20_000:
-                        _SEQUENCE_CACHE[raw] = hit
-                out[tag], pos = hit, stop
-            else:
-                out[tag], pos = _sequence(buf, pos, length, inner, depth + 1)
-            if sr and tag == _CONCEPT_NAME:
-                key = out[_KEY] = _code_key(out[tag][0] if out[tag] else None)
-                if not delimited and key not in _WANTED and not (key and key[0][:2] == "99"):
-                    return None, end
-        else:
-            if length == _UNDEFINED:
-                raise NotDicom(f"corrupt (element ({group:04X},{elem:04X}) of undefined length)")
-            stop = pos + length
-            if stop > n:
-                raise NotDicom("truncated (the file ends inside an element)")
-            out[tag] = buf[pos:stop]
-            pos = stop
-    if delimited:
-        raise NotDicom("truncated (an item has no end)")
-    if pos != end:
-        raise NotDicom("corrupt (an element runs past the end of its item)")
+        if _is_sequence(tag, vr, length):
+            out[tag], pos = _sequence_value(buf, pos, tag, vr, length, explicit, depth, tag == _CONTENT and (sr or top))
+            if sr and tag == _CONCEPT_NAME and not delimited and _unwanted(out):
+                return None, end
+            continue
+        stop = pos + length
+        if length == _UNDEFINED or stop > n:
+            raise NotDicom(f"corrupt (element ({tag >> 16:04X},{tag & 0xFFFF:04X}) of undefined length)"
+                           if length == _UNDEFINED else "truncated (the file ends inside an element)")
+        out[tag] = buf[pos:stop]
+        pos = stop
+    if delimited or pos != end:
+        raise NotDicom("truncated (an item has no end)" if delimited
+                       else "corrupt (an element runs past the end of its item)")
     return out, pos
 
 
@@ -623,7 +634,7 @@ def _tree(items: list) -> list[Item]:
     out = []
     for raw in items:
         children = raw.get(_CONTENT)
-        key = raw[_KEY] if _KEY in raw else _code_key(_first(raw.get(_CONCEPT_NAME)))
+        key = raw.get(_KEY) or _code_key(_first(raw.get(_CONCEPT_NAME)))
         out.append(Item(
             key,
             _text_ascii(raw.get(_VALUE_TYPE)),
@@ -898,6 +909,41 @@ def _flags(row: dict, known_codes, unmapped: bool, mixed: bool) -> str:
     if mixed:
         tokens.append(flag_token(FLAG_MIXED_PHANTOMS, "dlp_mgycm"))
     return ";".join(sorted(set(tokens)))
+
+
+def _summed_events(events: list[Item], dap_value) -> tuple[float, dict]:
+    """DAP and the further values of a projection report, summed over its
+    irradiation events (``dap_value(item, what)`` reads a DAP item)."""
+    daps, doses, fluoro, acquisition, fluoro_time = [], [], [], [], []
+    for index, ev in enumerate(events, start=1):
+        item = ev.find("dap")
+        if item is None:
+            raise Rejected(f"no Dose Area Product Total, and irradiation event {index} has no DAP")
+        value = dap_value(item, f"DAP of event {index}")
+        daps.append(value)
+        kind = ev.find("irradiation_event_type")
+        is_fluoro = kind is not None and kind.code == _K["fluoroscopy"]
+        (fluoro if is_fluoro else acquisition).append(value)
+        doses.append(_event_value(ev, "dose_rp", "dose", f"Dose (RP) of event {index}"))
+        if is_fluoro:
+            fluoro_time.append(_event_value(ev, "irradiation_duration", "time",
+                                            f"Irradiation Duration of event {index}"))
+    extra = {
+        "dap_fluoro_cgycm2": sum(fluoro) if fluoro else math.nan,
+        "dap_acquisition_cgycm2": sum(acquisition) if acquisition else math.nan,
+        "fluoro_time_min": sum(fluoro_time) if fluoro_time and None not in fluoro_time else math.nan,
+        "dose_rp_mgy": sum(doses) if None not in doses else math.nan,
+    }
+    return sum(daps), extra
+
+
+def _event_value(event: Item, name: str, family: str, what: str) -> float | None:
+    """A NUM item of an event in its family's canonical unit, or None when the event has none."""
+    item = event.find(name)
+    if item is None:
+        return None
+    v, u, _ = _number(item, what)
+    return _converted(v, u, family, what)
 
 
 class _Reader:
@@ -1176,36 +1222,7 @@ class _Reader:
         else:
             if not events:
                 raise Rejected("no DAP: neither a Dose Area Product Total nor irradiation events")
-            daps, doses, fluoro, acquisition, fluoro_time = [], [], [], [], []
-            for index, ev in enumerate(events, start=1):
-                item = ev.find("dap")
-                if item is None:
-                    raise Rejected(f"no Dose Area Product Total, and irradiation event {index} has no DAP")
-                value = dap_value(item, f"DAP of event {index}")
-                daps.append(value)
-                kind = ev.find("irradiation_event_type")
-                is_fluoro = kind is not None and kind.code == _K["fluoroscopy"]
-                (fluoro if is_fluoro else acquisition).append(value)
-                rp = ev.find("dose_rp")
-                if rp is None:
-                    doses.append(None)
-                else:
-                    v, u, t = _number(rp, f"Dose (RP) of event {index}")
-                    doses.append(_converted(v, u, "dose", f"Dose (RP) of event {index}"))
-                if is_fluoro:
-                    duration = ev.find("irradiation_duration")
-                    if duration is None:
-                        fluoro_time.append(None)
-                    else:
-                        v, u, t = _number(duration, f"Irradiation Duration of event {index}")
-                        fluoro_time.append(_converted(v, u, "time", f"Irradiation Duration of event {index}"))
-            dap = sum(daps)
-            extra = {
-                "dap_fluoro_cgycm2": sum(fluoro) if fluoro else math.nan,
-                "dap_acquisition_cgycm2": sum(acquisition) if acquisition else math.nan,
-                "fluoro_time_min": sum(fluoro_time) if fluoro_time and None not in fluoro_time else math.nan,
-                "dose_rp_mgy": sum(doses) if None not in doses else math.nan,
-            }
+            dap, extra = _summed_events(events, dap_value)
             why = "no Accumulated X-Ray Dose Data" if not accs else "no Dose Area Product Total"
             rep.repairs.append(("dap_cgycm2", "", repr(dap), "rdsr_events_summed"))
             rep.notes.append(f"{why}; values summed over {len(events)} irradiation events")
