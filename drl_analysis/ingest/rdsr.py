@@ -1505,13 +1505,15 @@ def _pack(k: int, rep: Report) -> Read:
                 doc.get("content_datetime") or "", rep.events, tuple(rep.notes), raw, _rows(rep, raw))
 
 
-def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[Read, str | None]]:
-    """Read a chunk of files in a worker (:func:`drl_analysis.ingest.workers.run_jobs`)."""
+def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[tuple, str | None]]:
+    """Read a chunk of files in a worker (:func:`drl_analysis.ingest.workers.run_jobs`):
+    ``(Read as a plain tuple, traceback or None)`` per file (a plain tuple
+    unpickles some 7 times faster than a named one)."""
     reader, already = _worker_reader()
     out = []
     for k, path, name in chunk:
         try:
-            out.append((_pack(k, reader.read(path, name, already)), None))
+            out.append((tuple(_pack(k, reader.read(path, name, already))), None))
         except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the other files
             try:
                 sha = _sha256_file(path)
@@ -1519,7 +1521,7 @@ def _read_chunk(chunk: list[tuple[int, Path, str]]) -> list[tuple[Read, str | No
                 sha = ""
             rep = Report(name, sha, failed=f"internal error while reading ({exc.__class__.__name__}: {exc}); "
                                            "please report it")
-            out.append((_pack(k, rep), traceback.format_exc()))
+            out.append((tuple(_pack(k, rep)), traceback.format_exc()))
     return out
 
 
@@ -1536,7 +1538,7 @@ def _crashed(chunk: list[tuple[int, Path, str]], why: str, *, jobs: int, value, 
         except OSError:
             sha = ""
         rep = Report(name, sha, failed=f"the reader crashed on this file ({why}); the other files were read")
-        return [(_pack(k, rep), None)]
+        return [(tuple(_pack(k, rep)), None)]
     again = partial(_crashed, jobs=jobs, value=value, max_memory_mb=max_memory_mb)
     out = []
     for _, result in run_jobs([[job] for job in chunk], _read_chunk, again, jobs=jobs, value=value,
@@ -1587,7 +1589,8 @@ def ingest_files(
     gc.freeze()
     try:
         for _, chunk in run_jobs(chunks, _read_chunk, crashed, jobs=jobs, value=value, max_memory_mb=max_memory_mb):
-            for read, error in chunk:
+            for fields, error in chunk:
+                read = Read._make(fields)
                 if error:
                     log.error("internal error while reading %s:\n%s", read.source_file, error)
                 writer.add(read)
