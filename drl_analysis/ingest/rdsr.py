@@ -428,7 +428,7 @@ def _sequence(buf: bytes, pos: int, length: int, explicit: bool, depth: int, sr:
                 raise NotDicom("truncated (an item runs past the end of its sequence)")
             item, pos = _dataset(buf, pos, stop, explicit, depth, delimited=False, sr=sr)
         if item is not None:
-            items.append(item)
+            items.append(_as_item(item) if sr else item)
     if length == _UNDEFINED:
         raise NotDicom("truncated (a sequence has no end)")
     return items, pos
@@ -630,18 +630,19 @@ class Item:
         return _text_ascii(item.get(_MEANING)) if item else ""
 
 
-def _tree(items: list) -> list[Item]:
-    out = []
-    for raw in items:
-        children = raw.get(_CONTENT)
-        key = raw.get(_KEY) or _code_key(_first(raw.get(_CONCEPT_NAME)))
-        out.append(Item(
-            key,
-            _text_ascii(raw.get(_VALUE_TYPE)),
-            raw,
-            _tree(children) if isinstance(children, list) else (),
-        ))
-    return out
+_VALUE_TYPES: dict[bytes, str] = {}
+
+
+def _as_item(raw: dict) -> Item:
+    """A content item read (its content sequence read into items already)."""
+    vtype = raw.get(_VALUE_TYPE) or b""
+    name = _VALUE_TYPES.get(vtype)
+    if name is None:
+        name = _text_ascii(vtype)
+        if len(_VALUE_TYPES) < 64:
+            _VALUE_TYPES[vtype] = name
+    key = raw.get(_KEY) or _code_key(_first(raw.get(_CONCEPT_NAME)))
+    return Item(key, name, raw, raw.get(_CONTENT) or ())
 
 
 class Rejected(Exception):
@@ -1020,7 +1021,7 @@ class _Reader:
                 + (f", TID {template}" if template else "")
                 + (f", titled {root_meaning!r}" if root_meaning else "") + ")"
             )
-        items = _tree(content) if isinstance(content, list) else []
+        items = content if isinstance(content, list) else []
         rep.template = self._template(rep, items, template)
 
         # Containers: directly under the report, or inside private ones.
