@@ -670,6 +670,16 @@ def test_truncated_file_fails_and_is_never_read_in_part(tmp_path, ingest, fracti
     assert _stored(run).empty
 
 
+def test_file_with_a_broken_element_fails_as_corrupt(tmp_path, ingest):
+    data = gen.rdsr_bytes(example_ct())
+    at = data.index(b"\x40\x00\x24\xa1UI")  # (0040,A124) UID, VR UI
+    path = tmp_path / SOURCE_FOLDER / "broken.dcm"
+    path.parent.mkdir()
+    path.write_bytes(data[:at + 4] + b"\x00\x00" + data[at + 6:])
+    run = ingest(path.parent)
+    assert _failure(run) == "corrupt (element (0040,A124) has no value representation)"
+
+
 def test_empty_file_fails(tmp_path, ingest):
     path = tmp_path / "empty.dcm"
     path.write_bytes(b"")

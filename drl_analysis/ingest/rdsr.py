@@ -279,6 +279,8 @@ _HDR = struct.Struct("<HH2sH")
 _IMPLICIT_HDR = struct.Struct("<HHI")
 _U32 = struct.Struct("<I")
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN",
+                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
@@ -376,8 +378,10 @@ def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimit
         group, elem, vr, length = unpack(buf, pos)
         if not explicit or (vr in _LONG_VRS and group != 0xFFFE):
             tag, vr, length, pos = _long_header(buf, pos, explicit)
-        else:
+        elif vr in _SHORT_VRS or group == 0xFFFE:
             tag, pos = group << 16 | elem, pos + 8
+        else:
+            raise NotDicom(f"corrupt (element ({group:04X},{elem:04X}) has no value representation)")
         if tag >> 16 == 0xFFFE:
             if tag == _ITEM_END and delimited:
                 return out, pos
@@ -1160,9 +1164,9 @@ class _Reader:
 
     # -- projection ------------------------------------------------------------
 
-    def _dap_unit(self, rep: Report, unit: str, ds: dict, text: _Text) -> str:
-        manufacturer = text(ds.get(0x00080070))
-        model = text(ds.get(0x00081090))
+    @staticmethod
+    def _dap_unit(rep: Report, unit: str, manufacturer: str, model: str) -> str:
+        """The unit a DAP coded ``unit`` is really written in, by the device model's quirk (if any)."""
         for q in DAP_UNIT_QUIRKS:
             if unit == q.coded and manufacturer.casefold() == q.manufacturer.casefold() and re.fullmatch(
                     q.model, model, re.IGNORECASE):
@@ -1176,11 +1180,12 @@ class _Reader:
         read = rep.values_read
         event_uids = []
         quirk_logged = False
+        manufacturer, model = text(ds.get(0x00080070)), text(ds.get(0x00081090))
 
         def dap_value(item: Item, what: str) -> float:
             nonlocal quirk_logged
             v, u, t = _number(item, what)
-            real = self._dap_unit(rep, u, ds, text)
+            real = self._dap_unit(rep, u, manufacturer, model)
             value = _converted(v, real, "dap", what)
             if real != u and not quirk_logged:
                 quirk_logged = True
