@@ -848,16 +848,23 @@ def test_bundled_sample_rdsrs_read_back_as_their_truth(ingest):
     assert set(_rules(run)) >= {q.rule for q in QUIRKS} | {"rdsr_cumulative_update"}
 
 
-def test_sample_devices_count_as_facilities_of_the_drl_statistics(ingest):
+def test_sample_devices_count_as_facilities_of_the_drl_table(ingest):
     from drl_analysis.core.paths import SAMPLE_DIR
     from drl_analysis.stats.drl import facility_medians
+    from drl_analysis.stats.drl_tables import drl_table
 
     run = ingest(SAMPLE_DIR / "surveys", SAMPLE_DIR / "rdsr")
     devices = set(_stored(run)["facility_id"])
     medians = facility_medians(run.exposures)
     counted = medians[medians["facility_id"].isin(devices) & medians["counted"]]
-    assert {("1010", "ctdivol_mgy"), ("1030", "ctdivol_mgy"), ("1060", "ctdivol_mgy"), ("9101", "dap_cgycm2")} <= set(
-        zip(counted["exam_code"], counted["quantity"]))
+    wanted = {("1010", "ctdivol_mgy"), ("1030", "ctdivol_mgy"), ("1060", "ctdivol_mgy"), ("9101", "dap_cgycm2")}
+    assert wanted <= set(zip(counted["exam_code"], counted["quantity"]))
+    # The DRL table counts them: one facility more per exam than the survey files alone give.
+    surveys_only = ingest(SAMPLE_DIR / "surveys").exposures
+    with_rdsr = drl_table(run.exposures, n_bootstrap=0).set_index(["exam_code", "quantity"])["n_facilities"]
+    without = drl_table(surveys_only, n_bootstrap=0).set_index(["exam_code", "quantity"])["n_facilities"]
+    for key in wanted:
+        assert with_rdsr[key] == without.get(key, 0) + 1, key
 
 
 @pytest.fixture
