@@ -129,10 +129,15 @@ def inference_counts(repairs: pd.DataFrame) -> dict[str, int]:
     out: dict[str, int] = {}
     if repairs is None or not len(repairs):
         return out
+    rules = repairs["rule"].to_numpy()
+    sheets = repairs["sheet"].to_numpy()
+    rows = repairs["source_row"].to_numpy()
+    present = set(rules.tolist())
     for rule in INFERENCE_RULES:
-        hit = repairs[repairs["rule"] == rule]
-        if len(hit):
-            out[rule] = len(hit) if rule in COLUMN_RULES else len(hit[["sheet", "source_row"]].drop_duplicates())
+        if rule not in present:
+            continue
+        hit = np.flatnonzero(rules == rule)
+        out[rule] = len(hit) if rule in COLUMN_RULES else len(set(zip(sheets[hit].tolist(), rows[hit].tolist())))
     return out
 
 
@@ -364,8 +369,9 @@ def _text_kind_cached(text: str, catalogue: Catalogue) -> str | None:
 
 def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
     text = clean_text(text)
-    if catalogue.code_for_name(text) is not None or _CODE_IN_TEXT.search(text):
-        return None  # "Total aorta" is an exam, not a total
+    code = _CODE_IN_TEXT.search(text)
+    if catalogue.code_for_name(text) is not None or (code and code.group(1) in catalogue.codes):
+        return None  # "Total aorta" and "1120 Total" are exams, not totals; "Stand 2024" is a note
     folded = fold(text)
     if _SUMMARY.match(folded):
         return "total or summary row"
@@ -391,6 +397,11 @@ def _repeats_header(row: list, header_columns: dict[int, str] | None) -> bool:
 def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalogue: Catalogue,
               header_columns: dict[int, str] | None = None) -> str | None:
     """Why a row is no exposure, or None if it may be one."""
+    lead = next((v for v in row if not _is_empty(v)), None)
+    if isinstance(lead, str) and lead is not id_cell and lead is not exam_cell:
+        kind = _text_kind(lead, catalogue)
+        if kind in ("total or summary row", "note row", "example row"):
+            return kind
     if _is_empty(exam_cell):
         filled = [v for v in row if not _is_empty(v)]
         if not filled:
@@ -593,6 +604,12 @@ def _row_kinds(s: _SheetRows, id_cells: np.ndarray, exam_cells: np.ndarray, cata
     exam_kind = np.array([k for _, k in exam_info] + [None], dtype=object)[exam_codes]
     id_kind = np.array([k for _, k in id_info] + [None], dtype=object)[id_codes]
     look = exam_empty | (exam_kind != None) | (id_kind != None)  # noqa: E711
+    # A total's label may stand in a column left of the ID ("#", "Lfd. Nr.").
+    first = min((m.index for m in s.header.columns.values()), default=0)
+    for c in range(min(first, s.grid.shape[1])):
+        info, codes = _resolved(s.grid[:, c], lambda v: _cell_kind(v, catalogue)[1])
+        kinds = np.array(info + [None], dtype=object)[codes]
+        look |= np.isin(kinds, ["total or summary row", "note row", "example row"])
     keep = np.ones(s.n, dtype=bool)
     barrier = np.zeros(s.n, dtype=bool)  # total rows end a block of IDs; other rejected rows do not
     kind_cache: dict = {}

@@ -429,9 +429,14 @@ def content_sha256(exposures: pd.DataFrame) -> str | None:
     order (None for no rows). Equal for a file re-saved with other bytes."""
     if exposures is None or not len(exposures):
         return None
-    columns = ["data_source", "year", "facility_id", "exam_code", *NUMERIC_COLUMNS]
-    hashed = pd.util.hash_pandas_object(exposures[columns], index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()
+    h = hashlib.sha256()
+    for column in ("data_source", "facility_id", "exam_code"):
+        h.update("\x1f".join("" if v is None else str(v) for v in exposures[column].tolist()).encode())
+        h.update(b"\x1e")
+    h.update(exposures["year"].to_numpy(dtype=float, na_value=np.nan).tobytes())
+    values = np.ascontiguousarray(exposures[list(NUMERIC_COLUMNS)].to_numpy(dtype=float))
+    h.update(np.where(np.isnan(values), np.nan, values).tobytes())
+    return h.hexdigest()
 
 
 def _failed(source_file: str, sha: str, reason: str) -> tuple[SubmissionRecord, FileOutcome]:

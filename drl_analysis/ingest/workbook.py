@@ -79,6 +79,8 @@ DEFAULT_LIMITS = Limits()
 #: data: it is left out (the rows after it keep their numbers), so that a stray
 #: cell at A1048576 does not turn a million empty rows into rejections.
 EMPTY_GAP = 100
+#: Sheets of fewer rows are taken as they are (their empty rows cost little).
+COMPACT_FROM_ROWS = 10_000
 _CELL_REF = re.compile(rb'<(?:c|row)\b[^>]*?\br="([A-Z]{0,3})(\d+)"')
 _DIMENSION = re.compile(rb'<dimension\b[^>]*\bref="([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?"')
 
@@ -263,14 +265,17 @@ def _read_workbook(path: Path, by_content: bool = False) -> list[RawSheet]:
 
 
 def _is_blank(row: list) -> bool:
-    return all(v is None or v == "" for v in row)
+    return row.count("") + row.count(None) == len(row)
 
 
 def _without_empty_areas(sheet: RawSheet) -> RawSheet:
     """The sheet without runs of more than :data:`EMPTY_GAP` empty rows (and
-    without trailing empty rows); the rows left keep their numbers."""
+    without trailing empty rows); the rows left keep their numbers. Sheets of
+    fewer than :data:`COMPACT_FROM_ROWS` rows are returned as they are."""
     rows = sheet.rows
     n = len(rows)
+    if n < COMPACT_FROM_ROWS:
+        return sheet
     end = n
     while end and _is_blank(rows[end - 1]):
         end -= 1
