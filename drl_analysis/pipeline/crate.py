@@ -256,6 +256,7 @@ class _Builder:
             prefix = _prefix_of(str(params[key]), folder) if params.get(key) else None
             if prefix is not None:
                 objects = [iid for p, iid in self.input_ids.items() if p.startswith(prefix)] + objects
+        objects = list(dict.fromkeys(objects))
         aid = f"#run-{name}"
         self.add({"@id": aid, "@type": "CreateAction", "name": f"Run of notebook {name}",
                   "description": f"drl-analysis run executed notebook {name} with papermill (kernel "
