@@ -212,6 +212,9 @@ def analyse(
     data = exposures
     if years is not None:
         data = data[pd.to_numeric(data["year"], errors="coerce").isin([int(y) for y in years])]
+    # Exposures without exam code (dose reports the procedure map does not
+    # cover, flagged unmapped_procedure at ingest) belong to no exam.
+    data = data[data["exam_code"].notna()]
     data = data.reset_index(drop=True)
 
     scored = outliers.score_values(data, catalogue, params=params)

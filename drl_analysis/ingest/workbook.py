@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from defusedxml import DefusedXmlException
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 SUPPORTED_SUFFIXES = (*WORKBOOK_SUFFIXES, ".csv")
+#: DICOM files (dose reports, :mod:`drl_analysis.ingest.rdsr`) by suffix; others are
+#: recognised by their content (``DICM`` at byte 128).
+DICOM_SUFFIXES = (".dcm", ".dicom")
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -425,26 +429,54 @@ def read_file(path: str | Path, max_bytes: int | None = None, limits: Limits = D
     return RawFile(kind, sheets, notes)
 
 
+def is_dicom_file(path: str | Path) -> bool:
+    """Whether a file holds ``DICM`` at byte 128, as DICOM files do (after their preamble)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
+
+def is_dicom_candidate(path: str | Path) -> bool:
+    """Whether ingest reads a file found by :func:`find_files` as DICOM (not as a survey file)."""
+    return os.path.splitext(os.fspath(path))[1].lower() not in SUPPORTED_SUFFIXES
+
+
 def find_files(paths: list[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files to ingest from files and folders (folders searched recursively).
 
     Returns ``(files, problems)``: the supported files, sorted, and for each
     path that is missing or a named file of an unsupported kind, the reason.
-    Unsupported files inside folders (images, notes) are passed over silently;
-    Office lock files (``~$name.xlsx``) too.
+    Survey files are known by their suffix, DICOM files by theirs
+    (:data:`DICOM_SUFFIXES`) or by their content (files named by their UID
+    have no suffix or a number for one). Other files inside folders (images,
+    notes) are passed over silently; Office lock files (``~$name.xlsx``) too.
     """
     found: set[Path] = set()
     problems: list[tuple[Path, str]] = []
+    known = (*SUPPORTED_SUFFIXES, *DICOM_SUFFIXES)
     for p in map(Path, paths):
         if p.is_dir():
             for f in p.rglob("*"):
-                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith("~$"):
+                if f.name.startswith("~$") or not f.is_file():
+                    continue
+                suffix = f.suffix.lower()
+                if suffix in known or (suffix not in _NOT_DICOM and is_dicom_file(f)):
                     found.add(f)
         elif p.is_file():
-            if p.suffix.lower() in SUPPORTED_SUFFIXES:
+            if p.suffix.lower() in known or is_dicom_file(p):
                 found.add(p)
             else:
-                problems.append((p, f"not a survey file (supported: {', '.join(SUPPORTED_SUFFIXES)})"))
+                problems.append((p, f"not a survey file (supported: {', '.join(SUPPORTED_SUFFIXES)}) "
+                                    "nor a DICOM file"))
         else:
             problems.append((p, "no such file or folder"))
     return sorted(found), problems
+
+
+# Suffixes of files that are never looked into for DICOM content inside folders.
+_NOT_DICOM = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".pdf", ".txt", ".md", ".json",
+                        ".yaml", ".yml", ".xml", ".html", ".zip", ".gz", ".7z", ".py", ".ipynb", ".docx", ".doc",
+                        ".pptx", ".log", ".sqlite", ".db"})

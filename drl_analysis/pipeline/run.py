@@ -54,7 +54,7 @@ from .manifest import (
     sha256_file, tesseract_version, utc_now, write_json,
 )
 from .notebooks import (
-    KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input,
+    KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input, rdsr_input,
 )
 from .plans import Plan, RunOptions, plans_from_options
 from ..core.tables import write_xlsx
@@ -206,7 +206,8 @@ def run_survey(
     t_start = time.monotonic()
 
     runs = [(nb, notebook_input(plan.input_dir, nb)) for nb in notebooks]
-    input_folders = sorted({p for nb, p in runs if p is not None and "input_dir" in nb.parameters})
+    input_folders = sorted({p for nb, p in runs if p is not None and "input_dir" in nb.parameters}
+                           | {r for nb, p in runs if p is not None and (r := rdsr_input(plan.input_dir, nb)) is not None})
     inputs = input_files(input_folders, plan.input_dir)
     active = [nb.name for nb, p in runs if p is not None]
     digest = run_hash(inputs, plan.parameters, plan.years, active)
@@ -330,6 +331,8 @@ def _notebook_parameters(nb: Notebook, plan: Plan, nb_input: Path) -> dict:
         "tables_dir": TABLES,
         "manifest_file": MANIFEST,
         "survey": plan.survey,
+        # "" when the input has no rdsr/ folder: the notebook then reads none.
+        "rdsr_dir": input_record(rdsr) if (rdsr := rdsr_input(plan.input_dir, nb)) is not None else "",
     }
     params = {k: v for k, v in derived.items() if k in nb.parameters}
     params.update({k: v for k, v in plan.parameters.items() if k in nb.parameters})
