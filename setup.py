@@ -21,10 +21,11 @@ from setuptools.command.build_py import build_py
 #: What is copied into the package: repository path -> (path in the package, file pattern).
 BUNDLED = {
     "notebooks": ("drl_analysis/notebooks", "[0-9][0-9]_*.ipynb"),
-    "data/raw/sample/surveys": ("drl_analysis/data/sample/surveys", "*"),
-    "data/raw/sample/dose_reports": ("drl_analysis/data/sample/dose_reports", "*"),
+    "data/raw/sample": ("drl_analysis/data/sample", "**/*"),
     "CITATION.cff": ("drl_analysis/data/CITATION.cff", None),
 }
+#: Folders left out: what a correct reader of the sample stores, which only the tests read.
+NOT_BUNDLED = ("data/raw/sample/truth",)
 
 
 def bundled_files(root: Path) -> dict[Path, str]:
@@ -36,8 +37,10 @@ def bundled_files(root: Path) -> dict[Path, str]:
             files[path] = target
             continue
         for f in sorted(path.glob(pattern)):
-            if f.is_file() and not f.name.startswith("."):
-                files[f] = f"{target}/{f.name}"
+            rel = f.relative_to(path)
+            skipped = any(f.is_relative_to(root / n) for n in NOT_BUNDLED)
+            if f.is_file() and not skipped and not any(part.startswith(".") for part in rel.parts):
+                files[f] = f"{target}/{rel.as_posix()}"
     return files
 
 

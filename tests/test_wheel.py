@@ -133,10 +133,11 @@ def test_wheel_carries_the_notebooks_the_sample_and_every_data_file(installed):
     notebooks = sorted(p.name for p in (PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert notebooks and all(f"drl_analysis/notebooks/{n}" in names for n in notebooks)
     sample = PROJECT_ROOT / "data" / "raw" / "sample"
-    for folder in ("surveys", "dose_reports"):
-        for f in sorted((sample / folder).iterdir()):
-            assert f"drl_analysis/data/sample/{folder}/{f.name}" in names, f
-    assert not any("/truth/" in n for n in names)  # the sample's truth is for the tests only
+    files = [f.relative_to(sample).as_posix() for f in sorted(sample.rglob("*")) if f.is_file()]
+    assert {"surveys", "dose_reports", "truth"} <= {f.split("/")[0] for f in files}
+    for f in files:
+        assert (f"drl_analysis/data/sample/{f}" in names) == (not f.startswith("truth/")), f
+    # the sample's truth is for the tests only
     assert "drl_analysis/data/CITATION.cff" in names
     # Every data file of the package (catalogue, layouts, templates, fonts), not only Python modules.
     data = sorted(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "drl_analysis").rglob("*")

@@ -9,12 +9,14 @@ import sys
 
 def add_parsers(sub) -> None:
     p = sub.add_parser(
-        "ingest", help="read, repair and store survey submissions",
-        description="Read survey files (.xlsx .xlsm .xls .ods .csv), repair them with every change on record, "
-        "flag implausible values and store them in the database. A file already stored (same SHA-256) is not "
-        "stored again. The summary ends with the files that rest most on inferences.",
+        "ingest", help="read, repair and store survey submissions and DICOM dose reports",
+        description="Read survey files (.xlsx .xlsm .xls .ods .csv) and DICOM radiation dose structured reports, "
+        "repair them with every change on record, flag implausible values and store them in the database. A file "
+        "already stored (same SHA-256) is not stored again. The summary ends with the files that rest most on "
+        "inferences.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="survey files or folders (folders are searched recursively)")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="survey files, DICOM dose reports or folders (folders are searched recursively)")
     p.add_argument("--db", metavar="URL",
                    help="SQLAlchemy URL of the database, created if missing (default: SQLite in "
                         "data/processed/drl.sqlite under the project folder; sqlite:////abs/path.sqlite for an "
@@ -33,6 +35,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-memory-mb", type=int, default=4096, metavar="MB",
                    help="memory each worker may take (0: no limit); a file that needs more fails alone")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: 0, one per core)")
+    p.add_argument("--rdsr-facility", choices=("device", "station", "institution"), default="device",
+                   help="what names the facility of a DICOM dose report: the Device Observer UID (else the "
+                        "station name), the station name or the institution name")
+    p.add_argument("--procedure-map", metavar="FILE",
+                   help="CSV mapping the studies of DICOM dose reports to exam codes (default: the shipped one)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run)
@@ -87,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         limits=Limits(max_cells=args.max_cells, max_rows=args.max_rows, max_columns=args.max_columns),
         max_memory_mb=args.max_memory_mb or None,
+        rdsr_facility=args.rdsr_facility,
+        procedure_map=args.procedure_map,
     )
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))

@@ -221,7 +221,7 @@ def _exact_headers() -> dict[str, tuple[str, str]]:
     """The survey template's header cells, folded: ``{text: (column, unit text)}``; those of
     its earlier versions too ("AGD [mSv]", "Age", "CTDI-Phantom"), so that old forms read
     as exactly as new ones."""
-    from .template import FORMER_TEMPLATE_HEADERS, TEMPLATE_COLUMNS, TEMPLATE_HEADER
+    from .template_layout import FORMER_TEMPLATE_HEADERS, TEMPLATE_COLUMNS, TEMPLATE_HEADER
 
     out = {}
     for header in (*FORMER_TEMPLATE_HEADERS, TEMPLATE_HEADER):
@@ -289,7 +289,7 @@ def header_from_row(r: int, row: list, *, need_exam: bool = True) -> HeaderMatch
     for c, cell in enumerate(row):
         if not isinstance(cell, str):
             continue
-        if _UNIT_COLUMN.search(fold(cell)):
+        if _is_unit_column(cell):
             unit_cells.append((c, cell.strip()))
             continue
         column, unit, rank = _match_ranked(cell) if cell else (None, "", RANK_WEAK)
@@ -349,6 +349,11 @@ def _find_phantom_split(header: HeaderMatch) -> None:
                     header.unknown.remove(m.header)
             header.notes.append(f"{column} given in one column per phantom "
                                 f"({split[16].header!r}, {split[32].header!r})")
+
+
+@lru_cache(maxsize=50_000)
+def _is_unit_column(text: str) -> bool:
+    return bool(_UNIT_COLUMN.search(fold(text)))
 
 
 #: A header cell of a column that holds units ("Einheit DFP", "Unit").

@@ -75,7 +75,7 @@ from .facility_ids import _fill_down_ids, _fill_merged_ids
 from .headers import RANK_EXACT, HeaderMatch, fold, match_column
 from .number_cells import _numeric_column, _parse_text_number, _parse_texts, repr_number  # noqa: F401 - re-exported
 from .split_columns import apply_unit_column, phantom_of_split, read_phantom_split
-from .template import code_of_label
+from .template_layout import code_of_label
 from .workbook import RawSheet
 
 _SUMMARY = re.compile(
@@ -130,10 +130,15 @@ def inference_counts(repairs: pd.DataFrame) -> dict[str, int]:
     out: dict[str, int] = {}
     if repairs is None or not len(repairs):
         return out
+    rules = repairs["rule"].to_numpy()
+    sheets = repairs["sheet"].to_numpy()
+    rows = repairs["source_row"].to_numpy()
+    present = set(rules.tolist())
     for rule in INFERENCE_RULES:
-        hit = repairs[repairs["rule"] == rule]
-        if len(hit):
-            out[rule] = len(hit) if rule in COLUMN_RULES else len(hit[["sheet", "source_row"]].drop_duplicates())
+        if rule not in present:
+            continue
+        hit = np.flatnonzero(rules == rule)
+        out[rule] = len(hit) if rule in COLUMN_RULES else len(set(zip(sheets[hit].tolist(), rows[hit].tolist())))
     return out
 
 

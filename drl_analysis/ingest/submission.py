@@ -429,9 +429,17 @@ def content_sha256(exposures: pd.DataFrame) -> str | None:
     order (None for no rows). Equal for a file re-saved with other bytes."""
     if exposures is None or not len(exposures):
         return None
-    columns = ["data_source", "year", "facility_id", "exam_code", *NUMERIC_COLUMNS]
-    hashed = pd.util.hash_pandas_object(exposures[columns], index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()
+    h = hashlib.sha256()
+    for column in ("data_source", "facility_id", "exam_code"):
+        # Few distinct IDs and codes per file: hash them once and each row's index.
+        codes, uniques = pd.factorize(exposures[column], use_na_sentinel=True)
+        h.update("\x1f".join(str(v) for v in uniques).encode())
+        h.update(codes.astype(np.int64).tobytes())
+        h.update(b"\x1e")
+    h.update(exposures["year"].to_numpy(dtype=float, na_value=np.nan).tobytes())
+    values = np.ascontiguousarray(exposures[list(NUMERIC_COLUMNS)].to_numpy(dtype=float))
+    h.update(np.where(np.isnan(values), np.nan, values).tobytes())
+    return h.hexdigest()
 
 
 def _failed(source_file: str, sha: str, reason: str) -> tuple[SubmissionRecord, FileOutcome]:

@@ -11,12 +11,12 @@ and each sheet prints on A4 with its header repeated on every page.
 
 Earlier versions of the template wrote other header texts ("AGD [mSv]" for a
 dose in mGy, "Age" and "CTDI-Phantom" without units); they are read as
-exactly as the current ones (:data:`FORMER_TEMPLATE_HEADERS`).
+exactly as the current ones (:mod:`.template_layout`, which holds the layout
+apart from this writer, so that reading submissions needs no openpyxl).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -27,71 +27,31 @@ from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ..core.catalogue import Catalogue, load_catalogue
-from ..core.columns import EXPOSURE_COLUMNS, QUANTITIES
+from ..core.columns import QUANTITIES
+from .template_layout import (  # noqa: F401 - re-exported: the template's layout, as before
+    CODES_SHEET,
+    DATA_SHEET,
+    FORMER_TEMPLATE_HEADERS,
+    HEADER_ROW,
+    IDS_SHEET,
+    INSTRUCTIONS_SHEET,
+    SOURCE_CELL,
+    TEMPLATE_COLUMNS,
+    TEMPLATE_HEADER,
+    TEMPLATE_ROWS,
+    TITLE,
+    YEAR_CELL,
+    code_of_label,
+    exam_label,
+)
 
-TITLE = "Intervention or diagnostic examination using x-rays"
-#: The header of the exposure sheet, exactly as the template writes it: the unit of every quantity in brackets.
-TEMPLATE_HEADER: tuple[str, ...] = (
-    "ID of the facility or device",
-    "Examination code",
-    "DAP [cGy x cm² bzw. µGy x m²]",
-    "AGD [mGy]",
-    "DLP [mGy x cm]",
-    "CTDIvol [mGy]",
-    "CTDI phantom [cm]",
-    "Patient weight [kg]",
-    "Age [years]",
-)
-#: The canonical column of each template header cell, in the same order.
-TEMPLATE_COLUMNS: tuple[str, ...] = EXPOSURE_COLUMNS
-#: Headers of earlier versions of the template, each in the order of :data:`TEMPLATE_COLUMNS`;
-#: ingest reads them as exactly as the current one (the bundled sample's files use the first).
-FORMER_TEMPLATE_HEADERS: tuple[tuple[str, ...], ...] = (
-    (
-        "ID of the facility or device",
-        "Examination code",
-        "DAP [cGy x cm² bzw. µGy x m²]",
-        "AGD [mSv]",  # a dose in mGy all the same (the BfS template's typo)
-        "DLP [mGy x cm]",
-        "CTDIvol [mGy]",
-        "CTDI-Phantom",
-        "Patient weight [kg]",
-        "Age",
-    ),
-)
-HEADER_ROW = 11
-SOURCE_CELL = "C5"
-YEAR_CELL = "C7"
-#: Rows of the exposure sheet that get the drop-down list and number formats.
-TEMPLATE_ROWS = 5000
 _NUMBER_FORMATS = {3: "0.00", 4: "0.000", 5: "0.0", 6: "0.00", 7: "0", 8: "0.0", 9: "0"}
-#: Sheet names, in the workbook's order.
-INSTRUCTIONS_SHEET = "Instructions"
-DATA_SHEET = "Exposure data"
-IDS_SHEET = "IDs"
-CODES_SHEET = "Examination codes"
 #: The codes sheet's column holding the drop-down entries ("code – name"); hidden.
 _DROPDOWN_HEADER = "Drop-down entry"
 
 _BOLD = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 _WRAP_TOP = Alignment(wrap_text=True, vertical="top")
-
-
-def exam_label(code: object, name: object) -> str:
-    """The drop-down entry of an exam: ``"1010 – Cranium"`` (code, en dash, name)."""
-    return " ".join(f"{code} \u2013 {name}".split())
-
-
-@lru_cache(maxsize=8)
-def _labels(catalogue: Catalogue) -> dict[str, str]:
-    return {exam_label(code, name): str(code)
-            for code, name in zip(catalogue.exams["exam_code"], catalogue.exams["exam_name"])}
-
-
-def code_of_label(text: str, catalogue: Catalogue) -> str | None:
-    """The exam code of a drop-down entry as the template writes it (``"1010 – Cranium"``), or None."""
-    return _labels(catalogue).get(" ".join(str(text).split()))
 
 
 def write_template(

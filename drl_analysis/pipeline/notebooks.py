@@ -32,6 +32,8 @@ INPUT_FOLDERS: dict[str, str] = {"01_ocr_extraction": "dose_reports"}
 #: CSV, so that ``verify`` compares it.
 OUT_FILES: dict[str, str] = {"01_ocr_extraction": "dose_reports.csv"}
 SURVEYS_FOLDER = "surveys"
+#: Input subfolder of DICOM dose reports (RDSR), read by the notebook declaring ``rdsr_dir``.
+RDSR_FOLDER = "rdsr"
 #: Files that count as dose-report images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 
@@ -45,6 +47,7 @@ RUNNER_PARAMETERS: dict[str, str] = {
     "tables_dir": "the report reads the run's own tables",
     "manifest_file": "the report reads the run's own manifest",
     "survey": "give the survey name with --survey (or 'survey:' in the params file)",
+    "rdsr_dir": f"put DICOM dose reports into the input folder's {RDSR_FOLDER}/",
 }
 
 KERNEL = "python3"
@@ -241,6 +244,12 @@ def parameter_problems(parameters: Mapping[str, object], notebooks: Sequence[Not
             continue
         out[name] = coerced
     return out, problems
+
+
+def rdsr_input(input_dir: Path, nb: Notebook) -> Path | None:
+    """The input's folder of DICOM dose reports for a notebook that reads them, or None."""
+    folder = input_dir / RDSR_FOLDER
+    return folder if "rdsr_dir" in nb.parameters and folder.is_dir() else None
 
 
 def notebook_input(input_dir: Path, nb: Notebook) -> Path | None:
