@@ -135,9 +135,8 @@ def test_wheel_carries_the_notebooks_the_sample_and_every_data_file(installed):
     sample = PROJECT_ROOT / "data" / "raw" / "sample"
     files = [f.relative_to(sample).as_posix() for f in sorted(sample.rglob("*")) if f.is_file()]
     assert {"surveys", "dose_reports", "truth"} <= {f.split("/")[0] for f in files}
-    for f in files:
+    for f in files:  # all but the sample's truth, which is for the tests only
         assert (f"drl_analysis/data/sample/{f}" in names) == (not f.startswith("truth/")), f
-    # the sample's truth is for the tests only
     assert "drl_analysis/data/CITATION.cff" in names
     # Every data file of the package (catalogue, layouts, templates, fonts), not only Python modules.
     data = sorted(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "drl_analysis").rglob("*")
