@@ -99,7 +99,8 @@ def installed(tmp_path_factory) -> Installed:
     build = "import sys, setuptools.build_meta as b; print(b.build_sdist(sys.argv[1]))"
     name = _run([sys.executable, "-c", build, sdists], cwd=source).stdout.strip().splitlines()[-1]
     with tarfile.open(sdists / name) as tar:
-        tar.extractall(root / "unpacked", filter="data")
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python 3.11.4 and later
+        tar.extractall(root / "unpacked", **safe)
     unpacked = next((root / "unpacked").iterdir())
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
           "--disable-pip-version-check", "-w", root / "wheels", unpacked], cwd=root)
