@@ -11,6 +11,7 @@ import pytest
 from conftest import SOURCE, survey_rows, template_row
 
 import drl_analysis.ingest.batch as ingest_module
+import drl_analysis.ingest.submission as submission_module
 from drl_analysis import cli
 from drl_analysis.core.columns import NUMERIC_COLUMNS
 from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
@@ -239,14 +240,14 @@ def test_a_renamed_copy_of_a_stored_file_is_not_stored_twice(two_submissions, in
 
 def test_an_error_of_ours_in_one_file_leaves_the_others_loading(two_submissions, ingest, monkeypatch, caplog):
     xlsx, csv = two_submissions
-    real = ingest_module.repair_sheet
+    real = submission_module.repair_sheet
 
     def failing(sheet, header, catalogue, **kw):
         if sheet.name == "":  # the CSV
             raise RuntimeError("boom")
         return real(sheet, header, catalogue, **kw)
 
-    monkeypatch.setattr(ingest_module, "repair_sheet", failing)
+    monkeypatch.setattr(submission_module, "repair_sheet", failing)
     run = ingest(xlsx, csv)
     outcome = {f.source_file: f for f in run.summary.files}
     assert outcome["AeSt_Nord_2023.xlsx"].status == "stored"

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT, REPOSITORY_URL
-from drl_analysis.pipeline.run import NOTEBOOK_PATTERN
+from drl_analysis.pipeline.notebooks import NOTEBOOK_PATTERN
 from pipeline_run import sample_run
 
 NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))

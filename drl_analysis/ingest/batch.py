@@ -1,9 +1,8 @@
 """Ingesting survey submissions: read, repair, flag and store each file.
 
-For each file: read its sheets (:mod:`drl_analysis.ingest.workbook`), find each
-sheet's header (:mod:`drl_analysis.ingest.headers`), repair its rows
-(:mod:`drl_analysis.ingest.repair`), flag implausible values
-(:mod:`drl_analysis.ingest.plausibility`) and store everything in one transaction
+Each file is read in a worker process (:mod:`drl_analysis.ingest.workers`) by
+:func:`drl_analysis.ingest.submission.read_submission` (sheets, headers,
+repairs, flags) and stored by this process in one transaction per file
 (:mod:`drl_analysis.store.database`). A file that fails leaves the database as it
 was for that file; the other files still load. For every data sheet, rows
 read = rows stored + rows rejected.
@@ -11,8 +10,6 @@ read = rows stored + rows rejected.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import sys
@@ -21,56 +18,26 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from ..core.catalogue import Catalogue, load_catalogue
-from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 from ..core.errors import UserError
-from .contents import SheetNotRead, check_columns
-from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
-from .sheets import facility_of_sheet_name, is_instruction_sheet, split_tables
 from ..core.paths import default_db_url, relative_names
-from .plausibility import exam_references, flag_exposures, resolve_ambiguous
-from .repair import (COLUMN_RULES, REPAIR_COLUMNS, SheetResult, inference_counts, reject_sheet, repair_sheet,
-                     repr_number)
-from ..store.database import (SubmissionRecord, ingest_lock, make_engine, prepare_columns, save_submission,
-                              stored_contents, stored_shas)
+from ..store.database import (
+    SubmissionRecord,
+    ingest_lock,
+    make_engine,
+    prepare_columns,
+    save_submission,
+    stored_contents,
+    stored_shas,
+)
 from ..store.urls import safe_url
-from .workbook import DEFAULT_LIMITS, FileRejected, Limits, RawSheet, find_files, read_file
+from .repair import COLUMN_RULES
+from .submission import FileOutcome, _failed, content_sha256, exam_of_sheet_name, read_submission, sha256_file
+from .workbook import DEFAULT_LIMITS, Limits, find_files
 from .workers import DEFAULT_MAX_MEMORY_MB, run_jobs
 from .workers import settings as worker_settings
 
 log = logging.getLogger(__name__)
-
-_EXPOSURE_FRAME_COLUMNS = ("sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS)
-
-_TEMPLATE_SHEETS = {"ids", "examination codes", "exam codes", "untersuchungscodes", "codes", "anleitung",
-                    "instructions", "hinweise", "readme", "legende", "legend"}
-
-
-@dataclass
-class FileOutcome:
-    """What happened to one file."""
-
-    source_file: str
-    status: str  # stored | duplicate | failed
-    message: str = ""
-    data_source: str | None = None
-    year: int | None = None
-    sheets_with_data: int = 0
-    sheets_skipped: list[str] = field(default_factory=list)
-    rows_read: int = 0
-    rows_stored: int = 0
-    rows_rejected: int = 0
-    repairs: int = 0
-    flagged: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    #: Inferences that could be wrong: ``{rule: rows (or columns) touched}``,
-    #: see :data:`drl_analysis.ingest.repair.INFERENCE_RULES`.
-    inferences: dict[str, int] = field(default_factory=dict)
-
 
 @dataclass
 class IngestSummary:
@@ -145,321 +112,6 @@ class IngestSummary:
         if len(files) > limit:
             lines.append(f"  ... and {len(files) - limit} more files (--json lists all)")
         return lines
-
-
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file, hex: how submissions and run inputs are known."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _skip_reason(sheet: RawSheet) -> str:
-    if not any(any(v not in ("", None) for v in row) for row in sheet.rows):
-        return "empty sheet"
-    if sheet.name.strip().lower() in _TEMPLATE_SHEETS:
-        return "template sheet without exposure data"
-    return "no header naming an exam code and a dose quantity"
-
-
-def _continuation_start(sheet: RawSheet, header: HeaderMatch, catalogue: Catalogue) -> int | None:
-    """First data row of a sheet that continues the previous one without a header.
-
-    It continues it when its first filled row is as wide as the header and its
-    exam-code cell reads as a known exam code.
-    """
-    from .repair import _resolve_exam
-
-    if "exam_code" not in header.columns:
-        return None
-    for r, row in enumerate(sheet.rows[:60]):
-        if not any(v not in ("", None) for v in row):
-            continue
-        c = header.columns["exam_code"].index
-        if c >= len(row):
-            return None
-        code, _ = _resolve_exam(row[c], catalogue)
-        return r if code in catalogue.codes else None
-    return None
-
-
-def exam_of_sheet_name(name: str, catalogue: Catalogue) -> str | None:
-    """The catalogue exam code a sheet's name gives (``"1010"``, ``"CT Cranium"``), or None."""
-    from .repair import _resolve_exam
-
-    if not name.strip():
-        return None
-    code, _ = _resolve_exam(name, catalogue)
-    return code if code in catalogue.codes else None
-
-
-def _data_above(sheet: RawSheet, header: HeaderMatch, catalogue: Catalogue) -> bool:
-    """Whether rows above the header hold exposures (known exam codes in its exam column)."""
-    from .repair import _resolve_exam
-
-    if "exam_code" not in header.columns:
-        return False
-    c = header.columns["exam_code"].index
-    for row in sheet.rows[: header.row]:
-        if c < len(row) and row[c] not in ("", None):
-            code, _ = _resolve_exam(row[c], catalogue)
-            if code in catalogue.codes:
-                return True
-    return False
-
-
-def read_submission(
-    path: Path,
-    source_file: str,
-    catalogue: Catalogue,
-    *,
-    data_source: str | None = None,
-    year: int | None = None,
-    max_bytes: int | None = None,
-    sha256: str | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-) -> tuple[SubmissionRecord, FileOutcome]:
-    """Read and repair one file into a record ready to store (nothing is stored)."""
-    sha = sha256 or sha256_file(path)
-    try:
-        raw = read_file(path, max_bytes=max_bytes, limits=limits)
-    except FileRejected as exc:
-        return _failed(source_file, sha, str(exc))
-    except OSError as exc:
-        return _failed(source_file, sha, f"cannot open the file ({exc.strerror or exc})")
-
-    name_source, name_year = labels_from_name(path.stem)
-    headers: list[tuple[RawSheet, HeaderMatch | None]] = []
-    for s in raw.sheets:
-        if is_instruction_sheet(s):
-            headers.append((s, None))  # never read for data, even with a header and an example row
-            continue
-        h = find_header(s.rows)
-        if h is None:
-            headers.append((s, None))
-            continue
-        parts = split_tables(s, h)
-        headers.extend(parts)
-    # Labels anywhere in the workbook apply to sheets that name none.
-    book_source = book_year = None
-    for s, h in headers:
-        src, yr = find_labels(s.rows, h.row if h else min(len(s.rows), 20))
-        book_source = book_source or src
-        book_year = book_year or yr
-
-    results: list[tuple[SheetResult, str | None, int | None]] = []
-    sheet_rows: list[dict] = []
-    notes = list(raw.notes)
-    skipped: list[str] = []
-    not_read: list[str] = []
-    names = [s.name for s, _ in headers]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        notes.append(f"sheet {name!r} holds several tables with headers of their own; each read with its own header")
-    previous: HeaderMatch | None = None
-    for sheet, header in headers:
-        start = None
-        exam_from_sheet = None
-        if is_instruction_sheet(sheet):
-            skipped.append(sheet.name)
-            sheet_rows.append({"sheet": sheet.name, "status": "skipped", "reason": "instructions or examples, not data"})
-            continue
-        if header is None:
-            exam_from_sheet = exam_of_sheet_name(sheet.name, catalogue)
-            if exam_from_sheet is not None:
-                header = find_header(sheet.rows, need_exam=False)
-                if header is None:
-                    exam_from_sheet = None
-                else:
-                    notes.append(f"sheet {sheet.name!r} has no exam-code column; "
-                                 f"exam code {exam_from_sheet} taken from its name")
-        own_header = header is not None
-        if header is not None and _data_above(sheet, header, catalogue):
-            # Data above the header: the "header" repeats inside the data of
-            # a sheet that continues the one before it.
-            start = next(i for i, row in enumerate(sheet.rows) if any(v not in ("", None) for v in row))
-            notes.append(f"sheet {sheet.name!r} starts with data; its header row {header.row + 1} repeats inside")
-            header = previous or header  # the repeated header may have lost cells (merged ranges)
-        elif header is None and previous is not None:
-            start = _continuation_start(sheet, previous, catalogue)
-            if start is not None:
-                header = previous
-                notes.append(f"sheet {sheet.name!r} has no header; read with the columns of the sheet before")
-        if header is None:
-            reason = _skip_reason(sheet)
-            skipped.append(sheet.name)
-            sheet_rows.append({"sheet": sheet.name, "status": "skipped", "reason": reason})
-            continue
-        if start is None and read_unit_row(sheet.rows, header):
-            start = header.row + 2
-        if own_header and header is not previous:
-            try:
-                first = header.row + 1 if start is None else start
-                try:
-                    checked = check_columns(sheet.rows, header, first, catalogue)
-                except SheetNotRead as exc:
-                    # A sheet per exam whose "exam" column holds something else
-                    # ("Protokoll"): its name gives the exam.
-                    by_name = exam_of_sheet_name(sheet.name, catalogue) if exc.column == "exam_code" else None
-                    if by_name is None or exam_from_sheet is not None:
-                        raise
-                    notes.append(f"sheet {sheet.name!r}: {exc}; exam code {by_name} taken from the sheet's name")
-                    header.use("exam_code", None)
-                    exam_from_sheet = by_name
-                    checked = check_columns(sheet.rows, header, first, catalogue)
-                notes.extend(f"sheet {sheet.name!r}: {n}" if sheet.name else n for n in checked)
-            except SheetNotRead as exc:
-                notes.append(f"sheet {sheet.name!r} not read: {exc}" if sheet.name else f"not read: {exc}")
-                not_read.append(str(exc))
-                result = reject_sheet(sheet, header, header.row + 1 if start is None else start,
-                                      f"sheet not read: {exc}")
-                src, yr = find_labels(sheet.rows, header.row)
-                results.append((result, src or book_source or name_source or data_source,
-                                yr or year_of_sheet_name(sheet.name) or book_year or name_year or year))
-                continue
-        previous_before, previous = previous, header
-        facility_from_sheet = None
-        if "facility_id" not in header.columns and raw.kind != "csv":
-            facility_from_sheet = facility_of_sheet_name(sheet.name)
-            if facility_from_sheet is not None and exam_of_sheet_name(sheet.name, catalogue) is None:
-                notes.append(f"sheet {sheet.name!r} has no facility-ID column; its name is taken as the facility ID")
-            else:
-                facility_from_sheet = None
-        result = repair_sheet(sheet, header, catalogue, in_workbook=raw.kind != "csv", data_start=start,
-                              exam_from_sheet=exam_from_sheet, facility_from_sheet=facility_from_sheet)
-        if own_header and header is not previous_before:
-            result.header_row = sheet.row_number(header.row)
-        src, yr = find_labels(sheet.rows, header.row if start is None else 0)
-        sheet_source = src or book_source or name_source or data_source
-        sheet_year = yr or year_of_sheet_name(sheet.name) or book_year or name_year or year
-        results.append((result, sheet_source, sheet_year))
-
-    # Columns of every sheet, joined into one frame at the end (a frame per
-    # sheet, copied and concatenated, costs more than the rows themselves).
-    parts: dict[str, list] = {c: [] for c in _EXPOSURE_FRAME_COLUMNS}
-    n_sheet_rows: list[int] = []
-    repair_frames: list[pd.DataFrame] = []
-    rejections: list[dict] = []
-    ambiguous: list[tuple[int, str, float, float]] = []
-    offset = 0
-    for result, src, yr in results:
-        exp = result.exposures
-        year_col = exp["row_year"].to_numpy(dtype=float)
-        year_col = np.where(np.isnan(year_col), np.nan if yr is None else yr, year_col)
-        columns = {c: exp[c].to_numpy() for c in _EXPOSURE_FRAME_COLUMNS if c not in ("data_source", "year")}
-        columns["year"] = year_col
-        missing = np.isnan(year_col) | (src is None)
-        if missing.any():
-            why = "no survey year: give it in the Year cell, a Year column, the file name or --year"
-            if src is None:
-                why = "no data source: give it in the Data source cell, the file name or --data-source"
-            for row in columns["source_row"][missing]:
-                result.rejections.append({"sheet": result.name, "source_row": int(row), "reason": why, "raw": None})
-            keep_pos = np.flatnonzero(~missing)
-            remap = {int(old): new for new, old in enumerate(keep_pos)}
-            result.ambiguous = [(remap[i], c, a, b) for i, c, a, b in result.ambiguous if i in remap]
-            columns = {c: v[keep_pos] for c, v in columns.items()}
-        stored = len(columns["year"])
-        columns["data_source"] = np.full(stored, src, dtype=object)
-        for c in _EXPOSURE_FRAME_COLUMNS:
-            parts[c].append(columns[c])
-        n_sheet_rows.append(stored)
-        ambiguous.extend((offset + i, c, a, b) for i, c, a, b in result.ambiguous)
-        offset += stored
-        repair_frames.append(result.repairs)
-        rejections.extend(result.rejections)
-        sheet_rows.append({
-            "sheet": result.name, "status": result.status, "reason": "; ".join(result.notes) or None,
-            "header_row": result.header_row, "column_map": json.dumps(result.column_map, ensure_ascii=False),
-            "unknown_columns": json.dumps(result.unknown_columns, ensure_ascii=False),
-            "data_source": src, "year": yr, "rows_read": result.rows_read,
-            "rows_stored": stored, "rows_rejected": result.rows_read - stored,
-        })
-        rejected_here = sum(1 for r in result.rejections)
-        if result.rows_read != stored + rejected_here:  # pragma: no cover - a bug of ours
-            raise AssertionError(f"{source_file} sheet {result.name!r}: rows do not add up")
-        for u in result.unknown_columns:
-            notes.append(f"sheet {result.name!r}: column {u!r} is not an exposure column; kept out")
-
-    if not_read and sum(n_sheet_rows) == 0:
-        return _failed(source_file, sha, "; ".join(f"sheet not read: {r}" for r in not_read))
-    if not n_sheet_rows or sum(n_sheet_rows) == 0 and not rejections:
-        reason = "the workbook holds no exposure data" if raw.kind != "csv" else "the CSV file holds no exposure data"
-        if skipped:
-            reason += f" (sheets: {', '.join(repr(s) for s in skipped)})"
-        return _failed(source_file, sha, reason)
-
-    columns = {c: np.concatenate(v) for c, v in parts.items()}
-    year_values = columns["year"]
-    no_year = np.isnan(year_values)
-    columns["year"] = pd.arrays.IntegerArray(np.where(no_year, 0, year_values).astype(np.int64), no_year)
-    exposures = pd.DataFrame(columns)
-    refs = exam_references(exposures, catalogue)
-    chosen = resolve_ambiguous(exposures, ambiguous, refs)
-    repairs = pd.concat(repair_frames, ignore_index=True) if repair_frames else pd.DataFrame(columns=REPAIR_COLUMNS)
-    if chosen:
-        amb = repairs.index[repairs["rule"] == "ambiguous_notation"]
-        where = {(repairs.at[i, "sheet"], repairs.at[i, "source_row"], repairs.at[i, "column"]): i for i in amb}
-        for (pos, column), value in chosen.items():
-            exposures.loc[pos, column] = value
-            i = where.get((exposures["sheet"].iat[pos], int(exposures["source_row"].iat[pos]), column))
-            if i is not None:
-                repairs.at[i, "after"] = repr_number(value)
-    exposures["flags"] = flag_exposures(exposures, catalogue, refs, set(chosen))
-    n_flagged = int((exposures["flags"] != "").sum())
-    sources = exposures["data_source"].dropna()
-    years = exposures["year"].dropna()
-    rec = SubmissionRecord(
-        source_file=source_file,
-        sha256=sha,
-        data_source=sources.mode().iat[0] if len(sources) else None,
-        year=int(years.mode().iat[0]) if len(years) else None,
-        message="; ".join(notes) or None,
-        exposures=exposures,
-        sheets=sheet_rows,
-        repairs=repairs,
-        rejections=rejections,
-        rows_read=sum(r.rows_read for r, _, _ in results),
-        n_flagged=n_flagged,
-        content_sha256=content_sha256(exposures),
-    )
-    outcome = FileOutcome(
-        source_file=source_file,
-        status="stored",
-        message="; ".join(notes),
-        data_source=rec.data_source,
-        year=rec.year,
-        sheets_with_data=len(results),
-        sheets_skipped=skipped,
-        rows_read=rec.rows_read,
-        rows_stored=len(exposures),
-        rows_rejected=len(rejections),
-        repairs=len(repairs),
-        flagged=n_flagged,
-        reasons=dict(Counter(r["reason"] for r in rejections)),
-        notes=notes,
-        inferences=inference_counts(repairs),
-    )
-    return rec, outcome
-
-
-def content_sha256(exposures: pd.DataFrame) -> str | None:
-    """SHA-256 over the rows read: data source, year, IDs, codes and values in row
-    order (None for no rows). Equal for a file re-saved with other bytes."""
-    if exposures is None or not len(exposures):
-        return None
-    columns = ["data_source", "year", "facility_id", "exam_code", *NUMERIC_COLUMNS]
-    hashed = pd.util.hash_pandas_object(exposures[columns], index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()
-
-
-def _failed(source_file: str, sha: str, reason: str) -> tuple[SubmissionRecord, FileOutcome]:
-    rec = SubmissionRecord(
-        source_file=source_file, sha256=sha, data_source=None, year=None, status="failed", message=reason,
-        rejections=[{"sheet": None, "source_row": None, "reason": reason, "raw": None}],
-    )
-    return rec, FileOutcome(source_file=source_file, status="failed", message=reason)
 
 
 def ingest_paths(
@@ -624,3 +276,7 @@ def _crashed(job: tuple[int, Path, str, str], why: str) -> tuple[SubmissionRecor
     rec, outcome = _failed(name, sha, f"the reader crashed on this file ({why}; out of memory or a fault in the "
                                       "workbook library); the other files were read")
     return rec, outcome, None
+
+
+__all__ = ["FileOutcome", "IngestSummary", "content_sha256", "exam_of_sheet_name", "ingest_paths", "read_submission",
+           "sha256_file"]

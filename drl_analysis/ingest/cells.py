@@ -8,6 +8,9 @@ survives into an ID or a code.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 #: Texts that mean "no value", compared after :func:`marker_key` (case, spaces
 #: and dots do not count: ``k.A.``, ``k. A.``, ``K.A``, ``n. a.`` are one marker).
 MISSING_MARKERS = frozenset(
@@ -15,7 +18,7 @@ MISSING_MARKERS = frozenset(
      "null", "keineangabe", "keineangaben", "unbekannt", "unknown", "x", "xx", "/", "//", "-/-", "nv", "n/v",
      "nb", "n/b", "nichtbekannt", "nichtangegeben", "nz", "nichtzutreffend", "notapplicable", "notavailable",
      "notknown", "entfaellt", "entfällt", "fehlt", "#n/a", "#nv", "#na", "ohne", "leer", "empty", "missing",
-     "unk", "unbek", "unbekannt", "*", "nicht erfasst", "nichterfasst", "ne"}
+     "unk", "unbek", "*", "nicht erfasst", "nichterfasst", "ne"}
 )
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _SPACES = dict.fromkeys(map(ord, "\u00a0\u202f\u2007\u2009\u2002\u2003"), " ")
@@ -39,3 +42,15 @@ def is_missing_marker(text: str) -> bool:
     [True, True, True, True, False, False]
     """
     return marker_key(text) in MISSING_MARKERS
+
+
+def _is_empty(v: object) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
+
+
+def _cell_text(v: object) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (dt.datetime, dt.date, dt.time)):
+        return v.isoformat()
+    return str(v)

@@ -18,8 +18,16 @@ import re
 from ..core.catalogue import Catalogue
 from ..core.units import FAMILY_OF_COLUMN
 from .headers import ColumnMatch, HeaderMatch, fold, match_column
-from .repair import (_is_empty, _parse_text_number, _resolve_exam, _resolve_phantom, _text_kind, clean_text,
-                     is_missing_marker, last_data_row)
+from .repair import (
+    _is_empty,
+    _parse_text_number,
+    _resolve_exam,
+    _resolve_phantom,
+    _text_kind,
+    clean_text,
+    is_missing_marker,
+    last_data_row,
+)
 
 #: Share of a column's filled cells that must read as its kind.
 MIN_SHARE = {"exam_code": 0.5, "numeric": 0.8}

@@ -311,30 +311,41 @@ def header_from_row(r: int, row: list, *, need_exam: bool = True) -> HeaderMatch
     if "exam_code" not in columns and (need_exam or "facility_id" not in columns):
         return None
     header = HeaderMatch(r, columns, unknown, notes, candidates)
+    _attach_unit_columns(header, unit_cells)
+    _find_phantom_split(header)
+    return header
+
+
+def _attach_unit_columns(header: HeaderMatch, unit_cells: list[tuple[int, str]]) -> None:
+    """Columns that give a dose's unit row by row ("Einheit DFP"; "Einheit" alone:
+    the nearest dose column to its left)."""
     for c, text in unit_cells:
         named = _match_ranked(_UNIT_COLUMN.sub(" ", fold(text)).strip())[0]
         if named not in DOSE_COLUMNS:
-            # "Einheit" alone: the unit of the nearest dose column to its left.
-            left = [m for m in columns.values() if m.column in DOSE_COLUMNS and m.index < c]
+            left = [m for m in header.columns.values() if m.column in DOSE_COLUMNS and m.index < c]
             named = max(left, key=lambda m: m.index).column if left else None
-        if named in columns and named not in header.unit_columns:
+        if named in header.columns and named not in header.unit_columns:
             header.unit_columns[named] = c
-            notes.append(f"column {text!r} gives the unit of {named} row by row")
+            header.notes.append(f"column {text!r} gives the unit of {named} row by row")
         else:
-            unknown.append(text)
+            header.unknown.append(text)
+
+
+def _find_phantom_split(header: HeaderMatch) -> None:
+    """A CT dose given in one column per phantom ("CTDIvol Kopf 16 cm", "CTDIvol Körper 32 cm")."""
     for column in ("ctdivol_mgy", "dlp_mgycm"):
         split = {}
-        for m in candidates.get(column, []):
+        for m in header.candidates.get(column, []):
             sizes = [size for size, pattern in _PHANTOM_IN_HEADER.items() if pattern.search(fold(m.header))]
             if len(sizes) == 1 and sizes[0] not in split:
                 split[sizes[0]] = m
         if len(split) == 2:
             header.phantom_split[column] = split
             for m in split.values():
-                if m.header in unknown:
-                    unknown.remove(m.header)
-            notes.append(f"{column} given in one column per phantom ({split[16].header!r}, {split[32].header!r})")
-    return header
+                if m.header in header.unknown:
+                    header.unknown.remove(m.header)
+            header.notes.append(f"{column} given in one column per phantom "
+                                f"({split[16].header!r}, {split[32].header!r})")
 
 
 #: A header cell of a column that holds units ("Einheit DFP", "Unit").

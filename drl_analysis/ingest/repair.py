@@ -58,7 +58,6 @@ column, the raw cells are kept).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import re
@@ -70,11 +69,12 @@ import pandas as pd
 
 from ..core.catalogue import Catalogue
 from ..core.columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
-from .headers import RANK_EXACT, HeaderMatch, fold, match_column
-from .cells import MISSING_MARKERS, clean_text, is_missing_marker, marker_key  # noqa: F401 - MISSING_MARKERS, marker_key re-exported
-from .split_columns import apply_unit_column, phantom_of_split, read_phantom_split
 from ..core.numbers import Notation, decide_notation, notation_votes, parse_number
-from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
+from .cells import MISSING_MARKERS, _cell_text, _is_empty, clean_text, is_missing_marker, marker_key  # noqa: F401 - re-exported
+from .facility_ids import _fill_down_ids, _fill_merged_ids
+from .headers import RANK_EXACT, HeaderMatch, fold, match_column
+from .number_cells import _numeric_column, _parse_text_number, _parse_texts, repr_number  # noqa: F401 - re-exported
+from .split_columns import apply_unit_column, phantom_of_split, read_phantom_split
 from .workbook import RawSheet
 
 _SUMMARY = re.compile(
@@ -177,18 +177,6 @@ def reject_sheet(sheet: RawSheet, header: HeaderMatch, start: int, reason: str) 
     )
 
 
-def _is_empty(v: object) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
-
-
-def _cell_text(v: object) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, (dt.datetime, dt.date, dt.time)):
-        return v.isoformat()
-    return str(v)
-
-
 def last_data_row(rows: list[list], start: int) -> int:
     """Index one past the last row at or after ``start`` with a non-empty cell."""
     for i in range(len(rows) - 1, start - 1, -1):
@@ -266,223 +254,10 @@ class _Log:
         self.rejections.append({"sheet": self.sheet, "source_row": row, "reason": reason, "raw": raw})
 
 
-@dataclass(frozen=True)
-class _NumberCell:
-    value: float
-    rule: str | None
-    ambiguous_alt: float | None = None
-
-
-_GROUP_SPACE = re.compile(r"\d[\s'\u00a0\u202f\u2009]\d")
-
-
-@lru_cache(maxsize=200_000)
-def _parse_text_number(
-    text: str, family: str | None, header_factor: float, notation: Notation | None, in_workbook: bool
-) -> _NumberCell:
-    """Read one text cell of a numeric column; the rule is None when nothing changed."""
-    t = clean_text(text)
-    if is_missing_marker(t):
-        return _NumberCell(math.nan, "missing_marker")
-    remark = None
-    m = _APPROXIMATE.match(t)
-    if m and m.end() < len(t):
-        t, remark = t[m.end():], "approximate_value"
-    try:
-        parsed = parse_number(t, notation)
-    except ValueError:
-        return _NumberCell(math.nan, "unreadable_value")
-    factor = header_factor
-    rule = None
-    number_part = t
-    if parsed.unit:
-        if family is None:
-            return _NumberCell(math.nan, "unreadable_value")
-        unit, comment = _unit_and_comment(parsed.unit, family)
-        if unit is None and comment is None:
-            return _NumberCell(math.nan, "unreadable_value")
-        if unit:
-            factor = unit_factor(family, unit)
-            rule = "unit_in_cell"
-        if comment:
-            remark = remark or "comment_in_cell"
-        number_part = t[: len(t) - len(parsed.unit)]
-    if remark is not None:
-        value = parsed.value * factor
-        if parsed.ambiguous:
-            return _NumberCell(math.nan, "unreadable_value")
-        return _NumberCell(value, remark)
-    if parsed.ambiguous:
-        return _NumberCell(parsed.value * factor, "ambiguous_notation", parsed.alternative * factor)
-    if rule is None and notation is not None and parsed.notation == notation and parse_number(t).ambiguous:
-        # "1.234" reads two ways alone; the sheet's other numbers decided.
-        rule = "notation_from_sheet"
-    if rule is None:
-        used = parsed.notation or notation
-        if _GROUP_SPACE.search(number_part) or (used == "de" and "." in number_part) or (
-            used == "en" and "," in number_part
-        ):
-            rule = "thousands_separator"
-        elif "," in number_part:
-            rule = "decimal_comma" if in_workbook else None
-        elif in_workbook:
-            rule = "number_as_text"
-    return _NumberCell(parsed.value * factor, rule)
-
-
-#: "ca. 80", "~16.4", "etwa 75": an approximate value, read as the number.
-_APPROXIMATE = re.compile(r"^(ca\.?|circa|approx\.?|etwa|rd\.?|~|\u2248)\s*", re.I)
-_FAMILIES = ("dap", "dose", "dlp", "mass", "age", "length", "time")
-#: Words that open a comment after a number ("lt. Protokoll", "geschätzt").
-_COMMENT_WORD = re.compile(
-    r"(lt|laut|gem|gemaess|gemäß|geschaetzt|geschätzt|geschaetzt|estimated|est|nach|siehe|s|vgl|approx|ca|"
-    r"circa|gemessen|measured|korrigiert|corrected|aus|from|per|see)\b\.?", re.I)
-
-
-def _unit_and_comment(rest: str, family: str) -> tuple[str | None, str | None]:
-    """What follows a number in a cell: ``(unit, comment)``.
-
-    ``"mGy"`` is a unit; ``"(geschätzt)"`` or ``"lt. Protokoll"`` a comment (text
-    without a digit that is no unit of any kind); ``"kg (geschätzt)"`` both.
-    A unit of another kind (``"kg"`` in an age cell) gives ``(None, None)``:
-    the cell is unreadable.
-    """
-    rest = rest.strip()
-    unit_text, _, comment = rest.partition("(")
-    comment = ("(" + comment) if comment else ""
-    words = unit_text.split()
-    for k in range(len(words), -1, -1):
-        head, tail = " ".join(words[:k]), " ".join(words[k:])
-        if head:
-            try:
-                unit_factor(family, head.rstrip("."))
-            except UnknownUnit:
-                continue
-        extra = " ".join(x for x in (tail, comment) if x)
-        if extra and (re.search(r"\d", extra) or _is_unit_of_any(extra)
-                      or not (extra.startswith("(") or _COMMENT_WORD.match(extra))):
-            return None, None
-        if not head and not extra:
-            return None, None
-        return head or "", extra or None
-    return None, None
-
-
-def _is_unit_of_any(text: str) -> bool:
-    for family in _FAMILIES:
-        try:
-            unit_factor(family, text.strip("() .").strip())
-            return True
-        except UnknownUnit:
-            continue
-    return False
-
-
-_TYPE_OF = np.frompyfunc(type, 1, 1)
-_DECIMAL = re.compile(r"(\d+)([.,])(\d+)")
-
-
-def _parse_texts(
-    texts, family: str | None, header_factor: float, notation: Notation | None, in_workbook: bool
-) -> tuple[list[float], list[str | None], list[tuple[int, float]]]:
-    """Values, rules and ambiguous alternatives ``(k, alt)`` of distinct text cells.
-
-    Plain digits (``"1234"``) and plain decimals (``"12,5"``, ``"12.5"``) that
-    read the same in either notation are read here directly, as
-    :func:`_parse_text_number` reads them; everything else goes through it.
-    """
-    values: list[float] = []
-    rules: list[str | None] = []
-    alts: list[tuple[int, float]] = []
-    text_rule = "number_as_text" if in_workbook else None
-    comma_rule = "decimal_comma" if in_workbook else None
-    for k, u in enumerate(texts):
-        if u.isascii():
-            if u.isdigit():
-                values.append(float(u) * header_factor)
-                rules.append(text_rule)
-                continue
-            m = _DECIMAL.fullmatch(u)
-            if m is not None:
-                whole, sep, frac = m.groups()
-                # "1.234" / "1,234" are ambiguous; left to the full reader.
-                if not (len(frac) == 3 and whole != "0" and len(whole) <= 3):
-                    values.append(float(whole + "." + frac) * header_factor)
-                    rules.append(comma_rule if sep == "," else text_rule)
-                    continue
-        if not u.strip():
-            values.append(math.nan)
-            rules.append(None)
-            continue
-        p = _parse_text_number(u, family, header_factor, notation, in_workbook)
-        values.append(p.value)
-        rules.append(p.rule)
-        if p.ambiguous_alt is not None:
-            alts.append((k, p.ambiguous_alt))
-    return values, rules, alts
-
-
-def _numeric_column(
-    arr: np.ndarray, column: str, header_factor: float, notation: Notation | None, in_workbook: bool,
-    rows: np.ndarray, log: _Log,
-) -> tuple[np.ndarray, dict[int, float], np.ndarray]:
-    """Canonical floats for one numeric column; logs repairs.
-
-    ``arr`` is an object array of raw cells; numbers are converted in one
-    step, text cells once per distinct text. Returns the values, the
-    ambiguous cells ``{position: other reading}`` and a mask of unreadable
-    cells (text that reads as no value of the column: their rows are
-    rejected, so nothing is logged for them here).
-    """
-    family = FAMILY_OF_COLUMN.get(column)
-    out = np.full(len(arr), np.nan)
-    unreadable = np.zeros(len(arr), dtype=bool)
-    if not len(arr):
-        return out, {}, unreadable
-    types = _TYPE_OF(arr)
-    is_float = types == float
-    is_str = types == str
-    out[is_float] = arr[is_float].astype(float) * header_factor
-    for i in np.flatnonzero(~is_float & ~is_str):
-        v = arr[i]
-        if isinstance(v, int) and not isinstance(v, bool):
-            out[i] = float(v) * header_factor
-        elif not _is_empty(v):
-            unreadable[i] = True
-    ambiguous: dict[int, float] = {}
-    idx = np.flatnonzero(is_str)
-    if len(idx):
-        codes, uniques = pd.factorize(arr[idx])
-        values, rules_of, alts = _parse_texts(uniques, family, header_factor, notation, in_workbook)
-        value_table = np.array(values, dtype=float)
-        out[idx] = value_table[codes]
-        rules = np.array(rules_of, dtype=object)[codes]
-        bad = rules == "unreadable_value"
-        if bad.any():
-            unreadable[idx[bad]] = True
-            rules[bad] = None
-        has_rule = rules != None  # noqa: E711 - elementwise on an object array
-        if has_rule.any():
-            after_table = np.array([None if v != v else repr_number(v) for v in values], dtype=object)
-            for rule in sorted(set(rules[has_rule])):
-                sel = rules == rule
-                at = idx[sel]
-                log.repairs_at(rows[at], column, arr[at], after_table[codes[sel]], rule)
-        for k, alt in alts:
-            for i in idx[codes == k]:
-                ambiguous[int(i)] = alt
-    return out, ambiguous, unreadable
-
-
 def _resolved(arr: np.ndarray, fn, cache: dict | None = None) -> tuple[list, np.ndarray]:
     """``fn`` applied once per distinct cell: (results per distinct cell, codes per cell; -1 for None)."""
     codes, uniques = pd.factorize(arr)
     return [fn(u) for u in uniques], codes
-
-
-def repr_number(x: float) -> str:
-    """A float as a repair log writes it: shortest round-trip text."""
-    return repr(float(x)) if not float(x).is_integer() else str(int(x))
 
 
 def _resolve_exam(value: object, catalogue: Catalogue) -> tuple[str | None, str | None]:
@@ -589,8 +364,9 @@ def _text_kind_cached(text: str, catalogue: Catalogue) -> str | None:
 
 def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
     text = clean_text(text)
-    if catalogue.code_for_name(text) is not None or _CODE_IN_TEXT.search(text):
-        return None  # "Total aorta" is an exam, not a total
+    code = _CODE_IN_TEXT.search(text)
+    if catalogue.code_for_name(text) is not None or (code and code.group(1) in catalogue.codes):
+        return None  # "Total aorta" and "1120 Total" are exams, not totals; "Stand 2024" is a note
     folded = fold(text)
     if _SUMMARY.match(folded):
         return "total or summary row"
@@ -616,6 +392,11 @@ def _repeats_header(row: list, header_columns: dict[int, str] | None) -> bool:
 def _row_kind(row: list, id_cell: object, exam_cell: object, cache: dict, catalogue: Catalogue,
               header_columns: dict[int, str] | None = None) -> str | None:
     """Why a row is no exposure, or None if it may be one."""
+    lead = next((v for v in row if not _is_empty(v)), None)
+    if isinstance(lead, str) and lead is not id_cell and lead is not exam_cell:
+        kind = _text_kind(lead, catalogue)
+        if kind in ("total or summary row", "note row", "example row"):
+            return kind
     if _is_empty(exam_cell):
         filled = [v for v in row if not _is_empty(v)]
         if not filled:
@@ -681,154 +462,270 @@ def repair_sheet(
         and ``year`` (from a year column, else NaN); ``flags`` empty.
     """
     log = _Log(sheet.name)
-    start = header.row + 1 if data_start is None else data_start
-    end = last_data_row(sheet.rows, start)
-    rows = sheet.rows[start:end]
-    n = len(rows)
-    source_rows = (
-        np.arange(start + 1, end + 1)
-        if sheet.line_numbers is None
-        else np.asarray(sheet.line_numbers[start:end], dtype=int)
-    )
+    s = _SheetRows.of(sheet, header, data_start)
     cols = header.columns
-    width = max((len(r) for r in rows), default=0)
-    if n and width and all(len(r) == width for r in rows):
-        # Workbook sheets are rectangular: one flat array, no per-row copy.
-        grid = np.empty(n * width, dtype=object)
-        grid[:] = [v for r in rows for v in r]
-        grid = grid.reshape(n, width)
-    else:
-        grid = np.full((n, max(width, 1)), "", dtype=object)
-        for i, r in enumerate(rows):
-            grid[i, : len(r)] = r
-
-    def cells(column: str) -> np.ndarray:
-        if column not in cols or cols[column].index >= grid.shape[1]:
-            return np.full(n, "", dtype=object)
-        return grid[:, cols[column].index].copy()
-
     # Columns matched by another name than the template's: an inference.
     for column, m in sorted(cols.items(), key=lambda kv: kv[1].index):
         if m.rank != RANK_EXACT:
             log.repair(None, column, m.header, column, "header_matched")
+    id_cells, exam_cells = _id_and_exam_cells(s, exam_from_sheet, facility_from_sheet, log)
+    keep, barrier = _row_kinds(s, id_cells, exam_cells, catalogue, log)
+    notes = list(header.notes)
+    note = _fill_ids(s, id_cells, keep, barrier, log)
+    if note:
+        notes.append(note)
+    kept = np.flatnonzero(keep)
+    numbers = _read_numbers(s, kept, in_workbook, log)
+    facility, exam = _read_ids_and_codes(s, kept, id_cells, exam_cells, catalogue, exam_from_sheet,
+                                         facility_from_sheet, log)
+    reasons = _row_reasons(numbers, facility, exam, "facility_id" in cols)
+    bad = np.flatnonzero(reasons != None)  # noqa: E711 - elementwise on an object array
+    kept_rows = s.source_rows[kept]
+    for j in bad:
+        log.reject(int(kept_rows[j]), str(reasons[j]), s.rows[kept[j]])
+    columns = {"sheet": sheet.name, "source_row": kept_rows.astype(int), "row_year": _read_years(s, kept),
+               "facility_id": facility, "exam_code": exam, **{c: numbers.data[c] for c in NUMERIC_COLUMNS}}
+    repairs = log.frame()
+    ambiguous = numbers.ambiguous
+    if len(bad):
+        keep_pos = np.setdiff1d(np.arange(len(kept)), bad)
+        remap = {int(old): new for new, old in enumerate(keep_pos)}
+        ambiguous = [(remap[i], c, a, b) for i, c, a, b in ambiguous if i in remap]
+        columns = {c: v if isinstance(v, str) else v[keep_pos] for c, v in columns.items()}
+        # Repairs of rejected rows are not kept: the rejection holds the raw cells.
+        if len(repairs):
+            dropped = kept_rows[bad]
+            repairs = repairs[~np.isin(repairs["source_row"].to_numpy(), dropped)].reset_index(drop=True)
+    frame = pd.DataFrame(columns, columns=["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS])
+    notation = numbers.sheet_notation
+    return SheetResult(
+        name=sheet.name,
+        header_row=sheet.row_number(header.row) if data_start is None else None,
+        column_map={c: m.header for c, m in sorted(cols.items(), key=lambda kv: kv[1].index)},
+        unknown_columns=list(header.unknown),
+        exposures=frame,
+        repairs=repairs,
+        rejections=sorted(log.rejections, key=lambda r: r["source_row"]),
+        rows_read=s.n,
+        notes=notes + ([f"numbers read in {notation} notation"] if notation else []),
+        ambiguous=ambiguous,
+    )
 
-    filled = np.array([any(not _is_empty(v) for v in r) for r in rows], dtype=bool) \
-        if exam_from_sheet is not None or facility_from_sheet is not None else None
+
+@dataclass
+class _SheetRows:
+    """The rows of a data sheet below its header, as a grid of cells."""
+
+    sheet: RawSheet
+    header: HeaderMatch
+    start: int
+    rows: list[list]
+    source_rows: np.ndarray
+    grid: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def of(cls, sheet: RawSheet, header: HeaderMatch, data_start: int | None) -> _SheetRows:
+        start = header.row + 1 if data_start is None else data_start
+        end = last_data_row(sheet.rows, start)
+        rows = sheet.rows[start:end]
+        n = len(rows)
+        source_rows = (np.arange(start + 1, end + 1) if sheet.line_numbers is None
+                       else np.asarray(sheet.line_numbers[start:end], dtype=int))
+        width = max((len(r) for r in rows), default=0)
+        if n and width and all(len(r) == width for r in rows):
+            # Workbook sheets are rectangular: one flat array, no per-row copy.
+            grid = np.empty(n * width, dtype=object)
+            grid[:] = [v for r in rows for v in r]
+            grid = grid.reshape(n, width)
+        else:
+            grid = np.full((n, max(width, 1)), "", dtype=object)
+            for i, r in enumerate(rows):
+                grid[i, : len(r)] = r
+        return cls(sheet, header, start, rows, source_rows, grid)
+
+    def column_at(self, index: int) -> np.ndarray:
+        """The cells of one column (a copy; empty cells beyond the grid)."""
+        if index >= self.grid.shape[1]:
+            return np.full(self.n, "", dtype=object)
+        return self.grid[:, index].copy()
+
+    def cells(self, column: str) -> np.ndarray:
+        """The cells of a canonical column (empty where the header names none)."""
+        m = self.header.columns.get(column)
+        return np.full(self.n, "", dtype=object) if m is None else self.column_at(m.index)
+
+
+def _id_and_exam_cells(s: _SheetRows, exam_from_sheet: str | None, facility_from_sheet: str | None,
+                       log: _Log) -> tuple[np.ndarray, np.ndarray]:
+    """The facility-ID and exam-code cells of each row, with merged IDs filled
+    and the sheet's own facility or exam where its name gives them."""
+    filled = None
+    if exam_from_sheet is not None or facility_from_sheet is not None:
+        filled = np.array([any(not _is_empty(v) for v in r) for r in s.rows], dtype=bool)
     if facility_from_sheet is not None:
         id_cells = np.where(filled, facility_from_sheet, "").astype(object)
     else:
-        id_cells = cells("facility_id")
-    if "facility_id" in cols and sheet.merged:
-        _fill_merged_ids(id_cells, sheet.merged, cols["facility_id"].index, start, rows, source_rows, log)
+        id_cells = s.cells("facility_id")
+    cols = s.header.columns
+    if "facility_id" in cols and s.sheet.merged:
+        _fill_merged_ids(id_cells, s.sheet.merged, cols["facility_id"].index, s.start, s.rows, s.source_rows, log)
     if exam_from_sheet is not None:
         exam_cells = np.where(filled, exam_from_sheet, "").astype(object)
     else:
-        exam_cells = cells("exam_code")
+        exam_cells = s.cells("exam_code")
+    return id_cells, exam_cells
 
-    # Row kinds: decided once per distinct ID and exam text; rows are looked
-    # at one by one only where the exam cell is empty or looks like a header.
-    exam_info, exam_codes = _resolved(exam_cells, lambda v: (_is_empty(v), _text_kind(v, catalogue) if isinstance(v, str) and v.strip() else None))
-    id_info, id_codes = _resolved(id_cells, lambda v: (_is_empty(v), _text_kind(v, catalogue) if isinstance(v, str) and v.strip() else None))
+
+def _cell_kind(v: object, catalogue: Catalogue) -> tuple[bool, str | None]:
+    return _is_empty(v), (_text_kind(v, catalogue) if isinstance(v, str) and v.strip() else None)
+
+
+def _row_kinds(s: _SheetRows, id_cells: np.ndarray, exam_cells: np.ndarray, catalogue: Catalogue,
+               log: _Log) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that may be exposures (``keep``) and total rows (``barrier``); the
+    others are rejected with their kind.
+
+    Kinds are decided once per distinct ID and exam text; rows are looked at
+    one by one only where the exam cell is empty or a cell looks like a total,
+    note or header.
+    """
+    exam_info, exam_codes = _resolved(exam_cells, lambda v: _cell_kind(v, catalogue))
+    id_info, id_codes = _resolved(id_cells, lambda v: _cell_kind(v, catalogue))
     exam_empty = np.array([e for e, _ in exam_info] + [True], dtype=bool)[exam_codes]
     exam_kind = np.array([k for _, k in exam_info] + [None], dtype=object)[exam_codes]
     id_kind = np.array([k for _, k in id_info] + [None], dtype=object)[id_codes]
     look = exam_empty | (exam_kind != None) | (id_kind != None)  # noqa: E711
-    keep = np.ones(n, dtype=bool)
+    # A total's label may stand in a column left of the ID ("#", "Lfd. Nr.").
+    first = min((m.index for m in s.header.columns.values()), default=0)
+    for c in range(min(first, s.grid.shape[1])):
+        info, codes = _resolved(s.grid[:, c], lambda v: _cell_kind(v, catalogue)[1])
+        kinds = np.array(info + [None], dtype=object)[codes]
+        look |= np.isin(kinds, ["total or summary row", "note row", "example row"])
+    keep = np.ones(s.n, dtype=bool)
+    barrier = np.zeros(s.n, dtype=bool)  # total rows end a block of IDs; other rejected rows do not
     kind_cache: dict = {}
-    header_columns = {m.index: c for c, m in cols.items()}
-    barrier = np.zeros(n, dtype=bool)  # total rows end a block of IDs; other rejected rows do not
+    header_columns = {m.index: c for c, m in s.header.columns.items()}
     for i in np.flatnonzero(look):
-        kind = _row_kind(rows[i], id_cells[i], exam_cells[i], kind_cache, catalogue, header_columns)
+        kind = _row_kind(s.rows[i], id_cells[i], exam_cells[i], kind_cache, catalogue, header_columns)
         if kind:
             keep[i] = False
             barrier[i] = kind == "total or summary row"
-            log.reject(int(source_rows[i]), kind, rows[i])
+            log.reject(int(s.source_rows[i]), kind, s.rows[i])
+    return keep, barrier
 
-    notes = list(header.notes)
-    if "facility_id" in cols and n:
-        info, codes = _resolved(id_cells, lambda v: _resolve_facility(v)[0])
-        ids = np.array(info + [None], dtype=object)[codes]
-        if (keep & pd.isna(ids)).any():
-            dose_cells = [cells(c) for c in DOSE_QUANTITIES if c in cols]
-            has_dose = np.zeros(n, dtype=bool)
-            for d in dose_cells:
-                has_dose |= np.array([not _is_empty(v) for v in d], dtype=bool)
-            note = _fill_down_ids(id_cells, ids, keep, barrier, has_dose, source_rows, log)
-            if note:
-                notes.append(note)
 
+def _fill_ids(s: _SheetRows, id_cells: np.ndarray, keep: np.ndarray, barrier: np.ndarray, log: _Log) -> str | None:
+    """Fill facility IDs given once per block (see :func:`_fill_down_ids`); a note or None."""
+    if "facility_id" not in s.header.columns or not s.n:
+        return None
+    info, codes = _resolved(id_cells, lambda v: _resolve_facility(v)[0])
+    ids = np.array(info + [None], dtype=object)[codes]
+    if not (keep & pd.isna(ids)).any():
+        return None
+    has_dose = np.zeros(s.n, dtype=bool)
+    for column in DOSE_QUANTITIES:
+        if column in s.header.columns:
+            has_dose |= np.array([not _is_empty(v) for v in s.cells(column)], dtype=bool)
+    return _fill_down_ids(id_cells, ids, keep, barrier, has_dose, s.source_rows, log)
+
+
+@dataclass
+class _Numbers:
+    """The number columns of the kept rows, and what reading them found."""
+
+    data: dict[str, np.ndarray]
+    ambiguous: list[tuple[int, str, float, float]]
+    unreadable: dict[str, np.ndarray]
+    conflicts: np.ndarray
+    sheet_notation: Notation | None
+
+
+def _read_numbers(s: _SheetRows, kept: np.ndarray, in_workbook: bool, log: _Log) -> _Numbers:
+    """Every number column of the kept rows in canonical units; repairs logged."""
+    cols, header = s.header.columns, s.header
     # Notation of the sheet: what its unambiguous text numbers show.
-    column_votes = {
-        column: notation_votes([v for v in pd.unique(cells(column)) if isinstance(v, str)])
-        for column in NUMERIC_COLUMNS if column in cols
-    }
-    sheet_notation = decide_notation(sum(de for de, _ in column_votes.values()),
-                                     sum(en for _, en in column_votes.values()))
-
-    kept = np.flatnonzero(keep)
-    kept_rows = source_rows[kept]
-    data: dict[str, object] = {}
-    ambiguous: list[tuple[int, str, float, float]] = []
-    unreadable: dict[str, np.ndarray] = {}
-    def column_at(index: int) -> np.ndarray:
-        return grid[:, index].copy() if index < grid.shape[1] else np.full(n, "", dtype=object)
-
+    votes = {column: notation_votes([v for v in pd.unique(s.cells(column)) if isinstance(v, str)])
+             for column in NUMERIC_COLUMNS if column in cols}
+    sheet_notation = decide_notation(sum(de for de, _ in votes.values()), sum(en for _, en in votes.values()))
+    kept_rows = s.source_rows[kept]
+    out = _Numbers({}, [], {}, np.zeros(len(kept), dtype=bool), sheet_notation)
     split_phantoms: dict[str, np.ndarray] = {}
-    conflicts = np.zeros(len(kept), dtype=bool)
     for column in NUMERIC_COLUMNS:
         if column not in cols:
-            data[column] = np.full(len(kept), np.nan)
+            out.data[column] = np.full(len(kept), np.nan)
             continue
-        raw = cells(column)[kept]
-        if column in header.phantom_split:
-            notation = decide_notation(*column_votes[column]) or sheet_notation
-            vals, phantom, both, bad, amb = read_phantom_split(
-                {size: (column_at(m.index)[kept], m.factor) for size, m in header.phantom_split[column].items()},
-                lambda raw_s, factor: _numeric_column(raw_s, column, factor, notation, in_workbook, kept_rows, log))
-            data[column], split_phantoms[column] = vals, phantom
-            conflicts |= both
-            if bad.any():
-                unreadable[column] = bad
-            ambiguous.extend((i, column, float(vals[i]), alt) for i, alt in amb.items())
-            continue
-        if column == "ctdi_phantom_cm":
-            results, codes = _resolved(raw, _resolve_phantom)
-            table = np.array([v for v, _ in results] + [math.nan], dtype=float)
-            vals = table[codes]
-            rules = np.array([r for _, r in results] + [None], dtype=object)[codes]
-            bad = rules == "unreadable_value"
-            if bad.any():
-                unreadable[column] = bad
-                rules[bad] = None
-            for rule in sorted(set(rules[rules != None])):  # noqa: E711
-                at = np.flatnonzero(rules == rule)
-                log.repairs_at(kept_rows[at], column, raw[at], [None if math.isnan(x) else repr_number(x) for x in vals[at]], rule)
-            data[column] = vals
-            continue
-        m = cols[column]
-        column_notation = decide_notation(*column_votes[column]) or sheet_notation
-        vals, amb, bad = _numeric_column(raw, column, m.factor, column_notation, in_workbook, kept_rows, log)
-        if column in header.unit_columns:
-            units = column_at(header.unit_columns[column])[kept]
-            vals, bad_unit, changed = apply_unit_column(vals, units, column, m.factor)
-            bad = bad | bad_unit
-            at = np.flatnonzero(changed)
-            log.repairs_at(kept_rows[at], column, [f"{_cell_text(raw[i])} {units[i]}" for i in at],
-                           [repr_number(vals[i]) for i in at], "unit_from_column")
-        if bad.any():
-            unreadable[column] = bad
-        for i, alt in amb.items():
-            ambiguous.append((i, column, float(vals[i]), alt))
-        data[column] = vals
-        if m.factor != 1.0 and m.unit_text:
-            log.repair(None, column, m.unit_text, f"{m.factor:g} x", "unit_conversion")
-    if split_phantoms:
-        data["ctdi_phantom_cm"], from_split, disagree = phantom_of_split(data["ctdi_phantom_cm"], split_phantoms)
-        conflicts |= disagree
-        at = np.flatnonzero(from_split)
-        log.repairs_at(kept_rows[at], "ctdi_phantom_cm", [None] * len(at),
-                       [repr_number(data["ctdi_phantom_cm"][i]) for i in at], "phantom_from_column")
+        notation = decide_notation(*votes[column]) or sheet_notation
 
+        def read(raw, factor, column=column, notation=notation):
+            return _numeric_column(raw, column, factor, notation, in_workbook, kept_rows, log)
+
+        if column in header.phantom_split:
+            vals, phantom, both, bad, amb = read_phantom_split(
+                {size: (s.column_at(m.index)[kept], m.factor) for size, m in header.phantom_split[column].items()},
+                read)
+            split_phantoms[column] = phantom
+            out.conflicts |= both
+        elif column == "ctdi_phantom_cm":
+            (vals, bad), amb = _read_phantoms(s.cells(column)[kept], kept_rows, log), {}
+        else:
+            vals, amb, bad = _read_number_column(s, column, kept, read, log)
+        if bad.any():
+            out.unreadable[column] = bad
+        out.ambiguous.extend((i, column, float(vals[i]), alt) for i, alt in amb.items())
+        out.data[column] = vals
+    if split_phantoms:
+        phantoms, from_split, disagree = phantom_of_split(out.data["ctdi_phantom_cm"], split_phantoms)
+        out.data["ctdi_phantom_cm"] = phantoms
+        out.conflicts |= disagree
+        at = np.flatnonzero(from_split)
+        log.repairs_at(kept_rows[at], "ctdi_phantom_cm", [None] * len(at), [repr_number(phantoms[i]) for i in at],
+                       "phantom_from_column")
+    return out
+
+
+def _read_phantoms(raw: np.ndarray, kept_rows: np.ndarray, log: _Log) -> tuple[np.ndarray, np.ndarray]:
+    """Phantom cells as 16 or 32 (cm); the unreadable ones marked, not logged."""
+    column = "ctdi_phantom_cm"
+    results, codes = _resolved(raw, _resolve_phantom)
+    vals = np.array([v for v, _ in results] + [math.nan], dtype=float)[codes]
+    rules = np.array([r for _, r in results] + [None], dtype=object)[codes]
+    bad = rules == "unreadable_value"
+    rules[bad] = None
+    for rule in sorted(set(rules[rules != None])):  # noqa: E711
+        at = np.flatnonzero(rules == rule)
+        log.repairs_at(kept_rows[at], column, raw[at], [None if math.isnan(x) else repr_number(x) for x in vals[at]],
+                       rule)
+    return vals, bad
+
+
+def _read_number_column(s: _SheetRows, column: str, kept: np.ndarray, read, log: _Log
+                        ) -> tuple[np.ndarray, dict[int, float], np.ndarray]:
+    """One dose, weight or age column, with its header unit and unit column."""
+    m = s.header.columns[column]
+    raw = s.cells(column)[kept]
+    vals, amb, bad = read(raw, m.factor)
+    if column in s.header.unit_columns:
+        kept_rows = s.source_rows[kept]
+        units = s.column_at(s.header.unit_columns[column])[kept]
+        vals, bad_unit, changed = apply_unit_column(vals, units, column, m.factor)
+        bad = bad | bad_unit
+        at = np.flatnonzero(changed)
+        log.repairs_at(kept_rows[at], column, [f"{_cell_text(raw[i])} {units[i]}" for i in at],
+                       [repr_number(vals[i]) for i in at], "unit_from_column")
+    if m.factor != 1.0 and m.unit_text:
+        log.repair(None, column, m.unit_text, f"{m.factor:g} x", "unit_conversion")
+    return vals, amb, bad
+
+
+def _read_ids_and_codes(s: _SheetRows, kept: np.ndarray, id_cells: np.ndarray, exam_cells: np.ndarray,
+                        catalogue: Catalogue, exam_from_sheet: str | None, facility_from_sheet: str | None,
+                        log: _Log) -> tuple[np.ndarray, np.ndarray]:
+    """Facility IDs and exam codes of the kept rows; repairs logged."""
+    kept_rows = s.source_rows[kept]
     results, codes = _resolved(id_cells[kept], _resolve_facility)
     facility = np.array([f for f, _ in results] + [None], dtype=object)[codes]
     rules = np.array([r for _, r in results] + [None], dtype=object)[codes]
@@ -841,158 +738,45 @@ def repair_sheet(
         at = np.flatnonzero(rules == rule)
         log.repairs_at(kept_rows[at], "exam_code", exam_cells[kept][at], exam[at], rule)
     if exam_from_sheet is not None and len(kept):
-        log.repairs_at(kept_rows, "exam_code", [sheet.name] * len(kept), [exam_from_sheet] * len(kept),
+        log.repairs_at(kept_rows, "exam_code", [s.sheet.name] * len(kept), [exam_from_sheet] * len(kept),
                        "exam_code_from_sheet_name")
     if facility_from_sheet is not None and len(kept):
-        log.repairs_at(kept_rows, "facility_id", [sheet.name] * len(kept), list(facility[:]),
+        log.repairs_at(kept_rows, "facility_id", [s.sheet.name] * len(kept), list(facility[:]),
                        "facility_id_from_sheet_name")
-    year_col = np.full(len(kept), np.nan)
-    if "year" in cols:
-        for k, v in enumerate(cells("year")[kept]):
-            try:
-                y = float(parse_number(str(v)).value) if isinstance(v, str) and v.strip() else (float(v) if not _is_empty(v) else math.nan)
-            except (TypeError, ValueError):
-                y = math.nan
-            year_col[k] = y if (not math.isnan(y) and 1990 <= y <= 2100 and float(y).is_integer()) else math.nan
+    return facility, exam
 
-    # Row-level rejections after the values are read.
-    reasons = np.full(len(kept), None, dtype=object)
-    if len(kept):
-        no_dose = np.logical_and.reduce([np.isnan(data[c]) for c in DOSE_QUANTITIES])
+
+def _year_of_cell(v: object) -> float:
+    try:
+        if isinstance(v, str):
+            y = float(parse_number(v).value) if v.strip() else math.nan
+        else:
+            y = float(v) if not _is_empty(v) else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+    return y if not math.isnan(y) and 1990 <= y <= 2100 and float(y).is_integer() else math.nan
+
+
+def _read_years(s: _SheetRows, kept: np.ndarray) -> np.ndarray:
+    """The year column of the kept rows (NaN where there is none)."""
+    if "year" not in s.header.columns:
+        return np.full(len(kept), np.nan)
+    return np.array([_year_of_cell(v) for v in s.cells("year")[kept]], dtype=float)
+
+
+def _row_reasons(numbers: _Numbers, facility: np.ndarray, exam: np.ndarray, has_id_column: bool) -> np.ndarray:
+    """Why each kept row is rejected after its values are read (None: stored)."""
+    reasons = np.full(len(facility), None, dtype=object)
+    if len(facility):
+        no_dose = np.logical_and.reduce([np.isnan(numbers.data[c]) for c in DOSE_QUANTITIES])
         reasons[no_dose] = "no dose value"
     for column in reversed(NUMERIC_COLUMNS):  # the leftmost unreadable column is named
-        if column in unreadable:
-            reasons[unreadable[column]] = f"unreadable value in {column}"
-    reasons[conflicts] = "values for both phantoms, or a phantom that disagrees with its dose column"
-    reasons[pd.isna(facility)] = "facility ID missing" if "facility_id" in cols else "no facility ID column in the sheet"
+        if column in numbers.unreadable:
+            reasons[numbers.unreadable[column]] = f"unreadable value in {column}"
+    reasons[numbers.conflicts] = "values for both phantoms, or a phantom that disagrees with its dose column"
+    reasons[pd.isna(facility)] = "facility ID missing" if has_id_column else "no facility ID column in the sheet"
     reasons[pd.isna(exam)] = "exam code missing"
-    bad = np.flatnonzero(reasons != None)  # noqa: E711 - elementwise on an object array
-    for j in bad:
-        log.reject(int(kept_rows[j]), str(reasons[j]), rows[kept[j]])
-    columns = {"sheet": sheet.name, "source_row": kept_rows.astype(int), "row_year": year_col,
-               "facility_id": facility, "exam_code": exam, **{c: data[c] for c in NUMERIC_COLUMNS}}
-    repairs = log.frame()
-    if len(bad):
-        keep_pos = np.setdiff1d(np.arange(len(kept)), bad)
-        remap = {int(old): new for new, old in enumerate(keep_pos)}
-        ambiguous = [(remap[i], c, a, b) for i, c, a, b in ambiguous if i in remap]
-        columns = {c: v if isinstance(v, str) else v[keep_pos] for c, v in columns.items()}
-        # Repairs of rejected rows are not kept: the rejection holds the raw cells.
-        dropped = set(kept_rows[bad].tolist())
-        if len(repairs):
-            rows_of = repairs["source_row"].to_numpy()
-            repairs = repairs[~np.isin(rows_of, list(dropped))].reset_index(drop=True)
-    frame = pd.DataFrame(columns, columns=["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS])
-    return SheetResult(
-        name=sheet.name,
-        header_row=sheet.row_number(header.row) if data_start is None else None,
-        column_map={c: m.header for c, m in sorted(cols.items(), key=lambda kv: kv[1].index)},
-        unknown_columns=list(header.unknown),
-        exposures=frame,
-        repairs=repairs,
-        rejections=sorted(log.rejections, key=lambda r: r["source_row"]),
-        rows_read=n,
-        notes=notes + ([f"numbers read in {sheet_notation} notation"] if sheet_notation else []),
-        ambiguous=ambiguous,
-    )
-
-
-def _fill_merged_ids(id_cells: np.ndarray, merged, c: int, start: int, rows: list, source_rows: np.ndarray,
-                     log: _Log) -> None:
-    """Facility IDs merged over several rows: fill down inside the merged range."""
-    n = len(id_cells)
-    for (r0, c0), (r1, c1) in merged:
-        if c0 <= c <= c1 and r1 > r0:
-            top = r0 - start
-            if 0 <= top < n and not _is_empty(id_cells[top]):
-                filled = [
-                    k for k in range(max(top + 1, 0), min(r1 - start + 1, n))
-                    if _is_empty(id_cells[k]) and any(not _is_empty(v) for v in rows[k])
-                ]
-                id_cells[filled] = id_cells[top]
-                log.repairs_at(source_rows[filled], "facility_id", [""] * len(filled),
-                               [_cell_text(id_cells[top])] * len(filled), "merged_cell")
-
-
-def _fill_down_ids(id_cells: np.ndarray, resolved: np.ndarray, keep: np.ndarray, barrier: np.ndarray,
-                   has_dose: np.ndarray, source_rows: np.ndarray, log: _Log) -> str | None:
-    """Fill facility IDs given once per block into the blank ID cells below them.
-
-    A blank ID is filled from the nearest ID above it when its row holds a
-    dose, no total row (``barrier``) stands between them (empty, note and
-    repeated header rows do not end a block), the sheet's IDs come in
-    contiguous groups (no ID comes back after another), and either most IDs
-    stand above a blank one (the sheet gives IDs per block) or the next ID
-    below is the same. Changes ``id_cells`` in place; returns a note when
-    blank IDs were left unfilled for lack of structure.
-    """
-    order = [i for i in range(len(id_cells)) if keep[i] or barrier[i]]
-    if len(order) < len(id_cells):
-        # Rows rejected for another reason than a total are passed over.
-        sub = np.array(order, dtype=int)
-        cells_sub = id_cells[sub]
-        note = _fill_down_ids(cells_sub, resolved[sub], keep[sub], barrier[sub], has_dose[sub], source_rows[sub],
-                              log)
-        id_cells[sub] = cells_sub
-        return note
-    n = len(id_cells)
-    ids = [v if keep[i] and not pd.isna(v) else None for i, v in enumerate(resolved)]
-    blank = [i for i in range(n) if keep[i] and ids[i] is None and has_dose[i]]
-    if not blank:
-        return None
-    seen: set[str] = set()
-    last = None
-    for i in range(n):
-        v = ids[i]
-        if v is None or v == last:
-            continue
-        if v in seen:
-            return (f"{len(blank)} rows without a facility ID were not filled in: "
-                    "the sheet's IDs do not come in blocks")
-        seen.add(v)
-        last = v
-    # Candidates: (blank row, row of the ID above, next ID below or None).
-    candidates: list[tuple[int, int, str | None]] = []
-    above: int | None = None
-    pending: list[int] = []
-    followed_by_blank = 0
-    id_rows = 0  # ID rows with a next row in the same block of kept rows
-
-    def close(next_id: str | None) -> None:
-        for k in pending:
-            candidates.append((k, above, next_id))  # type: ignore[arg-type]
-        pending.clear()
-
-    for i in range(n):
-        if not keep[i]:
-            close(None)
-            above = None
-            continue
-        if ids[i] is not None:
-            close(ids[i])
-            above = i
-            # An ID on the last row before an empty or total row says nothing
-            # of how the sheet gives IDs.
-            if i + 1 < n and keep[i + 1]:
-                id_rows += 1
-                followed_by_blank += ids[i + 1] is None and bool(has_dose[i + 1])
-            continue
-        if above is not None and has_dose[i]:
-            pending.append(i)
-    close(None)
-    per_block = id_rows > 0 and followed_by_blank >= 0.5 * id_rows
-    fill = [(k, a) for k, a, nxt in candidates if per_block or (nxt is not None and nxt == ids[a])]
-    if not fill:
-        return (f"{len(blank)} rows without a facility ID were not filled in: "
-                "the sheet gives no ID per block")
-    rows_k = np.array([k for k, _ in fill])
-    for k, a in fill:
-        id_cells[k] = id_cells[a]
-    log.repairs_at(source_rows[rows_k], "facility_id", [""] * len(fill), [ids[a] for _, a in fill],
-                   "facility_id_filled_down")
-    left = len(blank) - len(fill)
-    return (f"facility ID filled down into {len(fill)} rows (given once per block)"
-            + (f"; {left} blank IDs left" if left else ""))
+    return reasons
 
 
 __all__ = ["SheetResult", "repair_sheet", "last_data_row", "MISSING_MARKERS", "PHANTOMS_CM"]

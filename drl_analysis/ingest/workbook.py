@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import defusedxml.ElementTree as defused_et
-from defusedxml import DefusedXmlException
 import python_calamine as calamine
+from defusedxml import DefusedXmlException
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 SUPPORTED_SUFFIXES = (*WORKBOOK_SUFFIXES, ".csv")

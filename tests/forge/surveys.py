@@ -149,7 +149,8 @@ KIND_NOTES = {
     "dap_unit": "DAP in Gy·cm², dGy·cm², mGy·cm² or µGy·m² (header says so; values scaled)",
     "numbers_as_text_de": "numbers typed as text in German notation (12,5)",
     "numbers_as_text_en": "numbers typed as text in English notation (12.5)",
-    "thousands_separators": "numbers >= 1000 with thousands separators (1.234,5 / 1 234,5 / 1\u00a0234,5 / 1,234.5); all numbers text",
+    "thousands_separators": "numbers >= 1000 with thousands separators (1.234,5 / 1 234,5 / 1\u00a0234,5 / "
+                            "1,234.5); all numbers text",
     "units_in_cells": "numbers with their unit in the cell (12,5 mGy, 75kg, 45 J.)",
     "missing_markers": "k.A., n. a., -, /, ? ... where a value is missing (any column, incl. phantom of radiography)",
     "phantom_words": "phantom as Kopf, Körper, head, body, 32 cm, 16cm",
@@ -565,7 +566,8 @@ class _Builder:
                 elif style == "code_name" and len(f"{code} {e.name}") <= 31 and not _XLS_SHEET_BAD.search(e.name):
                     sheet = f"{code} {e.name}"
                 elif style == "modality_code":
-                    sheet = f"{'CT' if e.modality == 'CT' else 'RÖ' if e.modality == 'radiography' else 'IR' if e.modality == 'interventional' else 'MG'} {code}"
+                    prefix = {"CT": "CT", "radiography": "RÖ", "interventional": "IR"}.get(e.modality, "MG")
+                    sheet = f"{prefix} {code}"
                 else:
                     sheet = code
                 rows = [i for i in idx if self.ex.at[i, "exam_code"] == code]
