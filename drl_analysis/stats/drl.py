@@ -231,7 +231,8 @@ def _reader_table(table: pd.DataFrame, quantity: str, min_per_facility: int, by_
     return out.reset_index(drop=True)
 
 
-def _parameter_rows(parameters: dict[str, object]) -> pd.DataFrame:
+def parameter_rows(parameters: dict[str, object]) -> pd.DataFrame:
+    """The parameters of a DRL result as a table for readers: Parameter, Value, Meaning."""
     meaning = {
         "facility_statistic": "A facility's value per exam: its median (or mean, pre-2022 German practice)",
         "quantile_method": "numpy percentile method of p25, p50, p75 (linear = Excel QUARTILE.INC)",
@@ -289,7 +290,7 @@ def write_drl_xlsx(result: DrlResult, path: str | Path) -> Path:
                 frame.to_excel(xw, sheet_name=name, index=False)
                 widths = [10, 34, *([7] if by_year else []), *[14] * (frame.shape[1] - (3 if by_year else 2))]
                 _format_sheet(xw.sheets[name], widths, "D2" if by_year else "C2")
-        params = _parameter_rows(result.parameters)
+        params = parameter_rows(result.parameters)
         params.to_excel(xw, sheet_name="Parameters", index=False)
         _format_sheet(xw.sheets["Parameters"], [24, 60, 70], "A2")
     return path
