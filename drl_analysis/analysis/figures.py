@@ -80,7 +80,7 @@ def outlier_figure(
     used = scored[(scored["quantity"] == quantity) & (scored["status"] == "used") & (scored["value"] > 0)]
     out = outliers[(outliers["quantity"] == quantity) & (outliers["value"] > 0)]
     codes = sorted(set(used["exam_code"]) | set(out["exam_code"]))
-    fig = Figure(figsize=(max(7.0, 0.42 * len(codes) + 2.5), 5.2))
+    fig = Figure(figsize=(max(4.5, 0.42 * len(codes) + 2.5), 5.2))
     ax = fig.add_subplot()
     if not codes:
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)

@@ -191,6 +191,15 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "bootstrap_resamples": "number of bootstrap resamples of the facilities",
     "seed": "seed of the random numbers (bootstrap, clustering)",
     "ci_method": "how the confidence intervals were computed",
+    "min_facilities": "minimum number of facilities that count for a proposed DRL (p75); fewer give a typical value",
+    "status_note": "the row's status in words, with the counts behind it",
+    "typical_value": _dose("median of the facility medians where too few facilities count for a proposed DRL "
+                           "(ICRP 135's typical value); empty for a proposed DRL"),
+    "p75_ci_order_low": _dose("lower end of the distribution-free 95 % confidence interval of p75 (an order "
+                              "statistic of the facility medians); empty below 11 facilities"),
+    "p75_ci_order_high": _dose("upper end of the distribution-free 95 % confidence interval of p75"),
+    "p75_ci_order_coverage": "exact coverage of the distribution-free interval of p75 (binomial), 0 to 1",
+    "in_report": "whether the report shows the parameter in its parameters table",
     # Outliers, facilities above the DRL, alerts (04)
     "value": _dose("the dose value"),
     "exam_median": _dose("median of the exam's plausible values (same quantity and CTDI phantom)"),
@@ -291,6 +300,14 @@ COLUMN_PATTERNS: tuple[tuple[str, str], ...] = (
 #: A table of the pseudonymised edition is named as the identified one (``annual_report_pseudonymised_x.csv``
 #: looks up ``annual_report_x.csv``).
 TABLE_COLUMN_DESCRIPTIONS: dict[tuple[str, str], str] = {
+    ("drl_table.csv", "status"): "proposed (p75 given), typical_value_only (fewer than min_facilities facilities: "
+    "their median only), no_facility_with_enough_exams or no_value_counted",
+    ("drl_by_year.csv", "status"): "as in drl_table.csv, for the year",
+    ("annual_report_drl.csv", "status"): "as in drl_table.csv",
+    ("drl_table.csv", "n_values"): "dose values of the exam code and quantity in the survey, counted or not",
+    ("drl_by_year.csv", "n_values"): "dose values of the exam code and quantity in the year, counted or not",
+    ("annual_report_drl.csv", "n_values"): "dose values of the exam code and quantity in the survey, counted or not",
+    ("annual_report_parameters.csv", "label"): "the parameter's name in the report (empty: not shown there)",
     ("annual_report_cluster_sizes.csv", "members"): "number of items in the cluster",
     ("annual_report_cluster_sizes.csv", "cluster"): "KMeans cluster, 1..k",
     ("annual_report_parameters.csv", "value"): "the parameter's value",

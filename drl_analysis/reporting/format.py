@@ -43,7 +43,7 @@ class Column:
     """How a column is shown: its label, the kind of its values, and its unit (if fixed)."""
 
     label: str
-    kind: str = "text"  # text, count, dose, share, ratio, qcd, year, coverage, kg, decimal, quantity, flag, id
+    kind: str = "text"  # text, list, id, status, quantity, count, dose, share, ratio, qcd, year, coverage, kg, decimal
     unit: str = ""
 
     def heading(self, unit: str = "") -> str:
@@ -62,8 +62,8 @@ COLUMNS: dict[str, Column] = {
     "facility_id": Column("Facility", "id"),
     "facility": Column("Facility", "id"),
     "year": Column("Year", "year"),
-    "years": Column("Years"),
-    "years_reported": Column("Years reported"),
+    "years": Column("Years", "list"),
+    "years_reported": Column("Years reported", "list"),
     "drl_edition": Column("DRL edition"),
     "edition": Column("DRL edition"),
     "cluster": Column("Cluster", "count"),
@@ -107,7 +107,7 @@ COLUMNS: dict[str, Column] = {
     "value": Column("Value", "dose"),
     "members": Column("Members", "count"),
     "clustered": Column("Clustered"),
-    "alert": Column("Alert"),
+    "alert": Column("Alert", "status"),
     "facility_medians": Column("Facility median by year"),
     "n_implausible": Column("Implausible values", "count"),
     "share_implausible": Column("Implausible", "share", "%"),
@@ -157,6 +157,9 @@ STATUS_LABELS: dict[str, str] = {
     "not_positive": "left out: not positive",
     "other_phantom": "left out: other CTDI phantom",
     "weight_outside_range": "left out: weight",
+    # alerts (drl_analysis.analysis.alerts)
+    "facility_above_drl": "facility above the DRL",
+    "source_implausible_share": "data source with many implausible values",
 }
 
 
@@ -203,6 +206,8 @@ def format_value(value: object, kind: str = "text") -> str:
         return STATUS_LABELS.get(str(value), str(value))
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
+    if kind == "list":
+        return ", ".join(part.strip() for part in str(value).split(";"))
     if kind in ("text", "id") or isinstance(value, str):
         return str(value)
     x = float(value)

@@ -296,6 +296,21 @@ def _headline(version_dir: Path) -> list[str]:
     return items
 
 
+def _page_title(page: str | Path) -> str:
+    """The first heading of a notebook page ("03 · DRL quartiles: ..."), or ""."""
+    import re
+
+    try:
+        text = Path(page).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    hit = re.search(r"<h1[^>]*>(.*?)</h1>", text, flags=re.S)
+    if not hit:
+        return ""
+    title = re.sub(r"<[^>]+>", "", hit.group(1))
+    return html.unescape(title).replace("¶", "").strip()
+
+
 def _years_used(version_dir: Path, manifest: Mapping) -> str:
     years = (manifest.get("parameters") or {}).get("years") or ""
     if years:
@@ -364,7 +379,7 @@ def write_index(version_dir: str | Path, manifest: Mapping, pages: Mapping[str, 
     rows = []
     for name, page in pages.items():
         info = runs.get(name, {})
-        rows.append((f"<a href='{rel(page)}'>{e(name)}</a>", e(str(info.get("status", ""))),
+        rows.append((f"<a href='{rel(page)}'>{e(_page_title(page) or name)}</a>", e(str(info.get("status", ""))),
                      e(str(info.get("duration_s", "")))))
     for name, info in runs.items():
         if name not in pages:

@@ -414,9 +414,12 @@ def find_leaks(texts: Iterable[tuple[str, str]], ids: Identifiers) -> list[str]:
     for path in ids.paths:
         if path and len(path) > 1:
             checks.append((f"machine path {path!r}", re.compile(re.escape(path))))
+    import html as _html
+
     found = []
     for name, text in texts:
+        forms = (text, _html.unescape(text))  # named entities such as &Auml; too
         for what, rx in checks:
-            if rx.search(text):
+            if any(rx.search(t) for t in forms):
                 found.append(f"{name}: {what}")
     return found

@@ -25,6 +25,7 @@ which its measured coverage is at least 90 %. Below that no interval is given.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -392,27 +393,29 @@ def order_statistic_ranks(n: int, q: float = 0.75, confidence: float = CI_LEVEL)
     >>> (r, s, round(cover, 3))
     (5, 11, 0.95)
     """
-    from scipy.stats import binom
-
     n = int(n)
     if n < 2 or not 0 < q < 1 or not 0 < confidence < 1:
         return None
-    cdf = binom.cdf(np.arange(-1, n + 1), n, q)  # cdf[k + 1] = P(B <= k)
-    best: tuple[int, float, int, int, float] | None = None
-    for r in range(1, n + 1):
-        below = cdf[r]  # the lower tail P(B < r) = P(B <= r - 1)
-        for s in range(r + 1, n + 1):
-            cover = cdf[s] - below  # P(B <= s - 1) - P(B <= r - 1)
-            if cover < confidence:
-                continue
-            upper = 1.0 - cdf[s]  # P(B >= s)
-            key = (s - r, abs(below - upper), r, s, float(cover))
-            if best is None or key[:2] < best[:2]:
-                best = key
-            break  # a larger s only widens the interval
-    if best is None:
+    return _order_statistic_ranks(n, float(q), float(confidence))
+
+
+@functools.lru_cache(maxsize=4096)
+def _order_statistic_ranks(n: int, q: float, confidence: float) -> tuple[int, int, float] | None:
+    from scipy.stats import binom
+
+    cdf = binom.cdf(np.arange(0, n + 1), n, q)  # cdf[k] = P(B <= k)
+    r = np.arange(1, n + 1)
+    lower = cdf[r - 1]  # P(B <= r - 1) = P(B < r): the lower tail
+    # For each r the smallest s with P(B <= s - 1) - P(B <= r - 1) >= confidence.
+    s = np.searchsorted(cdf, lower + confidence, side="left") + 1
+    ok = (s > r) & (s <= n)
+    if not ok.any():
         return None
-    return best[2], best[3], best[4]
+    r, s, lower = r[ok], s[ok], lower[ok]
+    cover = cdf[s - 1] - lower
+    upper = 1.0 - cdf[s - 1]
+    best = np.lexsort((np.abs(lower - upper), s - r))[0]
+    return int(r[best]), int(s[best]), float(cover[best])
 
 
 def order_statistic_ci(
