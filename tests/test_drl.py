@@ -606,6 +606,15 @@ def test_figures_carry_units_and_markers(figure_result):
     assert any(t.startswith("P75") for t in labels) and any("DE-2022" in t for t in labels)
     counted = r.facilities[(r.facilities["exam_code"] == "9003") & r.facilities["counted"]]
     assert sum(p.get_height() for p in ax.patches) == len(counted)
+    # Counts have whole-number ticks only.
+    ax.figure.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_yticks())
+    # A row with a typical value only draws no P25 and P75 lines.
+    typical = r.table.assign(status="typical_value_only", p25=np.nan, p75=np.nan)
+    ax = drl_figures.facility_histogram(r.facilities, typical, "9003", "dap_cgycm2")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert not any(t.startswith(("P25", "P75")) for t in labels) and any(t.startswith("Typical value") for t in labels)
+    assert "facilities from" in drl_figures.describe_histogram(r.facilities, typical, "9003", "dap_cgycm2")
 
     values = r.counted_values("1030", "ctdivol_mgy")
     ax = drl_figures.facility_boxes(values, r.table, "1030", "ctdivol_mgy", max_facilities=5)
@@ -695,7 +704,7 @@ def lognormal_survey(n_facilities: int, seed: int = 0) -> pd.DataFrame:
     return exposures_frame(rows)
 
 
-@pytest.mark.parametrize("n", [10, 11, 14, 15, 40])
+@pytest.mark.parametrize("n", [10, 11, 15, 16, 40])
 def test_intervals_are_given_only_where_their_coverage_holds(n):
     row = drl.drl_table(lognormal_survey(n), CATALOGUE, min_facilities=10, n_bootstrap=300).iloc[0]
     medians = np.sort(drl.facility_medians(lognormal_survey(n), CATALOGUE)["value"].to_numpy())
@@ -707,8 +716,8 @@ def test_intervals_are_given_only_where_their_coverage_holds(n):
         assert row["p75_ci_order_low"] in medians and row["p75_ci_order_high"] in medians
         assert row["p75_ci_order_low"] <= row["p75"] <= row["p75_ci_order_high"]
         assert 0.95 <= row["p75_ci_order_coverage"] < 0.99
-    # The bootstrap interval of P75 only from 15 facilities on (below, it covers under 90 % at some sizes).
-    assert np.isnan(row["p75_ci_low"]) == (n < 15)
+    # The bootstrap interval of P75 only from 16 facilities on (below, it covers under 90 % at some sizes).
+    assert np.isnan(row["p75_ci_low"]) == (n < 16)
     assert np.isnan(row["p50_ci_low"]) == (n < 8)
 
 

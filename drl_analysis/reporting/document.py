@@ -179,7 +179,7 @@ def _coverage_sentence() -> str:
             f"distribution-free interval in {at('p75_order')} facilities (it exists from 11 on), and the bootstrap "
             f"interval of P50 the true P50 in {at('p50_bootstrap')} facilities. An interval is shown only where its "
             f"coverage stayed at or above 90 %: the bootstrap interval of P75 from "
-            f"{CI_MIN_FACILITIES['p75_bootstrap']} facilities on (it covers only 86–88 % at 13 and 14), that of P50 "
+            f"{CI_MIN_FACILITIES['p75_bootstrap']} facilities on (it covers only 86–90 % at 13 to 15), that of P50 "
             f"from {CI_MIN_FACILITIES['p50_bootstrap']}.")
 
 

@@ -101,9 +101,9 @@ DRL_STATUSES: dict[str, str] = {
 #: 20 rooms and calls the median of fewer a "typical value"; 11 is the fewest
 #: from which P75 has a distribution-free 95 % interval (even the widest,
 #: smallest to largest facility median, covers with 1 - 0.75**n - 0.25**n:
-#: 94.4 % at 10, 95.8 % at 11). The percentile bootstrap needs 15 facilities
+#: 94.4 % at 10, 95.8 % at 11). The percentile bootstrap needs 16 facilities
 #: before its coverage stays above 90 % (``benchmarks/coverage.md``), so from
-#: 11 to 14 facilities only the distribution-free interval is given.
+#: 11 to 15 facilities only the distribution-free interval is given.
 MIN_FACILITIES = 11
 
 #: Further result columns, after the contract columns.
@@ -788,8 +788,9 @@ def status_counts(table: pd.DataFrame) -> pd.DataFrame:
         if part.empty:
             continue
         n = part["n_facilities"]
+        below = part["n_facilities_below_min"] if "n_facilities_below_min" in part else pd.Series(0, index=part.index)
         out.append((status, len(part), int(n.min()), float(n.median()), int(n.max()),
-                    int(part["n_facilities_below_min"].sum()), int(part["n_exams"].sum())))
+                    int(below.fillna(0).sum()), int(part["n_exams"].fillna(0).sum())))
     return pd.DataFrame(out, columns=cols)
 
 
