@@ -67,7 +67,7 @@ def test_an_empty_table_is_a_sentence_and_a_long_one_is_complete():
     long = pd.DataFrame({"exam_code": [str(i) for i in range(500)], "n_exams": range(500)})
     markup = table_html(long, caption="All exams.", number=3)
     assert markup.count("<tr>") == 501 and "Table 3." in markup and "overflow:auto" in markup
-    assert "<th scope='col'>Exam code</th>" in markup and "dataframe" not in markup
+    assert "<th scope='col' class='c-exam_code'>Exam code</th>" in markup and "dataframe" not in markup
 
 
 # --------------------------------------------------------------------------

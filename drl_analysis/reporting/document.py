@@ -23,7 +23,7 @@ from ..core.columns import QUANTITIES
 from ..core.years import parse_years
 from ..stats.drl_tables import MIN_FACILITIES, empty_table_reason, status_summary
 from ..stats.quantiles import CI_MIN_FACILITIES, MEASURED_COVERAGE
-from .format import Numbering, figure_html, format_value, interval_text, table_html
+from .format import Numbering, drl_text, figure_html, format_value, interval_text, table_html
 from .tables import drl_status, shown_parameters
 
 e = html.escape
@@ -269,6 +269,7 @@ def _drl_view(drl: pd.DataFrame) -> pd.DataFrame:
     out["p75_bootstrap_ci"] = [interval_text(a, b) for a, b in zip(lo, hi)] if lo is not None else "–"
     olo, ohi = out.get("p75_ci_order_low"), out.get("p75_ci_order_high")
     out["p75_order_ci"] = [interval_text(a, b) for a, b in zip(olo, ohi)] if olo is not None else "–"
+    out["current_drl_text"] = [drl_text(v, ed) for v, ed in zip(out["current_drl"], out.get("drl_edition", [None] * len(out)))]
     return out
 
 
@@ -307,7 +308,7 @@ def _proposed(doc: Document, tables: Mapping[str, pd.DataFrame], src) -> str:
                              "for each proposed DRL that has a current DRL; red bars lie above the current DRL.",
                              _ratio_alt(with_drl)))
     cols = ["exam_code", "exam_name", "quantity", "n_facilities", "n_exams", "p50", "p75", "p75_bootstrap_ci",
-            "p75_order_ci", "current_drl", "drl_edition", "p75_to_drl", "share_facilities_above_drl"]
+            "p75_order_ci", "current_drl_text", "p75_to_drl", "share_facilities_above_drl"]
     parts.append(table_html(_drl_view(proposed), caption="Proposed DRLs (P75 of the facility medians) against the "
                             "current DRLs.", number=doc.numbering.table(), columns=cols,
                             note="* 95 % confidence intervals, this project's addition: "
@@ -334,9 +335,9 @@ def _typical(doc: Document, tables: Mapping[str, pd.DataFrame]) -> str:
             f"{len(typical)} exam codes and quantities have fewer than {params['min_facilities']} facilities with at "
             f"least {params['min_per_facility']} exams. Their typical value is the median of the facility medians; "
             "it is no reference level and says little beyond the facilities that took part."))
-        cols = ["exam_code", "exam_name", "quantity", "n_facilities", "n_exams", "typical_value", "current_drl",
-                "drl_edition", "share_facilities_above_drl"]
-        parts.append(table_html(typical, caption="Typical values (median of fewer facilities than a proposed DRL "
+        cols = ["exam_code", "exam_name", "quantity", "n_facilities", "n_exams", "typical_value", "current_drl_text",
+                "share_facilities_above_drl"]
+        parts.append(table_html(_drl_view(typical), caption="Typical values (median of fewer facilities than a proposed DRL "
                                 "needs).", number=doc.numbering.table(), columns=cols))
     if none.empty:
         parts.append(_p("Every exam code and quantity of the survey has at least one facility that counts."))

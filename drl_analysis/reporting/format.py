@@ -87,6 +87,7 @@ COLUMNS: dict[str, Column] = {
     "p75_ci_order_coverage": Column("Coverage of the distribution-free CI", "coverage", "%"),
     "p75_bootstrap_ci": Column("P75 bootstrap 95 % CI*", "text"),
     "p75_order_ci": Column("P75 distribution-free 95 % CI*", "text"),
+    "current_drl_text": Column("Current DRL (edition)", "text"),
     "current_drl": Column("Current DRL", "dose"),
     "drl": Column("DRL", "dose"),
     "p75_to_drl": Column("P75 / current DRL", "ratio"),
@@ -108,7 +109,7 @@ COLUMNS: dict[str, Column] = {
     "members": Column("Members", "count"),
     "clustered": Column("Clustered"),
     "alert": Column("Alert", "status"),
-    "facility_medians": Column("Facility median by year"),
+    "facility_medians": Column("Facility median by year", "yearly"),
     "n_implausible": Column("Implausible values", "count"),
     "share_implausible": Column("Implausible", "share", "%"),
     "median_dose_to_drl": Column("Median dose / DRL", "ratio"),
@@ -208,6 +209,15 @@ def format_value(value: object, kind: str = "text") -> str:
         return "yes" if value else "no"
     if kind == "list":
         return ", ".join(part.strip() for part in str(value).split(";"))
+    if kind == "yearly":  # "2022: 7410.5; 2023: 5.08e+03" -> "2022: 7410; 2023: 5080"
+        parts = []
+        for part in str(value).split(";"):
+            label, sep, number = part.partition(":")
+            try:
+                parts.append(f"{label.strip()}: {significant(float(number))}" if sep else part.strip())
+            except ValueError:
+                parts.append(part.strip())
+        return "; ".join(parts)
     if kind in ("text", "id") or isinstance(value, str):
         return str(value)
     x = float(value)
@@ -248,7 +258,7 @@ def _readable(
     names = dict(columns) if isinstance(columns, Mapping) else {c: "" for c in columns}
     units = dict(units or {})
     merge_unit = "quantity" in names and "unit" in frame.columns and "unit" not in names
-    out, shown_kinds = {}, []
+    out, shown_kinds, sources = {}, [], []
     for col, heading in names.items():
         if col not in frame.columns:
             continue
@@ -264,7 +274,10 @@ def _readable(
                 cells = [c[:-2] if c.endswith(" %") else c for c in cells]
             out[heading or spec.heading(units.get(col, ""))] = cells
         shown_kinds.append(kind)
-    return pd.DataFrame(out, index=range(len(frame))), shown_kinds
+        sources.append(col)
+    shown = pd.DataFrame(out, index=range(len(frame)))
+    shown.attrs["columns"] = sources  # the column each shown column comes from
+    return shown, shown_kinds
 
 
 def readable(
@@ -294,6 +307,13 @@ def readable(
     ['DAP [cGy·cm²]', '1330']
     """
     return _readable(frame, columns, units)[0]
+
+
+def drl_text(value: object, edition: object) -> str:
+    """``"20 (DE-2016)"``, or "–" without a DRL."""
+    if _is_missing(value):
+        return MISSING
+    return f"{significant(float(value))} ({edition})" if not _is_missing(edition) else significant(float(value))
 
 
 def interval_text(low: object, high: object) -> str:
@@ -366,13 +386,14 @@ def table_html(
     if frame is None or len(frame) == 0:
         return f"<p class='empty-table'>{html.escape(empty)}</p>"
     shown, kinds = _readable(frame, columns, units, kinds)
-    head = "".join(f"<th scope='col'>{html.escape(h)}</th>" for h in shown.columns)
+    names = [f"c-{c}" for c in shown.attrs.get("columns", [""] * len(kinds))]
+    head = "".join(f"<th scope='col' class='{n}'>{html.escape(h)}</th>" for n, h in zip(names, shown.columns))
     body = []
     for record in shown.itertuples(index=False):
         cells = []
-        for kind, value in zip(kinds, record):
-            cls = " class='num'" if kind in _NUMERIC_KINDS else (" class='id'" if kind == "id" else "")
-            cells.append(f"<td{cls}>{html.escape(value)}</td>")
+        for name, kind, value in zip(names, kinds, record):
+            extra = " num" if kind in _NUMERIC_KINDS else (" id" if kind == "id" else "")
+            cells.append(f"<td class='{name}{extra}'>{html.escape(value)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     label = f"Table {number}. " if number is not None else ""
     table = f"<table class='drl-table'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -88,8 +88,10 @@ def inline_plotly(nb, name: str = "fig"):
             markup = _plotly_html(figure, f"{name}-plotly-{n}", include_plotlyjs=n == 1)
             meta = (output.get("metadata") or {}).get(PLOTLY_MIME, {}).get("drl_analysis")
             if meta:
+                label, _, caption = meta["caption"].partition(". ")
                 markup = (f"<figure class='figure' role='group' aria-label='{html.escape(meta['alt'], quote=True)}'>"
-                          f"{markup}<figcaption>{html.escape(meta['caption'])}</figcaption></figure>")
+                          f"{markup}<figcaption><b>{html.escape(label)}.</b> {html.escape(caption)}</figcaption>"
+                          "</figure>")
             output["data"] = {"text/html": markup}
     return n
 

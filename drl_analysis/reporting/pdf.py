@@ -51,6 +51,9 @@ table { border-collapse: collapse; width: 100%; font-size: 7pt; }
 th, td { border: 0.4pt solid #bbb; padding: 1.5pt 3pt; vertical-align: top; }
 th { background: #eee; text-align: left; }
 td.num { text-align: right; white-space: nowrap; }
+th.c-exam_name, td.c-exam_name { min-width: 20mm; }
+th.c-status_note, td.c-status_note { min-width: 35mm; }
+td.c-facility_medians { min-width: 28mm; }
 td.id { white-space: nowrap; }
 thead { display: table-header-group; }
 tr { page-break-inside: avoid; }
