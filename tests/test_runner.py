@@ -112,7 +112,8 @@ def test_real_notebooks_declare_typed_parameters_the_runner_can_read():
     assert names == sorted(names) and "02_repair" in names and "05_report" in names
     repair = next(nb for nb in notebooks if nb.name == "02_repair")
     # Read by parsing the cell as Python (papermill's own line pattern gives up on a comment holding "=").
-    assert repair.parameters == {"input_dir": "str", "db_url": "str", "data_source": "str", "year": "int", "out_dir": "str"}
+    assert repair.parameters == {"input_dir": "str", "rdsr_dir": "str", "db_url": "str", "data_source": "str",
+                                 "year": "int", "out_dir": "str"}
     with pytest.raises(UserError, match="'min_per_facilty' is declared by no notebook"):
         runner.check_parameters({"min_per_facilty": 5}, notebooks)
 
@@ -374,9 +375,11 @@ def test_full_run_on_the_sample_writes_every_artefact(tmp_path_factory, worker_i
     drl = pd.read_csv(folder / "tables" / "03_drl_quartiles" / "drl_table.csv")
     assert manifest["row_counts"]["tables"]["tables/03_drl_quartiles/drl_table.csv"] == len(drl)
     truth = pd.read_csv(SAMPLE_DIR / "truth" / "exposures.csv.gz", usecols=["data_source"])
-    assert manifest["row_counts"]["database"]["exposures"] == len(truth)
-    # Inputs: the survey files and, when notebook 01 ran, the dose-report images; not the truth folder.
-    folders = ["surveys"] + (["dose_reports"] if "01_ocr_extraction" in ran else [])
+    rdsr_truth = pd.read_csv(SAMPLE_DIR / "truth" / "rdsr.csv", usecols=["outcome"])
+    assert manifest["row_counts"]["database"]["exposures"] == len(truth) + (rdsr_truth["outcome"] == "stored").sum()
+    # Inputs: the survey files, the dose reports (RDSR) and, when notebook 01 ran, the
+    # dose-report images; not the truth folder.
+    folders = ["surveys", "rdsr"] + (["dose_reports"] if "01_ocr_extraction" in ran else [])
     expected = sorted(p.relative_to(SAMPLE_DIR).as_posix() for f in folders for p in (SAMPLE_DIR / f).rglob("*")
                       if p.is_file())
     assert [f["path"] for f in manifest["inputs"]["files"]] == expected

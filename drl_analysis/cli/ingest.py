@@ -7,7 +7,7 @@ import json
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("ingest", help="read, repair and store survey submissions")
+    p = sub.add_parser("ingest", help="read, repair and store survey submissions and DICOM dose reports")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
     p.add_argument("--db", metavar="URL", help="SQLAlchemy URL (default: SQLite in data/processed/drl.sqlite)")
     p.add_argument("--catalogue", metavar="FILE")
@@ -23,6 +23,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-memory-mb", type=int, default=4096, metavar="MB",
                    help="memory each worker may take; a file that needs more fails alone (default 4096; 0: no limit)")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
+    p.add_argument("--rdsr-facility", choices=("device", "station", "institution"), default="device",
+                   help="what names the facility of a DICOM dose report: the Device Observer UID (else the "
+                        "station name), the station name or the institution name (default device)")
+    p.add_argument("--procedure-map", metavar="FILE",
+                   help="CSV mapping the studies of DICOM dose reports to exam codes (default: the shipped one)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -51,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         limits=Limits(max_cells=args.max_cells, max_rows=args.max_rows, max_columns=args.max_columns),
         max_memory_mb=args.max_memory_mb or None,
+        rdsr_facility=args.rdsr_facility,
+        procedure_map=args.procedure_map,
     )
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))

@@ -91,6 +91,8 @@ FLAG_OUT_OF_RANGE = "out_of_range"  # a value outside its quantity's plausible r
 FLAG_UNIT_SLIP = "unit_slip"  # prefix: a factor 10/100/1000 from its exam's distribution
 FLAG_UNKNOWN_EXAM = "unknown_exam_code"  # the catalogue does not know the exam code
 FLAG_AMBIGUOUS_NUMBER = "ambiguous_notation"  # "1.234" where the sheet shows no notation
+FLAG_UNMAPPED_PROCEDURE = "unmapped_procedure"  # an RDSR study the procedure map gives no exam code
+FLAG_MIXED_PHANTOMS = "mixed_phantoms"  # an RDSR's CT events on both CTDI phantoms (as mixed_phantoms:dlp_mgycm)
 
 #: Flag kinds that make a value implausible: such values are left out of DRL
 #: statistics (and counted).

@@ -41,16 +41,29 @@ def relative_names(inputs: list, files: list) -> dict:
     found in, or its bare name when it was given as a file, so that tables
     carry no machine paths. Returns ``{file: name}``.
     """
-    roots = [Path(p).resolve() for p in inputs if Path(p).is_dir()]
+    folders = [Path(p) for p in inputs if Path(p).is_dir()]
+    roots = [p.resolve() for p in folders]
     names = {}
     for f in files:
-        resolved = Path(f).resolve()
-        name = Path(f).name
-        for root in roots:
+        name = None
+        # Files found inside an input folder lie under it as given: no need
+        # to resolve every one of thousands of files.
+        for folder in folders:
             try:
-                name = resolved.relative_to(root).as_posix()
-                break
+                rel = Path(f).relative_to(folder)
             except ValueError:
                 continue
+            if ".." not in rel.parts:
+                name = rel.as_posix()
+                break
+        if name is None:
+            resolved = Path(f).resolve()
+            name = Path(f).name
+            for root in roots:
+                try:
+                    name = resolved.relative_to(root).as_posix()
+                    break
+                except ValueError:
+                    continue
         names[f] = name
     return names

@@ -120,3 +120,36 @@ def unit_factor(family: str, text: str) -> float:
 def _round(x: float) -> float:
     # 1e-6 * 100 * 1e4 must be exactly 1.0, not 0.9999999999.
     return float(f"{x:.12g}")
+
+
+#: UCUM codes of the units a DICOM dose report (RDSR) may give, by family.
+#: DICOM codes units in UCUM, case-sensitively (scheme ``UCUM``); only these
+#: exact spellings are read, each converted by :func:`unit_factor`.
+UCUM_CODES: dict[str, tuple[str, ...]] = {
+    "dap": ("Gy.m2", "Gy.cm2", "dGy.cm2", "cGy.cm2", "mGy.cm2", "uGy.m2"),
+    "dose": ("Gy", "mGy", "uGy"),
+    "dlp": ("mGy.cm", "Gy.cm"),
+    "time": ("s", "min"),
+    "mass": ("kg", "g"),
+    "length": ("cm", "mm"),
+}
+
+
+def ucum_factor(family: str, code: str) -> float:
+    """Factor that turns a value in the UCUM unit ``code`` into the family's canonical unit.
+
+    Raises
+    ------
+    UnknownUnit
+        If ``code`` is not one of :data:`UCUM_CODES` of that family.
+
+    Examples
+    --------
+    >>> ucum_factor("dap", "Gy.m2")
+    1000000.0
+    >>> ucum_factor("time", "s") == 1 / 60
+    True
+    """
+    if code not in UCUM_CODES.get(family, ()):
+        raise UnknownUnit(f"{code!r} is not a UCUM unit of {family} this reader knows")
+    return unit_factor(family, code)

@@ -5,7 +5,8 @@ Each file is read in a worker process (:mod:`drl_analysis.ingest.workers`) by
 repairs, flags) and stored by this process in one transaction per file
 (:mod:`drl_analysis.store.database`). A file that fails leaves the database as it
 was for that file; the other files still load. For every data sheet, rows
-read = rows stored + rows rejected.
+read = rows stored + rows rejected. DICOM dose reports (RDSR) are read and
+stored by :mod:`drl_analysis.ingest.rdsr`, with the same accounting.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ..store.database import (
 from ..store.urls import safe_url
 from .repair import COLUMN_RULES
 from .submission import FileOutcome, _failed, content_sha256, exam_of_sheet_name, read_submission, sha256_file
-from .workbook import DEFAULT_LIMITS, Limits, find_files
+from .workbook import DEFAULT_LIMITS, Limits, find_files, is_dicom_candidate
 from .workers import DEFAULT_MAX_MEMORY_MB, run_jobs
 from .workers import settings as worker_settings
 
@@ -126,13 +127,17 @@ def ingest_paths(
     jobs: int = 0,
     limits: Limits = DEFAULT_LIMITS,
     max_memory_mb: int | None = DEFAULT_MAX_MEMORY_MB,
+    rdsr_facility: str = "device",
+    procedure_map: str | Path | None = None,
 ) -> IngestSummary:
-    """Read, repair and store every survey file under ``paths``.
+    """Read, repair and store every survey file and DICOM dose report under ``paths``.
 
     Parameters
     ----------
     paths : list of str or Path
-        Files and folders (searched recursively for .xlsx, .xlsm, .xls, .ods, .csv).
+        Files and folders (searched recursively for .xlsx, .xlsm, .xls, .ods,
+        .csv, and DICOM files: .dcm or recognised by content). DICOM files
+        are read by :mod:`drl_analysis.ingest.rdsr`.
     db_url : str, optional
         SQLAlchemy URL; default the SQLite file ``data/processed/drl.sqlite``.
     catalogue : Catalogue, optional
@@ -151,6 +156,10 @@ def ingest_paths(
         Largest sheet read (rows, columns, cells); larger ones refuse their file.
     max_memory_mb : int, optional
         Memory each worker may take; a file that needs more fails alone.
+    rdsr_facility : {"device", "station", "institution"}
+        What names the facility of a DICOM dose report.
+    procedure_map : str or Path, optional
+        Procedure map of DICOM dose reports (default: the shipped one).
 
     Returns
     -------
@@ -177,8 +186,18 @@ def ingest_paths(
     outcomes: dict[int, FileOutcome] = {}
     try:
         with ingest_lock(engine, on_wait=lambda msg: log.warning("%s", msg)):
-            todo = _files_to_read(engine, files, names, outcomes)
             jobs = jobs or os.cpu_count() or 1
+            dicom = {k for k, path in enumerate(files) if is_dicom_candidate(path)}
+            if dicom or procedure_map:  # DICOM dose reports have their own reader and writer
+                from .rdsr import ProcedureMap, RdsrOptions, ingest_files
+
+                outcomes.update(ingest_files(
+                    [(k, files[k], names[files[k]]) for k in sorted(dicom)], engine, catalogue=catalogue,
+                    options=RdsrOptions(rdsr_facility, ProcedureMap.load(procedure_map)), already=stored_shas(engine),
+                    data_source=data_source, year=year, max_bytes=max_bytes, jobs=jobs, progress=progress,
+                    max_memory_mb=max_memory_mb,
+                ))
+            todo = _files_to_read(engine, files, names, outcomes, skip=dicom)
             settings = (catalogue, data_source, year, max_bytes, engine.dialect.name, limits)
             results = run_jobs(todo, _read_job, _crashed, jobs=jobs, value=settings, max_memory_mb=max_memory_mb)
             bar = tqdm(total=len(todo), desc="ingest", unit="file", disable=not progress or len(todo) < 5 or None,
@@ -200,12 +219,15 @@ def ingest_paths(
     return summary
 
 
-def _files_to_read(engine, files: list[Path], names: dict, outcomes: dict) -> list[tuple[int, Path, str, str]]:
-    """The files not stored yet, as jobs; the others get their outcome."""
+def _files_to_read(engine, files: list[Path], names: dict, outcomes: dict,
+                   skip: set[int] = frozenset()) -> list[tuple[int, Path, str, str]]:
+    """The files not stored yet (but those in ``skip``), as jobs; the others get their outcome."""
     todo: list[tuple[int, Path, str, str]] = []
     first_of: dict[str, str] = {}
     already = stored_shas(engine)
     for k, path in enumerate(files):
+        if k in skip:
+            continue
         name = names[path]
         try:
             sha = sha256_file(path)

@@ -32,7 +32,7 @@ from .repair import (
 #: Share of a column's filled cells that must read as its kind.
 MIN_SHARE = {"exam_code": 0.5, "numeric": 0.8}
 #: Rows looked at per column (the first ones below the header).
-MAX_ROWS = 400
+MAX_ROWS = 200
 
 _FOUR_DIGITS = re.compile(r"\d{4}")
 
@@ -85,19 +85,43 @@ def _number_like(value: object, column: str, header: str, catalogue: Catalogue) 
 
 
 def _fits(cells: list, column: str, header: str, catalogue: Catalogue) -> tuple[bool, list[str]]:
-    """Whether ``cells`` read as ``column``; with up to three cells that do not."""
+    """Whether ``cells`` read as ``column``; with up to three cells that do not.
+
+    Each distinct cell is judged once (a column of a thousand rows holds a few
+    hundred distinct values at most)."""
     if column == "exam_code":
-        verdicts = [(_exam_like(v, header, catalogue), v) for v in cells]
+        judge = lambda v: _exam_like(v, header, catalogue)  # noqa: E731
         need = MIN_SHARE["exam_code"]
     else:
-        verdicts = [(_number_like(v, column, header, catalogue), v) for v in cells]
+        judge = lambda v: _number_like(v, column, header, catalogue)  # noqa: E731
         need = MIN_SHARE["numeric"]
-    counted = [(ok, v) for ok, v in verdicts if ok is not None]
-    if not counted:
+    counts: dict = {}
+    good = bad = 0
+    for v in cells:
+        kind = type(v)
+        if kind is float or kind is int:
+            if column != "exam_code":
+                good += v == v  # a number in a number column
+                continue
+            if v == int(v) and 1000 <= v <= 9999:
+                good += 1  # a 4-digit code
+                continue
+        key = (kind, v)
+        counts[key] = counts.get(key, 0) + 1
+    misfits: list[str] = []
+    for (_, v), n in counts.items():
+        ok = judge(v)
+        if ok is None:
+            continue
+        if ok:
+            good += n
+        else:
+            bad += n
+            if len(misfits) < 3:
+                misfits.append(str(v))
+    if not good + bad:
         return True, []
-    share = sum(ok for ok, _ in counted) / len(counted)
-    misfits = [str(v) for ok, v in counted if not ok][:3]
-    return share >= need, misfits
+    return good / (good + bad) >= need, misfits
 
 
 def check_columns(rows: list[list], header: HeaderMatch, start: int, catalogue: Catalogue) -> list[str]:
@@ -132,6 +156,8 @@ def check_columns(rows: list[list], header: HeaderMatch, start: int, catalogue: 
         tried: list[tuple[ColumnMatch, list[str]]] = []
         chosen = None
         candidates = header.candidates.get(column, [header.columns[column]])
+        if column != "exam_code" and len(candidates) < 2:
+            continue  # nothing to choose: unreadable cells reject their rows one by one
         for match in candidates:
             cells = [r[match.index] for r in body if match.index < len(r) and not _is_empty(r[match.index])]
             ok, misfits = _fits(cells, column, match.header, catalogue)

@@ -219,7 +219,7 @@ def _match_ranked(text: str) -> tuple[str | None, str, int]:
 @lru_cache(maxsize=1)
 def _exact_headers() -> dict[str, tuple[str, str]]:
     """The survey template's header cells, folded: ``{text: (column, unit text)}``."""
-    from .template import TEMPLATE_COLUMNS, TEMPLATE_HEADER
+    from .template_layout import TEMPLATE_COLUMNS, TEMPLATE_HEADER
 
     out = {}
     for text, column in zip(TEMPLATE_HEADER, TEMPLATE_COLUMNS):
@@ -286,7 +286,7 @@ def header_from_row(r: int, row: list, *, need_exam: bool = True) -> HeaderMatch
     for c, cell in enumerate(row):
         if not isinstance(cell, str):
             continue
-        if _UNIT_COLUMN.search(fold(cell)):
+        if _is_unit_column(cell):
             unit_cells.append((c, cell.strip()))
             continue
         column, unit, rank = _match_ranked(cell) if cell else (None, "", RANK_WEAK)
@@ -346,6 +346,11 @@ def _find_phantom_split(header: HeaderMatch) -> None:
                     header.unknown.remove(m.header)
             header.notes.append(f"{column} given in one column per phantom "
                                 f"({split[16].header!r}, {split[32].header!r})")
+
+
+@lru_cache(maxsize=50_000)
+def _is_unit_column(text: str) -> bool:
+    return bool(_UNIT_COLUMN.search(fold(text)))
 
 
 #: A header cell of a column that holds units ("Einheit DFP", "Unit").

@@ -129,10 +129,15 @@ def inference_counts(repairs: pd.DataFrame) -> dict[str, int]:
     out: dict[str, int] = {}
     if repairs is None or not len(repairs):
         return out
+    rules = repairs["rule"].to_numpy()
+    sheets = repairs["sheet"].to_numpy()
+    rows = repairs["source_row"].to_numpy()
+    present = set(rules.tolist())
     for rule in INFERENCE_RULES:
-        hit = repairs[repairs["rule"] == rule]
-        if len(hit):
-            out[rule] = len(hit) if rule in COLUMN_RULES else len(hit[["sheet", "source_row"]].drop_duplicates())
+        if rule not in present:
+            continue
+        hit = np.flatnonzero(rules == rule)
+        out[rule] = len(hit) if rule in COLUMN_RULES else len(set(zip(sheets[hit].tolist(), rows[hit].tolist())))
     return out
 
 

@@ -13,6 +13,7 @@ sheet per facility.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .headers import HeaderMatch, fold, header_from_row
 from .workbook import RawSheet
@@ -33,7 +34,12 @@ _GENERIC_SHEET = re.compile(
 
 def is_instruction_sheet(sheet: RawSheet) -> bool:
     """Whether a sheet's name says it holds instructions or examples."""
-    return bool(_INSTRUCTION_SHEET.search(fold(sheet.name)))
+    return _is_instruction_name(sheet.name)
+
+
+@lru_cache(maxsize=4096)
+def _is_instruction_name(name: str) -> bool:
+    return bool(_INSTRUCTION_SHEET.search(fold(name)))
 
 
 def facility_of_sheet_name(name: str) -> str | None:
@@ -45,19 +51,19 @@ def facility_of_sheet_name(name: str) -> str | None:
     return text
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _could_be_header(row: list) -> bool:
     """A cheap test before reading a row as a header: three or more text cells,
     at most one of them with a digit, no number cell."""
-    texts = 0
-    with_digit = 0
     for v in row:
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return False
-        if isinstance(v, str) and v.strip():
-            texts += 1
-            if any(ch.isdigit() for ch in v):
-                with_digit += 1
-    return texts >= 3 and with_digit <= 1
+        if v.__class__ is float or v.__class__ is int:
+            return False  # a number cell: a row of data
+    texts = [v for v in row if v.__class__ is str and v]
+    if len(texts) < 3 or len(texts) + row.count("") + row.count(None) < len(row):
+        return False  # few texts, or a date or other cell
+    return sum(1 for v in texts if _DIGIT.search(v)) <= 1
 
 
 def split_tables(sheet: RawSheet, header: HeaderMatch) -> list[tuple[RawSheet, HeaderMatch]]:
@@ -72,6 +78,9 @@ def split_tables(sheet: RawSheet, header: HeaderMatch) -> list[tuple[RawSheet, H
     data_since = False  # a row of data stands between the last header and this row
     for r in range(header.row + 1, len(sheet.rows)):
         row = sheet.rows[r]
+        if row and (row[0].__class__ is float or len(row) > 1 and row[1].__class__ is float):
+            data_since = True  # a number in the first cells: a row of data (the common case, decided at once)
+            continue
         if not _could_be_header(row):
             data_since = data_since or any(isinstance(v, (int, float)) and not isinstance(v, bool)
                                            or isinstance(v, str) and any(ch.isdigit() for ch in v) for v in row)

@@ -17,28 +17,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from ..core.catalogue import Catalogue, load_catalogue
-from ..core.columns import EXPOSURE_COLUMNS
+from .template_layout import HEADER_ROW, SOURCE_CELL, TEMPLATE_COLUMNS, TEMPLATE_HEADER, TEMPLATE_ROWS, TITLE, YEAR_CELL  # noqa: E402,F401 - re-exported
 
-TITLE = "Intervention or diagnostic examination using x-rays"
-#: The header of the exposure sheet, exactly as the template writes it.
-TEMPLATE_HEADER: tuple[str, ...] = (
-    "ID of the facility or device",
-    "Examination code",
-    "DAP [cGy x cm² bzw. µGy x m²]",
-    "AGD [mSv]",
-    "DLP [mGy x cm]",
-    "CTDIvol [mGy]",
-    "CTDI-Phantom",
-    "Patient weight [kg]",
-    "Age",
-)
-#: The canonical column of each template header cell, in the same order.
-TEMPLATE_COLUMNS: tuple[str, ...] = EXPOSURE_COLUMNS
-HEADER_ROW = 11
-SOURCE_CELL = "C5"
-YEAR_CELL = "C7"
-#: Rows of the exposure sheet that get the drop-down list and number formats.
-TEMPLATE_ROWS = 5000
 _NUMBER_FORMATS = {3: "0.00", 4: "0.000", 5: "0.0", 6: "0.00", 7: "0", 8: "0.0", 9: "0"}
 
 

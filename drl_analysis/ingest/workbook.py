@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from defusedxml import DefusedXmlException
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 SUPPORTED_SUFFIXES = (*WORKBOOK_SUFFIXES, ".csv")
+#: DICOM files (dose reports, :mod:`drl_analysis.ingest.rdsr`) by suffix; others are
+#: recognised by their content (``DICM`` at byte 128).
+DICOM_SUFFIXES = (".dcm", ".dicom")
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -75,6 +79,8 @@ DEFAULT_LIMITS = Limits()
 #: data: it is left out (the rows after it keep their numbers), so that a stray
 #: cell at A1048576 does not turn a million empty rows into rejections.
 EMPTY_GAP = 100
+#: Sheets of fewer rows are taken as they are (their empty rows cost little).
+COMPACT_FROM_ROWS = 10_000
 _CELL_REF = re.compile(rb'<(?:c|row)\b[^>]*?\br="([A-Z]{0,3})(\d+)"')
 _DIMENSION = re.compile(rb'<dimension\b[^>]*\bref="([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?"')
 
@@ -95,7 +101,7 @@ def _check_extent(name: str, rows: int, columns: int, limits: Limits, how: str) 
         )
 
 
-def _sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+def _sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, head: bytes) -> None:
     """Refuse an xlsx sheet whose used area is beyond ``limits``.
 
     The declared dimension (``<dimension ref="A1:XFD1048576"/>``) is read from
@@ -103,19 +109,18 @@ def _sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) ->
     sheet that declares less than it holds is caught by the worker that reads
     it (its crash fails that file alone).
     """
+    m = _DIMENSION.search(head[:4096])
+    if m is not None:
+        c0, r0, c1, r1 = m.groups()
+        c1, r1 = c1 or c0, r1 or r0
+        rows = int(r1) - int(r0) + 1
+        columns = _column_number(c1) - _column_number(c0) + 1
+        _check_extent(info.filename, rows, columns, limits, "declares")
+        return
     with zf.open(info) as fh:
-        head = fh.read(4096)
-        m = _DIMENSION.search(head)
-        if m is not None:
-            c0, r0, c1, r1 = m.groups()
-            c1, r1 = c1 or c0, r1 or r0
-            rows = int(r1) - int(r0) + 1
-            columns = _column_number(c1) - _column_number(c0) + 1
-            _check_extent(info.filename, rows, columns, limits, "declares")
-            return
         max_row = max_col = 0
         tail = b""
-        chunk = head
+        chunk = fh.read(1 << 20)
         while chunk:
             data = tail + chunk
             for col, row in _CELL_REF.findall(data):
@@ -192,8 +197,6 @@ def _check_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
             for info in zf.infolist():
                 if not info.filename.endswith((".xml", ".rels")):
                     continue
-                if info.filename.startswith("xl/worksheets/") and info.filename.count("/") == 2:
-                    _sheet_extent(zf, info, limits)
                 if info.file_size > _BOMB_MIN_BYTES and info.file_size > _BOMB_RATIO * max(info.compress_size, 1):
                     raise FileRejected(
                         f"refused: {info.filename} inflates to {info.file_size / 2**20:.0f} MB "
@@ -202,6 +205,8 @@ def _check_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
                 with zf.open(info) as fh:
                     # A document type declaration stands before the root element.
                     head = fh.read(65536)
+                if info.filename.startswith("xl/worksheets/") and info.filename.count("/") == 2:
+                    _sheet_extent(zf, info, limits, head)
                 if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
                     data = zf.read(info) if info.file_size < 2**20 else head
                     try:
@@ -259,14 +264,17 @@ def _read_workbook(path: Path, by_content: bool = False) -> list[RawSheet]:
 
 
 def _is_blank(row: list) -> bool:
-    return all(v is None or v == "" for v in row)
+    return row.count("") + row.count(None) == len(row)
 
 
 def _without_empty_areas(sheet: RawSheet) -> RawSheet:
     """The sheet without runs of more than :data:`EMPTY_GAP` empty rows (and
-    without trailing empty rows); the rows left keep their numbers."""
+    without trailing empty rows); the rows left keep their numbers. Sheets of
+    fewer than :data:`COMPACT_FROM_ROWS` rows are returned as they are."""
     rows = sheet.rows
     n = len(rows)
+    if n < COMPACT_FROM_ROWS:
+        return sheet
     end = n
     while end and _is_blank(rows[end - 1]):
         end -= 1
@@ -421,26 +429,54 @@ def read_file(path: str | Path, max_bytes: int | None = None, limits: Limits = D
     return RawFile(kind, sheets, notes)
 
 
+def is_dicom_file(path: str | Path) -> bool:
+    """Whether a file holds ``DICM`` at byte 128, as DICOM files do (after their preamble)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
+
+def is_dicom_candidate(path: str | Path) -> bool:
+    """Whether ingest reads a file found by :func:`find_files` as DICOM (not as a survey file)."""
+    return os.path.splitext(os.fspath(path))[1].lower() not in SUPPORTED_SUFFIXES
+
+
 def find_files(paths: list[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files to ingest from files and folders (folders searched recursively).
 
     Returns ``(files, problems)``: the supported files, sorted, and for each
     path that is missing or a named file of an unsupported kind, the reason.
-    Unsupported files inside folders (images, notes) are passed over silently;
-    Office lock files (``~$name.xlsx``) too.
+    Survey files are known by their suffix, DICOM files by theirs
+    (:data:`DICOM_SUFFIXES`) or by their content (files named by their UID
+    have no suffix or a number for one). Other files inside folders (images,
+    notes) are passed over silently; Office lock files (``~$name.xlsx``) too.
     """
     found: set[Path] = set()
     problems: list[tuple[Path, str]] = []
+    known = (*SUPPORTED_SUFFIXES, *DICOM_SUFFIXES)
     for p in map(Path, paths):
         if p.is_dir():
             for f in p.rglob("*"):
-                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith("~$"):
+                if f.name.startswith("~$") or not f.is_file():
+                    continue
+                suffix = f.suffix.lower()
+                if suffix in known or (suffix not in _NOT_DICOM and is_dicom_file(f)):
                     found.add(f)
         elif p.is_file():
-            if p.suffix.lower() in SUPPORTED_SUFFIXES:
+            if p.suffix.lower() in known or is_dicom_file(p):
                 found.add(p)
             else:
-                problems.append((p, f"not a survey file (supported: {', '.join(SUPPORTED_SUFFIXES)})"))
+                problems.append((p, f"not a survey file (supported: {', '.join(SUPPORTED_SUFFIXES)}) "
+                                    "nor a DICOM file"))
         else:
             problems.append((p, "no such file or folder"))
     return sorted(found), problems
+
+
+# Suffixes of files that are never looked into for DICOM content inside folders.
+_NOT_DICOM = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".pdf", ".txt", ".md", ".json",
+                        ".yaml", ".yml", ".xml", ".html", ".zip", ".gz", ".7z", ".py", ".ipynb", ".docx", ".doc",
+                        ".pptx", ".log", ".sqlite", ".db"})

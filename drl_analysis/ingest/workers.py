@@ -135,12 +135,13 @@ def run_jobs(
         broken = None
         try:
             futures = [pool.submit(read_job, job) for job in pending]
-            for i, (job, future) in enumerate(zip(pending, futures)):
+            for i, job in enumerate(pending):
                 try:
-                    result = future.result()
+                    result = futures[i].result()
                 except BrokenProcessPool:
                     broken = i
                     break
+                futures[i] = None  # the result is the caller's now; do not keep every file's rows
                 yield job, result
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -39,7 +39,7 @@ PROFILES = {
 }
 #: Notebook parameters whose values are withheld from the pseudonymised edition
 #: (a folder name or a data source may name a medical body).
-WITHHELD = ("input_dir", "data_source")
+WITHHELD = ("input_dir", "rdsr_dir", "data_source")
 WITHHELD_TEXT = "withheld in the pseudonymised edition"
 CITATION_FILE = "CITATION.cff"
 #: Where the software the manifest names is found.
@@ -251,10 +251,12 @@ class _Builder:
         if nb.get("status") != "ok":
             return
         objects = list(values)
-        prefix = _prefix_of(str(params["input_dir"]), str(self.manifest.get("inputs", {}).get("folder", ""))) \
-            if params.get("input_dir") is not None else None
-        if prefix is not None:
-            objects = [iid for p, iid in self.input_ids.items() if p.startswith(prefix)] + objects
+        folder = str(self.manifest.get("inputs", {}).get("folder", ""))
+        for key in ("input_dir", "rdsr_dir"):  # the input folders a notebook read
+            prefix = _prefix_of(str(params[key]), folder) if params.get(key) else None
+            if prefix is not None:
+                objects = [iid for p, iid in self.input_ids.items() if p.startswith(prefix)] + objects
+        objects = list(dict.fromkeys(objects))
         aid = f"#run-{name}"
         self.add({"@id": aid, "@type": "CreateAction", "name": f"Run of notebook {name}",
                   "description": f"drl-analysis run executed notebook {name} with papermill (kernel "

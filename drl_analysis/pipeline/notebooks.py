@@ -31,6 +31,8 @@ INPUT_FOLDERS: dict[str, str] = {"01_ocr_extraction": "dose_reports"}
 #: CSV, so that ``verify`` compares it.
 OUT_FILES: dict[str, str] = {"01_ocr_extraction": "dose_reports.csv"}
 SURVEYS_FOLDER = "surveys"
+#: Input subfolder of DICOM dose reports (RDSR), read by the notebook declaring ``rdsr_dir``.
+RDSR_FOLDER = "rdsr"
 #: Files that count as dose-report images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 
@@ -44,6 +46,7 @@ RUNNER_PARAMETERS: dict[str, str] = {
     "tables_dir": "the report reads the run's own tables",
     "manifest_file": "the report reads the run's own manifest",
     "survey": "give the survey name with --survey (or 'survey:' in the params file)",
+    "rdsr_dir": f"put DICOM dose reports into the input folder's {RDSR_FOLDER}/",
 }
 
 KERNEL = "python3"
@@ -206,6 +209,12 @@ def check_parameters(parameters: Mapping[str, object], notebooks: Sequence[Noteb
     return out
 
 
+
+
+def rdsr_input(input_dir: Path, nb: Notebook) -> Path | None:
+    """The input's folder of DICOM dose reports for a notebook that reads them, or None."""
+    folder = input_dir / RDSR_FOLDER
+    return folder if "rdsr_dir" in nb.parameters and folder.is_dir() else None
 
 
 def notebook_input(input_dir: Path, nb: Notebook) -> Path | None:

@@ -49,7 +49,7 @@ class Plan:
     survey : str
         Folder name under the output root.
     input_dir : Path
-        The input folder: ``surveys/`` and optionally ``dose_reports/`` (or the
+        The input folder: ``surveys/`` and optionally ``rdsr/`` and ``dose_reports/`` (or the
         survey files themselves).
     years : str
         Survey years passed to the notebooks, such as ``"2022"`` or

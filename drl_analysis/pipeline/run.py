@@ -54,9 +54,10 @@ from .manifest import (
     sha256_file, tesseract_version, utc_now, write_json,
 )
 from .notebooks import (
-    KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input,
+    KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input, rdsr_input,
 )
 from .plans import Plan, RunOptions, plans_from_options
+from ..core.tables import write_xlsx
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,8 @@ def run_survey(
     t_start = time.monotonic()
 
     runs = [(nb, notebook_input(plan.input_dir, nb)) for nb in notebooks]
-    input_folders = sorted({p for nb, p in runs if p is not None and "input_dir" in nb.parameters})
+    input_folders = sorted({p for nb, p in runs if p is not None and "input_dir" in nb.parameters}
+                           | {r for nb, p in runs if p is not None and (r := rdsr_input(plan.input_dir, nb)) is not None})
     inputs = input_files(input_folders, plan.input_dir)
     active = [nb.name for nb, p in runs if p is not None]
     digest = run_hash(inputs, plan.parameters, plan.years, active)
@@ -329,6 +331,8 @@ def _notebook_parameters(nb: Notebook, plan: Plan, nb_input: Path) -> dict:
         "tables_dir": TABLES,
         "manifest_file": MANIFEST,
         "survey": plan.survey,
+        # "" when the input has no rdsr/ folder: the notebook then reads none.
+        "rdsr_dir": input_record(rdsr) if (rdsr := rdsr_input(plan.input_dir, nb)) is not None else "",
     }
     params = {k: v for k, v in derived.items() if k in nb.parameters}
     params.update({k: v for k, v in plan.parameters.items() if k in nb.parameters})
@@ -367,9 +371,7 @@ def _write_xlsx_copies(folder: Path) -> None:
         csvs = sorted(sub.glob("*.csv"))
         if not csvs or any(sub.glob("*.xlsx")):
             continue
-        with pd.ExcelWriter(sub / f"{sub.name}.xlsx", engine="openpyxl") as writer:
-            for c in csvs:
-                pd.read_csv(c, dtype=str, keep_default_na=False).to_excel(writer, sheet_name=c.stem[:31], index=False)
+        write_xlsx({c.stem: pd.read_csv(c, dtype=str, keep_default_na=False) for c in csvs}, sub / f"{sub.name}.xlsx")
 
 
 def _write_index(work: Path, manifest: Mapping) -> None:

@@ -16,6 +16,13 @@ repairs
 rejections
     Every row not stored, with its reason and raw cells (JSON); a file that
     could not be read at all has one rejection with an empty sheet and row.
+rdsr
+    One row per DICOM dose report (RDSR) read (:mod:`drl_analysis.ingest.rdsr`):
+    its status (``stored``, ``replaced`` by a cumulative update, ``rejected``),
+    template, keys for finding the same report or study again (SHA-256 of its
+    UIDs, never the UIDs), the text the procedure map matched, and the values
+    beyond the exposure columns (fluoroscopy and acquisition DAP, fluoroscopy
+    time, dose at the reference point).
 
 A submission is written in one transaction: either all of it is stored or
 nothing of it. The same file (same sha256) is stored once.
@@ -36,6 +43,7 @@ import sqlalchemy as sa
 
 from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 from ..core.errors import UserError
+from ..core.tables import write_csv
 
 metadata = sa.MetaData()
 
@@ -119,6 +127,33 @@ rejections = sa.Table(
     sa.Column("raw", sa.Text),
 )
 
+#: Values of an RDSR row beyond the exposure columns, in canonical units.
+RDSR_EXTRA_COLUMNS: tuple[str, ...] = ("dap_fluoro_cgycm2", "dap_acquisition_cgycm2", "fluoro_time_min", "dose_rp_mgy")
+
+rdsr = sa.Table(
+    "rdsr",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("template", sa.String(16)),
+    sa.Column("sop_key", sa.String(64), index=True),
+    sa.Column("study_key", sa.String(64), index=True),
+    sa.Column("device_key", sa.String(64)),
+    sa.Column("event_keys", sa.Text),
+    sa.Column("content_datetime", sa.String(32)),
+    sa.Column("manufacturer", sa.Text),
+    sa.Column("model", sa.Text),
+    sa.Column("study_description", sa.Text),
+    sa.Column("requested_procedure", sa.Text),
+    sa.Column("protocol", sa.Text),
+    sa.Column("procedure_code", sa.Text),
+    sa.Column("map_row", sa.Integer),
+    *[sa.Column(c, sa.Float) for c in RDSR_EXTRA_COLUMNS],
+    sa.Column("n_events", sa.Integer),
+    sa.Column("values_read", sa.Text),
+)
+
 
 @dataclass
 class SubmissionRecord:
@@ -178,6 +213,8 @@ def make_engine(url: str) -> sa.Engine:
             _add_missing_columns(engine)
             break
         except sa.exc.OperationalError as exc:
+            if attempt == 1 and "already exists" in str(exc.orig).lower():
+                continue  # another process created the tables at the same moment
             raise UserError(f"--db: cannot open {shown} ({' '.join(str(exc.orig).split())})") from None
         except (sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
             # Another process created the tables at the same moment.
@@ -526,7 +563,7 @@ def load_exposures(
 
 
 def load_table(url_or_engine: str | sa.Engine, name: str) -> pd.DataFrame:
-    """A whole table (``submissions``, ``sheets``, ``repairs``, ``rejections``)
+    """A whole table (``submissions``, ``sheets``, ``repairs``, ``rejections``, ``rdsr``)
     with the submission's file name joined, sorted by id."""
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     table = metadata.tables[name]
@@ -542,11 +579,45 @@ def load_table(url_or_engine: str | sa.Engine, name: str) -> pd.DataFrame:
         return pd.read_sql(query, conn)
 
 
+def load_rdsr(url_or_engine: str | sa.Engine) -> pd.DataFrame:
+    """The stored exposures read from RDSRs, with their further values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`load_exposures`, then ``template``,
+        :data:`RDSR_EXTRA_COLUMNS`, ``study_description``, ``protocol`` and
+        ``map_row`` (the procedure map's line that gave the exam code);
+        sorted by source file.
+    """
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    e, s, r = exposures, submissions, rdsr
+    query = (
+        sa.select(
+            s.c.source_file, e.c.sheet, e.c.source_row, e.c.data_source, e.c.year,
+            *[e.c[c] for c in EXPOSURE_COLUMNS], e.c.flags, r.c.template, *[r.c[c] for c in RDSR_EXTRA_COLUMNS],
+            r.c.study_description, r.c.protocol, r.c.map_row, s.c.id.label("_submission"),
+        )
+        .join(s, s.c.id == e.c.submission_id)
+        .join(r, r.c.submission_id == e.c.submission_id)
+        .where(r.c.status == "stored")
+    )
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    for c in (*NUMERIC_COLUMNS, *RDSR_EXTRA_COLUMNS):
+        frame[c] = frame[c].astype(float)
+    frame["year"] = frame["year"].astype("Int64")
+    frame["map_row"] = frame["map_row"].astype("Int64")
+    frame["flags"] = frame["flags"].fillna("")
+    frame = frame.sort_values(["source_file", "_submission"], kind="stable")
+    return frame.drop(columns="_submission").reset_index(drop=True)
+
+
 def export_csv(url: str, out: str) -> int:
     """Write every stored exposure to ``out`` (CSV, UTF-8) and return the row count.
 
     Columns: :data:`drl_analysis.core.columns.EXPORT_COLUMNS`, then ``flags``.
     """
     frame = load_exposures(url)
-    frame.to_csv(out, index=False, lineterminator="\n")
+    write_csv(frame, out)
     return len(frame)
