@@ -456,3 +456,34 @@ def test_kernels_get_their_environment_and_folder_and_this_process_keeps_its_own
     assert dict(os.environ) == before and os.getcwd() == cwd
     seen = (result.folder / "tables" / "30_environment" / "environment.txt").read_text().split(",")
     assert seen[:2] == ["0", "1"] and seen[2].endswith(".incomplete")
+
+
+# --- own notebooks, several problems at once ------------------------------------
+
+
+def test_a_run_of_own_notebooks_records_their_folder_and_verify_reruns_them(tiny):
+    nbs, data, out = tiny
+    [result] = runner.run([runner.Plan("s", data, parameters={"factor": 2})], out, notebook_dir=nbs, progress=False)
+    assert result.manifest["notebook_folder"] == str(nbs.resolve())  # outside the project: as it is
+    check = verifier.verify(result.folder, progress=False)
+    assert check.ok, check.differences
+    assert "tables/10_count_files/counts.csv" in check.identical
+
+
+def test_a_run_of_the_default_notebooks_records_no_folder(tiny, monkeypatch):
+    nbs, data, out = tiny
+    monkeypatch.setattr(notebooks_module, "NOTEBOOK_DIR", nbs)
+    [result] = runner.run([runner.Plan("s", data)], out, progress=False)
+    assert "notebook_folder" not in result.manifest
+
+
+def test_parameter_problems_of_several_surveys_are_reported_together_once_each(tiny):
+    nbs, data, out = tiny
+    plans = [runner.Plan("a", data, parameters={"factr": 2}), runner.Plan("b", data, parameters={"factr": 2, "factor": "x"})]
+    with pytest.raises(UserError) as err:
+        runner.run(plans, out, notebook_dir=nbs, progress=False)
+    message = str(err.value)
+    assert message.startswith("2 problems:\n")
+    assert message.count("'factr'") == 1 and "did you mean 'factor'?" in message
+    assert "survey b: parameter 'factor': 10_count_files expects a int, not 'x'" in message
+    assert not out.exists()

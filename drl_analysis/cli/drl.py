@@ -5,50 +5,66 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..stats.quantiles import QUANTILE_METHODS
+
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("drl", help="DRL statistics: facility medians, quartiles, proposed DRLs")
-    p.add_argument("--db", metavar="URL")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--min-per-facility", type=int, default=10)
+    p = sub.add_parser(
+        "drl", help="DRL statistics: facility medians, quartiles, proposed DRLs",
+        description="DRL statistics per exam code and dose quantity: each facility's median (or mean), the "
+        "25th, 50th and 75th percentiles of those (P75: the proposed DRL, from at least --min-facilities facilities; "
+        "below, their median as a typical value) with 95 % intervals, compared with the current DRLs of the "
+        "catalogue. Every exam code and quantity of the survey gets a row with its status. Writes drl_table.csv, "
+        "drl_by_year.csv, drl_tables.xlsx and drl_parameters.json.",
+    )
+    p.add_argument("--db", metavar="URL",
+                   help="SQLAlchemy URL of the database to read; a missing SQLite file is refused "
+                        "(default: SQLite in data/processed/drl.sqlite under the project folder)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the tables (created)")
+    p.add_argument("--min-per-facility", type=int, default=10, metavar="N",
+                   help="a facility counts for an exam with at least N exams of it")
     p.add_argument("--min-facilities", type=int, default=None, metavar="N",
-                   help="counted facilities a proposed DRL (P75) needs; fewer give a typical value (default 11)")
-    p.add_argument("--years", nargs="+", metavar="YEARS")
-    p.add_argument("--quantile-method", default="linear", metavar="M")
-    p.add_argument("--weight-range", metavar="LO-HI")
-    p.add_argument("--edition", metavar="E")
-    p.add_argument("--bootstrap", type=int, default=2000, metavar="B")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
-    p.add_argument("--facility-means", action="store_true", help="use facility means (pre-2022 German practice)")
-    p.add_argument("--catalogue", metavar="FILE")
+                   help="a proposed DRL (P75) needs at least N counted facilities; with fewer, their median is "
+                        "given as a typical value (default 11)")
+    p.add_argument("--years", nargs="+", metavar="YEARS",
+                   help="survey years: 2024, 2022 2023 or 2021-2023 (default: all stored years)")
+    p.add_argument("--quantile-method", default="linear", choices=QUANTILE_METHODS, metavar="M",
+                   help="numpy percentile method; linear is Excel's QUARTILE.INC, weibull its QUARTILE.EXC")
+    p.add_argument("--weight-range", metavar="LO-HI",
+                   help="keep patients of this weight in kg, such as 50-90 (default: all patients)")
+    p.add_argument("--edition", metavar="E",
+                   help="catalogue edition of the current DRLs, such as DE-2022; a wrong one is refused naming "
+                        "the known ones (default: the newest per exam)")
+    p.add_argument("--bootstrap", type=int, default=2000, metavar="B",
+                   help="bootstrap resamples of facilities for the 95 %% intervals; 0 for none")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the bootstrap (0 or more)")
+    p.add_argument("--facility-means", action="store_true",
+                   help="use facility means instead of medians (German practice before 2022)")
+    p.add_argument("--catalogue", metavar="FILE", help="exam-code catalogue CSV (default: the shipped one)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.catalogue import load_catalogue
-    from ..core.errors import UserError
     from ..stats.drl import (
         check_edition,
-        check_quantile_method,
         drl_from_database,
         parse_range,
         write_drl_outputs,
     )
     from ..stats.drl_tables import MIN_FACILITIES
+    from .parser import Problems, at_least
 
-    check_quantile_method(args.quantile_method, name="--quantile-method")
-    if args.min_per_facility < 1:
-        raise UserError(f"--min-per-facility: must be at least 1, not {args.min_per_facility}")
+    problems = Problems()
+    at_least(problems, "--min-per-facility", args.min_per_facility, 1)
     min_facilities = MIN_FACILITIES if args.min_facilities is None else args.min_facilities
-    if min_facilities < 1:
-        raise UserError(f"--min-facilities: must be at least 1, not {min_facilities}")
-    if args.bootstrap < 0:
-        raise UserError(f"--bootstrap: must be 0 (no interval) or more, not {args.bootstrap}")
-    if args.seed < 0:
-        raise UserError(f"--seed: must be 0 or more, not {args.seed}")
-    weight = parse_range(args.weight_range, "--weight-range")
-    catalogue = load_catalogue(args.catalogue)
-    edition = check_edition(catalogue, args.edition, name="--edition")
+    at_least(problems, "--min-facilities", min_facilities, 1)
+    at_least(problems, "--bootstrap", args.bootstrap, 0, " (0: no interval)")
+    at_least(problems, "--seed", args.seed, 0)
+    weight = problems.check(parse_range, args.weight_range, "--weight-range")
+    catalogue = problems.check(load_catalogue, args.catalogue)
+    edition = problems.check(check_edition, catalogue, args.edition, name="--edition") if catalogue else None
+    problems.raise_any()
     result = drl_from_database(
         args.db or "",
         years=args.years,

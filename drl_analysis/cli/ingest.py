@@ -4,38 +4,69 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("ingest", help="read, repair and store survey submissions and DICOM dose reports")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
-    p.add_argument("--db", metavar="URL", help="SQLAlchemy URL (default: SQLite in data/processed/drl.sqlite)")
-    p.add_argument("--catalogue", metavar="FILE")
-    p.add_argument("--data-source", help="data source for files that name none")
-    p.add_argument("--year", type=int, help="survey year for files that name none")
-    p.add_argument("--max-file-mb", type=float, default=200.0, help="larger files are refused (default 200)")
+    p = sub.add_parser(
+        "ingest", help="read, repair and store survey submissions and DICOM dose reports",
+        description="Read survey files (.xlsx .xlsm .xls .ods .csv) and DICOM radiation dose structured reports, "
+        "repair them with every change on record, flag implausible values and store them in the database. A file "
+        "already stored (same SHA-256) is not stored again. The summary ends with the files that rest most on "
+        "inferences.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="survey files, DICOM dose reports or folders (folders are searched recursively)")
+    p.add_argument("--db", metavar="URL",
+                   help="SQLAlchemy URL of the database, created if missing (default: SQLite in "
+                        "data/processed/drl.sqlite under the project folder; sqlite:////abs/path.sqlite for an "
+                        "absolute path, postgresql+psycopg://user:password@host/db for PostgreSQL)")
+    p.add_argument("--catalogue", metavar="FILE", help="exam-code catalogue CSV (default: the shipped one)")
+    p.add_argument("--data-source", metavar="NAME",
+                   help="data source for files that name none in their cells or file name (default: none)")
+    p.add_argument("--year", type=int, metavar="YYYY",
+                   help="survey year for files that name none in their cells or file name (default: none)")
+    p.add_argument("--max-file-mb", type=float, default=200, metavar="MB", help="larger files are refused unread")
     p.add_argument("--max-cells", type=int, default=20_000_000, metavar="N",
-                   help="a sheet of more rows x columns is refused unread (default 20000000)")
-    p.add_argument("--max-rows", type=int, default=1_048_576, metavar="N",
-                   help="a sheet of more rows is refused unread (default 1048576)")
+                   help="a sheet of more rows x columns is refused unread")
+    p.add_argument("--max-rows", type=int, default=1_048_576, metavar="N", help="a sheet of more rows is refused unread")
     p.add_argument("--max-columns", type=int, default=1000, metavar="N",
-                   help="a sheet of more columns is refused unread (default 1000)")
+                   help="a sheet of more columns is refused unread")
     p.add_argument("--max-memory-mb", type=int, default=4096, metavar="MB",
-                   help="memory each worker may take; a file that needs more fails alone (default 4096; 0: no limit)")
-    p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
+                   help="memory each worker may take (0: no limit); a file that needs more fails alone")
+    p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: 0, one per core)")
     p.add_argument("--rdsr-facility", choices=("device", "station", "institution"), default="device",
                    help="what names the facility of a DICOM dose report: the Device Observer UID (else the "
-                        "station name), the station name or the institution name (default device)")
+                        "station name), the station name or the institution name")
     p.add_argument("--procedure-map", metavar="FILE",
                    help="CSV mapping the studies of DICOM dose reports to exam codes (default: the shipped one)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run)
 
-    p = sub.add_parser("export", help="write every stored exposure to a CSV file")
-    p.add_argument("--db", metavar="URL")
-    p.add_argument("--out", required=True, metavar="FILE.csv")
+    p = sub.add_parser("export", help="write every stored exposure to a CSV file",
+                       description="Write every stored exposure to a CSV file (UTF-8), one row per exposure, "
+                       "doses in the canonical units, with their flags.")
+    p.add_argument("--db", metavar="URL",
+                   help="SQLAlchemy URL of the database to read; a missing SQLite file is refused "
+                        "(default: SQLite in data/processed/drl.sqlite under the project folder)")
+    p.add_argument("--out", required=True, metavar="FILE.csv", help="the CSV file to write")
     p.set_defaults(func=run_export)
+
+
+def _check_limits(args: argparse.Namespace):
+    from .parser import Problems, at_least
+
+    problems = Problems()
+    at_least(problems, "--max-file-mb", args.max_file_mb, 0)
+    at_least(problems, "--max-cells", args.max_cells, 1)
+    at_least(problems, "--max-rows", args.max_rows, 1)
+    at_least(problems, "--max-columns", args.max_columns, 1)
+    at_least(problems, "--max-memory-mb", args.max_memory_mb, 0, " (0: no limit)")
+    at_least(problems, "--jobs", args.jobs, 0, " (0: one per core)")
+    if args.year is not None and not 1900 <= args.year <= 2100:
+        problems.add(f"--year: {args.year} is not a survey year such as 2024")
+    return problems
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,11 +75,18 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import UserError
     from ..ingest.batch import ingest_paths
     from ..ingest.workbook import Limits
+    from ..store.urls import sqlite_hint
 
+    problems = _check_limits(args)
+    catalogue = problems.check(load_catalogue, args.catalogue)
+    problems.raise_any()
+    hint = sqlite_hint(args.db) if args.db else ""
+    if hint:
+        print(f"drl-analysis ingest: note: {hint}", file=sys.stderr)
     summary = ingest_paths(
         args.paths,
         args.db,
-        catalogue=load_catalogue(args.catalogue),
+        catalogue=catalogue,
         data_source=args.data_source,
         year=args.year,
         max_file_mb=args.max_file_mb,
@@ -71,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from ..core.paths import default_db_url
     from ..store.database import export_csv
+    from ..store.urls import existing_database
 
-    n = export_csv(args.db or default_db_url(), args.out)
+    # Reading only: a missing SQLite file is refused, not created empty.
+    n = export_csv(existing_database(args.db or default_db_url()), args.out)
     print(f"Wrote {n} exposures to {args.out}")
     return 0

@@ -218,12 +218,15 @@ def _match_ranked(text: str) -> tuple[str | None, str, int]:
 
 @lru_cache(maxsize=1)
 def _exact_headers() -> dict[str, tuple[str, str]]:
-    """The survey template's header cells, folded: ``{text: (column, unit text)}``."""
-    from .template_layout import TEMPLATE_COLUMNS, TEMPLATE_HEADER
+    """The survey template's header cells, folded: ``{text: (column, unit text)}``; those of
+    its earlier versions too ("AGD [mSv]", "Age", "CTDI-Phantom"), so that old forms read
+    as exactly as new ones."""
+    from .template_layout import FORMER_TEMPLATE_HEADERS, TEMPLATE_COLUMNS, TEMPLATE_HEADER
 
     out = {}
-    for text, column in zip(TEMPLATE_HEADER, TEMPLATE_COLUMNS):
-        out[fold(text)] = (column, _raw_unit_text(text)[1].strip())
+    for header in (*FORMER_TEMPLATE_HEADERS, TEMPLATE_HEADER):
+        for text, column in zip(header, TEMPLATE_COLUMNS):
+            out[fold(text)] = (column, _raw_unit_text(text)[1].strip())
     return out
 
 

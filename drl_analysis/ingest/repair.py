@@ -75,6 +75,7 @@ from .facility_ids import _fill_down_ids, _fill_merged_ids
 from .headers import RANK_EXACT, HeaderMatch, fold, match_column
 from .number_cells import _numeric_column, _parse_text_number, _parse_texts, repr_number  # noqa: F401 - re-exported
 from .split_columns import apply_unit_column, phantom_of_split, read_phantom_split
+from .template_layout import code_of_label
 from .workbook import RawSheet
 
 _SUMMARY = re.compile(
@@ -294,6 +295,9 @@ def _resolve_exam_text(value: object, catalogue: Catalogue) -> tuple[str | None,
     codes = catalogue.codes
     if text in codes:
         return text, (None if text == raw else "exam_code_from_text")
+    labelled = code_of_label(text, catalogue)  # "1010 – Cranium": picked from the template's drop-down
+    if labelled is not None:
+        return labelled, (None if text == raw else "exam_code_from_text")
     if re.fullmatch(r"\d+\.0", text):
         return text[:-2], "exam_code_from_text"
     m = _CODE_IN_TEXT.search(text)

@@ -26,7 +26,8 @@ import mimetypes
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..core.paths import PROJECT_ROOT, REPOSITORY_URL
+from ..core.paths import CITATION_FILE as CITATION_PATH
+from ..core.paths import REPOSITORY_URL
 from .datapackage import DATA_LICENSE
 from .layout import CRATE, DATAPACKAGE, FIGURES, HTML, MANIFEST, NOTEBOOKS, PIPELINE_FILE
 from .manifest import sha256_file
@@ -57,10 +58,11 @@ _PARAM_TYPES = {bool: "Boolean", int: "Integer", float: "Float", str: "Text"}
 
 
 def read_citation(path: str | Path | None = None) -> dict:
-    """The project's ``CITATION.cff`` as a mapping (empty when it is not at hand, e.g. an installed package)."""
+    """The project's ``CITATION.cff`` as a mapping (the checkout's, or the copy an installed package
+    carries; empty when it is not at hand)."""
     import yaml
 
-    path = Path(path) if path else PROJECT_ROOT / CITATION_FILE
+    path = Path(path) if path else CITATION_PATH
     if not path.is_file():
         return {}
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from ..core.paths import PROJECT_ROOT
+from ..core.paths import CHECKOUT, PROJECT_ROOT, ROOT_ENV
 from ..reporting.pseudonyms import ENV_VAR
 from .notebooks import KERNEL, Notebook
 
@@ -83,13 +83,18 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def kernel_environment(key_text: str | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of the kernels, made from ``base`` (default: this
     process's environment, which is left as it is): this package first on the
-    path, plotly figures as data (turned into offline HTML later), a fixed hash
-    seed, no progress bars inside notebooks (the run shows its own; in a page
-    they are noise), and the pseudonym key (never a notebook parameter, so
-    never in an output)."""
+    path when it runs from a source checkout (an installed package is found by
+    the kernel's interpreter, which is this one), the project folder
+    (``DRL_ANALYSIS_ROOT``: the kernels work in the run's folder but resolve
+    paths as this process does), plotly figures as data (turned into offline
+    HTML later), a fixed hash seed, no progress bars inside notebooks (the run
+    shows its own; in a page they are noise), and the pseudonym key (never a
+    notebook parameter, so never in an output)."""
     env = dict(os.environ if base is None else base)
-    path = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + ([path] if path else []))
+    if CHECKOUT is not None:
+        path = env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = os.pathsep.join([str(CHECKOUT)] + ([path] if path else []))
+    env[ROOT_ENV] = str(PROJECT_ROOT)
     env["PLOTLY_RENDERER"] = "plotly_mimetype"
     env["PYTHONHASHSEED"] = "0"
     env["TQDM_DISABLE"] = "1"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.errors import UserError
-from ..core.paths import PROJECT_ROOT
+from ..core.paths import CHECKOUT, PROJECT_ROOT
 from .layout import MANIFEST, UNLISTED
 
 #: Packages whose versions the manifest records.
@@ -80,8 +80,12 @@ def tesseract_version() -> str | None:
         return None
 
 
-def git_state(root: Path = PROJECT_ROOT) -> dict:
-    """The git commit of the project folder and whether it has uncommitted changes."""
+def git_state(root: Path | None = CHECKOUT) -> dict:
+    """The git commit of the source checkout the package runs from and whether it has
+    uncommitted changes; none for an installed package (the current folder's repository,
+    if any, is not the package's)."""
+    if root is None:
+        return {"commit": None, "dirty": None}
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20, check=True

@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import UserError
+from ..core.errors import UserError, several, suggestion
 from ..core.paths import NOTEBOOK_DIR
+from .checks import value_problem
 from .layout import REPORT, TABLES
 
 #: Notebooks the runner discovers, in order of their number.
@@ -138,18 +139,32 @@ def inspect(path: str | Path) -> Notebook:
 
 
 def discover(notebook_dir: str | Path | None = None) -> list[Notebook]:
-    """The pipeline's notebooks ``NN_*.ipynb`` in ``notebook_dir`` (default ``notebooks/``), in order.
+    """The pipeline's notebooks ``NN_*.ipynb`` in ``notebook_dir``, in order.
+
+    The default folder is the checkout's ``notebooks/``, or the copies an
+    installed package carries (:data:`drl_analysis.core.paths.NOTEBOOK_DIR`);
+    ``drl-analysis run --notebooks DIR`` runs an own copy.
 
     Raises
     ------
     UserError
-        When the folder holds no such notebook.
+        When the folder does not exist or holds no such notebook.
     """
-    folder = Path(notebook_dir or NOTEBOOK_DIR)
+    folder = Path(notebook_dir or NOTEBOOK_DIR).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"--notebooks: {folder} is not a folder")
     paths = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
     if not paths:
         raise UserError(f"{folder}: no notebooks named NN_name.ipynb")
     return [inspect(p) for p in paths]
+
+
+def own_folder(notebooks: Sequence[Notebook]) -> Path | None:
+    """The folder of a run's notebooks when it is not the default one (``--notebooks DIR``), else None."""
+    if not notebooks:
+        return None
+    folder = notebooks[0].path.parent.resolve()
+    return None if folder == Path(NOTEBOOK_DIR).resolve() else folder
 
 
 def _type_ok(value: object, type_name: str) -> tuple[bool, object]:
@@ -188,27 +203,47 @@ def check_parameters(parameters: Mapping[str, object], notebooks: Sequence[Noteb
     Raises
     ------
     UserError
-        Naming the parameter when no notebook declares it, when the runner
-        sets it, or when its value has the wrong type.
+        Naming every parameter that no notebook declares (with the declared
+        name it is closest to), that the runner sets, whose value has the
+        wrong type or lies outside its range (:mod:`.checks`): all of them
+        in one message.
     """
+    checked, problems = parameter_problems(parameters, notebooks)
+    if problems:
+        raise several(problems)
+    return checked
+
+
+def parameter_problems(parameters: Mapping[str, object], notebooks: Sequence[Notebook]
+                       ) -> tuple[dict[str, object], list[str]]:
+    """The parameters that pass (numbers for text turned into text) and a line for each that does not."""
     names = ", ".join(nb.name for nb in notebooks)
+    declared = sorted({p for nb in notebooks for p in nb.parameters} - set(RUNNER_PARAMETERS))
     out: dict[str, object] = {}
+    problems: list[str] = []
     for name, value in parameters.items():
         if name in RUNNER_PARAMETERS:
-            raise UserError(f"parameter {name!r} is set by the runner for each run: {RUNNER_PARAMETERS[name]}")
+            problems.append(f"parameter {name!r} is set by the runner for each run: {RUNNER_PARAMETERS[name]}")
+            continue
         declaring = [nb for nb in notebooks if name in nb.parameters]
         if not declaring:
-            raise UserError(f"parameter {name!r} is declared by no notebook of this run ({names})")
-        for nb in declaring:
-            ok, coerced = _type_ok(value, nb.parameters[name])
-            if not ok:
-                raise UserError(
-                    f"parameter {name!r}: {nb.name} expects a {nb.parameters[name]}, not {value!r} ({type(value).__name__})"
-                )
+            problems.append(f"parameter {name!r} is declared by no notebook of this run ({names})"
+                            f"{suggestion(name, declared)}")
+            continue
+        typed = [(nb, *_type_ok(value, nb.parameters[name])) for nb in declaring]
+        wrong = next(((nb, v) for nb, ok, v in typed if not ok), None)
+        if wrong is not None:
+            nb = wrong[0]
+            problems.append(
+                f"parameter {name!r}: {nb.name} expects a {nb.parameters[name]}, not {value!r} ({type(value).__name__})")
+            continue
+        coerced = typed[-1][2]
+        problem = value_problem(name, coerced)
+        if problem:
+            problems.append(problem)
+            continue
         out[name] = coerced
-    return out
-
-
+    return out, problems
 
 
 def rdsr_input(input_dir: Path, nb: Notebook) -> Path | None:

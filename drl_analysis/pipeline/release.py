@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..core.paths import PROJECT_ROOT, REPOSITORY_URL
+from ..core.paths import CITATION_FILE as CITATION_PATH
+from ..core.paths import REPOSITORY_URL
 from . import crate, datapackage
 from .layout import (
     CRATE, DATAPACKAGE, FAILED_SUFFIX, INCOMPLETE_SUFFIX, INDEX, MANIFEST, PIPELINE_FILE, PSEUDONYMISED,
@@ -82,7 +83,7 @@ def citation_text(manifest: Mapping, path: str | Path | None = None) -> str:
     """``CITATION.cff`` of the project with the version (and commit) of the run's package."""
     import yaml
 
-    path = Path(path) if path else PROJECT_ROOT / crate.CITATION_FILE
+    path = Path(path) if path else CITATION_PATH
     version = manifest.get("packages", {}).get("drl-analysis", "")
     commit = (manifest.get("git") or {}).get("commit")
     if path.is_file():

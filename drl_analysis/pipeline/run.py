@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.errors import several
 from ..core.paths import PROCESSED_DIR, PROJECT_ROOT
 from . import crate, datapackage
 from .kernel import NotebookFailed, Progress, execute, kernel_environment
@@ -54,7 +55,8 @@ from .manifest import (
     sha256_file, tesseract_version, utc_now, write_json,
 )
 from .notebooks import (
-    KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input, rdsr_input,
+    KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input, own_folder,
+    parameter_problems, rdsr_input,
 )
 from .plans import Plan, RunOptions, plans_from_options
 from ..core.tables import write_xlsx
@@ -88,10 +90,17 @@ class RunResult:
 
 
 def prepare(plans: Sequence[Plan], notebook_dir: str | Path | None = None) -> list[Notebook]:
-    """Discover the notebooks and check every plan's parameters against them (before anything runs)."""
+    """Discover the notebooks and check every plan's parameters against them (before anything
+    runs); every problem of every plan is reported at once."""
     notebooks = discover(notebook_dir)
+    found: dict[str, list[str]] = {}  # problem -> the surveys that have it
     for plan in plans:
-        plan.parameters = check_parameters(plan.parameters, notebooks)
+        plan.parameters, problems = parameter_problems(plan.parameters, notebooks)
+        for problem in problems:
+            found.setdefault(problem, []).append(plan.survey)
+    if found:
+        raise several([p if len(surveys) == len(plans) else f"survey {', '.join(surveys)}: {p}"
+                       for p, surveys in found.items()])
     return notebooks
 
 
@@ -119,7 +128,9 @@ def run(
     ----------
     plans : sequence of Plan
     out_root : str or Path, default ``data/processed``
-    notebook_dir : str or Path, default ``notebooks/``
+    notebook_dir : str or Path, optional
+        An own copy of the notebooks (``--notebooks``); default the checkout's
+        ``notebooks/`` or the installed package's copies.
     key : PseudonymKey, optional
         The pseudonym key; default from ``key_file``, the environment or the
         user's key file (created once), and only when a notebook pseudonymises.
@@ -235,6 +246,9 @@ def run_survey(
         "kernel": KERNEL,
         "working_folder": "the version folder; paths in parameters are relative to it",
     }
+    own = own_folder(notebooks)
+    if own is not None:  # --notebooks: verify reruns the same copy
+        manifest["notebook_folder"] = input_record(own)
     if "01_ocr_extraction" in active:
         manifest["packages"]["tesseract"] = tesseract_version()
     _write_params_yaml(work / PARAMETERS_FILE, plan)

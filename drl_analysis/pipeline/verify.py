@@ -178,7 +178,9 @@ def verify(
                 "give it with --pseudonym-key-file or set %s to check them too", recorded_key["fingerprint"], ENV_VAR)
             # The rerun still writes a pseudonymised edition; a throwaway key keeps the user's key file untouched.
             key = PseudonymKey(secrets.token_hex(32).encode(), "a throwaway key for the rerun")
-    notebooks = discover()
+    recorded_folder = manifest.get("notebook_folder")  # the run's own notebooks (--notebooks), if any
+    notebook_dir = resolve_recorded_input(recorded_folder) if recorded_folder else None
+    notebooks = discover(notebook_dir)
     changed = [nb.name for nb in notebooks
                if any(e["name"] == nb.name and e["sha256"] != sha256_file(nb.path) for e in manifest["notebooks"])]
     if changed:
@@ -188,7 +190,7 @@ def verify(
         root = Path(keep) if keep else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="drl-verify-")))
         from .run import run  # the runner imports this module's neighbours; import it when needed
 
-        results = run([plan], root, key=key, progress=progress, stream=stream)
+        results = run([plan], root, notebook_dir=notebook_dir, key=key, progress=progress, stream=stream)
         rerun = results[0]
         if rerun.status != "complete":
             err = rerun.error
