@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import papermill as pm
 
-from drl_analysis.ocr import reader as ocr
+from drl_analysis.ocr import layouts
 
 from drl_analysis.synthetic import screens
 from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
@@ -32,7 +32,7 @@ def test_ocr_notebook_writes_reports_and_quartiles(tmp_path, monkeypatch):
     assert len(reports) == 5
     assert np.allclose(reports["dap_total_gycm2"], truth["dap_total_gycm2"])
     quartiles = sheets["quartiles"].set_index("column")
-    assert set(ocr.OCR_FIELDS) <= set(quartiles.index)
+    assert set(layouts.OCR_FIELDS) <= set(quartiles.index)
     assert (quartiles["p25"] <= quartiles["p75"]).all()
     nb = nbformat.read(executed, as_version=4)
     figures = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]

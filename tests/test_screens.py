@@ -9,7 +9,7 @@ import pandas as pd
 import pydicom
 import pytest
 
-from drl_analysis.ocr import reader as ocr
+from drl_analysis.ocr import images, layouts
 
 from drl_analysis.synthetic import screens
 from drl_analysis.core.numbers import parse_number
@@ -27,7 +27,7 @@ def _printed_value(text: str, notation: str) -> tuple[float, float]:
 
 @pytest.mark.parametrize("layout", ["clarityiq_en", "clarityiq_de"])
 def test_printed_totals_equal_the_sum_of_their_parts_up_to_display_rounding(layout):
-    lay = ocr.load_layout(layout)
+    lay = layouts.load_layout(layout)
     rng = np.random.default_rng(3)
     for _ in range(200):
         values, units, _ = screens.random_values(rng, lay)
@@ -39,7 +39,7 @@ def test_printed_totals_equal_the_sum_of_their_parts_up_to_display_rounding(layo
 
 
 def test_ground_truth_is_the_printed_value_in_canonical_units():
-    lay = ocr.load_layout("clarityiq_de")
+    lay = layouts.load_layout("clarityiq_de")
     rng = np.random.default_rng(8)
     seen_units = set()
     for _ in range(300):
@@ -90,7 +90,7 @@ def test_dicom_secondary_capture_stores_the_displayed_image(tmp_path, photometri
     stored = ds.pixel_array.astype(float)
     if photometric == "MONOCHROME1":  # 0 is white
         assert stored[0, 0] > stored[0, -1]
-    shown = ocr.load_image(path).astype(int)
+    shown = images.load_image(path).astype(int)
     assert np.abs(shown - image.astype(int)).max() <= 2
 
 

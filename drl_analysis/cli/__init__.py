@@ -63,6 +63,12 @@ def _dispatch(module: str, function: str):
     return run
 
 
+def _ocr(args: argparse.Namespace) -> int:
+    from ..ocr.batch import command
+
+    return command(args.paths, args.out, layout=args.layout, jobs=args.jobs, progress=not args.no_progress)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drl-analysis",
@@ -116,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default="auto", metavar="NAME|auto")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_dispatch("ocr.reader", "command"))
+    p.set_defaults(func=_ocr)
 
     p = sub.add_parser("analyse", help="outliers, alerts and clustering")
     p.add_argument("--db", metavar="URL")

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from ..ocr.reader import Layout, available_layouts, load_layout
+from ..ocr.layouts import Layout, available_layouts, load_layout
 
 #: Fonts shipped inside matplotlib; no download needed.
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
@@ -188,7 +188,7 @@ def random_values(rng: np.random.Generator, layout: Layout, thousands: bool = Tr
     rng : numpy.random.Generator
     layout : Layout
         Must have the ClarityIQ rows (the columns of ``OCR_FIELDS`` in
-        :mod:`drl_analysis.ocr.reader`).
+        :mod:`drl_analysis.ocr.layouts`).
     thousands : bool, default True
         Print thousands separators.
 
@@ -600,7 +600,7 @@ def write_reports(
     pandas.DataFrame
         One row per file, sorted by ``source_file`` (the file name): the
         layout, the displayed values in canonical units (the output columns
-        of :func:`drl_analysis.ocr.reader.read_reports`), the printed texts and units,
+        of :func:`drl_analysis.ocr.batch.read_reports`), the printed texts and units,
         and the style.
     """
     if n < 0:

@@ -1,0 +1,172 @@
+"""Which reading of each field to take, and whether it can be trusted or the report needs review.
+
+A value is safe when two readings (from different preprocessing variants)
+agree, or one reading has confidence :data:`ACCEPT_CONF` or more, no reading
+of another value is nearly as well supported, and the screen's checks hold
+(total = sum of parts up to display rounding; exposure rows zero together).
+Otherwise another variant is read while one is left; what stays unsafe is a
+doubt, and the report needs review.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .layouts import Check, Field, Layout
+from .values import Reading, check_sum
+
+#: A number read once with at least this confidence (0–100) is taken without
+#: a second reading that agrees with it. Sum checks cannot stand in for it:
+#: they allow the display rounding of every term, so a misread last digit
+#: (445 for 446) or a part's decimals (7.96 for 7.56 beside a total of 354)
+#: pass them.
+ACCEPT_CONF = 95.0
+#: Digits a zero with a dot or bar inside is read as.
+ZERO_MISREADS = frozenset("689")
+#: Two readings that agree are taken if the better was read with at least
+#: this confidence: a font's dotted zero misread as 8 or 6 agrees with itself.
+AGREE_CONF = 60.0
+
+#: A distinct value read for a field: (readings agreeing, best confidence, best reading).
+Option = tuple[int, float, Reading]
+
+
+@dataclass
+class Settlement:
+    """The readings chosen for a report's fields, and what stays doubtful.
+
+    Attributes
+    ----------
+    chosen : dict
+        Output column -> the reading taken.
+    doubts : list of str
+        Why the report needs review (empty when every value is safe).
+    consistent : bool or None
+        The screen's checks hold (True), fail (False), or cannot be tested
+        because values are missing (None).
+    safe : dict
+        Output column -> whether its value is safe.
+    """
+
+    chosen: dict[str, Reading] = field(default_factory=dict)
+    doubts: list[str] = field(default_factory=list)
+    consistent: bool | None = True
+    safe: dict[str, bool] = field(default_factory=dict)
+
+
+def options(readings: list[Reading]) -> list[Option]:
+    """Distinct values read for a field, best supported first."""
+    groups: dict[float, list[Reading]] = {}
+    for r in readings:
+        if r.valid:
+            groups.setdefault(round(r.value, 9), []).append(r)
+    found = [(len(g), max(r.conf for r in g), max(g, key=lambda r: r.conf)) for g in groups.values()]
+    return sorted(found, key=lambda o: (o[0], o[1]), reverse=True)
+
+
+def summed(layout: Layout) -> set[str]:
+    """Fields a sum check of the layout watches."""
+    return {c for check in layout.checks if not check.zero_together for c in (check.total, *check.parts)}
+
+
+def settle(layout: Layout, mapped: set[str], readings: dict[str, list[Reading]],
+           retry: Callable[[Field], bool]) -> Settlement:
+    """Choose each mapped field's reading; ask for more readings where the choice is not safe yet.
+
+    Parameters
+    ----------
+    layout : Layout
+    mapped : set of str
+        Output columns whose row was found on the screen.
+    readings : dict
+        Output column -> every reading of it so far.
+    retry : callable
+        ``retry(field)`` asks for another reading of the field and returns
+        True, or returns False when none is left (or none may be asked).
+
+    Returns
+    -------
+    Settlement
+    """
+    result = Settlement()
+    chosen, safe = result.chosen, result.safe
+    watched = summed(layout)
+    for f in layout.fields:
+        column = f.column
+        if column not in mapped:
+            continue
+        found = options(readings.get(column, []))
+        if not found:
+            retry(f)
+            continue
+        best = found[0]
+        chosen[column] = best[2]
+        # Readings of other values count against it: two low-confidence readings agreeing on a 3
+        # do not outweigh a confident reading of a 5, nor two readings of 7715 one of 775.
+        contested = any(o[0] + 2 > best[0] or o[1] >= best[1] for o in found[1:])
+        # A single confident reading is taken where a sum check watches the field. Time and
+        # counts have none: there it must not hold a digit that a zero with a dot or bar inside
+        # is read as ("10" in a bold monospaced font read as 16 with confidence 97).
+        alone_ok = best[1] >= ACCEPT_CONF and (column in watched or not ZERO_MISREADS & set(best[2].text))
+        safe[column] = not contested and ((best[0] >= 2 and best[1] >= AGREE_CONF) or alone_ok)
+    for check in layout.checks:
+        _apply_check(check, layout, readings, result, retry)
+    for column, ok in safe.items():
+        if not ok and not retry(layout.field(column)):
+            result.doubts.append(f"{column}: readings uncertain")
+    return result
+
+
+def _apply_check(check: Check, layout: Layout, readings: dict[str, list[Reading]], result: Settlement,
+                 retry: Callable[[Field], bool]) -> None:
+    chosen, safe = result.chosen, result.safe
+    cols = [check.total, *check.parts]
+    if check.zero_together:
+        zeros = {chosen[c].value == 0 for c in cols if c in chosen}
+        if zeros == {True} and any(safe.get(c) for c in cols):
+            # One safe zero vouches for the others (a lone "0" gets a low confidence).
+            safe.update({c: True for c in cols if c in chosen})
+        if len(zeros) > 1:
+            retried = [retry(layout.field(c)) for c in cols]
+            if not any(retried):
+                result.consistent = False
+                result.doubts.append(f"{check.name} check fails: {', '.join(cols)} are not all zero "
+                                     f"or all non-zero")
+        return
+    if any(c not in chosen for c in cols):
+        result.consistent = None if result.consistent is not False else False
+        return
+    if check_sum(chosen[check.total], [chosen[c] for c in check.parts]):
+        vouch(check, chosen, safe)
+        return
+    # The most supported readings do not add up: look for readings that do.
+    fits = [combo for combo in itertools.product(*(options(readings.get(c, [])) for c in cols))
+            if check_sum(combo[0][2], [o[2] for o in combo[1:]])]
+    if fits:
+        combo = max(fits, key=lambda cb: (sum(o[0] for o in cb), sum(o[1] for o in cb)))
+        for c, option in zip(cols, combo):
+            # Safe only if the fitting reading is the field's most supported one.
+            safe[c] = safe.get(c, False) and option[2].value == chosen[c].value
+            chosen[c] = option[2]
+    retried = [retry(layout.field(c)) for c in cols]
+    if not fits and not any(retried):
+        result.consistent = False
+        result.doubts.append(f"{check.name} check fails: {check.total} is not the sum of "
+                             f"{' + '.join(check.parts)}")
+
+
+def vouch(check: Check, chosen: dict[str, Reading], safe: dict[str, bool]) -> None:
+    """A term the other, safe terms of a holding sum fix exactly is safe too (a lateral 0 beside equal totals)."""
+    cols = [check.total, *check.parts]
+    for c in cols:
+        others = [o for o in cols if o != c]
+        if safe.get(c) or not all(safe.get(o) for o in others):
+            continue
+        if c == check.total:
+            implied = sum(chosen[o].value for o in check.parts)
+        else:
+            implied = chosen[check.total].value - sum(chosen[o].value for o in check.parts if o != c)
+        if abs(implied - chosen[c].value) <= 1e-9 * max(1.0, abs(implied)):
+            safe[c] = True
