@@ -35,13 +35,14 @@ def _blob_stats(image: np.ndarray) -> tuple[np.ndarray, ...]:
     return _INK_CACHE[id(image)][2]
 
 
-def separators(image: np.ndarray, left: int, right: int, cap: float) -> int | None:
-    """How many decimal or thousands separators (``.``, ``,``, ``:``) a number's image shows.
+def separators(image: np.ndarray, left: int, right: int, cap: float) -> tuple[int, int] | None:
+    """How many decimal or thousands separators (``.``, ``,``, ``:``) a number's image shows, and how many are colons.
 
     Counts blobs of a point's size that sit on the baseline in a gap between
     two neighbouring digit-sized blobs within ``left..right`` (slot
-    pixels); a colon's upper dot is not counted. Noise specks are smoothed
-    away first. None when the image shows fewer than two digits.
+    pixels); a colon is such a point with another one above it (its upper
+    dot is not counted again). Noise specks are smoothed away first. None
+    when the image shows fewer than two digits.
     """
     x, y, w, h, area = _blob_stats(image)
     centre = x + w / 2
@@ -52,10 +53,9 @@ def separators(image: np.ndarray, left: int, right: int, cap: float) -> int | No
     base = float(np.median((y + h)[digits]))
     order = np.argsort(x[digits])
     d_left, d_right = x[digits][order], (x + w)[digits][order]
-    count = 0
-    for i in np.flatnonzero(inside & ~digits):
-        if not (0.1 * cap <= h[i] <= 0.45 * cap and w[i] <= 0.45 * cap and area[i] >= (0.12 * cap) ** 2):
-            continue
+    points = inside & ~digits & (h >= 0.1 * cap) & (h <= 0.45 * cap) & (w <= 0.45 * cap) & (area >= (0.12 * cap) ** 2)
+    count = colons = 0
+    for i in np.flatnonzero(points):
         if not (base - 0.25 * cap <= y[i] + h[i] <= base + 0.35 * cap):
             continue  # not on the baseline: a colon's upper dot, a multiplication dot, a speck
         # In a gap between two neighbouring digits, clear of both.
@@ -63,7 +63,11 @@ def separators(image: np.ndarray, left: int, right: int, cap: float) -> int | No
         after = np.flatnonzero(d_left >= x[i] + w[i] - 1)
         if before.size and after.size and before[-1] + 1 == after[0]:
             count += 1
-    return count
+            # A point above it, at half the digits' height: the upper dot of a colon.
+            above = points & (np.abs(centre - centre[i]) <= 0.25 * cap) & (y + h <= y[i] - 0.1 * cap) \
+                & (y + h >= base - 0.85 * cap)
+            colons += bool(above.any())
+    return count, colons
 
 
 def digit_blobs(image: np.ndarray, left: int, right: int, cap: float) -> int:
@@ -115,3 +119,41 @@ def barred_zeros(image: np.ndarray, left: int, right: int, cap: float) -> int:
     return count
 
 
+
+
+def digit_gaps(image: np.ndarray, left: int, right: int, cap: float) -> tuple[int, tuple[int, ...]] | None:
+    """How many digits a number's image shows, and where it leaves room for a separator between them.
+
+    Digit blobs are the tall blobs within ``left..right`` (slot pixels). Blur
+    and tight fonts join neighbouring digits: a blob wider than any digit
+    (1.1 capital heights) counts as two, one wider than 1.85 as three. A
+    separator, dot, comma, colon or space, leaves a blank of at least 0.45
+    capital heights between two digits, where neighbouring digits of screen
+    fonts leave at most 0.35 (measured on renders of six fonts at sizes
+    0.5–1.5), whether Tesseract read the separator or not, and whether or not
+    blur joined a dot to a digit.
+
+    Returns
+    -------
+    (int, tuple of int) or None
+        The digits counted and, for each wide gap, how many digits stand
+        before it; None when no digit is seen or a blob is wider than three.
+    """
+    x, _, w, h, _ = _blob_stats(image)
+    centre = x + w / 2
+    # Lower-case letters of a unit (x-height, at most 0.72 of a capital) are not digits.
+    tall = (h >= 0.8 * cap) & (h <= 1.5 * cap) & (centre >= left - 0.2 * cap) & (centre <= right)
+    if not tall.any():
+        return None
+    order = np.argsort(x[tall])
+    xs, ws = x[tall][order], w[tall][order]
+    counts = np.searchsorted([1.1 * cap, 1.85 * cap, 2.6 * cap], ws, side="right") + 1
+    if counts.max() > 3:
+        return None
+    ends = np.cumsum(counts)
+    # A blank between two blobs, and their digits' centres (a joined pair's split evenly) far apart.
+    blank = xs[1:] - (xs[:-1] + ws[:-1])
+    last_centre = xs[:-1] + ws[:-1] * (1 - 0.5 / counts[:-1])
+    first_centre = xs[1:] + ws[1:] * 0.5 / counts[1:]
+    wide = (blank >= 0.45 * cap) & (first_centre - last_centre >= 1.0 * cap)
+    return int(ends[-1]), tuple(int(ends[i]) for i in np.flatnonzero(wide))

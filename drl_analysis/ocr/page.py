@@ -58,10 +58,10 @@ class Page:
     def rows(self) -> list[Row]:
         """Lines that look like table rows: a label at the label column, then a short value.
 
-        A value region wider than 16 capitals is running text (a footnote),
+        A value region wider than 24 capitals is running text (a footnote),
         not a value.
         """
-        rows = [r for r in self.lines if r.value is not None and r.value[1] - r.value[0] <= 16 * self.char_px]
+        rows = [r for r in self.lines if r.value is not None and r.value[1] - r.value[0] <= 24 * self.char_px]
         if rows:
             left = float(np.median([r.label[0] for r in rows]))
             rows = [r for r in rows if abs(r.label[0] - left) <= 2.0 * self.char_px]

@@ -28,14 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.numbers import shown_notation
 from ..core.units import normalise_unit
 from .engines import Word
-from .glyphs import barred_zeros, digit_blobs, separators
+from .glyphs import barred_zeros, digit_blobs, digit_gaps, separators
 from .images import LABEL_CAP, VARIANTS, ImageError, load_image, prepare
 from .layouts import Field, Layout
 from .page import Page, Row, locate, number_span
-from .trust import settle
-from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, fold_unit, number_words, parse_reading, words_text
+from .trust import options, settle
+from .values import (DIGIT_LOOKALIKES, GROUP_SPACES, NUMBER_HEAD, Reading, check_sum, fold_unit, number_words,
+                     parse_reading, words_text)
 
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
@@ -132,8 +134,11 @@ def reading_from_words(field: Field, request: Request, words: list[Word], unit: 
             return Reading(number, conf, problem="unit not read", variant=request.variant), None
         reading = parse_reading(number, field, notation, unit=unit, conf=conf, variant=request.variant)
         reading.text = f"{number} {unit}"
-        if len(words) > k:  # more than a number: the crop reached into the unit
-            reading.problem = reading.problem or f"unexpected text {words_text(words[k:])!r}"
+        # More than a number: the crop reached into the unit. A lone sign after it is the edge of
+        # the unit's first letter cut off (the digits are counted in the image below).
+        rest = words_text(words[k:])
+        if rest and not re.fullmatch(r"[.,:;'`´‘’-]+", rest):
+            reading.problem = reading.problem or f"unexpected text {rest!r}"
     else:
         reading = parse_reading(words_text(words), field, notation, conf=conf, variant=request.variant,
                                 prefer_unit=unit)
@@ -148,26 +153,57 @@ def reading_from_words(field: Field, request: Request, words: list[Word], unit: 
         # The number runs from the slot's start (it is the first thing in the value) to where the unit
         # begins: words Tesseract dropped lie there too.
         end = words[k].left if len(words) > k else request.image.shape[1] + 1
+        last = words[k - 1]
+        lead = re.match(r"[\d.,:]*", last.text).end()
+        if 0 < lead < len(last.text):
+            # Number and unit run into one word ("413s"): the number ends about where its characters do.
+            end = min(end, int(last.left + (last.right - last.left) * lead / len(last.text)))
         span = (0, end)
         cap = request.scale * char_px
         if span not in request.shape:
             request.shape[span] = (separators(request.image, *span, cap), barred_zeros(request.image, *span, cap),
-                                   digit_blobs(request.image, *span, cap))
-        seps, barred, blobs = request.shape[span]
-        number = NUMBER_HEAD.match(reading.text)["num"].translate(DIGIT_LOOKALIKES).rstrip(".,:")
-        digits = sum(ch.isdigit() for ch in number)
-        # Tesseract drops small points ("3.6" read as "36"); a separator it read but the blobs do
-        # not show is usually one that touches a digit.
-        if seps is not None and seps > sum(ch in ".,:" for ch in number):
-            reading.problem = f"{number}: fewer separators read than the image shows"
-        elif blobs > digits:
-            # A thin 1 lost at small sizes ("7" for 17); touching digits make fewer blobs, never more.
-            reading.problem = f"{number}: fewer digits read than the image shows"
-        elif barred > number.count("0"):
-            reading.problem = "a zero with a bar may be read as another digit"
+                                   digit_blobs(request.image, *span, cap), digit_gaps(request.image, *span, cap))
+        reading.problem = _shape_problem(reading, field, *request.shape[span])
         if reading.problem:
             geometry = None
     return reading, geometry
+
+
+def _shape_problem(reading: Reading, field: Field, seps: tuple[int, int] | None, barred: int, blobs: int,
+                   gaps: tuple[int, tuple[int, ...]] | None) -> str:
+    """Why the crop contradicts the number read (separators, digits, barred zeros); empty if it does not."""
+    number = NUMBER_HEAD.match(reading.text)["num"].translate(DIGIT_LOOKALIKES).rstrip(".,:")
+    digits = sum(ch.isdigit() for ch in number)
+    # Tesseract drops small points ("3.6" read as "36"); a separator it read but the blobs do
+    # not show is usually one that touches a digit.
+    if seps is not None and seps[0] > sum(ch in ".,:" for ch in number):
+        return f"{number}: fewer separators read than the image shows"
+    if seps is not None and seps[1] != number.count(":") and (seps[1] or seps[0] >= number.count(":")):
+        # A colon read as a point ("10,10" for 10:10) or a point as a colon: minutes or a clock.
+        return f"{number}: the image shows {seps[1]} colon(s)"
+    if blobs > digits:
+        # A thin 1 lost at small sizes ("7" for 17); touching digits make fewer blobs, never more.
+        return f"{number}: fewer digits read than the image shows"
+    if barred > number.count("0"):
+        return "a zero with a bar may be read as another digit"
+    if gaps is not None and gaps[0] > digits:
+        # Digits joined by blur or a tight font count by their width: "7.23" read as "7.3".
+        return f"{number}: fewer digits read than the image shows"
+    if gaps is not None and gaps[0] == digits:
+        # Room for a separator between two digits where none was read: a point lost, its ink
+        # joined to a digit. Where a thousands separator stands (three, six... digits before the
+        # decimals), a lost one changes nothing: narrow spaces between digit groups often are.
+        read_at, seen = set(), 0
+        for ch in number:
+            if ch.isdigit():
+                seen += 1
+            else:
+                read_at.add(seen)
+        whole = digits - reading.decimals
+        lost = [p for p in gaps[1] if p not in read_at and not (p < whole and (whole - p) % 3 == 0)]
+        if lost:
+            return f"{number}: the image shows a separator after digit {lost[0]} that was not read"
+    return ""
 
 
 class ReportReader:
@@ -329,7 +365,92 @@ class ReportReader:
             self.raw.setdefault(request.key, []).append((request, words))
 
     def _parse(self) -> None:
-        """Turn the words read into readings, in the current layout's notation.
+        """Turn the words read into readings, in the screen's notation.
+
+        The notation is the layout language's unless the numbers that show
+        one (``12,5``, ``1,234.5``), or are plausible in one notation only,
+        show the other more often. A number that reads differently in the
+        two notations (``1,234``) is doubtful when the screen's numbers show
+        both notations, or none and the number has other decimals than the
+        layout's usual ones, unless the screen's sums hold in one notation
+        only.
+        """
+        language = self.layout.language
+        self._parse_in(language)
+        votes = self._notation_votes(language)
+        other = "de" if language == "en" else "en"
+        notation = other if votes[other] > votes[language] else language
+        if notation != language:
+            self._parse_in(notation)
+        # A separator misread on one row ("0,000" for 0.000) is outvoted three to one.
+        clear = votes[notation] > 0 and votes[notation] >= 3 * votes["de" if notation == "en" else "en"]
+        unknown = not any(votes.values())
+        if not clear and any(r.alternative is not None for rs in self.readings.values() for r in rs):
+            # The screen's sums hold in one notation only: "1,902 = 1,116 + 786" is English.
+            holds = {notation: self._sums_hold()}
+            twin = "de" if notation == "en" else "en"
+            self._parse_in(twin)
+            holds[twin] = self._sums_hold()
+            if holds[twin] and holds[notation] is False:
+                notation, clear = twin, True
+            else:
+                self._parse_in(notation)
+                clear = bool(holds[notation]) and holds[twin] is False
+        for column, readings in self.readings.items():
+            for r in readings:
+                r.doubt = ""
+                if r.alternative is not None and not clear and not (unknown and r.usual):
+                    r.doubt = (f"{NUMBER_HEAD.match(r.text)['num']} may be {r.value:g} or {r.alternative:g} "
+                               f"{self.layout.field(column).unit}: the screen's notation is unclear")
+
+    def _sums_hold(self) -> bool | None:
+        """Whether the sum checks hold for each field's best reading; None when none can be tested.
+
+        False too when a field was read only as implausible values.
+        """
+        best = {c: found[0][2] for c, rs in self.readings.items() for found in [options(rs)] if found}
+        for column, readings in self.readings.items():
+            field = self.layout.field(column)
+            if column not in best and any(r.value is not None and not field.low <= r.value <= field.high
+                                          for r in readings):
+                return False
+        tested = [check_sum(best[k.total], [best[p] for p in k.parts]) for k in self.layout.checks
+                  if not k.zero_together and all(c in best for c in (k.total, *k.parts))]
+        return all(tested) if tested else None
+
+    def _notation_votes(self, parsed_in: str) -> dict[str, int]:
+        """How many fields show German and how many English notation.
+
+        A field votes with its best reading's number when that shows a
+        notation (``12,5``, ``1,234.5``); or with a number that reads
+        differently in the two notations (``1,234``) when only one of its
+        values (in ``parsed_in``, the notation the readings were parsed in,
+        and the other) is plausible.
+        """
+        votes = {"de": 0, "en": 0}
+        other = "de" if parsed_in == "en" else "en"
+        for column, readings in self.readings.items():
+            field = self.layout.field(column)
+            found = options(readings)
+            m = NUMBER_HEAD.match(found[0][2].text) if found else None
+            body = "".join(ch for ch in m["num"] if ch not in GROUP_SPACES) if m else ""
+            try:
+                shown = shown_notation(body)[0] if body and ":" not in body else None
+            except ValueError:
+                shown = None
+            if shown:
+                votes[shown] += 1
+                continue
+            for r in readings:
+                if r.alternative is not None and r.value is not None:
+                    here, there = (field.low <= v <= field.high for v in (r.value, r.alternative))
+                    if here != there:
+                        votes[parsed_in if here else other] += 1
+                        break
+        return votes
+
+    def _parse_in(self, notation: str) -> None:
+        """Turn the words read into readings in ``notation``.
 
         Readings of number and unit come first: they tell each quantity's
         unit (and where it is printed), which the number-only readings take
@@ -352,10 +473,10 @@ class ReportReader:
                         unit = self.units_read[source.column][0] if known else None
                         if unit is None and kind == "full":
                             unit = hints.get(field.quantity)
-                        key = (id(request), self.layout.name, unit)
+                        key = (id(request), self.layout.name, unit, notation)
                         if key not in self._memo:
                             self._memo[key] = (request, *reading_from_words(
-                                field, request, words, unit, self.layout.language, self.page.char_px))
+                                field, request, words, unit, notation, self.page.char_px))
                         _, reading, geometry = self._memo[key]
                         if geometry is not None and field.column not in self.units_read:
                             self.units_read[field.column] = geometry

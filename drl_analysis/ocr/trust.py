@@ -29,6 +29,14 @@ ZERO_MISREADS = frozenset("689")
 #: this confidence: a font's dotted zero misread as 8 or 6 agrees with itself.
 AGREE_CONF = 60.0
 
+#: A single reading of another value with less confidence than this does not
+#: contest two readings that agree with confidence 90 or more.
+NOISE_CONF = 25.0
+#: Readings with decimals other than the layout's usual ones, in a field no holding
+#: sum check vouches for, are taken when two agree and the better has this confidence:
+#: a colon read as a point ("10,10 min" for 10:10) agrees with itself.
+UNUSUAL_CONF = 85.0
+
 #: A distinct value read for a field: (readings agreeing, best confidence, best reading).
 Option = tuple[int, float, Reading]
 
@@ -48,12 +56,24 @@ class Settlement:
         because values are missing (None).
     safe : dict
         Output column -> whether its value is safe.
+    doubtful : dict
+        Output column -> why its value is doubtful, for every field a
+        reviewer should look at.
     """
 
     chosen: dict[str, Reading] = field(default_factory=dict)
     doubts: list[str] = field(default_factory=list)
     consistent: bool | None = True
     safe: dict[str, bool] = field(default_factory=dict)
+    doubtful: dict[str, str] = field(default_factory=dict)
+    # Columns safe but for decimals other than the layout's usual ones: a holding sum check vouches for them.
+    unusual: set[str] = field(default_factory=set)
+
+    def doubt(self, columns: list[str], reason: str) -> None:
+        """Record a doubt about ``columns`` (a report-level reason, and each field's)."""
+        self.doubts.append(reason)
+        for c in columns:
+            self.doubtful.setdefault(c, reason)
 
 
 def options(readings: list[Reading]) -> list[Option]:
@@ -102,20 +122,39 @@ def settle(layout: Layout, mapped: set[str], readings: dict[str, list[Reading]],
             retry(f)
             continue
         best = found[0]
-        chosen[column] = best[2]
+        reading = chosen[column] = best[2]
         # Readings of other values count against it: two low-confidence readings agreeing on a 3
-        # do not outweigh a confident reading of a 5, nor two readings of 7715 one of 775.
-        contested = any(o[0] + 2 > best[0] or o[1] >= best[1] for o in found[1:])
+        # do not outweigh a confident reading of a 5, nor two readings of 7715 one of 775. A
+        # single reading Tesseract itself gives almost no confidence does not count against two
+        # confident ones.
+        contested = any((o[0] + 2 > best[0] or o[1] >= best[1])
+                        and not (o[0] == 1 and o[1] < NOISE_CONF and best[0] >= 2 and best[1] >= 90)
+                        for o in found[1:])
         # A single confident reading is taken where a sum check watches the field. Time and
         # counts have none: there it must not hold a digit that a zero with a dot or bar inside
         # is read as ("10" in a bold monospaced font read as 16 with confidence 97).
-        alone_ok = best[1] >= ACCEPT_CONF and (column in watched or not ZERO_MISREADS & set(best[2].text))
-        safe[column] = not contested and ((best[0] >= 2 and best[1] >= AGREE_CONF) or alone_ok)
+        unwatched_zero = column not in watched and bool(ZERO_MISREADS & set(reading.text))
+        alone_ok = best[1] >= ACCEPT_CONF and not unwatched_zero
+        # Two readings that agree, or three whatever Tesseract's confidence (it is low for a
+        # thin space inside a number, not for its digits).
+        agreed = best[0] >= 2 and best[1] >= AGREE_CONF or best[0] >= 3 and not unwatched_zero
+        if reading.doubt:
+            safe[column] = False
+        elif reading.usual:
+            safe[column] = not contested and (agreed or alone_ok)
+        else:
+            # Decimals other than the layout's usual ones are taken when the reading is confident
+            # and stable across preprocessing variants, or when the screen's sum holds with it.
+            safe[column] = not contested and agreed and best[1] >= UNUSUAL_CONF
+            if not safe[column] and not contested and (alone_ok or agreed) and column in watched:
+                result.unusual.add(column)
     for check in layout.checks:
         _apply_check(check, layout, readings, result, retry)
     for column, ok in safe.items():
-        if not ok and not retry(layout.field(column)):
-            result.doubts.append(f"{column}: readings uncertain")
+        # A doubt another preprocessing variant cannot settle (the screen's notation) is not read again.
+        if not ok and (chosen[column].doubt or not retry(layout.field(column))):
+            reason = chosen[column].doubt or "readings uncertain"
+            result.doubt([column], f"{column}: {reason}")
     return result
 
 
@@ -132,13 +171,16 @@ def _apply_check(check: Check, layout: Layout, readings: dict[str, list[Reading]
             retried = [retry(layout.field(c)) for c in cols]
             if not any(retried):
                 result.consistent = False
-                result.doubts.append(f"{check.name} check fails: {', '.join(cols)} are not all zero "
-                                     f"or all non-zero")
+                result.doubt(cols, f"{check.name} check fails: {', '.join(cols)} are not all zero "
+                                   f"or all non-zero")
         return
     if any(c not in chosen for c in cols):
         result.consistent = None if result.consistent is not False else False
         return
     if check_sum(chosen[check.total], [chosen[c] for c in check.parts]):
+        for c in cols:
+            if c in result.unusual:
+                safe[c] = True
         vouch(check, chosen, safe)
         return
     # The most supported readings do not add up: look for readings that do.
@@ -153,8 +195,7 @@ def _apply_check(check: Check, layout: Layout, readings: dict[str, list[Reading]
     retried = [retry(layout.field(c)) for c in cols]
     if not fits and not any(retried):
         result.consistent = False
-        result.doubts.append(f"{check.name} check fails: {check.total} is not the sum of "
-                             f"{' + '.join(check.parts)}")
+        result.doubt(cols, f"{check.name} check fails: {check.total} is not the sum of {' + '.join(check.parts)}")
 
 
 def vouch(check: Check, chosen: dict[str, Reading], safe: dict[str, bool]) -> None:
