@@ -66,7 +66,8 @@ def _dispatch(module: str, function: str):
 def _ocr(args: argparse.Namespace) -> int:
     from ..ocr.batch import command
 
-    return command(args.paths, args.out, layout=args.layout, jobs=args.jobs, progress=not args.no_progress)
+    return command(args.paths, args.out, layout=args.layout, jobs=args.jobs, progress=not args.no_progress,
+                   review=args.review, corrections=args.corrections)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE.csv|FILE.xlsx")
     p.add_argument("--layout", default="auto", metavar="NAME|auto")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="worker processes (default: all cores)")
+    p.add_argument("--review", metavar="DIR",
+                   help="write a page of the reports to review (crops, values read, reasons) and a corrections.csv")
+    p.add_argument("--corrections", metavar="FILE", help="a filled corrections.csv: its values replace the readings")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_ocr)
 

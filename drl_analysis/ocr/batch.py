@@ -55,7 +55,7 @@ def one_thread_each() -> Iterator[None]:
             os.environ["OMP_THREAD_LIMIT"] = before
 
 
-def read_chunk(paths: list[str], layouts: list[Layout], engine: str = "process") -> list[dict]:
+def read_chunk(paths: list[str], layouts: list[Layout], engine: str = "process", crops: bool = False) -> list[dict]:
     """Read a few images: each crop by the Tesseract library, or one Tesseract process per pass.
 
     ``engine`` is ``"library"`` or ``"process"`` (see :func:`resolve_engine`);
@@ -80,7 +80,7 @@ def read_chunk(paths: list[str], layouts: list[Layout], engine: str = "process")
                 report.take(request, w)
             for report in reports:
                 report.advance()
-        return [report.result() for report in reports]
+        return [report.result(crops) for report in reports]
 
 
 def result_columns(layouts: Iterable[Layout]) -> list[str]:
@@ -89,7 +89,8 @@ def result_columns(layouts: Iterable[Layout]) -> list[str]:
     for lay in layouts:
         fields += [c for c in lay.columns if c not in fields]
     return (["source_file", "layout", *fields, "consistent", "needs_review"]
-            + [f"conf_{c}" for c in fields] + [f"raw_{c}" for c in fields] + ["reason"])
+            + [f"conf_{c}" for c in fields] + [f"raw_{c}" for c in fields]
+            + ["reason", "review_fields", "source", "corrected_fields"])
 
 
 def read_reports(
@@ -99,6 +100,7 @@ def read_reports(
     progress: bool = True,
     chunk_size: int | None = None,
     engine: str | None = None,
+    crops: bool = False,
 ) -> pd.DataFrame:
     """Read the dose values off dose-report screen images.
 
@@ -132,6 +134,9 @@ def read_reports(
         Tesseract process per pass over a chunk (pytesseract); ``"auto"``
         takes the library when it loads. Default: the environment variable
         ``DRL_OCR_ENGINE``, else ``"auto"``.
+    crops : bool, default False
+        Keep, for each report marked ``needs_review``, the crops the review
+        page shows, in a column ``crops`` (see :func:`drl_analysis.ocr.review.write_review`).
 
     Returns
     -------
@@ -142,7 +147,11 @@ def read_reports(
         checks hold; empty when values are missing), ``needs_review``, then
         ``conf_<column>`` (Tesseract's confidence 0–100), ``raw_<column>``
         (text read; for rows whose unit was matched by image, the number
-        read and that unit) and ``reason`` (why a report needs review).
+        read and that unit), ``reason`` (why a report needs review),
+        ``review_fields`` (the fields to look at), ``source`` (``ocr``;
+        ``corrected`` once corrections are applied, see
+        :func:`drl_analysis.ocr.review.apply_corrections`) and
+        ``corrected_fields``; with ``crops``, ``crops``.
 
     Raises
     ------
@@ -176,11 +185,12 @@ def read_reports(
         with one_thread_each():
             if jobs == 1 or len(chunks) == 1:
                 for chunk in chunks:
-                    rows += read_chunk(chunk, layouts, engine)
+                    rows += read_chunk(chunk, layouts, engine, crops)
                     bar.update(len(chunk))
             else:
                 with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
-                    futures = {pool.submit(read_chunk, chunk, layouts, engine): len(chunk) for chunk in chunks}
+                    futures = {pool.submit(read_chunk, chunk, layouts, engine, crops): len(chunk)
+                               for chunk in chunks}
                     for future in as_completed(futures):
                         rows += future.result()
                         bar.update(futures[future])
@@ -193,7 +203,7 @@ def read_reports(
     # Name images relative to the folder they were found in: no machine paths in tables.
     names = relative_names(list(paths), files)
     table["source_file"] = table["source_file"].map({str(f): names[f] for f in files})
-    table = table[columns].sort_values("source_file", ignore_index=True)
+    table = table[columns + (["crops"] if crops else [])].sort_values("source_file", ignore_index=True)
     table["needs_review"] = table["needs_review"].astype(bool)
     table["consistent"] = table["consistent"].astype("boolean")
     for c in table.columns:
@@ -205,6 +215,10 @@ def read_reports(
         if c in table and table[c].dropna().map(float.is_integer).all():
             table[c] = table[c].astype("Int64")
     table["reason"] = table["reason"].fillna("")
+    table["review_fields"] = table["review_fields"].fillna("")
+    table["source"], table["corrected_fields"] = "ocr", ""
+    if crops:
+        table["crops"] = table["crops"].map(lambda c: c if isinstance(c, dict) else {})
     return table
 
 
@@ -234,8 +248,7 @@ def quartiles(table: pd.DataFrame, method: str = QUANTILE_METHOD) -> pd.DataFram
         One row per value column (units in its name): ``n`` (reports with a
         value), ``p25``, ``p50``, ``p75``, ``quantile_method``, ``basis``.
     """
-    fields = [c for c in table.columns if c not in ("source_file", "layout", "consistent", "needs_review", "reason")
-              and not c.startswith(("conf_", "raw_"))]
+    fields = [c for c in table.columns if f"conf_{c}" in table.columns]
     good = table[~table["needs_review"].astype(bool)] if "needs_review" in table else table
     rows = []
     for column in fields:
@@ -252,7 +265,7 @@ def write_table(table: pd.DataFrame, out: str | Path) -> Path:
     Parameters
     ----------
     table : pandas.DataFrame
-        As returned by :func:`read_reports`.
+        As returned by :func:`read_reports` (a ``crops`` column is left out).
     out : str or Path
         ``.csv`` or ``.xlsx``; the folder is created.
 
@@ -266,6 +279,7 @@ def write_table(table: pd.DataFrame, out: str | Path) -> Path:
     if suffix not in (".csv", ".xlsx"):
         raise UserError(f"--out: {out} must end in .csv or .xlsx")
     out.parent.mkdir(parents=True, exist_ok=True)
+    table = table.drop(columns=["crops"], errors="ignore")  # images belong on the review page
     if suffix == ".csv":
         table.to_csv(out, index=False)
     else:
@@ -275,30 +289,48 @@ def write_table(table: pd.DataFrame, out: str | Path) -> Path:
     return out
 
 
-def command(paths: list[str | Path], out: str | Path, layout: str = "auto", jobs: int = 0,
-            progress: bool = True) -> int:
-    """``drl-analysis ocr PATH... --out FILE [--layout NAME|auto] [--jobs N] [--no-progress]``.
+def command(paths: list[str | Path], out: str | Path, layout: str = "auto", jobs: int = 0, progress: bool = True,
+            review: str | Path | None = None, corrections: str | Path | None = None) -> int:
+    """``drl-analysis ocr PATH... --out FILE [--layout NAME|auto] [--jobs N] [--review DIR] [--corrections FILE]``.
 
-    Returns 0 when at least one image was read as a dose report (even if
-    some need review), 1 when none could be.
+    Reads the images, applies a filled corrections file if given, writes the
+    table and, if asked, the review page of the reports still marked
+    (``DIR/index.html``, ``DIR/corrections.csv``). Returns 0 when at least
+    one image was read as a dose report (even if some need review), 1 when
+    none could be.
 
     Raises
     ------
     UserError
         If ``out`` is neither CSV nor xlsx, ``jobs`` is negative, a path does
-        not exist or holds no image.
+        not exist or holds no image, or the corrections name unknown files or
+        fields (then nothing is written).
     """
+    from .review import apply_corrections, write_review
+
     out = Path(out)
     if out.suffix.lower() not in (".csv", ".xlsx"):
         raise UserError(f"--out: {out} must end in .csv or .xlsx")
     _jobs(jobs)
-    table = read_reports(paths, layout=layout, jobs=jobs, progress=progress)
+    if corrections is not None and not Path(corrections).is_file():
+        raise UserError(f"--corrections: no file {corrections}")
+    table = read_reports(paths, layout=layout, jobs=jobs, progress=progress, crops=review is not None)
     if table.empty:
         raise UserError(f"no image files in {', '.join(map(str, paths))}")
+    if corrections is not None:
+        table = apply_corrections(table, corrections)
     write_table(table, out)
     read = int(table["layout"].astype(bool).sum())
-    review = int(table["needs_review"].sum())
-    print(f"{len(table)} images, {read} read as dose reports, {review} need review -> {out}")
+    marked = int(table["needs_review"].sum())
+    corrected = int((table["source"] == "corrected").sum())
+    message = f"{len(table)} images, {read} read as dose reports, {marked} need review"
+    if corrections is not None:
+        message += f", {corrected} corrected by hand"
+    print(f"{message} -> {out}")
+    if review is not None:
+        page = write_review(table, review, {lay.name: lay for lay in candidate_layouts(layout)})
+        print(f"review page of {marked} reports -> {page}; fill {page.parent / 'corrections.csv'} and read "
+              f"again with --corrections")
     return 0 if read else 1
 
 

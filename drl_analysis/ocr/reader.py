@@ -35,6 +35,7 @@ from .glyphs import barred_zeros, digit_blobs, digit_gaps, separators
 from .images import LABEL_CAP, VARIANTS, ImageError, load_image, prepare
 from .layouts import Field, Layout
 from .page import Page, Row, locate, number_span
+from .review import report_images
 from .trust import options, settle
 from .values import (DIGIT_LOOKALIKES, GROUP_SPACES, NUMBER_HEAD, Reading, check_sum, fold_unit, number_words,
                      parse_reading, words_text)
@@ -540,26 +541,37 @@ class ReportReader:
         return True
 
     # -- the output row
-    def result(self) -> dict:
-        """The report's output row: values in canonical units, confidences, texts read, review mark and reason."""
+    def result(self, crops: bool = False) -> dict:
+        """The report's output row: values in canonical units, confidences, texts read, review mark and reason.
+
+        ``review_fields`` names the fields a reviewer should look at (every
+        field when the doubt is the report's, not a field's); with ``crops``,
+        a marked report's row holds ``crops``: what the review page shows
+        (see :func:`drl_analysis.ocr.review.report_images`) and each field's reason.
+        """
         row: dict = {"source_file": str(self.path), "layout": self.layout.name if self.layout else ""}
         if self.layout is None or self.done and not self.readings:
-            row.update({"consistent": None, "needs_review": True, "reason": "; ".join(self.problems)})
+            columns = self.layout.columns if self.layout else tuple(dict.fromkeys(
+                c for lay in self.layouts for c in lay.columns))
+            row.update({"consistent": None, "needs_review": True, "reason": "; ".join(self.problems),
+                        "review_fields": ", ".join(columns)})
+            if crops:
+                row["crops"] = {**report_images(self.page, {}), "reasons": {}}
             return row
         self._parse()
         self._final = True
         settlement = settle(self.layout, set(self.rows), self.readings, self.retry)
-        problems = list(self.problems)
+        problems, reasons = list(self.problems), {}
         for field in self.layout.fields:
             column = field.column
             reading = settlement.chosen.get(column)
             readings = self.readings.get(column, [])
             if reading is None:
                 last = readings[-1] if readings else None
-                if last is not None:
-                    problems.append(f"{column}: {last.problem}")
-                elif column in self.rows:
-                    problems.append(f"{column}: nothing read")
+                reasons[column] = (last.problem if last is not None
+                                   else "nothing read" if column in self.rows else "row not found")
+                if column in self.rows:
+                    problems.append(f"{column}: {reasons[column]}")
                 row[column] = np.nan
                 row[f"conf_{column}"] = last.conf if last else np.nan
                 row[f"raw_{column}"] = last.text if last else ""
@@ -568,9 +580,15 @@ class ReportReader:
                 row[f"conf_{column}"] = reading.conf
                 row[f"raw_{column}"] = reading.text
         problems += settlement.doubts
+        for column, why in settlement.doubtful.items():
+            reasons.setdefault(column, why)
         complete = all(isinstance(row.get(f.column), float) and not np.isnan(row[f.column])
                        for f in self.layout.fields)
         row["consistent"] = settlement.consistent if complete or settlement.consistent is False else None
         row["needs_review"] = bool(problems) or not complete
         row["reason"] = "; ".join(problems)
+        doubtful = [c for c in self.layout.columns if c in reasons]
+        row["review_fields"] = ", ".join(doubtful or (self.layout.columns if row["needs_review"] else ()))
+        if crops and row["needs_review"]:
+            row["crops"] = {**report_images(self.page, self.rows), "reasons": reasons}
         return row
