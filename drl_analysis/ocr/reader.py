@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.numbers import shown_notation
 from ..core.units import normalise_unit
 from .engines import Word
 from .glyphs import barred_zeros, digit_blobs, digit_gaps, separators
@@ -36,9 +35,9 @@ from .images import LABEL_CAP, VARIANTS, ImageError, load_image, prepare
 from .layouts import Field, Layout
 from .page import Page, Row, locate, number_span
 from .review import report_images
-from .trust import options, settle
-from .values import (DIGIT_LOOKALIKES, GROUP_SPACES, NUMBER_HEAD, Reading, check_sum, fold_unit, number_words,
-                     parse_reading, words_text)
+from .notation import read_in_screen_notation
+from .trust import Settlement, settle
+from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, fold_unit, number_words, parse_reading, words_text
 
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
@@ -366,92 +365,11 @@ class ReportReader:
             self.raw.setdefault(request.key, []).append((request, words))
 
     def _parse(self) -> None:
-        """Turn the words read into readings, in the screen's notation.
+        """Turn the words read into readings, in the screen's notation (see :mod:`drl_analysis.ocr.notation`)."""
+        self.readings = read_in_screen_notation(self.layout, self._parse_in)
 
-        The notation is the layout language's unless the numbers that show
-        one (``12,5``, ``1,234.5``), or are plausible in one notation only,
-        show the other more often. A number that reads differently in the
-        two notations (``1,234``) is doubtful when the screen's numbers show
-        both notations, or none and the number has other decimals than the
-        layout's usual ones, unless the screen's sums hold in one notation
-        only.
-        """
-        language = self.layout.language
-        self._parse_in(language)
-        votes = self._notation_votes(language)
-        other = "de" if language == "en" else "en"
-        notation = other if votes[other] > votes[language] else language
-        if notation != language:
-            self._parse_in(notation)
-        # A separator misread on one row ("0,000" for 0.000) is outvoted three to one.
-        clear = votes[notation] > 0 and votes[notation] >= 3 * votes["de" if notation == "en" else "en"]
-        unknown = not any(votes.values())
-        if not clear and any(r.alternative is not None for rs in self.readings.values() for r in rs):
-            # The screen's sums hold in one notation only: "1,902 = 1,116 + 786" is English.
-            holds = {notation: self._sums_hold()}
-            twin = "de" if notation == "en" else "en"
-            self._parse_in(twin)
-            holds[twin] = self._sums_hold()
-            if holds[twin] and holds[notation] is False:
-                notation, clear = twin, True
-            else:
-                self._parse_in(notation)
-                clear = bool(holds[notation]) and holds[twin] is False
-        for column, readings in self.readings.items():
-            for r in readings:
-                r.doubt = ""
-                if r.alternative is not None and not clear and not (unknown and r.usual):
-                    r.doubt = (f"{NUMBER_HEAD.match(r.text)['num']} may be {r.value:g} or {r.alternative:g} "
-                               f"{self.layout.field(column).unit}: the screen's notation is unclear")
-
-    def _sums_hold(self) -> bool | None:
-        """Whether the sum checks hold for each field's best reading; None when none can be tested.
-
-        False too when a field was read only as implausible values.
-        """
-        best = {c: found[0][2] for c, rs in self.readings.items() for found in [options(rs)] if found}
-        for column, readings in self.readings.items():
-            field = self.layout.field(column)
-            if column not in best and any(r.value is not None and not field.low <= r.value <= field.high
-                                          for r in readings):
-                return False
-        tested = [check_sum(best[k.total], [best[p] for p in k.parts]) for k in self.layout.checks
-                  if not k.zero_together and all(c in best for c in (k.total, *k.parts))]
-        return all(tested) if tested else None
-
-    def _notation_votes(self, parsed_in: str) -> dict[str, int]:
-        """How many fields show German and how many English notation.
-
-        A field votes with its best reading's number when that shows a
-        notation (``12,5``, ``1,234.5``); or with a number that reads
-        differently in the two notations (``1,234``) when only one of its
-        values (in ``parsed_in``, the notation the readings were parsed in,
-        and the other) is plausible.
-        """
-        votes = {"de": 0, "en": 0}
-        other = "de" if parsed_in == "en" else "en"
-        for column, readings in self.readings.items():
-            field = self.layout.field(column)
-            found = options(readings)
-            m = NUMBER_HEAD.match(found[0][2].text) if found else None
-            body = "".join(ch for ch in m["num"] if ch not in GROUP_SPACES) if m else ""
-            try:
-                shown = shown_notation(body)[0] if body and ":" not in body else None
-            except ValueError:
-                shown = None
-            if shown:
-                votes[shown] += 1
-                continue
-            for r in readings:
-                if r.alternative is not None and r.value is not None:
-                    here, there = (field.low <= v <= field.high for v in (r.value, r.alternative))
-                    if here != there:
-                        votes[parsed_in if here else other] += 1
-                        break
-        return votes
-
-    def _parse_in(self, notation: str) -> None:
-        """Turn the words read into readings in ``notation``.
+    def _parse_in(self, notation: str) -> dict[str, list[Reading]]:
+        """Turn the words read into readings in ``notation`` (also kept as :attr:`readings`).
 
         Readings of number and unit come first: they tell each quantity's
         unit (and where it is printed), which the number-only readings take
@@ -486,6 +404,7 @@ class ReportReader:
                             if fold_unit(rest) == fold_unit(reading.unit):
                                 hints[field.quantity] = reading.unit
                         self.readings.setdefault(field.column, []).append(reading)
+        return self.readings
 
     def advance(self) -> None:
         """Decide after a pass: the layout, then which values to read (again)."""
@@ -560,35 +479,39 @@ class ReportReader:
             return row
         self._parse()
         self._final = True
-        settlement = settle(self.layout, set(self.rows), self.readings, self.retry)
-        problems, reasons = list(self.problems), {}
-        for field in self.layout.fields:
-            column = field.column
-            reading = settlement.chosen.get(column)
-            readings = self.readings.get(column, [])
-            if reading is None:
-                last = readings[-1] if readings else None
-                reasons[column] = (last.problem if last is not None
-                                   else "nothing read" if column in self.rows else "row not found")
-                if column in self.rows:
-                    problems.append(f"{column}: {reasons[column]}")
-                row[column] = np.nan
-                row[f"conf_{column}"] = last.conf if last else np.nan
-                row[f"raw_{column}"] = last.text if last else ""
-            else:
-                row[column] = reading.value
-                row[f"conf_{column}"] = reading.conf
-                row[f"raw_{column}"] = reading.text
-        problems += settlement.doubts
-        for column, why in settlement.doubtful.items():
-            reasons.setdefault(column, why)
-        complete = all(isinstance(row.get(f.column), float) and not np.isnan(row[f.column])
-                       for f in self.layout.fields)
-        row["consistent"] = settlement.consistent if complete or settlement.consistent is False else None
-        row["needs_review"] = bool(problems) or not complete
-        row["reason"] = "; ".join(problems)
-        doubtful = [c for c in self.layout.columns if c in reasons]
-        row["review_fields"] = ", ".join(doubtful or (self.layout.columns if row["needs_review"] else ()))
-        if crops and row["needs_review"]:
-            row["crops"] = {**report_images(self.page, self.rows), "reasons": reasons}
-        return row
+        return _output_row(self, settle(self.layout, set(self.rows), self.readings, self.retry), row, crops)
+
+
+def _output_row(report: ReportReader, settlement: Settlement, row: dict, crops: bool) -> dict:
+    """``row`` completed with a read report's values, confidences, texts, review mark, reasons and crops."""
+    layout = report.layout
+    problems, reasons = list(report.problems), {}
+    for field in layout.fields:
+        column = field.column
+        reading = settlement.chosen.get(column)
+        readings = report.readings.get(column, [])
+        if reading is None:
+            last = readings[-1] if readings else None
+            reasons[column] = (last.problem if last is not None
+                               else "nothing read" if column in report.rows else "row not found")
+            if column in report.rows:
+                problems.append(f"{column}: {reasons[column]}")
+            row[column] = np.nan
+            row[f"conf_{column}"] = last.conf if last else np.nan
+            row[f"raw_{column}"] = last.text if last else ""
+        else:
+            row[column] = reading.value
+            row[f"conf_{column}"] = reading.conf
+            row[f"raw_{column}"] = reading.text
+    problems += settlement.doubts
+    for column, why in settlement.doubtful.items():
+        reasons.setdefault(column, why)
+    complete = all(isinstance(row.get(f.column), float) and not np.isnan(row[f.column]) for f in layout.fields)
+    row["consistent"] = settlement.consistent if complete or settlement.consistent is False else None
+    row["needs_review"] = bool(problems) or not complete
+    row["reason"] = "; ".join(problems)
+    doubtful = [c for c in layout.columns if c in reasons]
+    row["review_fields"] = ", ".join(doubtful or (layout.columns if row["needs_review"] else ()))
+    if crops and row["needs_review"]:
+        row["crops"] = {**report_images(report.page, report.rows), "reasons": reasons}
+    return row
