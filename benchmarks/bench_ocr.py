@@ -60,7 +60,9 @@ def baseline_read(path: str) -> dict:
         found = {}
         for field in layout.fields:
             words = r"\s*".join(re.escape(w) for w in field.label.replace("*", "").split())
-            m = re.search(words + r"\W*\s+(?P<value>\d[\d.,:]*)\s*(?P<unit>[^\n]*)", text, re.IGNORECASE)
+            # A number may hold spaces between groups of three digits ("1 234,5").
+            m = re.search(words + r"\W*\s+(?P<value>\d(?:[\d.,:]| (?=\d{3}\b))*)\s*(?P<unit>[^\n]*)", text,
+                          re.IGNORECASE)
             if m:
                 found[field.column] = values.parse_reading(f"{m['value']} {m['unit']}", field, layout.language)
         if best is None or len(found) > len(best[1]):
@@ -77,16 +79,19 @@ def _score(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
     merged = truth.merge(table, left_on="source_file", right_on="name", how="left", suffixes=("_true", ""))
     right = wrong_unflagged = 0
     review = merged["needs_review"].fillna(True).astype(bool) if "needs_review" in merged else None
+    all_right = pd.Series(True, index=merged.index)
     for column in layouts.OCR_FIELDS:
         read = merged[column].astype(float) if column in merged else pd.Series(np.nan, index=merged.index)
         ok = np.isclose(read, merged[f"{column}_true"], rtol=1e-9, atol=1e-9) & read.notna()
         right += int(ok.sum())
+        all_right &= ok
         if review is not None:
             wrong_unflagged += int((~ok & ~review).sum())
     total = len(merged) * len(layouts.OCR_FIELDS)
     return {
         "fields right": f"{right}/{total} = {right / total:.2%}",
         "reports marked needs_review": "-" if review is None else int(review.sum()),
+        "fully right reports marked": "-" if review is None else f"{int((review & all_right).sum())}/{int(all_right.sum())}",
         "wrong fields in reports not marked": "-" if review is None else wrong_unflagged,
     }
 

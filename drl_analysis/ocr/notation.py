@@ -94,6 +94,8 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
     """
     language = layout.language
     readings = parse(language)
+    if not any(r.alternative is not None for rs in readings.values() for r in rs):
+        return readings  # every number reads the same in both notations
     count = votes(layout, readings, language)
     notation = _other(language) if count[_other(language)] > count[language] else language
     if notation != language:

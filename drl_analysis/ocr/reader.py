@@ -36,7 +36,7 @@ from .layouts import Field, Layout
 from .page import Page, Row, locate, number_span
 from .review import report_images
 from .notation import read_in_screen_notation
-from .trust import Settlement, settle
+from .trust import ZERO_MISREADS, Settlement, settle
 from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, fold_unit, number_words, parse_reading, words_text
 
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
@@ -160,10 +160,13 @@ def reading_from_words(field: Field, request: Request, words: list[Word], unit: 
             end = min(end, int(last.left + (last.right - last.left) * lead / len(last.text)))
         span = (0, end)
         cap = request.scale * char_px
-        if span not in request.shape:
-            request.shape[span] = (separators(request.image, *span, cap), barred_zeros(request.image, *span, cap),
-                                   digit_blobs(request.image, *span, cap), digit_gaps(request.image, *span, cap))
-        reading.problem = _shape_problem(reading, field, *request.shape[span])
+        key = (span, bool(ZERO_MISREADS & set(reading.text)))
+        if key not in request.shape:
+            # A zero with a bar inside is read as 0 or as a 6, 8 or 9: only then is it looked for.
+            barred = barred_zeros(request.image, *span, cap) if key[1] else 0
+            request.shape[key] = (separators(request.image, *span, cap), barred, digit_blobs(request.image, *span, cap),
+                                  digit_gaps(request.image, *span, cap))
+        reading.problem = _shape_problem(reading, field, *request.shape[key])
         if reading.problem:
             geometry = None
     return reading, geometry
@@ -297,8 +300,9 @@ class ReportReader:
         """The field whose unit reading this field's number takes.
 
         The first row of the same quantity whose unit was read exactly; while
-        none was, the first mapped row of the quantity (or the field itself).
-        Time and counts read their own.
+        none was, a row of the quantity with a narrow value (its number is
+        short to read with the unit), or the field itself. Time and counts
+        read their own.
         """
         if field.quantity == "count":
             return None
@@ -306,9 +310,11 @@ class ReportReader:
         for f in same:
             if f.column in self.units_read:
                 return f
-        if field.quantity == "time" or not same or same[0] is field:
+        if field.quantity == "time" or not same:
             return field
-        return same[0]
+        # Of three rows the second narrowest: the narrowest is often a lone "0", which reads worst.
+        by_width = sorted(same, key=lambda f: self.rows[f.column].value[1] - self.rows[f.column].value[0])
+        return by_width[1] if len(by_width) >= 3 else by_width[0]
 
     def _request_value(self, field: Field) -> None:
         """Next reading of a field: the number alone once its unit was read, else number and unit."""
@@ -479,7 +485,8 @@ class ReportReader:
             return row
         self._parse()
         self._final = True
-        return _output_row(self, settle(self.layout, set(self.rows), self.readings, self.retry), row, crops)
+        return _output_row(self, settle(self.layout, set(self.rows), self.readings, self.retry, final=True), row,
+                           crops)
 
 
 def _output_row(report: ReportReader, settlement: Settlement, row: dict, crops: bool) -> dict:
