@@ -41,6 +41,10 @@ from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, fold_unit, number_wo
 
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
+#: Width, in capital heights, of the beginning of the first row's label that is read first.
+LABEL_START = 5.0
+#: A label's beginning decides between layouts when it fits one this much better than any other.
+LABEL_MARGIN = 0.2
 
 
 def _fold_label(text: str) -> str:
@@ -54,6 +58,14 @@ def label_similarity(read: str, label: str) -> float:
     if not a or not b:
         return 0.0
     return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def label_start_similarity(read: str, label: str) -> float:
+    """Similarity (0–1) of the beginning of a label as read to the beginning of a layout's label."""
+    a, b = _fold_label(read), _fold_label(label)
+    if not a or not b:
+        return 0.0
+    return max(difflib.SequenceMatcher(None, a, b[:n]).ratio() for n in range(max(1, len(a) - 1), len(a) + 3))
 
 
 def align_labels(read: list[str], labels: list[str]) -> tuple[float, dict[int, int]]:
@@ -242,6 +254,7 @@ class ReportReader:
         self.changed = False
         self._memo: dict = {}  # (request, layout, unit) -> (request, reading, unit geometry)
         self._final = False
+        self.label_cut: dict[int, bool] = {}  # first labels read in part only
 
     # -- geometry and requests
     def crop(self, kind: str, key, row: Row, span: tuple[float, float], variant: int) -> Request:
@@ -275,7 +288,12 @@ class ReportReader:
             # other rows follow in the layout's order.
             shortest = min(len(lay.fields) for lay in self.fast)
             for offset in range(min(3, n - shortest + 1)):
-                self.pending.append(self.crop("label", offset, self.table[offset], self.table[offset].label, 0))
+                # Its beginning tells the layouts that ship apart ("Total D", "Gesamt-"): Tesseract's time
+                # grows with the characters read.
+                row = self.table[offset]
+                end = min(row.label[1], row.label[0] + LABEL_START * page.char_px)
+                self.label_cut[offset] = end < row.label[1]
+                self.pending.append(self.crop("label", offset, row, (row.label[0], end), 0))
             if all(len(lay.fields) == n for lay in self.fast):
                 self.map(self.fast[0], {i: i for i in range(n)}, self.table)
                 self._plan_values()
@@ -432,8 +450,17 @@ class ReportReader:
         for offset, text in self.labels_read.items():
             for lay in self.fast:
                 if offset + len(lay.fields) <= len(self.table):
-                    choices.append((label_similarity(text, lay.fields[0].label), -offset, lay))
+                    similarity = label_start_similarity if self.label_cut.get(offset) else label_similarity
+                    choices.append((similarity(text, lay.fields[0].label), -offset, lay))
         sim, neg_offset, layout = max(choices, key=lambda t: (t[0], t[1])) if choices else (0.0, 0, None)
+        rivals = [c for c in choices if c[1] == neg_offset and c[2] is not layout and c[0] > sim - LABEL_MARGIN]
+        if layout is not None and self.label_cut.get(-neg_offset) and (rivals or sim < LABEL_MATCH):
+            # The label's beginning fits two layouts, or none well: read the whole label.
+            offset = -neg_offset
+            self.label_cut[offset] = False
+            row = self.table[offset]
+            self.pending.append(self.crop("label", offset, row, row.label, 0))
+            return False
         if layout is None or sim < LABEL_MATCH:
             self.fast = []
             self._request_all_labels()
@@ -483,7 +510,8 @@ class ReportReader:
             if crops:
                 row["crops"] = {**report_images(self.page, {}), "reasons": {}}
             return row
-        self._parse()
+        if self.changed:  # words taken since the last pass's decisions
+            self._parse()
         self._final = True
         return _output_row(self, settle(self.layout, set(self.rows), self.readings, self.retry, final=True), row,
                            crops)
