@@ -41,14 +41,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drl_analysis.analysis import analyse as analysis  # noqa: E402
-
-from drl_analysis.analysis import clustering  # noqa: E402
-
-from drl_analysis.stats import drl  # noqa: E402
-
-from drl_analysis.analysis import outliers  # noqa: E402
+from drl_analysis.analysis import (
+    clustering,  # noqa: E402
+    outliers,  # noqa: E402
+)
 from drl_analysis.core.catalogue import load_catalogue  # noqa: E402
 from drl_analysis.core.columns import DOSE_QUANTITIES  # noqa: E402
+from drl_analysis.stats import drl  # noqa: E402
 from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures  # noqa: E402
 
 

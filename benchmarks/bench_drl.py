@@ -36,9 +36,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drl_analysis.stats import drl  # noqa: E402
 from drl_analysis.core.catalogue import load_catalogue  # noqa: E402
 from drl_analysis.core.columns import DOSE_QUANTITIES, is_implausible  # noqa: E402
+from drl_analysis.stats import drl  # noqa: E402
 from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures  # noqa: E402
 
 
@@ -68,7 +68,9 @@ def make_exposures(n_rows: int, seed: int = 0) -> pd.DataFrame:
         frame[col] = base[col].to_numpy(dtype=float)[rep]
     flags = np.full(n, "", dtype=object)
     slip = rng.random(n) < 0.005
-    quantity_of_row = np.where(~np.isnan(frame["ctdivol_mgy"]), "ctdivol_mgy", np.where(~np.isnan(frame["agd_mgy"]), "agd_mgy", "dap_cgycm2"))
+    quantity_of_row = np.where(
+        ~np.isnan(frame["ctdivol_mgy"]), "ctdivol_mgy", np.where(~np.isnan(frame["agd_mgy"]), "agd_mgy", "dap_cgycm2")
+    )
     flags[slip] = np.char.add("unit_slip_x100:", quantity_of_row[slip].astype(str)).astype(object)
     frame["flags"] = pd.array(flags, dtype="str")
     return pd.DataFrame(frame).iloc[:n_rows].reset_index(drop=True)

@@ -49,7 +49,7 @@ def timed(cmd: list[str], env: dict) -> tuple[float, str]:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from drl_analysis.pipeline.run import discover
+    from drl_analysis.pipeline.notebooks import discover
 
     n_notebooks = len(discover())
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:

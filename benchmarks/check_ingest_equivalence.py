@@ -19,11 +19,11 @@ with two worker processes. Prints the differences and exits 1 if any.
 from __future__ import annotations
 
 import argparse
+import io
 import sqlite3
 import subprocess
 import sys
 import tarfile
-import io
 import tempfile
 from pathlib import Path
 

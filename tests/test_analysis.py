@@ -11,15 +11,15 @@ import papermill as pm
 import pytest
 
 from drl_analysis.analysis.analyse import TABLE_FILES
-from drl_analysis.analysis.figures import cluster_figure, dendrogram_figure
-from drl_analysis.core.catalogue import load_catalogue
-from drl_analysis.cli import main
 from drl_analysis.analysis.clustering import cluster_data_sources
-from drl_analysis.core.columns import EXPOSURE_COLUMNS
-from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
+from drl_analysis.analysis.figures import cluster_figure, dendrogram_figure
 from drl_analysis.analysis.outliers import OUTLIER_COLUMNS
+from drl_analysis.cli import main
+from drl_analysis.core.catalogue import load_catalogue
+from drl_analysis.core.columns import EXPOSURE_COLUMNS
 from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
 from drl_analysis.store.database import SubmissionRecord, make_engine, save_submission
+from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
 
 CATALOGUE = load_catalogue()
 QUANTITY = exam_quantities(CATALOGUE)
@@ -186,10 +186,21 @@ def test_years_and_k_options_are_applied_and_recorded(planted, tmp_path):
 
 
 def test_empty_database_is_one_clear_error(tmp_path, capsys):
+    from drl_analysis.store.database import make_engine
+
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    make_engine(url).dispose()
     assert main(["analyse", "--db", url, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds no exposures" in err
+
+
+def test_a_missing_database_file_is_refused_as_drl_refuses_it(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'missing.sqlite'}"
+    for command in ("analyse", "drl"):
+        assert main([command, "--db", url, "--out", str(tmp_path / "out")]) == 2
+        assert "there is no database file" in capsys.readouterr().err
+    assert not (tmp_path / "missing.sqlite").exists()
 
 
 def test_k_below_two_is_refused_naming_the_option(planted, tmp_path, capsys):

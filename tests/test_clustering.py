@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from drl_analysis.analysis.clustering import cluster_data_sources, cluster_exam_codes, cluster_features, dose_to_drl
 from drl_analysis.core.catalogue import load_catalogue
-from drl_analysis.analysis.clustering import cluster_data_sources, cluster_exam_codes, cluster_features, dose_to_drl, qcd
 from drl_analysis.core.errors import UserError
+from drl_analysis.stats.quantiles import qcd_of_values as qcd
 from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures
 
 CATALOGUE = load_catalogue()

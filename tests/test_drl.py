@@ -18,15 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drl_analysis import cli
-
-from drl_analysis.stats import drl
-
-from drl_analysis.stats import figures as drl_figures
 from drl_analysis.core.catalogue import load_catalogue
 from drl_analysis.core.columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, is_implausible
 from drl_analysis.core.errors import UserError
-from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures
+from drl_analysis.stats import drl
+from drl_analysis.stats import figures as drl_figures
 from drl_analysis.store.database import SubmissionRecord, make_engine, save_submission
+from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures
 
 CATALOGUE = load_catalogue()
 SPREAD = np.array([-4, -3, -2, -1, 0, 0, 1, 2, 3, 4], dtype=float)  # median 0 over 10 exams

@@ -11,10 +11,10 @@ import pandas as pd
 import papermill as pm
 
 from drl_analysis.core.columns import EXPOSURE_COLUMNS
-from drl_analysis.stats.drl import CONTRACT_COLUMNS
-from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures
 from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
+from drl_analysis.stats.drl import CONTRACT_COLUMNS
 from drl_analysis.store.database import SubmissionRecord, make_engine, save_submission
+from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures
 
 
 def store_three_year_survey(url: str) -> pd.DataFrame:

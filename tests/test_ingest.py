@@ -11,6 +11,7 @@ import pytest
 from conftest import SOURCE, survey_rows, template_row
 
 import drl_analysis.ingest.batch as ingest_module
+import drl_analysis.ingest.submission as submission_module
 from drl_analysis import cli
 from drl_analysis.core.columns import NUMERIC_COLUMNS
 from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
@@ -237,23 +238,23 @@ def test_a_renamed_copy_of_a_stored_file_is_not_stored_twice(two_submissions, in
     assert len(run.exposures) == 3
 
 
-def test_an_error_of_ours_in_one_file_leaves_the_others_loading(two_submissions, ingest, monkeypatch, capsys):
+def test_an_error_of_ours_in_one_file_leaves_the_others_loading(two_submissions, ingest, monkeypatch, caplog):
     xlsx, csv = two_submissions
-    real = ingest_module.repair_sheet
+    real = submission_module.repair_sheet
 
     def failing(sheet, header, catalogue, **kw):
         if sheet.name == "":  # the CSV
             raise RuntimeError("boom")
         return real(sheet, header, catalogue, **kw)
 
-    monkeypatch.setattr(ingest_module, "repair_sheet", failing)
+    monkeypatch.setattr(submission_module, "repair_sheet", failing)
     run = ingest(xlsx, csv)
     outcome = {f.source_file: f for f in run.summary.files}
     assert outcome["AeSt_Nord_2023.xlsx"].status == "stored"
     assert outcome["AeSt_Sued_2023.csv"].status == "failed"
     assert "RuntimeError: boom" in outcome["AeSt_Sued_2023.csv"].message
-    # An error of ours keeps its traceback, on stderr.
-    assert "Traceback" in capsys.readouterr().err
+    # An error of ours keeps its traceback, logged.
+    assert "Traceback" in caplog.text and "RuntimeError: boom" in caplog.text
     assert set(run.exposures["source_file"]) == {"AeSt_Nord_2023.xlsx"}
     subs = run.table("submissions").set_index("source_file")
     assert subs.loc["AeSt_Sued_2023.csv", "status"] == "failed"
@@ -300,12 +301,22 @@ def test_ingest_command_with_no_survey_files_is_a_user_error(tmp_path, capsys):
     assert "no survey files found" in err and "nothing_here" in err
 
 
-def test_ingest_command_with_a_missing_path_fails_with_exit_1(tmp_path, capsys):
-    status = cli.main(["ingest", str(tmp_path / "missing.xlsx"), "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"])
+def test_ingest_of_a_missing_path_says_so_and_creates_no_database(tmp_path, capsys):
+    db = tmp_path / "db.sqlite"
+    status = cli.main(["ingest", str(tmp_path / "missing.xlsx"), "--db", f"sqlite:///{db}"])
     out, err = capsys.readouterr()
-    assert status == 1
-    assert "FAILED missing.xlsx: no such file or folder" in out
+    assert status == 2
+    assert err.strip().endswith(f"no such file or folder: {tmp_path / 'missing.xlsx'}")
     assert "Traceback" not in err
+    assert not db.exists()
+
+
+def test_ingest_of_a_missing_path_beside_a_good_one_reads_the_good_one(write_xlsx, tmp_path, capsys):
+    path = write_xlsx("AeSt_Nord_2023.xlsx", survey_rows([template_row(1, 9003, 10.0)]))
+    status = cli.main(["ingest", str(path), str(tmp_path / "missing.xlsx"), "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"])
+    out, _ = capsys.readouterr()
+    assert status == 0
+    assert "FAILED missing.xlsx: no such file or folder" in out
 
 
 def test_ingest_command_takes_source_and_year_for_files_that_name_none(write_xlsx, tmp_path, capsys):

@@ -27,9 +27,16 @@ def test_repair_notebook_ingests_the_sample_and_writes_balanced_tables(tmp_path,
     assert (out / "ingest_accounting.png").stat().st_size > 10_000
     reasons = pd.read_csv(out / "ingest_rejections_by_reason.csv")
     assert {"empty row", "total or summary row"} <= set(reasons["reason"])
+    # The sample's DICOM dose reports are read with the survey files.
+    origin = pd.read_csv(out / "ingest_by_origin.csv")
+    assert set(origin["origin"]) == {"survey file", "RDSR"}
+    truth = pd.read_csv(PROJECT_ROOT / "data" / "raw" / "sample" / "truth" / "rdsr.csv")
+    assert origin.loc[origin["origin"] == "RDSR", "exposures"].sum() == (truth["outcome"] == "stored").sum()
+    unmapped = pd.read_csv(out / "ingest_unmapped_procedures.csv")
+    assert sorted(unmapped["study_description"]) == ["CT Sonderprotokoll Studie 7", "Phlebographie Bein links"]
 
 
 def test_repair_notebook_declares_its_parameters_for_papermill():
     declared = pm.inspect_notebook(str(NOTEBOOK_DIR / "02_repair.ipynb"))
-    assert set(declared) == {"input_dir", "db_url", "data_source", "year", "out_dir"}
+    assert set(declared) == {"input_dir", "rdsr_dir", "db_url", "data_source", "year", "out_dir"}
     assert declared["year"]["inferred_type_name"] == "int"

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT, REPOSITORY_URL
-from drl_analysis.pipeline.run import NOTEBOOK_PATTERN
+from drl_analysis.pipeline.notebooks import NOTEBOOK_PATTERN
 from pipeline_run import sample_run
 
 NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
@@ -48,9 +48,11 @@ def test_notebook_opens_with_title_and_colab_setup_cell(path):
         assert word in nb.cells[0].source, word
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert '"google.colab" in sys.modules' in first_code.source
-    # Colab needs the repository (the bundled sample lives there, not in the package).
-    assert f"git clone -q --depth 1 {REPOSITORY_URL} " in first_code.source
-    assert "pip -q install -e" in first_code.source
+    # Colab installs the package as pip installs a wheel (notebooks and sample inside it), not editable,
+    # and links the bundled sample where the notebooks' default parameters look for it.
+    assert f'pip -q install "drl-analysis @ git+{REPOSITORY_URL}"' in first_code.source
+    assert "install -e" not in first_code.source and "git clone" not in first_code.source
+    assert "link_sample()" in first_code.source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

@@ -6,21 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drl_analysis.core.catalogue import load_catalogue
-from drl_analysis.core.errors import UserError
-from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
+from drl_analysis.analysis.alerts import alerts, facility_alerts, facility_medians, facility_outliers
 from drl_analysis.analysis.outliers import (
+    DATA_QUALITY_COLUMNS,
     OUTLIER_COLUMNS,
     REASON_PHRASES,
     OutlierParameters,
-    alerts,
+    data_quality,
     excluded_values,
-    facility_alerts,
-    facility_medians,
-    facility_outliers,
     score_values,
     value_outliers,
 )
+from drl_analysis.core.catalogue import load_catalogue
+from drl_analysis.core.errors import UserError
+from drl_analysis.synthetic.surveys import SurveyModel, exam_quantities, simulate_exposures
 
 CATALOGUE = load_catalogue()
 QUANTITY = exam_quantities(CATALOGUE)
@@ -108,19 +107,27 @@ def test_value_a_hundred_times_too_low_is_named_with_a_divisor():
     assert hit["slip_factor"].iloc[0] == pytest.approx(0.01)
 
 
-def test_values_flagged_at_ingest_are_listed_with_their_flag():
+def test_flags_alone_are_data_quality_findings_and_far_values_stay_outliers():
     exposures = as_stored(simulate_exposures(SurveyModel(years=(2022,), exams=("9003",)), seed=6))
     exposures.loc[3, "dap_cgycm2"] = 0.001
     exposures.loc[3, "flags"] = "out_of_range:dap_cgycm2"
     exposures.loc[5, "flags"] = "ambiguous_notation:dap_cgycm2"
-    # A flag on another column does not make the dose value an outlier.
+    # A flag on another column concerns neither table's dose value.
     exposures.loc[8, "flags"] = "out_of_range:weight_kg"
-    found = value_outliers(exposures, CATALOGUE).set_index("source_row")
+    scored = score_values(exposures, CATALOGUE)
+    found = value_outliers(scored=scored).set_index("source_row")
     out_of_range = found.loc[exposures.loc[3, "source_row"]]
     assert out_of_range["status"] == "implausible_at_ingest"
     assert "flagged at ingest (out_of_range:dap_cgycm2)" in out_of_range["reason"]
-    assert found.loc[exposures.loc[5, "source_row"], "reason"] == "flagged at ingest: ambiguous_notation:dap_cgycm2"
+    # A flag alone is no dose outlier: the data-quality table lists it.
+    assert exposures.loc[5, "source_row"] not in found.index
     assert exposures.loc[8, "source_row"] not in found.index
+    quality = data_quality(scored, exposures, CATALOGUE)
+    assert list(quality.columns) == list(DATA_QUALITY_COLUMNS)
+    issues = quality.set_index("source_row")["issue"]
+    assert issues[exposures.loc[3, "source_row"]] == "out_of_range"
+    assert issues[exposures.loc[5, "source_row"]] == "ambiguous_notation"
+    assert exposures.loc[8, "source_row"] not in issues.index
 
 
 def test_value_flagged_implausible_at_ingest_stays_out_of_the_exam_median():

@@ -8,9 +8,9 @@ import stat
 import pandas as pd
 import pytest
 
-from drl_analysis.reporting import pseudonyms as pseudonym
 from drl_analysis.core.errors import UserError
-from drl_analysis.reporting.pseudonyms import ENV_VAR, PseudonymKey, Pseudonymiser, find_identifiers, load_key
+from drl_analysis.reporting import pseudonyms as pseudonym
+from drl_analysis.reporting.pseudonyms import ENV_VAR, Pseudonymiser, PseudonymKey, find_identifiers, load_key
 
 KEY_A = PseudonymKey.from_text("first key of the authority, 2024")
 KEY_B = PseudonymKey.from_text("second key of the authority, 2025")

@@ -8,6 +8,7 @@ template's header in row 11.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 
@@ -69,6 +70,8 @@ def test_decimal_comma_in_a_workbook(write_xlsx, ingest):
         ("1,234.5", 1234.5, 70.0),
         ("1 234,5", 1234.5, 70.0),
         ("2.500.000", 2500000.0, 70.0),
+        ("1,234,567.5", 1234567.5, 70.0),
+        ("1.234.567,5", 1234567.5, 70.0),
         ("12.345", 12345.0, "72,5"),  # ambiguous alone; the weight column shows German notation
     ],
 )
@@ -76,7 +79,8 @@ def test_thousands_separator(write_xlsx, ingest, written, value, weight):
     run = ingest(_sheet(write_xlsx, [template_row(1, 9101, written, weight=weight)]))
     assert run.value("dap_cgycm2", FIRST) == pytest.approx(value, rel=1e-12)
     rep = run.repair("dap_cgycm2", FIRST)
-    assert (rep["rule"], rep["before"], _after(rep)) == ("thousands_separator", written, value)
+    rule = "notation_from_sheet" if written == "12.345" else "thousands_separator"
+    assert (rep["rule"], rep["before"], _after(rep)) == (rule, written, value)
     assert "ambiguous_notation" not in run.value("flags", FIRST)
 
 
@@ -131,19 +135,27 @@ def test_missing_value_marker(write_xlsx, ingest, marker):
     assert (rep["rule"], rep["before"], rep["after"]) == ("missing_marker", marker, None)
 
 
-@pytest.mark.parametrize("written", ["schwer", "12 Äpfel", "80 mGy"])
-def test_unreadable_value_read_as_missing_and_logged(write_xlsx, ingest, written):
-    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, weight=written)]))
-    assert math.isnan(run.value("weight_kg", FIRST))
-    rep = run.repair("weight_kg", FIRST)
-    assert (rep["rule"], rep["before"], rep["after"]) == ("unreadable_value", written, None)
+@pytest.mark.parametrize(("column", "written"), [("weight_kg", "schwer"), ("weight_kg", "12 Äpfel"),
+                                                 ("weight_kg", "80 mGy"), ("age_years", "12 kg")])
+def test_unreadable_value_rejects_its_row_naming_the_column(write_xlsx, ingest, column, written):
+    cells = {"weight": written} if column == "weight_kg" else {"age": written}
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, **cells), template_row(1, 9003, 11.0)]))
+    assert run.exposures["source_row"].tolist() == [FIRST + 1]
+    rejection = run.rejection(FIRST)
+    assert rejection["reason"] == f"unreadable value in {column}"
+    assert written in rejection["raw"]
+    assert run.repairs[run.repairs["source_row"] == FIRST].empty
 
 
-def test_unreadable_dose_leaves_a_row_without_dose_rejected(write_xlsx, ingest):
-    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, "viel")]))
+def test_unreadable_dose_is_never_stored_as_an_empty_value(write_xlsx, ingest):
+    # A CT row whose DLP cannot be read is not stored with its CTDIvol alone.
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, "viel"),
+                                     template_row(1, 1030, "", "", "sehr hoch", 9.5, 32)]))
     assert run.exposures.empty
-    assert run.rejection(FIRST)["reason"] == "no dose value"
-    assert run.repair("dap_cgycm2", FIRST)["rule"] == "unreadable_value"
+    assert run.rejection(FIRST)["reason"] == "unreadable value in dap_cgycm2"
+    assert run.rejection(FIRST + 1)["reason"] == "unreadable value in dlp_mgycm"
+    t = run.summary.totals()
+    assert t["rows_read"] == t["rows_stored"] + t["rows_rejected"] == 2
 
 
 # --- ambiguous numbers ------------------------------------------------------
@@ -171,7 +183,7 @@ def test_ambiguous_number_resolved_by_a_german_sheet(write_xlsx, ingest):
     run = ingest(_sheet(write_xlsx, rows))
     assert run.value("dap_cgycm2", FIRST) == 1234.0
     assert "ambiguous" not in run.value("flags", FIRST)
-    assert run.repair("dap_cgycm2", FIRST)["rule"] == "thousands_separator"
+    assert run.repair("dap_cgycm2", FIRST)["rule"] == "notation_from_sheet"
 
 
 def test_ambiguous_number_resolved_by_an_english_sheet(write_xlsx, ingest):
@@ -179,7 +191,7 @@ def test_ambiguous_number_resolved_by_an_english_sheet(write_xlsx, ingest):
     run = ingest(_sheet(write_xlsx, rows))
     assert run.value("dap_cgycm2", FIRST) == pytest.approx(1.234)
     assert "ambiguous" not in run.value("flags", FIRST)
-    assert run.repair("dap_cgycm2", FIRST)["rule"] == "number_as_text"
+    assert run.repair("dap_cgycm2", FIRST)["rule"] == "notation_from_sheet"
 
 
 def test_ambiguous_number_resolved_by_the_notation_of_a_csv(write_csv, ingest):
@@ -252,12 +264,6 @@ def test_facility_id_merged_over_several_rows_is_filled_down(write_xlsx, ingest)
         rep = run.repair("facility_id", row)
         assert (rep["rule"], rep["before"], rep["after"]) == ("merged_cell", "", "7")
     assert run.repairs[(run.repairs["source_row"] == 12)].empty
-
-
-def test_empty_facility_id_outside_a_merged_range_is_not_filled(write_xlsx, ingest):
-    run = ingest(_sheet(write_xlsx, [template_row(7, 9003, 10.0), template_row("", 9003, 11.0)]))
-    assert run.exposures["source_row"].tolist() == [12]
-    assert run.rejection(13)["reason"] == "facility ID missing"
 
 
 @pytest.mark.parametrize(
@@ -380,10 +386,10 @@ def test_implausible_value_stored_flagged_never_rescaled(write_xlsx, ingest):
     assert not (run.repairs["column"] == "dap_cgycm2").any()
 
 
-def test_phantom_other_than_16_or_32_cm_is_flagged(write_xlsx, ingest):
-    run = ingest(_sheet(write_xlsx, [template_row(1, 1030, "", "", 350.0, 9.5, 24)]))
-    assert run.value("ctdi_phantom_cm", FIRST) == 24.0
-    assert "out_of_range:ctdi_phantom_cm" in run.value("flags", FIRST).split(";")
+def test_phantom_other_than_16_or_32_cm_rejects_its_row(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 1030, "", "", 350.0, 9.5, 24), template_row(1, 1030, "", "", 350.0, 9.5, 32)]))
+    assert run.exposures["source_row"].tolist() == [FIRST + 1]
+    assert run.rejection(FIRST)["reason"] == "unreadable value in ctdi_phantom_cm"
 
 
 def test_ct_value_on_the_other_phantom_is_no_unit_slip(write_xlsx, ingest):
@@ -392,6 +398,298 @@ def test_ct_value_on_the_other_phantom_is_no_unit_slip(write_xlsx, ingest):
     rows.append(template_row(1, 1010, "", "", 320.0, 20.0, 32))
     run = ingest(_sheet(write_xlsx, rows))
     assert (run.exposures["flags"] == "").all()
+
+
+# --- issue 11: the classes of damage seen on held-out submissions -----------
+
+
+def test_notation_from_sheet_resolves_a_lone_ambiguous_number(write_xlsx, ingest):
+    # "1.234" alone reads two ways; the sheet's "12,5" says German notation.
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9101, "1.234"), template_row(1, 9101, "12,5")]))
+    assert run.value("dap_cgycm2", FIRST) == 1234.0
+    rep = run.repair("dap_cgycm2", FIRST)
+    assert (rep["rule"], rep["before"], _after(rep)) == ("notation_from_sheet", "1.234", 1234.0)
+
+
+def test_facility_id_given_once_per_block_is_filled_down(write_xlsx, ingest):
+    rows = [template_row("KH-07", 9003, 10.0), template_row("", 9003, 11.0), template_row("", 9003, 12.0),
+            template_row("KH-08", 9003, 13.0), template_row("", 9003, 14.0), template_row(9, 9003, 15.0),
+            template_row("", 9003, 16.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    stored = run.exposures.set_index("source_row")["facility_id"]
+    assert stored.loc[range(FIRST, FIRST + 7)].tolist() == ["KH-07"] * 3 + ["KH-08"] * 2 + ["9"] * 2
+    fills = run.repairs[run.repairs["rule"] == "facility_id_filled_down"]
+    assert fills["source_row"].tolist() == [FIRST + 1, FIRST + 2, FIRST + 4, FIRST + 6]
+    assert fills["after"].tolist() == ["KH-07", "KH-07", "KH-08", "9"]
+    assert run.rejections.empty
+
+
+def test_blank_id_in_a_sheet_without_blocks_is_rejected(write_xlsx, ingest):
+    # IDs on every row, and an ID that comes back after another: no block structure.
+    rows = [template_row(1, 9003, 10.0), template_row(2, 9003, 11.0), template_row("", 9003, 12.0),
+            template_row(1, 9003, 13.0), template_row(2, 9003, 14.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    assert run.rejection(FIRST + 2)["reason"] == "facility ID missing"
+    assert (run.repairs["rule"] != "facility_id_filled_down").all()
+
+
+def test_blank_id_between_two_blocks_of_full_ids_is_rejected(write_xlsx, ingest):
+    # IDs on every row except one at the border of two facilities: whose row is it?
+    rows = [template_row(1, 9003, v) for v in (10.0, 11.0, 12.0)] + [template_row("", 9003, 13.0)] + \
+           [template_row(2, 9003, v) for v in (14.0, 15.0, 16.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    assert run.rejection(FIRST + 3)["reason"] == "facility ID missing"
+
+
+def test_blank_id_between_rows_of_the_same_facility_is_filled(write_xlsx, ingest):
+    rows = [template_row(1, 9003, v) for v in (10.0, 11.0)] + [template_row("", 9003, 12.0)] + \
+           [template_row(1, 9003, 13.0), template_row(2, 9003, 14.0), template_row(2, 9003, 15.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    assert run.value("facility_id", FIRST + 2) == "1"
+
+
+def test_fill_down_stops_at_a_total_row(write_xlsx, ingest):
+    rows = [template_row("A", 9003, 10.0), template_row("", 9003, 11.0), ["Summe", "", 21.0],
+            template_row("", 9003, 12.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    assert run.exposures["facility_id"].tolist() == ["A", "A"]
+    assert run.rejection(FIRST + 2)["reason"] == "total or summary row"
+    assert run.rejection(FIRST + 3)["reason"] == "facility ID missing"
+
+
+def test_free_text_protocol_column_is_not_taken_as_the_exam_code(write_csv, ingest):
+    header = ["ID of the facility or device", "Protokoll", "Examination code", "DAP [cGy x cm² bzw. µGy x m²]",
+              "Patient weight [kg]"]
+    data = [[1, "s. Protokoll", 9003, "10,5", 70], [1, "120", 9003, "11", 80], [2, "2023-05-04", 9004, "20", 75]]
+    run = ingest(write_csv("Stelle_Nord_2023.csv", [header, *data], delimiter=";"))
+    assert run.exposures["exam_code"].tolist() == ["9003", "9003", "9004"]
+    assert run.exposures["dap_cgycm2"].tolist() == [10.5, 11.0, 20.0]
+
+
+def test_protocol_column_alone_holding_no_codes_rejects_the_sheet_naming_it(write_csv, ingest):
+    header = ["Einrichtung", "Protokoll", "DAP [cGy·cm²]"]
+    data = [[1, "s. Protokoll", "10,5"], [1, "120", "11"], [2, "2023-05-04", "20"], [2, "nativ", "21"]]
+    run = ingest(write_csv("Stelle_Nord_2023.csv", [header, *data], delimiter=";"))
+    assert run.exposures.empty
+    outcome = run.summary.files[0]
+    assert outcome.status == "failed"
+    assert "'Protokoll'" in outcome.message and "exam codes" in outcome.message
+
+
+def test_dose_column_holding_text_is_read_from_the_next_candidate(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DAP Bemerkung", "DAP [cGy·cm²]"]
+    data = [[1, 9003, "ok", 10.0], [1, 9003, "zu hoch?", 11.0], [1, 9003, "wiederholt", 12.0]]
+    run = ingest(_sheet(write_xlsx, data, header=header))
+    assert run.exposures["dap_cgycm2"].tolist() == [10.0, 11.0, 12.0]
+
+
+@pytest.mark.parametrize("marker", ["k.A.", "k. A.", "K.A", "n. a.", "-", "/", "KA", " k.a. "])
+def test_missing_marker_in_the_phantom_column_is_no_head_phantom(write_xlsx, ingest, marker):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, phantom=marker)]))
+    assert math.isnan(run.value("ctdi_phantom_cm", FIRST))
+    assert run.repair("ctdi_phantom_cm", FIRST)["rule"] == "missing_marker"
+
+
+@pytest.mark.parametrize("written", ["k", "b", "K", "B", "20", "16/32", "Kopf oder Körper"])
+def test_no_lone_letter_or_other_number_is_read_as_a_phantom(write_xlsx, ingest, written):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 1030, "", "", 350.0, 9.5, written)] +
+                        [template_row(1, 1030, "", "", 350.0, 9.5, 32)] * 4))
+    assert FIRST not in run.exposures["source_row"].tolist()
+    assert run.rejection(FIRST)["reason"] == "unreadable value in ctdi_phantom_cm"
+
+
+@pytest.mark.parametrize("marker", ["k. A.", "K.A", "n. a."])
+def test_missing_marker_in_any_spelling_in_a_dose_column(write_xlsx, ingest, marker):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 1030, "", "", 350.0, marker, 32)]))
+    assert math.isnan(run.value("ctdivol_mgy", FIRST))
+    assert run.value("dlp_mgycm", FIRST) == 350.0
+
+
+def test_invisible_characters_in_ids_and_codes_are_removed(write_xlsx, ingest):
+    rows = [template_row("\u00a0KH 7\u200b ", "9003\u200b", 10.0), template_row("KH\u00a07", " \ufeff9004", 11.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    assert run.exposures["facility_id"].tolist() == ["KH 7", "KH 7"]
+    assert run.exposures["exam_code"].tolist() == ["9003", "9004"]
+
+
+@pytest.mark.parametrize(("column", "written", "value"), [("weight_kg", "75kg", 75.0), ("age_years", "45 J.", 45.0),
+                                                         ("age_years", "45 Jahre", 45.0), ("weight_kg", "75 KG", 75.0)])
+def test_units_inside_weight_and_age_cells(write_xlsx, ingest, column, written, value):
+    cells = {"weight": written} if column == "weight_kg" else {"age": written}
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, **cells)]))
+    assert run.value(column, FIRST) == value
+
+
+def test_sheet_per_exam_without_exam_column_takes_the_code_from_its_name(write_xlsx, ingest):
+    header = ["ID of the facility or device", "DAP [cGy x cm² bzw. µGy x m²]", "Patient weight [kg]"]
+    sheets = {
+        "9003": survey_rows([[1, 10.0, 70], [2, 12.0, 80]], header=header),
+        "Lumbar spine lat": survey_rows([[1, 150.0, 70]], header=header),
+        "Hinweise": [["Bitte eine Zeile je Untersuchung"]],
+    }
+    run = ingest(write_xlsx("per_exam.xlsx", sheets))
+    got = run.exposures.sort_values(["sheet", "source_row"])
+    assert list(zip(got["sheet"], got["exam_code"], got["dap_cgycm2"])) == [
+        ("9003", "9003", 10.0), ("9003", "9003", 12.0), ("Lumbar spine lat", "9009", 150.0)]
+    rep = run.repairs[run.repairs["rule"] == "exam_code_from_sheet_name"]
+    assert set(rep["after"]) == {"9003", "9009"}
+
+
+def test_exam_given_by_its_german_or_english_name_only(write_xlsx, ingest, catalogue):
+    rows = [template_row(1, "Schädel", "", "", 800.0, 50.0, 16), template_row(1, "Cranium", "", "", 810.0, 51.0, 16)]
+    run = ingest(_sheet(write_xlsx, rows))
+    assert run.exposures["exam_code"].tolist() == ["1010", "1010"]
+
+
+def test_every_column_matched_by_another_name_is_logged(write_xlsx, ingest):
+    header = ["Einrichtung", "Examination code", "Dosisflächenprodukt [µGy·m²]"]
+    run = ingest(_sheet(write_xlsx, [[1, 9003, 10.0]], header=header))
+    logged = run.repairs[run.repairs["rule"] == "header_matched"]
+    assert sorted(zip(logged["column"], logged["before"])) == [
+        ("dap_cgycm2", "Dosisflächenprodukt [µGy·m²]"), ("facility_id", "Einrichtung")]
+    assert logged["source_row"].isna().all()
+
+
+def test_two_row_header_with_units_below_the_names(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DAP", "Gewicht"]
+    rows = survey_rows([["", "", "[Gy·cm²]", "(kg)"], [1, 9003, 0.1, 70]], header=header)
+    run = ingest(write_xlsx("two_rows.xlsx", rows))
+    assert run.value("dap_cgycm2", FIRST + 1) == pytest.approx(10.0)
+    assert run.value("weight_kg", FIRST + 1) == 70
+
+
+def test_running_number_column_first_is_kept_out(write_xlsx, ingest):
+    header = ["Lfd. Nr.", *TEMPLATE_HEADER]
+    run = ingest(_sheet(write_xlsx, [[1, *template_row(7, 9003, 10.0)], [2, *template_row(7, 9003, 11.0)]],
+                        header=header))
+    assert run.exposures["facility_id"].tolist() == ["7", "7"]
+    assert run.exposures["dap_cgycm2"].tolist() == [10.0, 11.0]
+
+
+# --- classes seen on a blind held-out set ------------------------------------
+
+
+@pytest.mark.parametrize(("written", "value", "rule"), [
+    ("ca. 88", 88.0, "approximate_value"), ("~16,4", 16.4, "approximate_value"), ("etwa 75", 75.0, "approximate_value"),
+    ("61 (geschätzt)", 61.0, "comment_in_cell"), ("64 lt. Protokoll", 64.0, "comment_in_cell"),
+    ("75 kg geschätzt", 75.0, "comment_in_cell"),
+])
+def test_approximate_value_or_comment_beside_a_number(write_xlsx, ingest, written, value, rule):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, weight=written)]))
+    assert run.value("weight_kg", FIRST) == value
+    assert run.repair("weight_kg", FIRST)["rule"] == rule
+
+
+@pytest.mark.parametrize("written", ["12 Äpfel", "61 (2. Serie)", "ca. 1.234"])
+def test_comment_with_a_number_or_no_comment_word_is_unreadable(write_xlsx, ingest, written):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, weight=written)] + [template_row(1, 9003, 11.0)] * 4))
+    assert run.rejection(FIRST)["reason"] == "unreadable value in weight_kg"
+
+
+def test_unit_from_a_unit_column_row_by_row(write_xlsx, ingest):
+    header = ["ID", "Exam code", "Dosisflächenprodukt", "Einheit DFP", "Gewicht"]
+    data = [[1, 9003, 5.0, "dGy*cm2", 70], [1, 9003, 12.0, "", 71], [1, 9003, 0.2, "Gy·cm²", 72],
+            [1, 9003, 3.0, "Äpfel", 73]]
+    run = ingest(_sheet(write_xlsx, data, header=header))
+    stored = run.exposures.set_index("source_row")["dap_cgycm2"]
+    assert stored.loc[[FIRST, FIRST + 1, FIRST + 2]].tolist() == [50.0, 12.0, 20.0]
+    assert run.repair("dap_cgycm2", FIRST, "unit_from_column")["before"] == "5 dGy*cm2"
+    assert run.rejection(FIRST + 3)["reason"] == "unreadable value in dap_cgycm2"
+
+
+def test_ct_dose_in_one_column_per_phantom(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DLP [mGy·cm]", "CTDIvol Kopf 16cm", "CTDIvol Körper 32cm"]
+    data = [[1, 1010, 800.0, 50.0, ""], [1, 1030, 350.0, "", 9.5], [1, 1030, 350.0, 20.0, 9.5]]
+    run = ingest(_sheet(write_xlsx, data, header=header))
+    got = run.exposures.set_index("source_row")
+    assert got.loc[FIRST, ["ctdivol_mgy", "ctdi_phantom_cm"]].tolist() == [50.0, 16.0]
+    assert got.loc[FIRST + 1, ["ctdivol_mgy", "ctdi_phantom_cm"]].tolist() == [9.5, 32.0]
+    assert run.repair("ctdi_phantom_cm", FIRST + 1)["rule"] == "phantom_from_column"
+    assert run.rejection(FIRST + 2)["reason"].startswith("values for both phantoms")
+
+
+def test_sheet_per_facility_takes_the_facility_from_its_name(write_xlsx, ingest):
+    header = ["Examination code", "DAP [cGy x cm² bzw. µGy x m²]"]
+    sheets = {"KH St. Marien Gerät 2": survey_rows([[9003, 10.0], [9004, 12.0]], header=header),
+              "007": survey_rows([[9003, 11.0]], header=header)}
+    run = ingest(write_xlsx("per_facility.xlsx", sheets))
+    got = run.exposures.sort_values(["sheet", "source_row"])
+    assert list(zip(got["sheet"], got["facility_id"])) == [("007", "007"), ("KH St. Marien Gerät 2", "KH St. Marien Gerät 2"),
+                                                        ("KH St. Marien Gerät 2", "KH St. Marien Gerät 2")]
+    assert set(run.repairs.loc[run.repairs["column"] == "facility_id", "rule"]) == {"facility_id_from_sheet_name"}
+
+
+def test_generic_sheet_name_is_no_facility(write_xlsx, ingest):
+    header = ["Examination code", "DAP [cGy x cm² bzw. µGy x m²]"]
+    run = ingest(write_xlsx("generic.xlsx", {"Tabelle1": survey_rows([[9003, 10.0]], header=header)}))
+    assert run.rejection(FIRST)["reason"] == "no facility ID column in the sheet"
+
+
+@pytest.mark.parametrize("written", ["Beispiel", "Muster-Einrichtung", "Example", "z.B. Praxis"])
+def test_example_row_is_no_exposure(write_xlsx, ingest, written):
+    run = ingest(_sheet(write_xlsx, [template_row(written, 9003, 12.5), template_row(1, 9003, 10.0)]))
+    assert run.exposures["source_row"].tolist() == [FIRST + 1]
+    assert run.rejection(FIRST)["reason"] == "example row"
+
+
+def test_instructions_sheet_with_an_example_row_is_not_read(write_xlsx, ingest):
+    sheets = {"Exposure data": survey_rows([template_row(1, 9003, 10.0)]),
+              "Ausfüllhinweise": [["So füllen Sie die Tabelle aus"], [], list(TEMPLATE_HEADER), ["12345", 9003, 12.5]]}
+    run = ingest(write_xlsx("AeSt_Nord_2023.xlsx", sheets))
+    assert run.exposures["sheet"].tolist() == ["Exposure data"]
+    assert "Ausfüllhinweise" in run.summary.files[0].sheets_skipped
+
+
+def test_second_table_with_its_own_header_is_read_with_it(write_csv, ingest):
+    rows = [["Einrichtung", "Untersuchung", "DFP [cGy·cm²]", "Alter", "Gewicht"], [1, 9003, "10", "40", "70"],
+            [1, 9003, "11", "41", "71"], [], ["Tabelle 2"],
+            ["Facility", "Examination code", "Gewicht [kg]", "Alter [Jahre]", "DAP [cGy·cm²]"], [2, 9004, "80", "50", "20"]]
+    run = ingest(write_csv("AeSt_Nord_2023.csv", rows, delimiter=";"))
+    got = run.exposures.set_index("source_row")
+    assert got.loc[7, ["facility_id", "exam_code", "weight_kg", "age_years", "dap_cgycm2"]].tolist() == \
+        ["2", "9004", 80.0, 50.0, 20.0]
+    assert got.loc[2, ["weight_kg", "age_years"]].tolist() == [70.0, 40.0]
+
+
+def test_two_row_header_whose_second_row_continues_the_names(write_xlsx, ingest):
+    top = ["Einrichtung", "Untersuchung", "DFP", "Gewicht", "Alter"]
+    rows = survey_rows([["ID", "Code", "[dGy·cm²]", "[kg]", "[Jahre]"], [1, 9003, 1.0, 70, 40]], header=top)
+    run = ingest(write_xlsx("two_rows.xlsx", rows))
+    assert run.exposures[["facility_id", "dap_cgycm2", "weight_kg"]].values.tolist() == [["1", 10.0, 70.0]]
+
+
+@pytest.mark.parametrize("year", ["Jahr 2023", dt.date(2023, 12, 31), dt.date(2023, 1, 1), "2023"])
+def test_survey_year_given_as_text_or_date(write_xlsx, ingest, year):
+    run = ingest(write_xlsx("survey.xlsx", survey_rows([template_row(1, 9003, 10.0)], year=year)))
+    assert run.value("year", FIRST) == 2023
+
+
+@pytest.mark.parametrize(("header", "value"), [("Dosisflächenprodukt dGy*cm2", 100.0), ("DFP mGy*cm2", 1.0)])
+def test_unit_after_the_header_name_without_brackets(write_xlsx, ingest, header, value):
+    run = ingest(_sheet(write_xlsx, [[1, 9003, 10.0]], header=["ID", "Exam code", header]))
+    assert run.value("dap_cgycm2", FIRST) == value
+
+
+@pytest.mark.parametrize(("header", "column"), [("Gew. kg", "weight_kg"), ("PAT.-ALTER", "age_years"),
+                                                ("Prüfkörper", "ctdi_phantom_cm")])
+def test_abbreviated_headers(write_xlsx, ingest, header, column):
+    run = ingest(_sheet(write_xlsx, [[1, 1030, 9.5, "32" if column == "ctdi_phantom_cm" else "70"]],
+                        header=["ID", "Exam code", "CTDIvol [mGy]", header]))
+    assert run.value(column, FIRST) in (32.0, 70.0)
+
+
+def test_device_model_column_is_no_facility_id(write_xlsx, ingest):
+    run = ingest(_sheet(write_xlsx, [["Canon Aquilion", 7, 9003, 10.0]], header=["Gerätetyp", "Standort", "Code", "DAP"]))
+    assert run.value("facility_id", FIRST) == "7"
+
+
+def test_fill_down_goes_on_across_an_empty_or_note_row(write_xlsx, ingest):
+    rows = [template_row("A", 9003, 10.0), template_row("", 9003, 11.0), [], template_row("", 9003, 12.0),
+            ["Stand 15.03., Nachlieferung folgt"], template_row("", 9003, 13.0), template_row("B", 9003, 14.0),
+            template_row("", 9003, 15.0)]
+    run = ingest(_sheet(write_xlsx, rows))
+    got = run.exposures.set_index("source_row")["facility_id"]
+    assert got.to_dict() == {FIRST: "A", FIRST + 1: "A", FIRST + 3: "A", FIRST + 5: "A", FIRST + 6: "B", FIRST + 7: "B"}
 
 
 # --- every documented rule has a test here -----------------------------------
@@ -403,7 +701,15 @@ RULE_TESTS = {
     "thousands_separator": test_thousands_separator,
     "unit_in_cell": test_unit_written_in_the_cell,
     "missing_marker": test_missing_value_marker,
-    "unreadable_value": test_unreadable_value_read_as_missing_and_logged,
+    "notation_from_sheet": test_notation_from_sheet_resolves_a_lone_ambiguous_number,
+    "exam_code_from_sheet_name": test_sheet_per_exam_without_exam_column_takes_the_code_from_its_name,
+    "facility_id_filled_down": test_facility_id_given_once_per_block_is_filled_down,
+    "header_matched": test_every_column_matched_by_another_name_is_logged,
+    "approximate_value": test_approximate_value_or_comment_beside_a_number,
+    "comment_in_cell": test_approximate_value_or_comment_beside_a_number,
+    "unit_from_column": test_unit_from_a_unit_column_row_by_row,
+    "phantom_from_column": test_ct_dose_in_one_column_per_phantom,
+    "facility_id_from_sheet_name": test_sheet_per_facility_takes_the_facility_from_its_name,
     "ambiguous_notation": test_ambiguous_number_keeps_the_reading_near_the_drl_and_is_flagged,
     "exam_code_from_text": test_exam_code_written_with_name_prefix_or_alias,
     "exam_code_from_name": test_exam_code_written_with_name_prefix_or_alias,
@@ -419,6 +725,9 @@ REJECTION_TESTS = {
     "exam code missing": test_row_without_exam_code_rejected,
     "facility ID missing": test_row_without_facility_id_rejected,
     "no dose value": test_row_without_any_dose_rejected,
+    "unreadable value": test_unreadable_value_rejects_its_row_naming_the_column,
+    "example row": test_example_row_is_no_exposure,
+    "values for both phantoms, or a phantom that disagrees with its dose column": test_ct_dose_in_one_column_per_phantom,
 }
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-
-from drl_analysis.reporting import report
-from drl_analysis.core.errors import UserError
-from drl_analysis.reporting.pseudonyms import ENV_VAR, PseudonymKey
 from pipeline_run import TEST_KEY_TEXT, sample_run
+
+from drl_analysis.core.errors import UserError
+from drl_analysis.reporting import report
+from drl_analysis.reporting.pseudonyms import ENV_VAR, PseudonymKey
 
 KEY = PseudonymKey.from_text("report test key, not a secret")
 SOURCES = ["Aerztliche Stelle Nord", "Aerztliche Stelle Sued"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -17,7 +16,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from drl_analysis import cli
 
+from drl_analysis.pipeline import notebooks as notebooks_module
 from drl_analysis.pipeline import run as runner
+from drl_analysis.pipeline import verify as verifier
 from drl_analysis.core.errors import UserError
 from drl_analysis.core.paths import PROJECT_ROOT, SAMPLE_DIR
 from drl_analysis.reporting.pseudonyms import ENV_VAR, PseudonymKey
@@ -76,10 +77,8 @@ def tiny(tmp_path):
     return nbs, tmp_path / "input", tmp_path / "out"
 
 
-def args(**kw) -> argparse.Namespace:
-    base = {"params": None, "survey": None, "input": None, "out": None, "years": None, "pseudonym_key_file": None}
-    base.update(kw)
-    return argparse.Namespace(**base)
+def args(**kw) -> runner.RunOptions:
+    return runner.RunOptions(**kw)
 
 
 # --- parameters -----------------------------------------------------------
@@ -113,7 +112,8 @@ def test_real_notebooks_declare_typed_parameters_the_runner_can_read():
     assert names == sorted(names) and "02_repair" in names and "05_report" in names
     repair = next(nb for nb in notebooks if nb.name == "02_repair")
     # Read by parsing the cell as Python (papermill's own line pattern gives up on a comment holding "=").
-    assert repair.parameters == {"input_dir": "str", "db_url": "str", "data_source": "str", "year": "int", "out_dir": "str"}
+    assert repair.parameters == {"input_dir": "str", "rdsr_dir": "str", "db_url": "str", "data_source": "str",
+                                 "year": "int", "out_dir": "str"}
     with pytest.raises(UserError, match="'min_per_facilty' is declared by no notebook"):
         runner.check_parameters({"min_per_facilty": 5}, notebooks)
 
@@ -133,13 +133,13 @@ def test_numbers_for_text_parameters_become_text(tiny):
 
 
 def test_each_year_given_is_one_survey():
-    plans, _ = runner.plans_from_args(args(years=["2022", "2023", "2024"]))
+    plans, _ = runner.plans_from_options(args(years=["2022", "2023", "2024"]))
     assert [(p.survey, p.years) for p in plans] == [("sample-2022", "2022"), ("sample-2023", "2023"), ("sample-2024", "2024")]
-    plans, _ = runner.plans_from_args(args(years=["2021-2023"]))
+    plans, _ = runner.plans_from_options(args(years=["2021-2023"]))
     assert [(p.survey, p.years) for p in plans] == [("sample-2021-2023", "2021-2023")]
-    plans, _ = runner.plans_from_args(args(years=["2024"], survey="annual"))
+    plans, _ = runner.plans_from_options(args(years=["2024"], survey="annual"))
     assert [(p.survey, p.years) for p in plans] == [("annual", "2024")]
-    plans, _ = runner.plans_from_args(args())
+    plans, _ = runner.plans_from_options(args())
     assert [(p.survey, p.input_dir, p.years) for p in plans] == [("sample", SAMPLE_DIR, "")]
 
 
@@ -150,7 +150,7 @@ def test_params_file_lists_surveys_with_their_own_parameters(tmp_path, tiny):
         f"  - survey: y2023\n    input: {data}\n    years: 2023\n"
         f"  - survey: y2024\n    input: {data}\n    years: 2024\n    parameters: {{factor: 3}}\n"
     )
-    plans, out = runner.plans_from_args(args(params=str(tmp_path / "batch.yaml")))
+    plans, out = runner.plans_from_options(args(params=str(tmp_path / "batch.yaml")))
     assert out == tmp_path / "results"
     assert [(p.survey, p.years, p.parameters) for p in plans] == [
         ("y2023", "2023", {"factor": 2}), ("y2024", "2024", {"factor": 3})]
@@ -159,12 +159,12 @@ def test_params_file_lists_surveys_with_their_own_parameters(tmp_path, tiny):
 def test_params_file_with_a_stray_key_is_refused(tmp_path):
     (tmp_path / "p.yaml").write_text("min_per_facility: 5\n")
     with pytest.raises(UserError, match="unknown key 'min_per_facility'.*under 'parameters:'"):
-        runner.plans_from_args(args(params=str(tmp_path / "p.yaml")))
+        runner.plans_from_options(args(params=str(tmp_path / "p.yaml")))
 
 
 def test_survey_name_must_be_a_folder_name():
     with pytest.raises(UserError, match="survey name 'my survey'"):
-        runner.plans_from_args(args(survey="my survey"))
+        runner.plans_from_options(args(survey="my survey"))
 
 
 # --- running --------------------------------------------------------------
@@ -237,7 +237,7 @@ def test_failing_notebook_leaves_no_complete_version_and_says_which_and_why(tiny
 def test_failing_run_on_the_command_line_names_the_notebook(tiny, capsys, monkeypatch):
     nbs, data, out = tiny
     write_notebook(nbs, "15_divide", 'factor: int = 1  # divisor', "x = 1 / (factor - factor)")
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", nbs)
+    monkeypatch.setattr(notebooks_module, "NOTEBOOK_DIR", nbs)
     status = cli.main(["run", "--input", str(data), "--out", str(out), "--survey", "s"])
     err = capsys.readouterr().err
     assert status == 1
@@ -306,7 +306,7 @@ def test_latest_is_a_file_where_symlinks_are_impossible(tmp_path, monkeypatch):
 
 def test_verify_passes_on_an_unchanged_version_and_names_a_tampered_table_and_row(tiny, monkeypatch, capsys):
     nbs, data, out = tiny
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", nbs)
+    monkeypatch.setattr(notebooks_module, "NOTEBOOK_DIR", nbs)
     [result] = runner.run([runner.Plan("s", data, parameters={"factor": 2})], out, progress=False)
     assert cli.main(["verify", str(result.folder)]) == 0
     assert "all 3 tables identical" in capsys.readouterr().out
@@ -323,19 +323,32 @@ def test_verify_passes_on_an_unchanged_version_and_names_a_tampered_table_and_ro
 
 def test_verify_says_when_an_input_changed(tiny, monkeypatch):
     nbs, data, out = tiny
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", nbs)
+    monkeypatch.setattr(notebooks_module, "NOTEBOOK_DIR", nbs)
     [result] = runner.run([runner.Plan("s", data)], out, progress=False)
     (data / "surveys" / "source_0.csv").write_text("a,b\n9,9\n")
-    check = runner.verify(result.folder, progress=False)
+    check = verifier.verify(result.folder, progress=False)
     assert not check.ok
     assert check.differences == ["input surveys/source_0.csv: changed since the run (sha256 differs)"]
+
+
+def test_verify_names_a_published_file_changed_since_the_run(tiny, monkeypatch):
+    nbs, data, out = tiny
+    monkeypatch.setattr(notebooks_module, "NOTEBOOK_DIR", nbs)
+    [result] = runner.run([runner.Plan("s", data)], out, progress=False)
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    listed = {o["path"] for o in manifest["outputs"]}
+    assert {"datapackage.json", "pipeline.yaml", "parameters.yaml", "html/10_count_files.html"} <= listed
+    page = result.folder / "html" / "10_count_files.html"
+    page.write_text(page.read_text() + "<!-- edited -->")
+    check = verifier.verify(result.folder, progress=False)
+    assert check.differences == ["html/10_count_files.html: changed since the run (its SHA-256 differs from the manifest's)"]
 
 
 def test_verify_refuses_a_failed_run(tmp_path):
     (tmp_path / "v.failed").mkdir()
     (tmp_path / "v.failed" / "manifest.json").write_text('{"status": "failed"}')
     with pytest.raises(UserError, match="not a complete version"):
-        runner.verify(tmp_path / "v.failed", progress=False)
+        verifier.verify(tmp_path / "v.failed", progress=False)
 
 
 # --- the full pipeline on the bundled sample ----------------------------------
@@ -362,9 +375,11 @@ def test_full_run_on_the_sample_writes_every_artefact(tmp_path_factory, worker_i
     drl = pd.read_csv(folder / "tables" / "03_drl_quartiles" / "drl_table.csv")
     assert manifest["row_counts"]["tables"]["tables/03_drl_quartiles/drl_table.csv"] == len(drl)
     truth = pd.read_csv(SAMPLE_DIR / "truth" / "exposures.csv.gz", usecols=["data_source"])
-    assert manifest["row_counts"]["database"]["exposures"] == len(truth)
-    # Inputs: the survey files and, when notebook 01 ran, the dose-report images; not the truth folder.
-    folders = ["surveys"] + (["dose_reports"] if "01_ocr_extraction" in ran else [])
+    rdsr_truth = pd.read_csv(SAMPLE_DIR / "truth" / "rdsr.csv", usecols=["outcome"])
+    assert manifest["row_counts"]["database"]["exposures"] == len(truth) + (rdsr_truth["outcome"] == "stored").sum()
+    # Inputs: the survey files, the dose reports (RDSR) and, when notebook 01 ran, the
+    # dose-report images; not the truth folder.
+    folders = ["surveys", "rdsr"] + (["dose_reports"] if "01_ocr_extraction" in ran else [])
     expected = sorted(p.relative_to(SAMPLE_DIR).as_posix() for f in folders for p in (SAMPLE_DIR / f).rglob("*")
                       if p.is_file())
     assert [f["path"] for f in manifest["inputs"]["files"]] == expected
@@ -387,7 +402,7 @@ def test_verify_reproduces_the_sample_run_and_catches_a_tampered_drl_table(tmp_p
                                                                            monkeypatch):
     folder = sample_run(tmp_path_factory, worker_id)
     monkeypatch.setenv(ENV_VAR, TEST_KEY_TEXT)
-    check = runner.verify(folder, progress=False, keep=tmp_path / "rerun")
+    check = verifier.verify(folder, progress=False, keep=tmp_path / "rerun")
     assert check.ok, check.differences
     assert not check.skipped  # with the run's key the pseudonymised tables are checked too
     assert any(name.startswith("report/pseudonymised/") for name in check.identical)
@@ -400,7 +415,7 @@ def test_verify_reproduces_the_sample_run_and_catches_a_tampered_drl_table(tmp_p
     frame.loc[2, "p75"] = str(float(frame.loc[2, "p75"]) * 0.9)
     frame.to_csv(table, index=False, lineterminator="\n")
     [rerun] = runner.complete_versions(tmp_path / "rerun" / "sample")
-    compared = runner.compare_versions(tampered, rerun)
+    compared = verifier.compare_versions(tampered, rerun)
     assert compared.differences == [d for d in compared.differences if d.startswith("tables/03_drl_quartiles/drl_table.csv")]
     assert compared.differences[0].startswith("tables/03_drl_quartiles/drl_table.csv: rows 3 differ (row 3, column p75")
 
@@ -410,9 +425,9 @@ def test_verify_takes_the_runs_key_file_for_the_pseudonymised_tables(tmp_path, m
 
     def fake_verify(folder, **kwargs):
         seen.update(kwargs, folder=folder)
-        return runner.Verification(Path(folder))
+        return verifier.Verification(Path(folder))
 
-    monkeypatch.setattr(runner, "verify", fake_verify)
+    monkeypatch.setattr(verifier, "verify", fake_verify)
     key = tmp_path / "run.key"
     assert cli.main(["verify", str(tmp_path / "v1"), "--pseudonym-key-file", str(key)]) == 0
     assert seen["key_file"] == str(key) and Path(seen["folder"]) == tmp_path / "v1"
@@ -427,3 +442,47 @@ def test_a_run_on_the_sample_writes_no_machine_path(tmp_path_factory, worker_id)
             text = path.read_text(encoding="utf-8", errors="replace")
             leaks += [f"{path.relative_to(folder)}: {root}" for root in roots if root in text]
     assert leaks == []
+
+
+def test_kernels_get_their_environment_and_folder_and_this_process_keeps_its_own(tiny):
+    nbs, data, out = tiny
+    write_notebook(nbs, "30_environment", 'out_dir: str = ""  # folder for the note',
+                   "import os\nfrom pathlib import Path\nPath(out_dir).mkdir(parents=True, exist_ok=True)\n"
+                   "Path(out_dir, 'environment.txt').write_text("
+                   "os.environ['PYTHONHASHSEED'] + ',' + os.environ['TQDM_DISABLE'] + ',' + Path.cwd().name)")
+    before, cwd = dict(os.environ), os.getcwd()
+    [result] = runner.run([runner.Plan("s", data)], out, notebook_dir=nbs, progress=False)
+    assert dict(os.environ) == before and os.getcwd() == cwd
+    seen = (result.folder / "tables" / "30_environment" / "environment.txt").read_text().split(",")
+    assert seen[:2] == ["0", "1"] and seen[2].endswith(".incomplete")
+
+
+# --- own notebooks, several problems at once ------------------------------------
+
+
+def test_a_run_of_own_notebooks_records_their_folder_and_verify_reruns_them(tiny):
+    nbs, data, out = tiny
+    [result] = runner.run([runner.Plan("s", data, parameters={"factor": 2})], out, notebook_dir=nbs, progress=False)
+    assert result.manifest["notebook_folder"] == str(nbs.resolve())  # outside the project: as it is
+    check = verifier.verify(result.folder, progress=False)
+    assert check.ok, check.differences
+    assert "tables/10_count_files/counts.csv" in check.identical
+
+
+def test_a_run_of_the_default_notebooks_records_no_folder(tiny, monkeypatch):
+    nbs, data, out = tiny
+    monkeypatch.setattr(notebooks_module, "NOTEBOOK_DIR", nbs)
+    [result] = runner.run([runner.Plan("s", data)], out, progress=False)
+    assert "notebook_folder" not in result.manifest
+
+
+def test_parameter_problems_of_several_surveys_are_reported_together_once_each(tiny):
+    nbs, data, out = tiny
+    plans = [runner.Plan("a", data, parameters={"factr": 2}), runner.Plan("b", data, parameters={"factr": 2, "factor": "x"})]
+    with pytest.raises(UserError) as err:
+        runner.run(plans, out, notebook_dir=nbs, progress=False)
+    message = str(err.value)
+    assert message.startswith("2 problems:\n")
+    assert message.count("'factr'") == 1 and "did you mean 'factor'?" in message
+    assert "survey b: parameter 'factor': 10_count_files expects a int, not 'x'" in message
+    assert not out.exists()

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drl_analysis.core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
-from drl_analysis.ingest.batch import ingest_paths
+from drl_analysis.core.columns import NUMERIC_COLUMNS
 from drl_analysis.core.paths import SAMPLE_DIR
+from drl_analysis.ingest.batch import ingest_paths
 from drl_analysis.store.database import load_exposures, load_table
 
 KEY = ["source_file", "sheet", "source_row"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from drl_analysis.ingest.headers import read_header_unit
 from drl_analysis.core.units import UnknownUnit, unit_factor
+from drl_analysis.ingest.headers import read_header_unit
 
 CGY_CM2_PER = {
     "Gy·cm²": 100.0,

@@ -138,7 +138,7 @@ def test_office_lock_files_and_other_files_in_folders_are_passed_over(tmp_path, 
     assert files == sorted([good, deeper])
     assert [(p.name, why) for p, why in problems] == [
         ("missing.xlsx", "no such file or folder"),
-        ("readme.txt", "not a survey file (supported: .xlsx, .xlsm, .xls, .ods, .csv)"),
+        ("readme.txt", "not a survey file (supported: .xlsx, .xlsm, .xls, .ods, .csv) nor a DICOM file"),
     ]
 
 

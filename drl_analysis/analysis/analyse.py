@@ -4,17 +4,23 @@
 :func:`write_outputs` writes them (CSV, PNG figures and ``analysis.xlsx``
 with a ``parameters`` sheet); :func:`analyse_database` does both for a
 database and is what the notebook ``04_clustering.ipynb`` calls;
-:func:`command` is ``drl-analysis analyse``.
+``drl-analysis analyse`` is :mod:`drl_analysis.cli.analyse`.
 
 Files written to the output folder
 ----------------------------------
 ``outliers.csv``
-    ``source_file, sheet, source_row, data_source, facility_id, exam_code,
-    quantity, value, exam_median, ratio_to_median, reason`` then details
-    (see :func:`drl_analysis.analysis.outliers.value_outliers`).
+    Dose outliers: values far from their exam or facility, suspected unit
+    slips named. ``source_file, sheet, source_row, data_source, facility_id,
+    exam_code, quantity, value, exam_median, ratio_to_median, reason`` then
+    details (see :func:`drl_analysis.analysis.outliers.value_outliers`).
+``data_quality.csv``
+    Data-quality findings, one row per value and issue: unknown exam codes,
+    values flagged at ingest (out of range, unit slips within a submission,
+    ambiguous notation), values that are not positive, CT values without a
+    phantom (see :func:`drl_analysis.analysis.outliers.data_quality`).
 ``facility_outliers.csv``, ``alerts.csv``
-    See :func:`drl_analysis.analysis.outliers.facility_outliers` and
-    :func:`drl_analysis.analysis.outliers.alerts`.
+    See :func:`drl_analysis.analysis.alerts.facility_outliers` and
+    :func:`drl_analysis.analysis.alerts.alerts`.
 ``exam_clusters.csv``, ``source_clusters.csv``
     ``exam_code, exam_name, cluster`` / ``data_source, cluster``, then the
     features (see :mod:`drl_analysis.analysis.clustering`); the centres, the
@@ -30,7 +36,7 @@ seed give the same files.
 
 from __future__ import annotations
 
-import argparse
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,16 +45,25 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .. import __version__
-
-from . import outliers
-from .figures import cluster_figure, dendrogram_figure, exam_label, outlier_figure, save
 from ..core.catalogue import Catalogue, load_catalogue
-from .clustering import ClusterResult, _check_k, cluster_data_sources, cluster_exam_codes, dose_to_drl
 from ..core.columns import DOSE_QUANTITIES
 from ..core.errors import UserError
-from ..synthetic.surveys import exam_quantities
-from .outliers import OutlierParameters
 from ..core.paths import PROCESSED_DIR, default_db_url
+from ..core.tables import write_csv, write_xlsx
+from ..core.years import parse_years
+from ..store.urls import existing_database, safe_url
+from . import alerts, outliers
+from .clustering import (
+    ClusterResult,
+    _check_k,
+    cluster_data_sources,
+    cluster_exam_codes,
+    dose_to_drl,
+)
+from .figures import cluster_figure, dendrogram_figure, exam_label, outlier_figure, save
+from .outliers import OutlierParameters
+
+logger = logging.getLogger(__name__)
 
 #: Default output folder of the notebook (the command requires ``--out``).
 DEFAULT_OUT_DIR = PROCESSED_DIR / "analysis"
@@ -57,6 +72,7 @@ DEFAULT_OUT_DIR = PROCESSED_DIR / "analysis"
 TABLE_FILES: dict[str, str] = {
     "parameters": "parameters.csv",
     "outliers": "outliers.csv",
+    "data_quality": "data_quality.csv",
     "facility_outliers": "facility_outliers.csv",
     "alerts": "alerts.csv",
     "exam_clusters": "exam_clusters.csv",
@@ -196,14 +212,18 @@ def analyse(
     data = exposures
     if years is not None:
         data = data[pd.to_numeric(data["year"], errors="coerce").isin([int(y) for y in years])]
+    # Exposures without exam code (dose reports the procedure map does not
+    # cover, flagged unmapped_procedure at ingest) belong to no exam.
+    data = data[data["exam_code"].notna()]
     data = data.reset_index(drop=True)
 
     scored = outliers.score_values(data, catalogue, params=params)
     found = outliers.value_outliers(scored=scored, params=params)
-    medians = outliers.facility_medians(data, catalogue, params=params, edition=edition, values=scored)
-    fac_out = outliers.facility_outliers(medians)
-    alert_table = outliers.alerts(medians, scored, found, params=params)
+    medians = alerts.facility_medians(data, catalogue, params=params, edition=edition, values=scored)
+    fac_out = alerts.facility_outliers(medians)
+    alert_table = alerts.alerts(medians, scored, found, params=params)
     excluded = outliers.excluded_values(scored)
+    quality = outliers.data_quality(scored, data, catalogue)
 
     ratios = dose_to_drl(data, catalogue, edition=edition, values=scored)
     common = dict(k=k, seed=seed, n_init=n_init, k_max=k_max, min_values=min_cluster_values, n_resamples=n_resamples)
@@ -216,9 +236,14 @@ def analyse(
     codes = set(data["exam_code"].astype(str).unique())
     unknown = sorted(codes - catalogue.codes)
     if unknown:
-        notes.append(f"exam code(s) not in the catalogue (no DRL; outliers only): {', '.join(unknown)}")
-    quantities = exam_quantities(catalogue)
-    no_drl = sorted(c for c in codes & catalogue.codes if catalogue.current_drl(c, quantities[c], edition)[0] is None)
+        notes.append(
+            f"exam code(s) not in the catalogue (no DRL; judged for outliers, listed in data_quality.csv): "
+            f"{', '.join(unknown)}"
+        )
+    no_drl = sorted(
+        c for c in codes & catalogue.codes
+        if all(catalogue.current_drl(c, q, edition)[0] is None for q in catalogue.drl_quantities(c))
+    )
     if no_drl:
         notes.append(f"exam code(s) without a DRL, left out of the clustering: {', '.join(no_drl)}")
 
@@ -242,6 +267,7 @@ def analyse(
     tables = {
         "parameters": parameters,
         "outliers": found,
+        "data_quality": quality,
         "facility_outliers": fac_out,
         "alerts": alert_table,
         "exam_clusters": exam_table,
@@ -337,7 +363,7 @@ def write_outputs(
     written: list[Path] = []
     for name, filename in TABLE_FILES.items():
         path = out / filename
-        result.tables[name].to_csv(path, index=False, lineterminator="\n")
+        write_csv(result.tables[name], path)
         written.append(path)
 
     catalogue = result.catalogue or load_catalogue()
@@ -359,13 +385,19 @@ def write_outputs(
         written.append(save(fig, out / filename))
 
     xlsx = out / "analysis.xlsx"
-    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-        for name in TABLE_FILES:
-            _sheet(result.tables[name]).to_excel(writer, sheet_name=name[:31], index=False)
-        pd.DataFrame({"note": result.notes}).to_excel(writer, sheet_name="notes", index=False)
+    write_xlsx({**{name: _sheet(result.tables[name]) for name in TABLE_FILES},
+                "notes": pd.DataFrame({"note": result.notes})}, xlsx)
     written.append(xlsx)
     result.written = written
     return written
+
+
+def _quality_text(quality: pd.DataFrame | None) -> str:
+    if quality is None or quality.empty:
+        return "no data-quality findings"
+    counts = quality["issue"].value_counts()
+    order = [i for i in outliers.DATA_QUALITY_ISSUES if i in counts.index]
+    return f"{len(quality)} data-quality findings (" + ", ".join(f"{i} {int(counts[i])}" for i in order) + ")"
 
 
 def summary(result: AnalysisResult) -> str:
@@ -377,8 +409,8 @@ def summary(result: AnalysisResult) -> str:
     n_fac_alerts = int((alerts_["alert"] == "facility_above_drl").sum())
     n_src_alerts = int((alerts_["alert"] == "source_implausible_share").sum())
     lines = [
-        f"{len(result.scored)} dose values; {len(o)} outliers ({int(kinds.get('unit_slip', 0))} suspected unit "
-        f"slips, {int(kinds.get('ingest_flag', 0))} flagged at ingest only)",
+        f"{len(result.scored)} dose values; {len(o)} dose outliers ({int(kinds.get('unit_slip', 0))} suspected "
+        f"unit slips); {_quality_text(t.get('data_quality'))}",
         f"{len(t['facility_outliers'])} facility medians above the DRL or the survey P95; "
         f"{n_fac_alerts} facility alerts, {n_src_alerts} data-source alerts",
     ]
@@ -428,25 +460,6 @@ def describe_clusters(result: AnalysisResult, *, labels: dict[str, str] | None =
     return "\n".join(lines)
 
 
-def _safe_url(url: str) -> str:
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is reported by the engine itself
-        return url
-
-
-def _parse_years(years) -> list[int] | None:
-    from ..cli import parse_years
-
-    if years is None or years == "" or years == []:
-        return None
-    if isinstance(years, (int, np.integer)):
-        return [int(years)]
-    if isinstance(years, str):
-        return parse_years([years])
-    return parse_years([str(y) for y in years])
-
-
 def analyse_database(
     db_url: str | None = None,
     out_dir: str | Path | None = None,
@@ -490,8 +503,8 @@ def analyse_database(
     """
     from ..store.database import load_exposures
 
-    url = db_url or default_db_url()
-    year_list = _parse_years(years)
+    url = existing_database(db_url or default_db_url())
+    year_list = parse_years(years)
     k = None if k in (None, 0) else k
     _check_k(k)
     cat = catalogue if isinstance(catalogue, Catalogue) else load_catalogue(catalogue)
@@ -500,27 +513,13 @@ def analyse_database(
     except sa.exc.ArgumentError:
         raise UserError(f"--db: {url!r} is not a database URL (e.g. sqlite:///path/to/drl.sqlite)") from None
     except sa.exc.OperationalError as exc:
-        raise UserError(f"--db: cannot open {_safe_url(url)} ({str(exc.orig).strip()})") from None
+        raise UserError(f"--db: cannot open {safe_url(url)} ({str(exc.orig).strip()})") from None
     if exposures.empty:
         which = f" for the years {';'.join(map(str, year_list))}" if year_list else ""
-        raise UserError(f"the database {_safe_url(url)} holds no exposures{which}; ingest survey files first")
+        raise UserError(f"the database {safe_url(url)} holds no exposures{which}; ingest survey files first")
+    logger.info("analyse: %d exposures loaded from %s", len(exposures), safe_url(url))
     result = analyse(exposures, cat, years=year_list, k=k, seed=seed, params=params, **options)
+    for note in result.notes:
+        logger.info("analyse: %s", note)
     write_outputs(result, out_dir or DEFAULT_OUT_DIR, labels=labels)
     return result
-
-
-def command(args: argparse.Namespace) -> int:
-    """``drl-analysis analyse --db URL --out DIR [--years ...] [--k N] [--seed S] [--catalogue FILE]``."""
-    if args.k is not None and args.k < 2:
-        raise UserError(f"--k: {args.k} is not a number of clusters of at least 2 (omit --k to choose by silhouette)")
-    result = analyse_database(
-        args.db,
-        args.out,
-        years=args.years,
-        k=args.k,
-        seed=args.seed,
-        catalogue=args.catalogue,
-    )
-    print(summary(result))
-    print(f"wrote {len(TABLE_FILES)} tables, the figures and analysis.xlsx to {args.out}")
-    return 0

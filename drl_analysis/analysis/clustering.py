@@ -51,8 +51,9 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..core.catalogue import Catalogue, load_catalogue
+from ..core.columns import QUANTITIES
 from ..core.errors import UserError
-from ..synthetic.surveys import exam_quantities
+from ..stats.quantiles import resample_counts, weighted_quartiles
 from .outliers import plausible_exposures
 
 
@@ -168,7 +169,7 @@ def _reliability(filled: pd.DataFrame, noise_sd: pd.DataFrame | None) -> tuple[p
     return np.sqrt(noise_var), rel
 
 
-def cluster_features(
+def cluster_features(  # noqa: C901 - the five steps of the module docstring, in order
     features: pd.DataFrame,
     *,
     k: int | None = None,
@@ -407,29 +408,6 @@ def cluster_features(
     )
 
 
-def _quartiles(values: np.ndarray) -> tuple[float, float, float]:
-    """Q1, median and Q3 with numpy's "linear" method, from one partial sort
-    (``np.quantile`` costs ten times more on the small arrays resampled here)."""
-    n = len(values)
-    pos = (n - 1) * np.array([0.25, 0.5, 0.75])
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, n - 1)
-    part = np.partition(values, np.unique(np.concatenate([lo, hi])))
-    frac = pos - lo
-    q = part[lo] + (part[hi] - part[lo]) * frac
-    return float(q[0]), float(q[1]), float(q[2])
-
-
-def qcd(values: np.ndarray) -> float:
-    """Quartile coefficient of dispersion, (Q3 - Q1) / (Q3 + Q1), numpy "linear" quartiles.
-
-    >>> round(qcd(np.array([2, 4, 6, 8, 10, 12, 14])), 3)
-    0.375
-    """
-    q1, _, q3 = _quartiles(np.asarray(values, dtype=float))
-    return float((q3 - q1) / (q3 + q1)) if q3 + q1 > 0 else np.nan
-
-
 def dose_to_drl(
     exposures: pd.DataFrame,
     catalogue: Catalogue | None = None,
@@ -437,7 +415,10 @@ def dose_to_drl(
     edition: str | None = None,
     values: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Each usable value of its exam's DRL quantity divided by the current DRL.
+    """Each usable value of every DRL quantity of its exam divided by the current DRL.
+
+    An exam with DRLs for several quantities (CT: CTDIvol and DLP) gives one
+    row per value and quantity.
 
     Parameters
     ----------
@@ -460,68 +441,33 @@ def dose_to_drl(
     catalogue = catalogue or load_catalogue()
     clean = plausible_exposures(exposures, catalogue, values=values)
     clean["exam_code"] = clean["exam_code"].astype(str)
-    quantities = exam_quantities(catalogue)
     parts = []
     for code, g in clean.groupby("exam_code", sort=True):
-        quantity = quantities.get(code)
-        if quantity is None or quantity not in g:
-            continue
-        drl_value, ed = catalogue.current_drl(code, quantity, edition)
-        if drl_value is None:
-            continue
-        v = g[g[quantity].notna()]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "data_source": v["data_source"].astype(str).to_numpy(),
-                    "facility_id": v["facility_id"].astype(str).to_numpy(),
-                    "year": v["year"].to_numpy(),
-                    "exam_code": code,
-                    "quantity": quantity,
-                    "drl": drl_value,
-                    "drl_edition": ed,
-                    "dose_to_drl": v[quantity].to_numpy(dtype=float) / drl_value,
-                }
+        for quantity in catalogue.drl_quantities(code):
+            if quantity not in g:
+                continue
+            drl_value, ed = catalogue.current_drl(code, quantity, edition)
+            if drl_value is None:
+                continue
+            v = g[g[quantity].notna()]
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "data_source": v["data_source"].astype(str).to_numpy(),
+                        "facility_id": v["facility_id"].astype(str).to_numpy(),
+                        "year": v["year"].to_numpy(),
+                        "exam_code": code,
+                        "quantity": quantity,
+                        "drl": drl_value,
+                        "drl_edition": ed,
+                        "dose_to_drl": v[quantity].to_numpy(dtype=float) / drl_value,
+                    }
+                )
             )
-        )
     cols = ["data_source", "facility_id", "year", "exam_code", "quantity", "drl", "drl_edition", "dose_to_drl"]
     if not parts:
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, ignore_index=True)[cols]
-
-
-def _weighted_quartiles(sorted_values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Q1, median and Q3 ("linear" method) of samples given as counts of sorted values.
-
-    Parameters
-    ----------
-    sorted_values : numpy.ndarray of shape (n,)
-        Ascending.
-    weights : numpy.ndarray of shape (B, n)
-        How often each value occurs in each of B samples (non-negative integers).
-
-    Returns
-    -------
-    (quartiles, size) : numpy.ndarray of shape (B, 3), numpy.ndarray of shape (B,)
-        Equal to ``np.quantile(sample, [0.25, 0.5, 0.75])`` of each sample
-        written out; NaN for an empty sample.
-    """
-    cum = np.cumsum(weights, axis=1)
-    size = cum[:, -1]
-    out = np.full((weights.shape[0], 3), np.nan)
-    ok = size > 0
-    if not ok.any():
-        return out, size
-    cum, last = cum[ok], size[ok] - 1
-    for j, p in enumerate((0.25, 0.5, 0.75)):
-        pos = p * last
-        lo = np.floor(pos)
-        hi = np.minimum(lo + 1, last)
-        # The value of rank r is the first whose cumulative count exceeds r.
-        i_lo = (cum <= lo[:, None]).sum(axis=1)
-        i_hi = (cum <= hi[:, None]).sum(axis=1)
-        out[ok, j] = sorted_values[i_lo] + (sorted_values[i_hi] - sorted_values[i_lo]) * (pos - lo)
-    return out, size
 
 
 def _item_features(
@@ -552,10 +498,7 @@ def _item_features(
         y_all = pd.to_numeric(g["year"], errors="coerce").fillna(-1).to_numpy(dtype=int)
         n_fac = int(fac.max()) + 1
         # Row 0: the data as they are; rows 1..B: facilities drawn with replacement.
-        draws = rng.integers(0, n_fac, (n_resamples, n_fac))
-        counts = np.ones((n_resamples + 1, n_fac), dtype=np.int64)
-        if n_resamples:
-            counts[1:] = np.apply_along_axis(np.bincount, 1, draws, minlength=n_fac)
+        counts = resample_counts(rng, n_fac, n_resamples)
         values = np.full((n_resamples + 1, len(names)), np.nan)
         for j, year in enumerate(years):
             sel = y_all == year
@@ -568,7 +511,7 @@ def _item_features(
             step = max(1, chunk_cells // len(v))
             for start in range(0, n_resamples + 1, step):
                 block = slice(start, start + step)
-                q[block], size[block] = _weighted_quartiles(v, counts[block][:, f])
+                q[block], size[block] = weighted_quartiles(v, counts[block][:, f])
             q[size < min_values] = np.nan
             for k, stat in enumerate(stats):
                 col = k * len(years) + j
@@ -627,14 +570,30 @@ def exam_features(
     """
     if ratios.empty:
         empty = pd.DataFrame(index=pd.Index([], name="exam_code"))
-        return empty, empty, pd.DataFrame(columns=["quantity", "drl", "drl_edition", "n_values"])
+        return empty, empty, pd.DataFrame(columns=["exam_code", "quantity", "drl", "drl_edition", "n_values"])
     years = _years(ratios)
-    features, noise = _item_features(ratios, "exam_code", ("median", "qcd"), years, min_values, n_resamples, seed)
-    g = ratios.groupby("exam_code", sort=True)
-    info = g.agg(quantity=("quantity", "first"), drl=("drl", "first"), drl_edition=("drl_edition", "first"))
+    ratios = ratios.assign(_item=exam_items(ratios))
+    features, noise = _item_features(ratios, "_item", ("median", "qcd"), years, min_values, n_resamples, seed)
+    features.index.name = noise.index.name = "exam_code"
+    g = ratios.groupby("_item", sort=True)
+    info = g.agg(exam_code=("exam_code", "first"), quantity=("quantity", "first"), drl=("drl", "first"),
+                 drl_edition=("drl_edition", "first"))
     info["n_values"] = g.size()
     info.index = info.index.astype(str)
+    info.index.name = "exam_code"
     return features, noise, info
+
+
+def exam_items(ratios: pd.DataFrame) -> pd.Series:
+    """The item each value of :func:`dose_to_drl` is clustered as: its exam code, or,
+    for an exam with values of several DRL quantities, the code and the
+    quantity's label (``"1010 CTDIvol"``, ``"1010 DLP"``)."""
+    codes = ratios["exam_code"].astype(str)
+    if ratios.empty:
+        return codes
+    several = ratios.groupby(codes)["quantity"].transform("nunique") > 1
+    labels = ratios["quantity"].map(lambda q: QUANTITIES[q].label)
+    return codes.where(~several, codes + " " + labels)
 
 
 def source_features(
@@ -750,7 +709,8 @@ def cluster_exam_codes(
         feature_labels=feature_labels(features.columns),
     )
     t = result.table
-    out = pd.DataFrame({"exam_code": t.index.astype(str)})
+    items = t.index.astype(str)
+    out = pd.DataFrame({"exam_code": info["exam_code"].reindex(items).to_numpy(dtype=object)})
     out["exam_name"] = [catalogue.exam_name(c) or "" for c in out["exam_code"]]
     out["cluster"] = t["cluster"].to_numpy()
     for c in result.features:
@@ -760,7 +720,9 @@ def cluster_exam_codes(
         out[c] = info.reindex(t.index.astype(str))[c].to_numpy()
     for c in ["n_imputed", "imputed", "note"]:
         out[c] = t[c].to_numpy()
-    return out.sort_values("exam_code").reset_index(drop=True), result
+    out["_item"] = items
+    out = out.sort_values(["exam_code", "_item"]).drop(columns="_item")
+    return out.reset_index(drop=True), result
 
 
 def cluster_data_sources(

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import dendrogram
 
 from ..core.catalogue import Catalogue, load_catalogue
-from .clustering import ClusterResult
 from ..core.columns import header_label
+from .clustering import ClusterResult
 
 #: Colour and marker of each outlier reason kind.
 KIND_STYLE: dict[str, tuple[str, str, str]] = {

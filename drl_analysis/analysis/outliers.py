@@ -1,37 +1,30 @@
-"""Outliers and alerts: values far from their exam, facilities above the DRL.
+"""Dose outliers and data-quality findings of single values.
 
-Three levels, one job each:
-
-Values
+Dose outliers (``outliers.csv``)
     :func:`score_values` places every dose value on a log scale against two
     robust references: the median and MAD of its exam code and quantity
     (``z_exam``), and the median of its own facility for that exam and year,
     scaled by the typical within-facility spread of the exam
     (``z_facility``); both allow for the patient's weight where it is known.
     :func:`value_outliers` keeps the values beyond the threshold on either
-    scale, names those a power of ten off their reference (nearest power,
-    10 to 1000) as suspected unit slips, calls the others far above or below,
-    and adds every value flagged at ingest. The within-facility reference is
-    much narrower than the exam distribution, so a ×10 slip of a low-dose
-    facility is still found; a value typical of its own facility is judged
-    by the facility's median, so a facility that practises high is "far
-    above", and a whole submission in the wrong unit is a slip.
-Facilities
-    :func:`facility_medians` gives each facility's median per exam, quantity
-    and year (via :func:`drl_analysis.stats.drl.facility_values`) next to the
-    current DRL and the survey's P95 of facility medians;
-    :func:`facility_outliers` keeps those above either.
-Alerts
-    :func:`alerts` lists facilities above the current DRL for the same exam
-    in several years (or in every year they reported) and data sources whose
-    share of implausible values exceeds a threshold, one line per alert with
-    its evidence.
+    scale, names those a power of ten off their reference as suspected unit
+    slips (the rule of :mod:`drl_analysis.core.slips`), and calls the others
+    far above or below. The within-facility reference is much narrower than
+    the exam distribution, so a ×10 slip of a low-dose facility is still
+    found; a value typical of its own facility is judged by the facility's
+    median, so a facility that practises high is "far above", and a whole
+    submission in the wrong unit is a slip.
+Data quality (``data_quality.csv``)
+    :func:`data_quality` lists, one row per value and issue, what says
+    something about the data rather than the dose: exam codes the catalogue
+    does not know, values flagged at ingest (out of range, unit slips within
+    their submission, ambiguous notation), values that are not positive, CT
+    values without a phantom. A flag alone never makes a dose outlier.
 
-What is left out of the references is said, never hidden: values flagged
-implausible at ingest (:func:`drl_analysis.core.columns.is_implausible`), values
-that are not positive, and CT values measured in another CTDI phantom than
-the exam's reference phantom (16 cm values are 2–3 times the 32 cm ones and
-must not be pooled). :func:`excluded_values` counts them.
+Which values the references use is decided by
+:mod:`drl_analysis.stats.selection`, the policy the DRL tables use too; what
+is left out is said, never hidden: :func:`excluded_values` counts it.
+Facilities above the DRL and the alerts are :mod:`drl_analysis.analysis.alerts`.
 
 All doses are in the canonical units of :mod:`drl_analysis.core.columns`.
 """
@@ -43,30 +36,64 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ..stats import drl
 from ..core.catalogue import Catalogue, load_catalogue
-from ..core.columns import DOSE_QUANTITIES, QUANTITIES, is_implausible
+from ..core.columns import CT_QUANTITIES, QUANTITIES, is_implausible
 from ..core.errors import UserError
+from ..core.slips import (
+    EXAM_MIN_DECADES,
+    FACILITY_MIN_DECADES,
+    slip_factor_text,
+    slip_power,
+)
+from ..stats.quantiles import check_quantile_method
+from ..stats.selection import STATUSES, select_values
 
 #: Reason kinds of ``outliers.csv``, a fixed vocabulary; the ``reason`` text
-#: starts with the phrase and adds the detail after a colon.
+#: starts with the phrase and adds the detail after a colon. Only dose
+#: outliers: data-quality findings are :data:`DATA_QUALITY_ISSUES`.
 REASON_PHRASES: dict[str, str] = {
     "unit_slip": "suspected unit slip",
     "far_above": "far above",
     "far_below": "far below",
-    "not_positive": "not a positive value",
-    "ingest_flag": "flagged at ingest",
 }
 
-#: Why a value is left out of the medians (``status`` of :func:`dose_values`).
-EXCLUSION_REASONS: dict[str, str] = {
-    "implausible_at_ingest": "flagged implausible at ingest",
-    "not_positive": "not a positive value",
-    "other_phantom": "CTDI phantom differs from the exam's reference phantom (not pooled)",
+#: Why a value is left out of the medians (``status`` of :func:`dose_values`):
+#: the statuses of :mod:`drl_analysis.stats.selection` other than "used".
+EXCLUSION_REASONS: dict[str, str] = {k: v for k, v in STATUSES.items() if k != "used"}
+
+#: Issue kinds of ``data_quality.csv``, a fixed vocabulary, with their meaning.
+DATA_QUALITY_ISSUES: dict[str, str] = {
+    "unknown_exam_code": "the catalogue does not know the exam code: no DRL; CT values are grouped by the "
+    "phantom most of the code's values state",
+    "out_of_range": "outside the plausible range of its quantity (flagged at ingest; left out)",
+    "not_positive": "not a positive value (left out)",
+    "unit_slip_at_ingest": "a suspected unit slip within its submission, flagged at ingest (left out), "
+    "not an outlier against the whole survey",
+    "phantom_missing": "CT value without a CTDI phantom: taken to be in the exam's reference phantom",
+    "ambiguous_notation": "a number such as 1.234 whose notation the sheet did not show (flagged at ingest)",
+    "other_flag": "another flag set at ingest",
 }
+
+#: Columns of ``data_quality.csv``.
+DATA_QUALITY_COLUMNS: tuple[str, ...] = (
+    "source_file",
+    "sheet",
+    "source_row",
+    "data_source",
+    "year",
+    "facility_id",
+    "exam_code",
+    "quantity",
+    "value",
+    "unit",
+    "issue",
+    "detail",
+    "status",
+    "flags",
+)
 
 #: Quantities referenced to a CTDI phantom.
-PHANTOM_QUANTITIES: tuple[str, ...] = ("ctdivol_mgy", "dlp_mgycm")
+PHANTOM_QUANTITIES: tuple[str, ...] = CT_QUANTITIES
 
 #: Columns that identify a value's origin, written first in ``outliers.csv``.
 OUTLIER_COLUMNS: tuple[str, ...] = (
@@ -139,8 +166,8 @@ class OutlierParameters:
     """
 
     z_threshold: float = 3.5
-    slip_min_decades: float = 0.5
-    exam_slip_min_decades: float = 0.7
+    slip_min_decades: float = FACILITY_MIN_DECADES
+    exam_slip_min_decades: float = EXAM_MIN_DECADES
     min_exam_values: int = 10
     min_facility_values: int = 5
     min_scale_decades: float = 0.02
@@ -174,10 +201,7 @@ class OutlierParameters:
             if not ok:
                 value = getattr(self, name)
                 raise UserError(f"{name}: {value!r} is out of range (use {hints.get(name, 'a positive number')})")
-        try:
-            np.quantile([1.0, 2.0], 0.5, method=self.quantile_method)
-        except (ValueError, TypeError):
-            raise UserError(f"quantile_method: {self.quantile_method!r} is not a numpy quantile method") from None
+        check_quantile_method(self.quantile_method)
 
     def as_dict(self) -> dict[str, object]:
         """The parameters as a plain dict (for the parameters table)."""
@@ -234,7 +258,10 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
         ``quantity``, ``unit``, ``value`` (canonical unit of the quantity),
         ``weight_kg`` (NaN when missing or flagged implausible), ``flags``
         (the ingest flags concerning this value or its whole row),
-        ``status`` (``"used"`` or a key of :data:`EXCLUSION_REASONS`).
+        ``status`` (``"used"`` or a key of :data:`EXCLUSION_REASONS`, decided
+        by :func:`drl_analysis.stats.selection.select_values`, the policy the
+        DRL tables use too), ``phantom_group_cm`` (CT values: the phantom the
+        value is judged in; NaN for other quantities).
         Values of every dose quantity present are listed, quantity by
         quantity (in the order of :data:`drl_analysis.core.columns.DOSE_QUANTITIES`),
         each in the order of ``exposures``.
@@ -247,13 +274,7 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
     for col in _ID_COLUMNS:
         ids[col] = frame[col] if col in frame else pd.Series([""] * n if col != "source_row" else range(n))
     flags_all = frame["flags"].fillna("").astype(str) if "flags" in frame else pd.Series([""] * n)
-    phantom = (
-        frame["ctdi_phantom_cm"].astype(float)
-        if "ctdi_phantom_cm" in frame
-        else pd.Series(np.nan, index=frame.index, dtype=float)
-    )
-    codes = frame["exam_code"].astype(str)
-    reference = codes.map({c: catalogue.reference_phantom(c) for c in codes.unique()}).astype(float)
+    selection = select_values(frame, catalogue)
     weight = (
         pd.to_numeric(frame["weight_kg"], errors="coerce")
         if "weight_kg" in frame
@@ -261,36 +282,26 @@ def dose_values(exposures: pd.DataFrame, catalogue: Catalogue | None = None) -> 
     )
     weight_flagged = flags_all.map({f: is_implausible(f, "weight_kg") for f in flags_all.unique()}).astype(bool)
     weight = weight.where((weight > 0) & ~weight_flagged).to_numpy(dtype=float)
+    status_names = np.array(list(STATUSES), dtype=object)
     parts = []
-    for quantity in DOSE_QUANTITIES:
-        if quantity not in frame:
-            continue
-        values = pd.to_numeric(frame[quantity], errors="coerce")
-        present = values.notna().to_numpy()
+    for quantity, sel in selection.quantities.items():
+        present = sel.present
         if not present.any():
             continue
         part = pd.DataFrame({col: ids[col].to_numpy()[present] for col in _ID_COLUMNS})
         part.insert(0, "row", np.flatnonzero(present))
         part["quantity"] = quantity
         part["unit"] = _unit(quantity)
-        part["value"] = values.to_numpy(dtype=float)[present]
+        part["value"] = sel.values[present]
         part["weight_kg"] = weight[present]
         raw_flags = flags_all.to_numpy()[present]
         relevant = {f: _relevant_flags(f, quantity) for f in pd.unique(raw_flags)}
-        implausible = {f: is_implausible(f, quantity) for f in relevant}
         part["flags"] = [relevant[f] for f in raw_flags]
-        status = np.full(len(part), "used", dtype=object)
-        if quantity in PHANTOM_QUANTITIES:
-            ph = phantom.to_numpy()[present]
-            ref = reference.to_numpy()[present]
-            other = ~np.isnan(ph) & ~np.isnan(ref) & (ph != ref)
-            status[other] = "other_phantom"
-        status[part["value"].to_numpy() <= 0] = "not_positive"
-        status[np.array([implausible[f] for f in raw_flags], dtype=bool)] = "implausible_at_ingest"
-        part["status"] = status
+        part["status"] = status_names[sel.status[present]]
+        part["phantom_group_cm"] = sel.phantom[present]
         parts.append(part)
     if not parts:
-        cols = ["row", *_ID_COLUMNS, "quantity", "unit", "value", "weight_kg", "flags", "status"]
+        cols = ["row", *_ID_COLUMNS, "quantity", "unit", "value", "weight_kg", "flags", "status", "phantom_group_cm"]
         return pd.DataFrame(columns=cols)
     out = pd.concat(parts, ignore_index=True)
     out["exam_code"] = out["exam_code"].astype(str)
@@ -469,19 +480,6 @@ def score_values(
     return values
 
 
-def _slip_factor(log_ratio: float, min_decades: float) -> int:
-    """The power of ten (±1..3) nearest to ``log_ratio``, or 0 when it is
-    less than ``min_decades`` off."""
-    if not np.isfinite(log_ratio) or abs(log_ratio) < min_decades:
-        return 0
-    k = int(np.clip(np.round(abs(log_ratio)), 1, 3))
-    return k if log_ratio > 0 else -k
-
-
-def _factor_text(k: int) -> str:
-    return f"x{10 ** k}" if k > 0 else f"/{10 ** -k}"
-
-
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
@@ -505,34 +503,34 @@ def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
         return kind, "; ".join(filter(None, [reason, ingest])), k
 
     if row.status == "not_positive":
-        return done("not_positive", f"{REASON_PHRASES['not_positive']}: {_fmt(row.value)} {row.unit}")
+        return "", "", 0  # a data-quality finding (data_quality.csv), not a dose outlier
     fac_out = np.isfinite(row.z_facility) and abs(row.z_facility) > t
     exam_out = np.isfinite(row.z_exam) and abs(row.z_exam) > t
     # A value flagged at ingest was left out of the references; it is judged on
     # its ratios alone, and naming its slip factor helps whoever repairs it.
     alone = row.status == "implausible_at_ingest"
     if fac_out or (alone and np.isfinite(row.excess_facility_decades)):
-        k = _slip_factor(row.excess_facility_decades, params.slip_min_decades)
+        k = slip_power(row.excess_facility_decades, params.slip_min_decades)
         if k:
             where = f"{'above' if k > 0 else 'below'} the facility median"
             detail = _ratio_text(row.ratio_to_facility_median, row.excess_facility_decades, "facility median")
-            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} ({detail})", k)
+            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {slip_factor_text(k)} {where} ({detail})", k)
     if exam_out or (alone and np.isfinite(row.excess_exam_decades)):
         agrees = not alone and np.isfinite(row.z_facility) and abs(row.z_facility) <= _TYPICAL_OF_FACILITY_Z
         if agrees:
             # The value is typical of its facility: the facility as a whole is
             # judged, and only a facility about a power of ten off is a slip.
             fac_ratio = row.facility_median / row.exam_median
-            k = _slip_factor(np.log10(fac_ratio), params.exam_slip_min_decades)
+            k = slip_power(np.log10(fac_ratio), params.exam_slip_min_decades)
             detail = f"as is its facility's median, {_fmt(fac_ratio)} x the exam median"
         else:
             # Flagged at ingest already: the nearest power of ten is the best guess.
             least = params.slip_min_decades if alone else params.exam_slip_min_decades
-            k = _slip_factor(row.excess_exam_decades, least)
+            k = slip_power(row.excess_exam_decades, least)
             detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades, "exam median")
         if k:
             where = f"{'above' if k > 0 else 'below'} the exam median"
-            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {_factor_text(k)} {where} ({detail})", k)
+            return done("unit_slip", f"{REASON_PHRASES['unit_slip']}: {slip_factor_text(k)} {where} ({detail})", k)
     if fac_out or exam_out:
         if fac_out:
             z, where = row.z_facility, "its facility's values"
@@ -542,9 +540,7 @@ def _classify(row, params: OutlierParameters) -> tuple[str, str, int]:
             detail = _ratio_text(row.ratio_to_median, row.excess_exam_decades, "exam median")
         kind = "far_above" if z > 0 else "far_below"
         return done(kind, f"{REASON_PHRASES[kind]} {where}: z = {z:+.1f} on log scale ({detail})")
-    if flags:
-        return "ingest_flag", f"{REASON_PHRASES['ingest_flag']}: {flags}", 0
-    return "", "", 0
+    return "", "", 0  # flagged at ingest only: data_quality.csv lists it
 
 
 def value_outliers(
@@ -554,7 +550,12 @@ def value_outliers(
     params: OutlierParameters | None = None,
     scored: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Single dose values far from their exam or facility, and values flagged at ingest.
+    """Single dose values far from their exam or facility (dose outliers).
+
+    Values flagged at ingest are judged like the others (a flagged value that
+    is far off is listed, with its flags in ``reason``); flags alone, unknown
+    exam codes and values that are not positive are data-quality findings,
+    listed by :func:`data_quality` and not here.
 
     Parameters
     ----------
@@ -619,299 +620,80 @@ def value_outliers(
     return out.reset_index(drop=True)
 
 
-def facility_medians(
-    exposures: pd.DataFrame,
-    catalogue: Catalogue | None = None,
-    *,
-    params: OutlierParameters | None = None,
-    edition: str | None = None,
-    values: pd.DataFrame | None = None,
+def _flag_issue(token: str) -> str:
+    kind = token.partition(":")[0]
+    if kind.startswith("unit_slip"):
+        return "unit_slip_at_ingest"
+    if kind in DATA_QUALITY_ISSUES and kind != "unknown_exam_code":
+        return kind
+    return "" if kind == "unknown_exam_code" else "other_flag"
+
+
+def data_quality(
+    values: pd.DataFrame, exposures: pd.DataFrame, catalogue: Catalogue | None = None
 ) -> pd.DataFrame:
-    """Each facility's median per exam, quantity and year, with the DRL and P95.
+    """Data-quality findings, one row per dose value and issue.
 
     Parameters
     ----------
+    values : pandas.DataFrame
+        :func:`dose_values` (or :func:`score_values`) of ``exposures``.
     exposures : pandas.DataFrame
-        See :func:`dose_values`. Values left out of statistics (see
-        :func:`plausible_exposures`) do not enter the medians.
+        The exposures (for the stated CTDI phantom).
     catalogue : Catalogue, optional
-    params : OutlierParameters, optional
-        ``min_per_facility``, ``min_facilities_p95`` and ``quantile_method``
-        apply.
-    edition : str, optional
-        DRL edition; None takes the newest edition per exam and quantity.
-    values : pandas.DataFrame, optional
-        :func:`score_values` of the same exposures, to avoid recomputing.
 
     Returns
     -------
     pandas.DataFrame
-        ``exam_code, exam_name, quantity, unit, year, data_source,
-        facility_id, n_exams, facility_median`` (unit of the quantity),
-        ``drl, drl_edition`` (NaN/"" where the catalogue has no DRL),
-        ``ratio_to_drl``, ``survey_p95`` (P95 of this exam's facility
-        medians in that year; NaN below ``min_facilities_p95``),
-        ``n_facilities``; sorted.
+        Columns :data:`DATA_QUALITY_COLUMNS`: where the value comes from, the
+        value (unit of ``quantity``), ``issue`` (a key of
+        :data:`DATA_QUALITY_ISSUES`), ``detail`` in words, ``status`` (whether
+        the value counts, see :mod:`drl_analysis.stats.selection`) and the
+        ingest ``flags`` concerning it. Sorted by file, sheet, row, quantity,
+        issue.
     """
-    params = params or OutlierParameters()
     catalogue = catalogue or load_catalogue()
-    clean = plausible_exposures(exposures, catalogue, values=values)
-    clean["exam_code"] = clean["exam_code"].astype(str)
-    clean["facility_id"] = clean["facility_id"].astype(str)
+    cols = [c for c in DATA_QUALITY_COLUMNS if c not in ("issue", "detail")]
     parts = []
-    for quantity in DOSE_QUANTITIES:
-        if quantity not in clean or clean[quantity].notna().sum() == 0:
-            continue
-        fv = drl.facility_values(
-            clean, quantity, min_per_facility=params.min_per_facility, by=("exam_code", "year")
-        )
-        if fv.empty:
-            continue
-        fv = fv.rename(columns={"value": "facility_median"})
-        fv["quantity"] = quantity
-        parts.append(fv)
-    cols = [
-        "exam_code",
-        "exam_name",
-        "quantity",
-        "unit",
-        "year",
-        "data_source",
-        "facility_id",
-        "n_exams",
-        "facility_median",
-        "drl",
-        "drl_edition",
-        "ratio_to_drl",
-        "survey_p95",
-        "n_facilities",
-    ]
+
+    def add(mask: np.ndarray, issue: str, detail) -> None:
+        if mask.any():
+            part = values.loc[mask, cols].copy()
+            part["issue"] = issue
+            part["detail"] = detail[mask] if isinstance(detail, np.ndarray) else detail
+            parts.append(part)
+
+    codes = values["exam_code"].astype(str)
+    add(~codes.isin(catalogue.codes).to_numpy(), "unknown_exam_code", "not in the catalogue: no DRL to compare with")
+    flags = values["flags"].fillna("").astype(str)
+    by_issue: dict[str, dict[str, str]] = {}
+    for f in pd.unique(flags):
+        for token in filter(None, f.split(";")):
+            issue = _flag_issue(token)
+            if issue:
+                seen = by_issue.setdefault(issue, {})
+                seen[f] = ";".join(filter(None, [seen.get(f, ""), token]))
+    for issue in DATA_QUALITY_ISSUES:
+        if issue in by_issue:
+            tokens = flags.map(by_issue[issue]).fillna("")
+            add((tokens != "").to_numpy(), issue, ("flagged at ingest: " + tokens).to_numpy(dtype=object))
+    value = values["value"].to_numpy(dtype=float)
+    add(~(value > 0), "not_positive", "zero or negative")
+    if "ctdi_phantom_cm" in exposures:
+        stated = pd.to_numeric(exposures["ctdi_phantom_cm"], errors="coerce").to_numpy(dtype=float)
+        missing = np.isnan(stated[values["row"].to_numpy(dtype=int)]) if len(values) else np.zeros(0, dtype=bool)
+    else:
+        missing = np.ones(len(values), dtype=bool)
+    ct = values["quantity"].isin(CT_QUANTITIES).to_numpy() & missing
+    group = values["phantom_group_cm"].to_numpy(dtype=float) if "phantom_group_cm" in values else np.full(len(values), np.nan)
+    detail = np.array(
+        [f"taken to be in the {g:g} cm phantom" if np.isfinite(g) else "no reference phantom known" for g in group],
+        dtype=object,
+    ) if ct.any() else ""
+    add(ct, "phantom_missing", detail)
     if not parts:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=list(DATA_QUALITY_COLUMNS))
     out = pd.concat(parts, ignore_index=True)
-    out["unit"] = out["quantity"].map(_unit)
-    pairs = out[["exam_code", "quantity"]].drop_duplicates()
-    drls = {}
-    for code, quantity in pairs.itertuples(index=False):
-        value, ed = catalogue.current_drl(code, quantity, edition)
-        drls[(code, quantity)] = (np.nan if value is None else value, ed or "")
-    key = list(zip(out["exam_code"], out["quantity"]))
-    out["drl"] = [drls[k][0] for k in key]
-    out["drl_edition"] = [drls[k][1] for k in key]
-    out["exam_name"] = out["exam_code"].map({c: catalogue.exam_name(c) or "" for c in out["exam_code"].unique()})
-    out["ratio_to_drl"] = out["facility_median"] / out["drl"]
-    group = out.groupby(["exam_code", "quantity", "year"], dropna=False)["facility_median"]
-    out["n_facilities"] = group.transform("size")
-
-    def p95(x: pd.Series) -> float:
-        if len(x) < params.min_facilities_p95:
-            return np.nan
-        return float(np.quantile(x.to_numpy(), 0.95, method=params.quantile_method))
-
-    out["survey_p95"] = group.transform(p95)
-    out = out[cols].sort_values(["exam_code", "quantity", "year", "data_source", "facility_id"], kind="stable")
-    return out.reset_index(drop=True)
-
-
-def facility_outliers(medians: pd.DataFrame) -> pd.DataFrame:
-    """Facilities whose median lies above the current DRL or the survey's P95.
-
-    Parameters
-    ----------
-    medians : pandas.DataFrame
-        The output of :func:`facility_medians`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The rows of ``medians`` above either, with ``above_drl``,
-        ``above_p95`` (bool) and ``reason`` (``"above the DRL"``,
-        ``"above the survey P95"`` or both joined by ``" and "``); sorted
-        by exam, quantity, year, facility.
-    """
-    above_drl = (medians["facility_median"] > medians["drl"]).fillna(False).astype(bool)
-    above_p95 = (medians["facility_median"] > medians["survey_p95"]).fillna(False).astype(bool)
-    out = medians.assign(above_drl=above_drl, above_p95=above_p95)
-    out = out[out["above_drl"] | out["above_p95"]].copy()
-    reasons = np.where(out["above_drl"], "above the DRL", "")
-    reasons = [
-        " and ".join(filter(None, [a, "above the survey P95" if b else ""]))
-        for a, b in zip(reasons, out["above_p95"])
-    ]
-    out["reason"] = reasons
-    return out.reset_index(drop=True)
-
-
-ALERT_COLUMNS: tuple[str, ...] = (
-    "alert",
-    "data_source",
-    "facility_id",
-    "exam_code",
-    "exam_name",
-    "quantity",
-    "unit",
-    "years",
-    "years_reported",
-    "facility_medians",
-    "drl",
-    "drl_edition",
-    "n_implausible",
-    "n_values",
-    "share_implausible",
-    "evidence",
-)
-
-
-def _year_text(years) -> str:
-    return ";".join(str(int(y)) for y in sorted(years) if pd.notna(y))
-
-
-def facility_alerts(medians: pd.DataFrame, *, params: OutlierParameters | None = None) -> pd.DataFrame:
-    """Facilities above the current DRL for one exam in several or all reported years.
-
-    Parameters
-    ----------
-    medians : pandas.DataFrame
-        The output of :func:`facility_medians`; rows without a DRL are ignored.
-    params : OutlierParameters, optional
-        ``min_alert_years`` applies.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`ALERT_COLUMNS`, ``alert = "facility_above_drl"``;
-        ``years`` the years above the DRL, ``years_reported`` the years with
-        a facility median, ``facility_medians`` "year: median" per reported
-        year (unit of the quantity).
-    """
-    params = params or OutlierParameters()
-    keys = ["data_source", "facility_id", "exam_code", "quantity"]
-    m = medians[medians["drl"].notna()].sort_values([*keys, "year"], kind="stable")
-    m = m.assign(_above=m["facility_median"] > m["drl"])
-    by = m.groupby(keys, sort=True)
-    counts = pd.DataFrame({"n_above": by["_above"].sum(), "n_years": by["_above"].size()})
-    alerted = counts[
-        (counts["n_above"] >= 1)
-        & ((counts["n_above"] >= params.min_alert_years) | (counts["n_above"] == counts["n_years"]))
-    ]
-    if alerted.empty:
-        return pd.DataFrame(columns=list(ALERT_COLUMNS))
-    m = m.join(alerted, on=keys, how="inner")
-    year = m["year"].astype(int).astype(str)
-    m = m.assign(
-        _year=year,
-        _year_above=year.where(m["_above"], ""),
-        _median=year + ": " + m["facility_median"].map(_fmt),
-    )
-    g = m.groupby(keys, sort=True)
-    out = g.agg(
-        exam_name=("exam_name", "first"),
-        unit=("unit", "first"),
-        drl=("drl", "first"),
-        drl_edition=("drl_edition", "first"),
-        years_reported=("_year", ";".join),
-        years=("_year_above", lambda y: ";".join(v for v in y if v)),
-        facility_medians=("_median", "; ".join),
-    ).join(alerted)
-    out = out.reset_index()
-    how = np.where(
-        out["n_above"] == out["n_years"],
-        "in every year it reported",
-        "in " + out["n_above"].astype(str) + " of " + out["n_years"].astype(str) + " reported years",
-    )
-    out["evidence"] = [
-        f"facility median above the DRL of {_fmt(d)} {u} ({e}) {h} ({y}); medians {fm} {u}"
-        for d, u, e, h, y, fm in zip(
-            out["drl"], out["unit"], out["drl_edition"], how, out["years"], out["facility_medians"]
-        )
-    ]
-    out["alert"] = "facility_above_drl"
-    return out.reindex(columns=list(ALERT_COLUMNS)).reset_index(drop=True)
-
-
-def source_alerts(
-    scored: pd.DataFrame, outliers: pd.DataFrame | None = None, *, params: OutlierParameters | None = None
-) -> pd.DataFrame:
-    """Data sources whose share of implausible dose values is above the threshold.
-
-    A value is implausible when it was flagged so at ingest, is not positive,
-    or is a suspected unit slip found here.
-
-    Parameters
-    ----------
-    scored : pandas.DataFrame
-        The output of :func:`score_values`.
-    outliers : pandas.DataFrame, optional
-        The output of :func:`value_outliers` for the same values (computed
-        when None).
-    params : OutlierParameters, optional
-        ``implausible_share_threshold`` applies.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`ALERT_COLUMNS`, ``alert = "source_implausible_share"``;
-        ``years`` the years the source reported; ``evidence`` gives the share
-        per year.
-    """
-    params = params or OutlierParameters()
-    if outliers is None:
-        outliers = value_outliers(scored=scored, params=params)
-    keys = ["source_file", "sheet", "source_row", "quantity"]
-    slips = outliers.loc[outliers["reason_kind"] == "unit_slip", keys].assign(_slip=True)
-    # Only values beyond a threshold can be slips: match those few, not every value.
-    t = params.z_threshold
-    candidate = ((scored["z_exam"].abs() > t) | (scored["z_facility"].abs() > t)).to_numpy()
-    slipped = np.zeros(len(scored), dtype=bool)
-    if candidate.any() and len(slips):
-        matched = scored.loc[candidate, keys].merge(slips, on=keys, how="left")["_slip"].eq(True).to_numpy()
-        slipped[np.flatnonzero(candidate)] = matched
-    v = scored[["data_source", "year"]].assign(
-        _bad=scored["status"].isin(["implausible_at_ingest", "not_positive"]).to_numpy() | slipped
-    )
-    rows = []
-    for source, g in v.groupby("data_source", sort=True):
-        n, bad = len(g), int(g["_bad"].sum())
-        share = bad / n if n else 0.0
-        if share <= params.implausible_share_threshold:
-            continue
-        per_year = g.groupby("year", dropna=False)["_bad"].agg(["sum", "size"])
-        detail = "; ".join(
-            f"{'?' if pd.isna(y) else int(y)}: {int(s)} of {int(c)} ({s / c:.1%})"
-            for y, (s, c) in per_year.iterrows()
-        )
-        rows.append(
-            {
-                "alert": "source_implausible_share",
-                "data_source": source,
-                "years": _year_text(g["year"].unique()),
-                "n_implausible": bad,
-                "n_values": n,
-                "share_implausible": share,
-                "evidence": (
-                    f"{bad} of {n} dose values implausible ({share:.1%}, threshold "
-                    f"{params.implausible_share_threshold:.1%}); by year {detail}"
-                ),
-            }
-        )
-    return pd.DataFrame(rows).reindex(columns=list(ALERT_COLUMNS))
-
-
-def alerts(
-    medians: pd.DataFrame,
-    scored: pd.DataFrame,
-    outliers: pd.DataFrame | None = None,
-    *,
-    params: OutlierParameters | None = None,
-) -> pd.DataFrame:
-    """Every alert in one table, one line per alert, with its evidence.
-
-    Facility alerts (:func:`facility_alerts`) come first, then data-source
-    alerts (:func:`source_alerts`); each part sorted.
-    """
-    parts = [facility_alerts(medians, params=params), source_alerts(scored, outliers, params=params)]
-    parts = [p for p in parts if not p.empty]
-    if not parts:
-        return pd.DataFrame(columns=list(ALERT_COLUMNS))
-    return pd.concat(parts, ignore_index=True)
-
+    out["_issue"] = out["issue"].map(list(DATA_QUALITY_ISSUES).index)
+    out = out.sort_values(["source_file", "sheet", "source_row", "quantity", "_issue"], kind="stable")
+    return out.drop(columns="_issue")[list(DATA_QUALITY_COLUMNS)].reset_index(drop=True)

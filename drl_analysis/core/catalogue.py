@@ -11,6 +11,7 @@ same columns.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ import pandas as pd
 from .columns import DOSE_QUANTITIES
 from .errors import UserError
 from .paths import CATALOGUE_FILE
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("exam_code", "exam_name", "modality", "quantity", "edition", "drl_value")
 OPTIONAL_COLUMNS = ("ctdi_phantom_cm", "code_origin", "aliases", "unit", "status", "source")
@@ -49,41 +52,78 @@ def edition_year(edition: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Catalogue:
-    """An exam-code catalogue.
+    """An exam-code catalogue: an immutable value.
+
+    Build one with :func:`read_catalogue` or :func:`load_catalogue`; a
+    changed DRL is a new catalogue (:meth:`with_drl`), never an edit of this
+    one, so answers derived from it (and cached with it) cannot go stale.
+    Two catalogues are equal only when they are the same object.
 
     Attributes
     ----------
     exams : pandas.DataFrame
-        One row per exam code: ``exam_code, exam_name, modality,
+        A copy, one row per exam code: ``exam_code, exam_name, modality,
         ctdi_phantom_cm, code_origin, aliases`` (codes as strings).
     drls : pandas.DataFrame
-        One row per exam code, quantity and edition with a DRL value:
+        A copy, one row per exam code, quantity and edition with a DRL value:
         ``exam_code, quantity, edition, drl_value, unit, status, source``;
         ``drl_value`` in the canonical unit of ``quantity``.
     source : str
         Where the catalogue was read from.
     """
 
-    exams: pd.DataFrame
-    drls: pd.DataFrame
-    source: str
-    _by_name: dict[str, str] = field(default_factory=dict, repr=False)
-    #: Per-catalogue memo of answers that depend only on a cell's text and the
-    #: catalogue (exam codes read from text, row kinds); fills as files are read.
-    memo: dict = field(default_factory=dict, repr=False, compare=False)
+    _exams: pd.DataFrame = field(repr=False)
+    _drls: pd.DataFrame = field(repr=False)
+    source: str = ""
+    _by_name: dict[str, str] = field(init=False, repr=False)
+    _names: dict[str, str] = field(init=False, repr=False)
+    _modalities: dict[str, str] = field(init=False, repr=False)
+    _phantoms: dict[str, float] = field(init=False, repr=False)
+    _quantities: dict[str, tuple[str, ...]] = field(init=False, repr=False)
+    _drl_rows: dict[tuple[str, str], tuple[tuple[str, float], ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        for row in self.exams.itertuples(index=False):
+        exams = self._exams.reset_index(drop=True).copy()
+        drls = self._drls.reset_index(drop=True).copy()
+        by_name: dict[str, str] = {}
+        for row in exams.itertuples(index=False):
             names = [row.exam_name, *[a for a in str(row.aliases or "").split(";") if a.strip()]]
             for name in names:
-                self._by_name.setdefault(normalise_name(name), row.exam_code)
+                by_name.setdefault(normalise_name(name), row.exam_code)
+        ph = exams.dropna(subset=["ctdi_phantom_cm"])
+        quantities: dict[str, list[str]] = {}
+        rows: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for r in drls.itertuples(index=False):
+            qs = quantities.setdefault(r.exam_code, [])
+            if r.quantity not in qs:
+                qs.append(r.quantity)
+            rows.setdefault((r.exam_code, r.quantity), []).append((str(r.edition), float(r.drl_value)))
+        set_ = object.__setattr__  # frozen: the derived lookups are set once, here
+        set_(self, "_exams", exams)
+        set_(self, "_drls", drls)
+        set_(self, "_by_name", by_name)
+        set_(self, "_names", dict(zip(exams["exam_code"], exams["exam_name"].astype(str))))
+        set_(self, "_modalities", dict(zip(exams["exam_code"], exams["modality"].astype(str))))
+        set_(self, "_phantoms", dict(zip(ph["exam_code"], ph["ctdi_phantom_cm"].astype(float))))
+        set_(self, "_quantities", {c: tuple(q) for c, q in quantities.items()})
+        set_(self, "_drl_rows", {k: tuple(v) for k, v in rows.items()})
 
     @property
-    def codes(self) -> set[str]:
+    def exams(self) -> pd.DataFrame:
+        """The exam rows (a copy: editing it does not change the catalogue)."""
+        return self._exams.copy()
+
+    @property
+    def drls(self) -> pd.DataFrame:
+        """The DRL rows (a copy: editing it does not change the catalogue)."""
+        return self._drls.copy()
+
+    @property
+    def codes(self) -> frozenset[str]:
         """All exam codes the catalogue knows."""
-        return set(self.exams["exam_code"])
+        return frozenset(self._names)
 
     def code_for_name(self, name: str) -> str | None:
         """The exam code whose name or alias is ``name`` (case, accents and
@@ -92,25 +132,33 @@ class Catalogue:
 
     def exam_name(self, code: str) -> str | None:
         """The catalogue name of an exam code, or None for an unknown code."""
-        hit = self.exams.loc[self.exams["exam_code"] == str(code), "exam_name"]
-        return None if hit.empty else str(hit.iloc[0])
+        return self._names.get(str(code))
+
+    def modality(self, code: str) -> str | None:
+        """The modality of an exam code (``CT``, ``RAD``, ...), or None for an unknown code."""
+        return self._modalities.get(str(code))
 
     def reference_phantom(self, code: str) -> float | None:
         """The CTDI reference phantom of a CT exam in cm (16 or 32), else None."""
-        return self.reference_phantoms.get(str(code))
+        return self._phantoms.get(str(code))
 
     @property
     def reference_phantoms(self) -> dict[str, float]:
-        """Exam code -> CTDI reference phantom in cm, for the CT exams."""
-        if not hasattr(self, "_phantoms"):
-            ph = self.exams.dropna(subset=["ctdi_phantom_cm"])
-            self._phantoms = dict(zip(ph["exam_code"], ph["ctdi_phantom_cm"].astype(float)))
-        return self._phantoms
+        """Exam code -> CTDI reference phantom in cm, for the CT exams (a copy)."""
+        return dict(self._phantoms)
+
+    def drl_quantities(self, code: str) -> tuple[str, ...]:
+        """Every dose quantity the catalogue gives a DRL for, for one exam.
+
+        In the order of the catalogue's rows; empty for an exam without a DRL
+        or an unknown code. German CT exams have DRLs for CTDIvol and DLP.
+        """
+        return self._quantities.get(str(code), ())
 
     @property
     def editions(self) -> list[str]:
         """Editions that give at least one DRL, oldest first."""
-        return sorted(self.drls["edition"].unique(), key=lambda e: (edition_year(e), e))
+        return sorted(self._drls["edition"].unique(), key=lambda e: (edition_year(e), e))
 
     def current_drl(self, code: str, quantity: str, edition: str | None = None) -> tuple[float | None, str | None]:
         """The DRL of an exam and quantity: ``(value, edition)``.
@@ -130,20 +178,30 @@ class Catalogue:
             The DRL in the quantity's canonical unit and its edition;
             ``(None, None)`` where there is none.
         """
-        key = (str(code), quantity, edition)
-        cache = self.memo.setdefault("current_drl", {})
-        if key not in cache:
-            cache[key] = self._current_drl(*key)
-        return cache[key]
-
-    def _current_drl(self, code: str, quantity: str, edition: str | None) -> tuple[float | None, str | None]:
-        d = self.drls[(self.drls["exam_code"] == str(code)) & (self.drls["quantity"] == quantity)]
+        rows = self._drl_rows.get((str(code), quantity), ())
         if edition is not None:
-            d = d[d["edition"] == edition]
-        if d.empty:
+            rows = tuple(r for r in rows if r[0] == edition)
+        if not rows:
             return None, None
-        best = max(d.itertuples(index=False), key=lambda r: (edition_year(r.edition), r.edition))
-        return float(best.drl_value), str(best.edition)
+        best = max(rows, key=lambda r: (edition_year(r[0]), r[0]))
+        return best[1], best[0]
+
+    def with_drl(self, code: str, quantity: str, edition: str, value: float) -> Catalogue:
+        """A new catalogue with the DRL of (exam, quantity, edition) set to ``value``
+        (added when the catalogue has no such row); this one is unchanged."""
+        if quantity not in DOSE_QUANTITIES:
+            raise CatalogueError(f"unknown quantity {quantity!r} (use one of {', '.join(DOSE_QUANTITIES)})")
+        if str(code) not in self._names:
+            raise CatalogueError(f"the catalogue has no exam code {code!r}")
+        drls = self._drls.copy()
+        hit = (drls["exam_code"] == str(code)) & (drls["quantity"] == quantity) & (drls["edition"] == edition)
+        if hit.any():
+            drls.loc[hit, "drl_value"] = float(value)
+        else:
+            row = {c: "" for c in drls.columns}
+            row.update(exam_code=str(code), quantity=quantity, edition=edition, drl_value=float(value))
+            drls = pd.concat([drls, pd.DataFrame([row])], ignore_index=True)
+        return Catalogue(self._exams, drls, self.source)
 
 
 def _clean_code(value: object) -> str:
@@ -195,14 +253,24 @@ def read_catalogue(path: str | Path) -> Catalogue:
         drls["drl_value"] = drls["drl_value"].astype(float)
     except ValueError:
         raise CatalogueError(f"{path}: a drl_value is not a number") from None
-    return Catalogue(exams=exams, drls=drls.reset_index(drop=True), source=str(path))
+    logger.debug("catalogue %s: %d exam codes, %d DRL rows", path, len(exams), len(drls))
+    return Catalogue(exams, drls.reset_index(drop=True), str(path))
 
 
 @lru_cache(maxsize=8)
-def _cached(path: str) -> Catalogue:
+def _cached(path: str, mtime_ns: int, size: int) -> Catalogue:
     return read_catalogue(path)
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """The catalogue at ``path``, or the one shipped with the package."""
-    return _cached(str(Path(path) if path else CATALOGUE_FILE))
+    """The catalogue at ``path``, or the one shipped with the package.
+
+    Catalogues are cached by file, modification time and size: an edited
+    file is read again, an unchanged one is not.
+    """
+    file = Path(path) if path else CATALOGUE_FILE
+    try:
+        stat = file.stat()
+    except OSError:
+        return read_catalogue(file)  # raises CatalogueError naming the file
+    return _cached(str(file), stat.st_mtime_ns, stat.st_size)

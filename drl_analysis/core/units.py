@@ -44,7 +44,8 @@ _WORD_UNITS = {
     "mass": {"kg": 1.0, "kilogramm": 1.0, "kilogram": 1.0, "g": 1e-3, "lb": 0.45359237, "lbs": 0.45359237},
     "age": {
         "years": 1.0, "year": 1.0, "y": 1.0, "yr": 1.0, "yrs": 1.0, "a": 1.0, "j": 1.0, "jahre": 1.0,
-        "jahr": 1.0, "lj": 1.0, "months": 1 / 12, "month": 1 / 12, "monate": 1 / 12, "monat": 1 / 12,
+        "jahr": 1.0, "jahren": 1.0, "lebensjahre": 1.0, "lj": 1.0,
+        "months": 1 / 12, "month": 1 / 12, "monate": 1 / 12, "monat": 1 / 12,
         "mo": 1 / 12, "mon": 1 / 12,
     },
     "length": {"cm": 1.0, "mm": 0.1},
@@ -119,3 +120,36 @@ def unit_factor(family: str, text: str) -> float:
 def _round(x: float) -> float:
     # 1e-6 * 100 * 1e4 must be exactly 1.0, not 0.9999999999.
     return float(f"{x:.12g}")
+
+
+#: UCUM codes of the units a DICOM dose report (RDSR) may give, by family.
+#: DICOM codes units in UCUM, case-sensitively (scheme ``UCUM``); only these
+#: exact spellings are read, each converted by :func:`unit_factor`.
+UCUM_CODES: dict[str, tuple[str, ...]] = {
+    "dap": ("Gy.m2", "Gy.cm2", "dGy.cm2", "cGy.cm2", "mGy.cm2", "uGy.m2"),
+    "dose": ("Gy", "mGy", "uGy"),
+    "dlp": ("mGy.cm", "Gy.cm"),
+    "time": ("s", "min"),
+    "mass": ("kg", "g"),
+    "length": ("cm", "mm"),
+}
+
+
+def ucum_factor(family: str, code: str) -> float:
+    """Factor that turns a value in the UCUM unit ``code`` into the family's canonical unit.
+
+    Raises
+    ------
+    UnknownUnit
+        If ``code`` is not one of :data:`UCUM_CODES` of that family.
+
+    Examples
+    --------
+    >>> ucum_factor("dap", "Gy.m2")
+    1000000.0
+    >>> ucum_factor("time", "s") == 1 / 60
+    True
+    """
+    if code not in UCUM_CODES.get(family, ()):
+        raise UnknownUnit(f"{code!r} is not a UCUM unit of {family} this reader knows")
+    return unit_factor(family, code)

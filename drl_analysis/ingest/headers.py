@@ -9,6 +9,7 @@ against German and English names of the canonical columns.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -20,34 +21,47 @@ from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, normalise_unit, unit_fac
 # "CTDI-Phantom" is a phantom before it is a CTDI, and "Untersuchungsdatum"
 # is nothing before it is an exam).
 _PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("ignore", re.compile(r"datum|date|uhrzeit|time|bemerkung|kommentar|comment|note|hinweis|patient\s*id|pat\s*id|patienten\s*id|geburt|birth|sex|geschlecht")),
-    ("ctdi_phantom_cm", re.compile(r"phantom")),
+    ("ignore", re.compile(
+        r"datum|date|uhrzeit|time|bemerkung|kommentar|comment|note|hinweis|patient\s*id|pat\s*id|patienten\s*id|"
+        r"geburt|birth|sex|geschlecht|"
+        # a device's type, model or maker is no facility ID
+        r"geraete?\s*(typ|modell|bezeichnung|name)|geraetetyp|device\s*(type|model|name)|\bmodell?\b|hersteller|"
+        r"manufacturer|\bvendor\b")),
+    ("ctdi_phantom_cm", re.compile(r"phantom|pruefkoerper|^kopf\s*/?\s*koerper$")),
     ("ctdivol_mgy", re.compile(r"\bctdi\s*vol\b|\bctdivol\b|\bctdi\b|\bctdi\s*w\b")),
     ("dlp_mgycm", re.compile(r"\bdlp\b|dosis\s*laengen\s*produkt|dosislaengenprodukt|dose\s*length\s*product")),
     (
         "dap_cgycm2",
         re.compile(
-            r"\bdap\b|\bdfp\b|\bkap\b|\bpka\b|dosis\s*flaechen\s*produkt|dosisflaechenprodukt|"
-            r"dose\s*area\s*product|kerma\s*area\s*product"
+            r"\bdap\b|\bdfp\b|\bfdp\b|\bkap\b|\bpka\b|dosis\s*flaechen\s*produkt|flaechen\s*dosis\s*produkt|"
+            r"dose\s*area\s*product|kerma\s*area\s*product|kerma\s*flaechen\s*produkt"
         ),
     ),
     ("agd_mgy", re.compile(r"\bagd\b|\bmgd\b|glandular|parenchymdosis|druesendosis")),
-    ("weight_kg", re.compile(r"weight|gewicht")),
-    ("age_years", re.compile(r"^(patient(en)?\s*)?(age|alter)\b|patientenalter|lebensalter")),
+    ("weight_kg", re.compile(r"weight|gewicht|\bgew\b|\bwt\b")),
+    ("age_years", re.compile(r"\b(age|alter)\b|patientenalter|lebensalter|\bpat\s*alter")),
     ("year", re.compile(r"^(survey\s*)?(year|jahr|erhebungsjahr|berichtsjahr)$")),
     ("exam_name", re.compile(r"(exam\w*|untersuchung\w*)\s*(name|bezeichnung|beschreibung)|^bezeichnung$|^description$")),
-    (
-        "exam_code",
-        re.compile(r"exam|untersuchung|\bcode\b|procedure|leistung|\bukz\b|\bprotokoll|\bprotocol"),
-    ),
+    ("exam_code", re.compile(r"exam|untersuchung|\bcode\b|\bukz\b")),
+    # Weaker names of an exam-code column: taken only when no stronger one is
+    # there, and only when the column's cells read as exam codes.
+    ("exam_code", re.compile(r"procedure|prozedur|leistung|\bprotokoll|\bprotocol")),
     (
         "facility_id",
         re.compile(
-            r"\bid\b|facility|einrichtung|betreiber|device|geraet|anlage|standort|kennung|praxis|klinik|"
-            r"institution|hospital|krankenhaus|site"
+            r"\bid\b|facility|einrichtung|betreiber|standort|kennung|praxis|klinik|institution|hospital|"
+            r"krankenhaus|site"
         ),
     ),
+    # A device or unit names the facility only where no column names it
+    # better ("Gerät" often holds the device model, not an ID).
+    ("facility_id", re.compile(r"device|geraet|anlage")),
 ]
+
+#: Rank of a header match: the template's own header text, a name of the
+#: column, a weaker name (``"Protokoll"`` for an exam code).
+RANK_EXACT, RANK_NAME, RANK_WEAK = 0, 1, 2
+
 
 _BRACKETS = re.compile(r"[\[(]([^\])]*)[\])]")
 _IN_UNIT = re.compile(r"\b(?:in|unit|einheit)\s*:?\s+(.+)$")
@@ -81,9 +95,34 @@ def _raw_unit_text(text: str) -> tuple[str, str]:
     return name, " ".join(units)
 
 
+def _trailing_unit(name: str, column: str) -> tuple[str, str]:
+    """A unit written after the name without brackets (``"DFP dGy*cm2"``,
+    ``"Gew. kg"``): ``(name, unit)``; the unit is empty where the last words
+    are no unit of the column."""
+    family = FAMILY_OF_COLUMN.get(column)
+    words = name.split()
+    if family is None or len(words) < 2:
+        return name, ""
+    for k in (1, 2):
+        if len(words) <= k:
+            break
+        tail = " ".join(words[-k:])
+        try:
+            unit_factor(family, tail.rstrip("."))
+        except UnknownUnit:
+            continue
+        return " ".join(words[:-k]), tail
+    return name, ""
+
+
 @dataclass
 class ColumnMatch:
-    """One header cell matched to a canonical column."""
+    """One header cell matched to a canonical column.
+
+    ``rank`` says how sure the match is: :data:`RANK_EXACT` for the template's
+    own header text, :data:`RANK_NAME` for a name of the column,
+    :data:`RANK_WEAK` for a weaker name.
+    """
 
     index: int
     header: str
@@ -91,20 +130,44 @@ class ColumnMatch:
     unit_text: str = ""
     factor: float = 1.0
     unit_note: str | None = None
+    rank: int = RANK_NAME
 
 
 @dataclass
 class HeaderMatch:
-    """The header of a sheet: its row (0-based), matched and unknown columns."""
+    """The header of a sheet: its row (0-based), matched and unknown columns.
+
+    ``candidates`` holds, for each canonical column, every header cell that
+    names it, the surest first; ``columns`` the one in use.
+    """
 
     row: int
     columns: dict[str, ColumnMatch]
     unknown: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    candidates: dict[str, list[ColumnMatch]] = field(default_factory=dict)
+    #: Columns that hold the unit of a dose column row by row ("Einheit DFP"):
+    #: ``{dose column: column index}``.
+    unit_columns: dict[str, int] = field(default_factory=dict)
+    #: A dose given in one column per phantom ("CTDIvol Kopf 16 cm",
+    #: "CTDIvol Körper 32 cm"): ``{dose column: {16: match, 32: match}}``.
+    phantom_split: dict[str, dict[int, ColumnMatch]] = field(default_factory=dict)
 
     @property
     def score(self) -> int:
         return len(self.columns)
+
+    def use(self, column: str, match: ColumnMatch | None) -> None:
+        """Read ``column`` from ``match`` instead (None: the sheet has no such column)."""
+        old = self.columns.get(column)
+        if old is not None and old.header not in self.unknown:
+            self.unknown.append(old.header)
+        if match is None:
+            self.columns.pop(column, None)
+            return
+        self.columns[column] = match
+        if match.header in self.unknown:
+            self.unknown.remove(match.header)
 
 
 def match_column(text: object) -> tuple[str | None, str]:
@@ -126,17 +189,45 @@ def match_column(text: object) -> tuple[str | None, str]:
 
 @lru_cache(maxsize=50_000)
 def _match_text(text: str) -> tuple[str | None, str]:
+    column, unit, _ = _match_ranked(text)
+    return column, unit
+
+
+@lru_cache(maxsize=50_000)
+def _match_ranked(text: str) -> tuple[str | None, str, int]:
     if not text:
-        return None, ""
+        return None, "", RANK_WEAK
+    exact = _exact_headers().get(fold(text))
+    if exact is not None:
+        column, unit = exact
+        return column, unit, RANK_EXACT
     name, unit = _raw_unit_text(text)
     folded = fold(name)
     if not folded or len(folded) > 80:
-        return None, ""
+        return None, "", RANK_WEAK
+    seen: set[str] = set()
     for column, pattern in _PATTERNS:
         if pattern.search(folded):
-            return column, unit.strip()
+            if not unit.strip():
+                name, unit = _trailing_unit(name, column)
+            return column, unit.strip(), (RANK_WEAK if column in seen else RANK_NAME)
+        seen.add(column)
     # A unit alone may say what a column holds ("Gy*cm²" with no name).
-    return None, ""
+    return None, "", RANK_WEAK
+
+
+@lru_cache(maxsize=1)
+def _exact_headers() -> dict[str, tuple[str, str]]:
+    """The survey template's header cells, folded: ``{text: (column, unit text)}``; those of
+    its earlier versions too ("AGD [mSv]", "Age", "CTDI-Phantom"), so that old forms read
+    as exactly as new ones."""
+    from .template_layout import FORMER_TEMPLATE_HEADERS, TEMPLATE_COLUMNS, TEMPLATE_HEADER
+
+    out = {}
+    for header in (*FORMER_TEMPLATE_HEADERS, TEMPLATE_HEADER):
+        for text, column in zip(header, TEMPLATE_COLUMNS):
+            out[fold(text)] = (column, _raw_unit_text(text)[1].strip())
+    return out
 
 
 def read_header_unit(column: str, unit_text: str) -> tuple[float, str | None]:
@@ -165,15 +256,16 @@ def read_header_unit(column: str, unit_text: str) -> tuple[float, str | None]:
     return 1.0, f"unknown unit {unit_text!r} in the header; values read in the canonical unit"
 
 
-def find_header(rows: list[list], max_scan: int = 60) -> HeaderMatch | None:
+def find_header(rows: list[list], max_scan: int = 60, *, need_exam: bool = True) -> HeaderMatch | None:
     """The header row of a sheet holding exposure data, or None.
 
-    A header must name the exam code and at least one dose quantity; among
-    the first ``max_scan`` rows the one naming the most canonical columns wins.
+    A header must name the exam code (unless ``need_exam`` is False) and at
+    least one dose quantity; among the first ``max_scan`` rows the one naming
+    the most canonical columns wins.
     """
     best: HeaderMatch | None = None
     for r, row in enumerate(rows[:max_scan]):
-        hm = header_from_row(r, row)
+        hm = header_from_row(r, row, need_exam=need_exam)
         if hm is None:
             continue
         if best is None or hm.score > best.score:
@@ -181,35 +273,99 @@ def find_header(rows: list[list], max_scan: int = 60) -> HeaderMatch | None:
     return best
 
 
-def header_from_row(r: int, row: list) -> HeaderMatch | None:
-    """Read row ``r`` as a header; None unless it names an exam code and a dose."""
-    columns: dict[str, ColumnMatch] = {}
+def header_from_row(r: int, row: list, *, need_exam: bool = True) -> HeaderMatch | None:
+    """Read row ``r`` as a header; None unless it names an exam code and a dose.
+
+    With ``need_exam=False`` a row naming a dose and a facility ID will do
+    (a sheet per exam, the exam given by the sheet's name). Where several
+    cells name one column, the surest name wins (the template's own text
+    before a name before a weaker name, then the leftmost); the others stay
+    candidates, for a check of the cells below.
+    """
+    candidates: dict[str, list[ColumnMatch]] = {}
     unknown: list[str] = []
     notes: list[str] = []
+    unit_cells: list[tuple[int, str]] = []
     for c, cell in enumerate(row):
-        column, unit = match_column(cell)
-        if column is None:
-            if isinstance(cell, str) and cell.strip():
+        if not isinstance(cell, str):
+            continue
+        if _is_unit_column(cell):
+            unit_cells.append((c, cell.strip()))
+            continue
+        column, unit, rank = _match_ranked(cell) if cell else (None, "", RANK_WEAK)
+        if column is None or column == "ignore":
+            if cell.strip():
                 unknown.append(cell.strip())
             continue
-        if column == "ignore":
-            unknown.append(str(cell).strip())
-            continue
-        if column in columns:
-            # A second "code"-like column: keep the first, report the other.
-            unknown.append(str(cell).strip())
-            continue
         factor, note = read_header_unit(column, unit)
-        if note:
-            notes.append(f"column {str(cell).strip()!r}: {note}")
-        columns[column] = ColumnMatch(c, str(cell).strip(), column, unit, factor, note)
-    doses = {"dap_cgycm2", "agd_mgy", "dlp_mgycm", "ctdivol_mgy"}
-    if "exam_code" not in columns and "exam_name" in columns:
-        m = columns.pop("exam_name")
-        columns["exam_code"] = ColumnMatch(m.index, m.header, "exam_code")
-    if "exam_code" not in columns or not doses & set(columns):
+        candidates.setdefault(column, []).append(ColumnMatch(c, cell.strip(), column, unit, factor, note, rank))
+    if "exam_code" not in candidates and "exam_name" in candidates:
+        candidates["exam_code"] = [ColumnMatch(m.index, m.header, "exam_code", rank=m.rank)
+                                   for m in candidates.pop("exam_name")]
+    columns: dict[str, ColumnMatch] = {}
+    for column, found in candidates.items():
+        found.sort(key=lambda m: (m.rank, m.index))
+        columns[column] = found[0]
+        unknown.extend(m.header for m in found[1:])
+        if found[0].unit_note:
+            notes.append(f"column {found[0].header!r}: {found[0].unit_note}")
+    if not DOSE_COLUMNS & set(columns):
         return None
-    return HeaderMatch(r, columns, unknown, notes)
+    if "exam_code" not in columns and (need_exam or "facility_id" not in columns):
+        return None
+    header = HeaderMatch(r, columns, unknown, notes, candidates)
+    _attach_unit_columns(header, unit_cells)
+    _find_phantom_split(header)
+    return header
+
+
+def _attach_unit_columns(header: HeaderMatch, unit_cells: list[tuple[int, str]]) -> None:
+    """Columns that give a dose's unit row by row ("Einheit DFP"; "Einheit" alone:
+    the nearest dose column to its left)."""
+    for c, text in unit_cells:
+        named = _match_ranked(_UNIT_COLUMN.sub(" ", fold(text)).strip())[0]
+        if named not in DOSE_COLUMNS:
+            left = [m for m in header.columns.values() if m.column in DOSE_COLUMNS and m.index < c]
+            named = max(left, key=lambda m: m.index).column if left else None
+        if named in header.columns and named not in header.unit_columns:
+            header.unit_columns[named] = c
+            header.notes.append(f"column {text!r} gives the unit of {named} row by row")
+        else:
+            header.unknown.append(text)
+
+
+def _find_phantom_split(header: HeaderMatch) -> None:
+    """A CT dose given in one column per phantom ("CTDIvol Kopf 16 cm", "CTDIvol Körper 32 cm")."""
+    for column in ("ctdivol_mgy", "dlp_mgycm"):
+        split = {}
+        for m in header.candidates.get(column, []):
+            sizes = [size for size, pattern in _PHANTOM_IN_HEADER.items() if pattern.search(fold(m.header))]
+            if len(sizes) == 1 and sizes[0] not in split:
+                split[sizes[0]] = m
+        if len(split) == 2:
+            header.phantom_split[column] = split
+            for m in split.values():
+                if m.header in header.unknown:
+                    header.unknown.remove(m.header)
+            header.notes.append(f"{column} given in one column per phantom "
+                                f"({split[16].header!r}, {split[32].header!r})")
+
+
+@lru_cache(maxsize=50_000)
+def _is_unit_column(text: str) -> bool:
+    return bool(_UNIT_COLUMN.search(fold(text)))
+
+
+#: A header cell of a column that holds units ("Einheit DFP", "Unit").
+_UNIT_COLUMN = re.compile(r"^(mass)?einheit(en)?\b|^units?\b|\b(mass)?einheit$|\bunit$")
+#: A phantom named in a dose column's header.
+_PHANTOM_IN_HEADER = {
+    16: re.compile(r"kopf|head|schaedel|\b16\s*(cm)?\b"),
+    32: re.compile(r"koerper|body|rumpf|\b32\s*(cm)?\b"),
+}
+
+
+DOSE_COLUMNS = frozenset({"dap_cgycm2", "agd_mgy", "dlp_mgycm", "ctdivol_mgy"})
 
 
 def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
@@ -226,13 +382,19 @@ def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
     row = rows[r]
     if any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
         return False
-    exam = header.columns["exam_code"].index
-    if exam < len(row) and str(row[exam]).strip():
-        return False
+    # Cells that continue the names of the header ("Einrichtung" over "ID",
+    # "Untersuchung" over "Code") belong to a header of two rows as well.
+    for column in ("exam_code", "facility_id"):
+        m = header.columns.get(column)
+        if m is None or m.index >= len(row) or not str(row[m.index]).strip():
+            continue
+        cell = row[m.index]
+        if not isinstance(cell, str) or match_column(cell)[0] not in (column, "exam_name"):
+            return False
     found = {}
     for column, m in header.columns.items():
         cell = row[m.index] if m.index < len(row) else ""
-        if not isinstance(cell, str) or not cell.strip():
+        if not isinstance(cell, str) or not cell.strip() or column in ("exam_code", "facility_id"):
             continue
         factor, note = read_header_unit(column, cell.strip().strip("[]()"))
         if note is not None or FAMILY_OF_COLUMN.get(column) is None:
@@ -247,22 +409,16 @@ def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
     return True
 
 
-def header_score(row: list) -> int:
-    """How many canonical columns a row names (to spot repeated headers)."""
-    seen = set()
-    for cell in row:
-        column, _ = match_column(cell)
-        if column and column != "ignore":
-            seen.add(column)
-    return len(seen)
-
-
 def _year(value: object) -> int | None:
+    """The survey year a label's value gives: ``2023``, ``"2023"``, ``"Jahr 2023"``,
+    a date (its year: a year's first or last day names the year)."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.year if 1990 <= value.year <= 2100 else None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         y = int(value)
         return y if 1990 <= y <= 2100 and y == value else None
-    m = re.fullmatch(r"\s*((?:19|20)\d\d)\s*", str(value))
-    return int(m.group(1)) if m else None
+    found = set(_FILE_YEAR.findall(str(value)))
+    return int(found.pop()) if len(found) == 1 else None
 
 
 def find_labels(rows: list[list], stop: int) -> tuple[str | None, int | None]:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..core.catalogue import Catalogue
 from ..core.columns import (
+    CT_QUANTITIES,
     DOSE_QUANTITIES,
     FLAG_AMBIGUOUS_NUMBER,
     FLAG_OUT_OF_RANGE,
@@ -24,16 +25,18 @@ from ..core.columns import (
     QUANTITIES,
     flag_token,
 )
+from ..core.slips import UNSCREENED_MIN_DECADES, slip_power
 
-#: |log10(value / reference)| at or above which a value is a suspected unit slip.
-SLIP_LOG10 = 0.8
+#: |log10(value / reference)| at or above which a value is a suspected unit slip
+#: (the rule and its thresholds: :mod:`drl_analysis.core.slips`).
+SLIP_LOG10 = UNSCREENED_MIN_DECADES
 #: Fewest values of an exam in a submission for their median to be the reference.
 MIN_REFERENCE = 10
 _DRL_TO_TYPICAL = 0.7
 #: CTDIvol and DLP referenced to the 16 cm phantom are 2-3 times the 32 cm
 #: values (domain notes); compared with their exam on a common footing.
 PHANTOM_RATIO = 2.5
-_PHANTOM_COLUMNS = ("ctdivol_mgy", "dlp_mgycm")
+_PHANTOM_COLUMNS = CT_QUANTITIES
 
 
 def comparable_values(frame: pd.DataFrame, column: str, catalogue: Catalogue,
@@ -111,10 +114,7 @@ def slip_kind(ratio: float) -> str | None:
     """``unit_slip_x100`` for a ratio near 100, ``unit_slip_x0.01`` near 1/100, else None."""
     if not ratio > 0:
         return None
-    lg = np.log10(ratio)
-    if abs(lg) < SLIP_LOG10:
-        return None
-    power = int(np.clip(np.rint(lg), -3, 3))
+    power = slip_power(float(np.log10(ratio)), SLIP_LOG10)
     if power == 0:
         return None
     return f"{FLAG_UNIT_SLIP}_x{10.0 ** power:g}"

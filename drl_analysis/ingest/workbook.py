@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import defusedxml.ElementTree as defused_et
-from defusedxml import DefusedXmlException
 import python_calamine as calamine
+from defusedxml import DefusedXmlException
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 SUPPORTED_SUFFIXES = (*WORKBOOK_SUFFIXES, ".csv")
+#: DICOM files (dose reports, :mod:`drl_analysis.ingest.rdsr`) by suffix; others are
+#: recognised by their content (``DICM`` at byte 128).
+DICOM_SUFFIXES = (".dcm", ".dicom")
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -46,6 +51,87 @@ class FileRejected(Exception):
     """A file that cannot be read; the message is the reason, one sentence."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How large a sheet may be before it is refused unread.
+
+    A workbook of a few kilobytes can declare a cell at XFD1048576; its reader
+    would then ask for the whole grid (17 billion cells). Such a sheet is
+    refused with its extent named, before any cell is loaded.
+
+    Attributes
+    ----------
+    max_cells : int
+        Rows x columns of a sheet's used area (default 20 million).
+    max_rows : int
+        Rows of a sheet (default 1,048,576, all Excel has).
+    max_columns : int
+        Columns of a sheet (default 1,000).
+    """
+
+    max_cells: int = 20_000_000
+    max_rows: int = 1_048_576
+    max_columns: int = 1_000
+
+
+DEFAULT_LIMITS = Limits()
+#: A run of more empty rows than this is the sheet's empty area, not rows of
+#: data: it is left out (the rows after it keep their numbers), so that a stray
+#: cell at A1048576 does not turn a million empty rows into rejections.
+EMPTY_GAP = 100
+#: Sheets of fewer rows are taken as they are (their empty rows cost little).
+COMPACT_FROM_ROWS = 10_000
+_CELL_REF = re.compile(rb'<(?:c|row)\b[^>]*?\br="([A-Z]{0,3})(\d+)"')
+_DIMENSION = re.compile(rb'<dimension\b[^>]*\bref="([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?"')
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def _check_extent(name: str, rows: int, columns: int, limits: Limits, how: str) -> None:
+    if rows > limits.max_rows or columns > limits.max_columns or rows * columns > limits.max_cells:
+        raise FileRejected(
+            f"refused: sheet {name} {how} {rows:,} rows x {columns:,} columns ({rows * columns:,} cells), more "
+            f"than the limits of {limits.max_rows:,} rows, {limits.max_columns:,} columns and "
+            f"{limits.max_cells:,} cells (--max-rows, --max-columns, --max-cells)"
+        )
+
+
+def _sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, head: bytes) -> None:
+    """Refuse an xlsx sheet whose used area is beyond ``limits``.
+
+    The declared dimension (``<dimension ref="A1:XFD1048576"/>``) is read from
+    the part's head; where it is missing the cell references are scanned. A
+    sheet that declares less than it holds is caught by the worker that reads
+    it (its crash fails that file alone).
+    """
+    m = _DIMENSION.search(head[:4096])
+    if m is not None:
+        c0, r0, c1, r1 = m.groups()
+        c1, r1 = c1 or c0, r1 or r0
+        rows = int(r1) - int(r0) + 1
+        columns = _column_number(c1) - _column_number(c0) + 1
+        _check_extent(info.filename, rows, columns, limits, "declares")
+        return
+    with zf.open(info) as fh:
+        max_row = max_col = 0
+        tail = b""
+        chunk = fh.read(1 << 20)
+        while chunk:
+            data = tail + chunk
+            for col, row in _CELL_REF.findall(data):
+                max_row = max(max_row, int(row))
+                if col:
+                    max_col = max(max_col, _column_number(col))
+            tail = data[-256:]
+            chunk = fh.read(1 << 20)
+    _check_extent(info.filename, max_row, max(max_col, 1), limits, "spans")
+
+
 @dataclass
 class RawSheet:
     """The cells of one sheet as the reader found them.
@@ -62,6 +148,8 @@ class RawSheet:
     rows: list[list]
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
     line_numbers: list[int] | None = None
+    #: The sheet is hidden in the workbook (it is read all the same, with a note).
+    hidden: bool = False
 
     def row_number(self, i: int) -> int:
         """The 1-based row (Excel) or line (CSV) number of ``rows[i]``."""
@@ -97,13 +185,13 @@ def _sniff_kind(path: Path, head: bytes) -> str:
             raise FileRejected(f"not a workbook: the file is {what}")
     if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
         raise FileRejected("not a workbook: the file is an HTML page")
-    if b"\x00" in head:
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise FileRejected("not a workbook: the file holds binary data of an unknown kind")
     return "csv"
 
 
-def _check_zip(path: Path) -> None:
-    """Refuse XML bombs and zip bombs inside an xlsx or ods."""
+def _check_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse XML bombs and zip bombs inside an xlsx or ods, and xlsx sheets beyond ``limits``."""
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -117,6 +205,8 @@ def _check_zip(path: Path) -> None:
                 with zf.open(info) as fh:
                     # A document type declaration stands before the root element.
                     head = fh.read(65536)
+                if info.filename.startswith("xl/worksheets/") and info.filename.count("/") == 2:
+                    _sheet_extent(zf, info, limits, head)
                 if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
                     data = zf.read(info) if info.file_size < 2**20 else head
                     try:
@@ -157,10 +247,13 @@ def _read_workbook(path: Path, by_content: bool = False) -> list[RawSheet]:
     sheets = []
     try:
         for meta in wb.sheets_metadata:
+            if str(meta.typ).rsplit(".", 1)[-1] != "WorkSheet":
+                continue  # chart sheets hold no cells
             sheet = wb.get_sheet_by_name(meta.name)
             rows = sheet.to_python(skip_empty_area=False)
             merged = sheet.merged_cell_ranges or []
-            sheets.append(RawSheet(meta.name, rows, list(merged)))
+            hidden = str(meta.visible).rsplit(".", 1)[-1] != "Visible"
+            sheets.append(_without_empty_areas(RawSheet(meta.name, rows, list(merged), hidden=hidden)))
     except calamine.PasswordError:
         raise FileRejected("password-protected workbook: save it without a password and send it again") from None
     except calamine.CalamineError as exc:
@@ -168,6 +261,45 @@ def _read_workbook(path: Path, by_content: bool = False) -> list[RawSheet]:
     finally:
         wb.close()
     return sheets
+
+
+def _is_blank(row: list) -> bool:
+    return row.count("") + row.count(None) == len(row)
+
+
+def _without_empty_areas(sheet: RawSheet) -> RawSheet:
+    """The sheet without runs of more than :data:`EMPTY_GAP` empty rows (and
+    without trailing empty rows); the rows left keep their numbers. Sheets of
+    fewer than :data:`COMPACT_FROM_ROWS` rows are returned as they are."""
+    rows = sheet.rows
+    n = len(rows)
+    if n < COMPACT_FROM_ROWS:
+        return sheet
+    end = n
+    while end and _is_blank(rows[end - 1]):
+        end -= 1
+    if end == n and n <= EMPTY_GAP:
+        return sheet
+    keep: list[int] = []
+    run: list[int] = []
+    for i in range(end):
+        if _is_blank(rows[i]):
+            run.append(i)
+            continue
+        if len(run) <= EMPTY_GAP:
+            keep.extend(run)
+        run = []
+        keep.append(i)
+    if len(keep) == n:
+        return sheet
+    numbers = [sheet.row_number(i) for i in keep]
+    position = {old: new for new, old in enumerate(keep)}
+    merged = []
+    for (r0, c0), (r1, c1) in sheet.merged:
+        if r0 in position:
+            inside = [position[r] for r in range(r0, r1 + 1) if r in position]
+            merged.append(((position[r0], c0), (inside[-1], c1)))
+    return RawSheet(sheet.name, [rows[i] for i in keep], merged, numbers, sheet.hidden)
 
 
 def _megabytes(n_bytes: int) -> str:
@@ -182,7 +314,13 @@ def _short(exc: BaseException) -> str:
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
-    """Text of a CSV file and its encoding: UTF-8 (with or without BOM), else Windows-1252."""
+    """Text of a CSV file and its encoding: UTF-16 with its byte-order mark, UTF-8
+    (with or without BOM), else Windows-1252."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding), encoding
@@ -212,25 +350,40 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def _read_csv(path: Path) -> tuple[list[RawSheet], list[str]]:
+#: Longest CSV cell read (characters); a longer one refuses the file.
+MAX_CSV_CELL = 1 << 20
+
+
+def _read_csv(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[RawSheet], list[str]]:
     text, encoding = decode_text(path.read_bytes())
     delim = sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     rows, lines = [], []
     previous_end = 0
-    for record in reader:
-        rows.append(list(record))
-        lines.append(previous_end + 1)
-        previous_end = reader.line_num
+    limit = csv.field_size_limit()
+    csv.field_size_limit(MAX_CSV_CELL)
+    try:
+        for record in reader:
+            rows.append(list(record))
+            lines.append(previous_end + 1)
+            previous_end = reader.line_num
+            if len(record) > limits.max_columns or len(rows) > limits.max_rows:
+                _check_extent("of the CSV file", len(rows), len(record), limits, "holds at least")
+    except csv.Error as exc:
+        raise FileRejected(f"unreadable CSV at line {reader.line_num + 1} ({_short(exc)}; "
+                           f"cells are read up to {MAX_CSV_CELL:,} characters)") from None
+    finally:
+        csv.field_size_limit(limit)
     # csv rows may be ragged; sheets are rectangular.
     width = max((len(r) for r in rows), default=0)
     rows = [r + [""] * (width - len(r)) for r in rows]
     name = {";": "semicolon", "\t": "tab", ",": "comma"}[delim]
     numbers = lines if lines != list(range(1, len(rows) + 1)) else None
-    return [RawSheet("", rows, line_numbers=numbers)], [f"CSV, {encoding}, {name}-separated"]
+    sheet = _without_empty_areas(RawSheet("", rows, line_numbers=numbers))
+    return [sheet], [f"CSV, {encoding}, {name}-separated"]
 
 
-def read_file(path: str | Path, max_bytes: int | None = None) -> RawFile:
+def read_file(path: str | Path, max_bytes: int | None = None, limits: Limits = DEFAULT_LIMITS) -> RawFile:
     """Read a submitted file into raw sheets.
 
     Parameters
@@ -238,6 +391,8 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> RawFile:
     path : str or Path
     max_bytes : int, optional
         Larger files are refused unread.
+    limits : Limits
+        Largest sheet read (rows, columns, cells).
 
     Raises
     ------
@@ -265,12 +420,28 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> RawFile:
     if expected and expected != kind:
         notes.append(f"the file is {kind} although its name ends in {suffix}; read as {kind}")
     if kind == "csv":
-        sheets, csv_notes = _read_csv(path)
+        sheets, csv_notes = _read_csv(path, limits)
         return RawFile("csv", sheets, notes + csv_notes)
     if kind in ("xlsx", "ods"):
-        _check_zip(path)
+        _check_zip(path, limits)
     sheets = _read_workbook(path, by_content=expected != kind)
+    notes.extend(f"sheet {s.name!r} is hidden in the workbook; read all the same" for s in sheets if s.hidden)
     return RawFile(kind, sheets, notes)
+
+
+def is_dicom_file(path: str | Path) -> bool:
+    """Whether a file holds ``DICM`` at byte 128, as DICOM files do (after their preamble)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
+
+def is_dicom_candidate(path: str | Path) -> bool:
+    """Whether ingest reads a file found by :func:`find_files` as DICOM (not as a survey file)."""
+    return os.path.splitext(os.fspath(path))[1].lower() not in SUPPORTED_SUFFIXES
 
 
 def find_files(paths: list[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -278,21 +449,34 @@ def find_files(paths: list[str | Path]) -> tuple[list[Path], list[tuple[Path, st
 
     Returns ``(files, problems)``: the supported files, sorted, and for each
     path that is missing or a named file of an unsupported kind, the reason.
-    Unsupported files inside folders (images, notes) are passed over silently;
-    Office lock files (``~$name.xlsx``) too.
+    Survey files are known by their suffix, DICOM files by theirs
+    (:data:`DICOM_SUFFIXES`) or by their content (files named by their UID
+    have no suffix or a number for one). Other files inside folders (images,
+    notes) are passed over silently; Office lock files (``~$name.xlsx``) too.
     """
     found: set[Path] = set()
     problems: list[tuple[Path, str]] = []
+    known = (*SUPPORTED_SUFFIXES, *DICOM_SUFFIXES)
     for p in map(Path, paths):
         if p.is_dir():
             for f in p.rglob("*"):
-                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith("~$"):
+                if f.name.startswith("~$") or not f.is_file():
+                    continue
+                suffix = f.suffix.lower()
+                if suffix in known or (suffix not in _NOT_DICOM and is_dicom_file(f)):
                     found.add(f)
         elif p.is_file():
-            if p.suffix.lower() in SUPPORTED_SUFFIXES:
+            if p.suffix.lower() in known or is_dicom_file(p):
                 found.add(p)
             else:
-                problems.append((p, f"not a survey file (supported: {', '.join(SUPPORTED_SUFFIXES)})"))
+                problems.append((p, f"not a survey file (supported: {', '.join(SUPPORTED_SUFFIXES)}) "
+                                    "nor a DICOM file"))
         else:
             problems.append((p, "no such file or folder"))
     return sorted(found), problems
+
+
+# Suffixes of files that are never looked into for DICOM content inside folders.
+_NOT_DICOM = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".pdf", ".txt", ".md", ".json",
+                        ".yaml", ".yml", ".xml", ".html", ".zip", ".gz", ".7z", ".py", ".ipynb", ".docx", ".doc",
+                        ".pptx", ".log", ".sqlite", ".db"})

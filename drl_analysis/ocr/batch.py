@@ -289,51 +289,6 @@ def write_table(table: pd.DataFrame, out: str | Path) -> Path:
     return out
 
 
-def command(paths: list[str | Path], out: str | Path, layout: str = "auto", jobs: int = 0, progress: bool = True,
-            review: str | Path | None = None, corrections: str | Path | None = None) -> int:
-    """``drl-analysis ocr PATH... --out FILE [--layout NAME|auto] [--jobs N] [--review DIR] [--corrections FILE]``.
-
-    Reads the images, applies a filled corrections file if given, writes the
-    table and, if asked, the review page of the reports still marked
-    (``DIR/index.html``, ``DIR/corrections.csv``). Returns 0 when at least
-    one image was read as a dose report (even if some need review), 1 when
-    none could be.
-
-    Raises
-    ------
-    UserError
-        If ``out`` is neither CSV nor xlsx, ``jobs`` is negative, a path does
-        not exist or holds no image, or the corrections name unknown files or
-        fields (then nothing is written).
-    """
-    from .review import apply_corrections, write_review
-
-    out = Path(out)
-    if out.suffix.lower() not in (".csv", ".xlsx"):
-        raise UserError(f"--out: {out} must end in .csv or .xlsx")
-    _jobs(jobs)
-    if corrections is not None and not Path(corrections).is_file():
-        raise UserError(f"--corrections: no file {corrections}")
-    table = read_reports(paths, layout=layout, jobs=jobs, progress=progress, crops=review is not None)
-    if table.empty:
-        raise UserError(f"no image files in {', '.join(map(str, paths))}")
-    if corrections is not None:
-        table = apply_corrections(table, corrections)
-    write_table(table, out)
-    read = int(table["layout"].astype(bool).sum())
-    marked = int(table["needs_review"].sum())
-    corrected = int((table["source"] == "corrected").sum())
-    message = f"{len(table)} images, {read} read as dose reports, {marked} need review"
-    if corrections is not None:
-        message += f", {corrected} corrected by hand"
-    print(f"{message} -> {out}")
-    if review is not None:
-        page = write_review(table, review, {lay.name: lay for lay in candidate_layouts(layout)})
-        print(f"review page of {marked} reports -> {page}; fill {page.parent / 'corrections.csv'} and read "
-              f"again with --corrections")
-    return 0 if read else 1
-
-
 def plot_histograms(table: pd.DataFrame):
     """Histograms of total DAP [Gy·cm²], fluoroscopy time [min] and total air kerma [mGy].
 

@@ -33,6 +33,7 @@ from .engines import Word
 from .glyphs import barred_zeros, digit_blobs, digit_gaps, separators
 from .images import LABEL_CAP, VARIANTS, ImageError, load_image, prepare
 from .layouts import Field, Layout
+from .layouts import available_layouts, load_layout  # noqa: F401  (imported from here before the split)
 from .page import Page, Row, locate, number_span
 from .review import report_images
 from .notation import read_in_screen_notation

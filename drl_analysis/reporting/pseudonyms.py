@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import stat
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 #: Environment variable holding the key.
 ENV_VAR = "DRL_ANALYSIS_PSEUDONYM_KEY"
@@ -162,7 +164,7 @@ def load_key(key_file: str | Path | None = None, *, create: bool = True) -> Pseu
         created = True
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        warnings.warn(f"{path}: the pseudonym key file is readable by others (mode {mode:o}); chmod 600 it", stacklevel=2)
+        logger.warning("%s: the pseudonym key file is readable by others (mode %o); chmod 600 it", path, mode)
     key = _read_key_file(path, f"key file {path}")
     return PseudonymKey(key.secret, key.source, created=created)
 

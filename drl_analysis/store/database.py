@@ -16,6 +16,13 @@ repairs
 rejections
     Every row not stored, with its reason and raw cells (JSON); a file that
     could not be read at all has one rejection with an empty sheet and row.
+rdsr
+    One row per DICOM dose report (RDSR) read (:mod:`drl_analysis.ingest.rdsr`):
+    its status (``stored``, ``replaced`` by a cumulative update, ``rejected``),
+    template, keys for finding the same report or study again (SHA-256 of its
+    UIDs, never the UIDs), the text the procedure map matched, and the values
+    beyond the exposure columns (fluoroscopy and acquisition DAP, fluoroscopy
+    time, dose at the reference point).
 
 A submission is written in one transaction: either all of it is stored or
 nothing of it. The same file (same sha256) is stored once.
@@ -23,7 +30,9 @@ nothing of it. The same file (same sha256) is stored once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +43,7 @@ import sqlalchemy as sa
 
 from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 from ..core.errors import UserError
+from ..core.tables import write_csv
 
 metadata = sa.MetaData()
 
@@ -41,9 +51,12 @@ submissions = sa.Table(
     "submissions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("source_file", sa.String(512), nullable=False),
+    sa.Column("source_file", sa.Text, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False, unique=True),
-    sa.Column("data_source", sa.String(256)),
+    #: SHA-256 over the rows read (data source, year, IDs, codes and values in
+    #: row order): a file re-saved with other bytes but the same rows has the same.
+    sa.Column("content_sha256", sa.String(64), index=True),
+    sa.Column("data_source", sa.Text),
     sa.Column("year", sa.Integer),
     sa.Column("ingested_at", sa.DateTime),
     sa.Column("status", sa.String(16), nullable=False),
@@ -61,13 +74,13 @@ sheets = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
-    sa.Column("sheet", sa.String(256), nullable=False),
+    sa.Column("sheet", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("header_row", sa.Integer),
     sa.Column("column_map", sa.Text),
     sa.Column("unknown_columns", sa.Text),
-    sa.Column("data_source", sa.String(256)),
+    sa.Column("data_source", sa.Text),
     sa.Column("year", sa.Integer),
     sa.Column("rows_read", sa.Integer),
     sa.Column("rows_stored", sa.Integer),
@@ -79,14 +92,15 @@ exposures = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
-    sa.Column("sheet", sa.String(256), nullable=False),
+    sa.Column("sheet", sa.Text, nullable=False),
     sa.Column("source_row", sa.Integer, nullable=False),
-    sa.Column("data_source", sa.String(256)),
+    sa.Column("data_source", sa.Text),
     sa.Column("year", sa.Integer),
-    sa.Column("facility_id", sa.String(128)),
-    sa.Column("exam_code", sa.String(128)),
+    # Text without a length: a 200-character ID is stored on PostgreSQL as on SQLite.
+    sa.Column("facility_id", sa.Text),
+    sa.Column("exam_code", sa.Text),
     *[sa.Column(c, sa.Float) for c in NUMERIC_COLUMNS],
-    sa.Column("flags", sa.String(512), nullable=False, default=""),
+    sa.Column("flags", sa.Text, nullable=False, default=""),
 )
 
 repairs = sa.Table(
@@ -94,7 +108,7 @@ repairs = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
-    sa.Column("sheet", sa.String(256)),
+    sa.Column("sheet", sa.Text),
     sa.Column("source_row", sa.Integer),
     sa.Column("column", sa.String(64)),
     sa.Column("before", sa.Text),
@@ -107,10 +121,37 @@ rejections = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
-    sa.Column("sheet", sa.String(256)),
+    sa.Column("sheet", sa.Text),
     sa.Column("source_row", sa.Integer),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("raw", sa.Text),
+)
+
+#: Values of an RDSR row beyond the exposure columns, in canonical units.
+RDSR_EXTRA_COLUMNS: tuple[str, ...] = ("dap_fluoro_cgycm2", "dap_acquisition_cgycm2", "fluoro_time_min", "dose_rp_mgy")
+
+rdsr = sa.Table(
+    "rdsr",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("template", sa.String(16)),
+    sa.Column("sop_key", sa.String(64), index=True),
+    sa.Column("study_key", sa.String(64), index=True),
+    sa.Column("device_key", sa.String(64)),
+    sa.Column("event_keys", sa.Text),
+    sa.Column("content_datetime", sa.String(32)),
+    sa.Column("manufacturer", sa.Text),
+    sa.Column("model", sa.Text),
+    sa.Column("study_description", sa.Text),
+    sa.Column("requested_procedure", sa.Text),
+    sa.Column("protocol", sa.Text),
+    sa.Column("procedure_code", sa.Text),
+    sa.Column("map_row", sa.Integer),
+    *[sa.Column(c, sa.Float) for c in RDSR_EXTRA_COLUMNS],
+    sa.Column("n_events", sa.Integer),
+    sa.Column("values_read", sa.Text),
 )
 
 
@@ -135,6 +176,7 @@ class SubmissionRecord:
     rejections: list[dict] = field(default_factory=list)
     rows_read: int = 0
     n_flagged: int = 0
+    content_sha256: str | None = None
     #: Rows as plain tuples per table (see :func:`prepare_rows`) and the
     #: database dialect they were prepared for.
     prepared: dict | None = field(default=None, repr=False)
@@ -164,12 +206,107 @@ def make_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
-    try:
-        metadata.create_all(engine)
-    except sa.exc.OperationalError as exc:
-        shown = parsed.render_as_string(hide_password=True)
-        raise UserError(f"--db: cannot open {shown} ({' '.join(str(exc.orig).split())})") from None
+    shown = parsed.render_as_string(hide_password=True)
+    for attempt in (1, 2):
+        try:
+            metadata.create_all(engine)
+            _add_missing_columns(engine)
+            break
+        except sa.exc.OperationalError as exc:
+            if attempt == 1 and "already exists" in str(exc.orig).lower():
+                continue  # another process created the tables at the same moment
+            raise UserError(f"--db: cannot open {shown} ({' '.join(str(exc.orig).split())})") from None
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
+            # Another process created the tables at the same moment.
+            if attempt == 2 or "exist" not in str(exc.orig).lower():
+                raise UserError(f"--db: cannot create the tables in {shown} "
+                                f"({' '.join(str(exc.orig).split())})") from None
     return engine
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Add columns that newer versions of the tables have to a database made
+    by an older version (they are nullable; old rows keep NULL)."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns("submissions")}
+    if "content_sha256" not in present:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE submissions ADD COLUMN content_sha256 VARCHAR(64)")
+
+
+class DatabaseBusy(UserError):
+    """Another ingest holds the database and did not let go in time."""
+
+
+@contextlib.contextmanager
+def ingest_lock(engine: sa.Engine, *, wait_s: float = 3600.0, on_wait=None):
+    """Hold the database for one ingest at a time.
+
+    Two ingests into one database wait for each other instead of racing
+    (SQLite: a lock file beside the database; PostgreSQL: an advisory lock).
+    ``on_wait`` is called once, with a sentence, when the lock is taken by
+    another process. Raises :class:`DatabaseBusy` after ``wait_s`` seconds.
+    """
+    url = engine.url
+    if engine.dialect.name == "sqlite" and url.database not in (None, "", ":memory:"):
+        import fcntl
+
+        lock_path = Path(url.database + ".lock")
+        with open(lock_path, "a+") as fh:
+            _acquire(lambda: fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB), BlockingIOError, wait_s, on_wait,
+                     url.database)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            def take():
+                if not conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (_PG_LOCK_KEY,)).scalar():
+                    raise BlockingIOError
+
+            _acquire(take, BlockingIOError, wait_s, on_wait, url.render_as_string(hide_password=True))
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (_PG_LOCK_KEY,))
+                conn.commit()
+        return
+    yield
+
+
+#: Advisory lock key of ingests on PostgreSQL ("DRLI" as an integer).
+_PG_LOCK_KEY = 0x4452_4C49
+
+
+def _acquire(take, busy: type[Exception], wait_s: float, on_wait, where: str) -> None:
+    start = time.monotonic()
+    told = False
+    while True:
+        try:
+            take()
+            return
+        except busy:
+            if not told and on_wait is not None:
+                on_wait(f"another ingest is writing into {where}; waiting for it to finish")
+                told = True
+            if time.monotonic() - start > wait_s:
+                raise DatabaseBusy(f"--db: another ingest has held {where} for over {wait_s:.0f} s; "
+                                   "try again when it has finished") from None
+            time.sleep(0.2)
+
+
+def stored_contents(engine: sa.Engine) -> dict[str, str]:
+    """``{content_sha256: source_file}`` of the files stored (not failed)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(submissions.c.content_sha256, submissions.c.source_file)
+                            .where(submissions.c.status == "stored")
+                            .where(submissions.c.content_sha256.is_not(None))
+                            .order_by(submissions.c.id))
+        out: dict[str, str] = {}
+        for content, name in rows:
+            out.setdefault(content, name)
+        return out
 
 
 def stored_status(engine: sa.Engine, sha256: str) -> str | None:
@@ -355,6 +492,7 @@ def _save(conn: sa.Connection, rec: SubmissionRecord) -> int:
     values = (
         rec.source_file,
         rec.sha256,
+        rec.content_sha256,
         rec.data_source,
         rec.year,
         st.datetime(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
@@ -425,7 +563,7 @@ def load_exposures(
 
 
 def load_table(url_or_engine: str | sa.Engine, name: str) -> pd.DataFrame:
-    """A whole table (``submissions``, ``sheets``, ``repairs``, ``rejections``)
+    """A whole table (``submissions``, ``sheets``, ``repairs``, ``rejections``, ``rdsr``)
     with the submission's file name joined, sorted by id."""
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     table = metadata.tables[name]
@@ -441,11 +579,45 @@ def load_table(url_or_engine: str | sa.Engine, name: str) -> pd.DataFrame:
         return pd.read_sql(query, conn)
 
 
+def load_rdsr(url_or_engine: str | sa.Engine) -> pd.DataFrame:
+    """The stored exposures read from RDSRs, with their further values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`load_exposures`, then ``template``,
+        :data:`RDSR_EXTRA_COLUMNS`, ``study_description``, ``protocol`` and
+        ``map_row`` (the procedure map's line that gave the exam code);
+        sorted by source file.
+    """
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    e, s, r = exposures, submissions, rdsr
+    query = (
+        sa.select(
+            s.c.source_file, e.c.sheet, e.c.source_row, e.c.data_source, e.c.year,
+            *[e.c[c] for c in EXPOSURE_COLUMNS], e.c.flags, r.c.template, *[r.c[c] for c in RDSR_EXTRA_COLUMNS],
+            r.c.study_description, r.c.protocol, r.c.map_row, s.c.id.label("_submission"),
+        )
+        .join(s, s.c.id == e.c.submission_id)
+        .join(r, r.c.submission_id == e.c.submission_id)
+        .where(r.c.status == "stored")
+    )
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    for c in (*NUMERIC_COLUMNS, *RDSR_EXTRA_COLUMNS):
+        frame[c] = frame[c].astype(float)
+    frame["year"] = frame["year"].astype("Int64")
+    frame["map_row"] = frame["map_row"].astype("Int64")
+    frame["flags"] = frame["flags"].fillna("")
+    frame = frame.sort_values(["source_file", "_submission"], kind="stable")
+    return frame.drop(columns="_submission").reset_index(drop=True)
+
+
 def export_csv(url: str, out: str) -> int:
     """Write every stored exposure to ``out`` (CSV, UTF-8) and return the row count.
 
     Columns: :data:`drl_analysis.core.columns.EXPORT_COLUMNS`, then ``flags``.
     """
     frame = load_exposures(url)
-    frame.to_csv(out, index=False, lineterminator="\n")
+    write_csv(frame, out)
     return len(frame)

@@ -91,11 +91,14 @@ class SurveyModel:
 
 
 def exam_quantities(catalogue: Catalogue) -> dict[str, str]:
-    """The dose quantity generated for each exam code (its DRL quantity)."""
-    q = catalogue.drls.drop_duplicates("exam_code").set_index("exam_code")["quantity"].to_dict()
-    # Exams listed without any DRL keep the quantity of their modality.
+    """The one dose quantity generated for each exam code (test data only: the
+    analysis takes every quantity of :meth:`Catalogue.drl_quantities`)."""
+    # The first DRL quantity of each exam (the catalogue's order); exams listed
+    # without any DRL keep the quantity of their modality.
+    q = {}
     for row in catalogue.exams.itertuples(index=False):
-        q.setdefault(row.exam_code, "ctdivol_mgy" if row.modality == "CT" else "dap_cgycm2")
+        given = catalogue.drl_quantities(row.exam_code)
+        q[row.exam_code] = given[0] if given else ("ctdivol_mgy" if row.modality == "CT" else "dap_cgycm2")
     return dict(sorted(q.items()))
 
 
@@ -378,7 +381,7 @@ def _value_cell(
     return written, back
 
 
-def _render_submission(
+def _render_submission(  # noqa: C901 - one branch per kind of damage, in the order a reader meets them
     part: pd.DataFrame, source: str, year: int, stem: str, style: _Style, catalogue: Catalogue,
     rng: np.random.Generator,
 ) -> tuple[dict[str, list[list]], list[dict], list[dict], list]:
@@ -392,7 +395,7 @@ def _render_submission(
 
     groups: list[tuple[str, pd.DataFrame]]
     if style.split == "modality":
-        mod = part["exam_code"].map(lambda c: str(catalogue.exams.set_index("exam_code").at[c, "modality"]))
+        mod = part["exam_code"].map(lambda c: str(catalogue.modality(c)))
         groups = [(f"{m}", g) for m, g in part.groupby(mod, sort=True)]
     elif style.split == "continuation" and len(part) > 20:
         cut = len(part) // 2
@@ -599,7 +602,8 @@ def write_survey(
             style = _choose_style(rng, fmt, damage)
             slug = source.replace(" ", "_")
             suffix = f"_{n + 1:03d}" if files_per_source_year > 1 else ""
-            stem = f"{slug}_{year}{suffix}.{fmt}" if style.name_labels else f"submission_{slug.rsplit('_', 1)[-1]}{year % 100}{suffix}.{fmt}"
+            short = f"submission_{slug.rsplit('_', 1)[-1]}{year % 100}{suffix}.{fmt}"
+            stem = f"{slug}_{year}{suffix}.{fmt}" if style.name_labels else short
             if not style.name_labels and not style.labels:
                 style.labels, style.header_at = True, max(style.header_at, 8)
             sheets, t_rows, j_rows, merged = _render_submission(sub, source, int(year), stem, style, catalogue, rng)

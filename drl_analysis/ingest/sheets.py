@@ -1,0 +1,115 @@
+"""What a sheet is before its rows are read: instructions, several tables, a
+sheet per facility.
+
+- A sheet of instructions or examples (``Anleitung``, ``Beispiel``) is not
+  read, even when it shows a header and an example row.
+- A second table below the first, with a header of its own in another column
+  order, is read with its own header: the sheet is split at that header (the
+  rows keep their numbers).
+- A sheet without a facility-ID column whose name is neither generic
+  (``Tabelle1``, ``Daten 2023``) nor an exam names the facility.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from .headers import HeaderMatch, fold, header_from_row
+from .workbook import RawSheet
+
+#: Sheet names (folded) of instructions and examples, never read for data.
+_INSTRUCTION_SHEET = re.compile(
+    r"anleitung|ausfuell|instruction|hinweis|readme|read me|legende|legend|erlaeuterung|beispiel|example|"
+    r"^muster\b|^info(rmation(en)?)?\b|^how to\b|^help\b|^hilfe\b"
+)
+#: Sheet names that say nothing of a facility.
+_GENERIC_SHEET = re.compile(
+    r"^(tabelle|sheet|blatt|table|tab|page|seite|daten|data)\s*\d*\b|"
+    r"^(exposure data|exposures|export|erhebung|survey|drl|"
+    r"werte|dosiswerte|meldung|submission|ergebnis(se)?|results?|uebersicht|summary|gesamt|ids|codes|"
+    r"examination codes|untersuchungscodes|vorlage|template|kopie)\b|^\W*$|^(19|20)\d\d\b"
+)
+
+
+def is_instruction_sheet(sheet: RawSheet) -> bool:
+    """Whether a sheet's name says it holds instructions or examples."""
+    return _is_instruction_name(sheet.name)
+
+
+@lru_cache(maxsize=4096)
+def _is_instruction_name(name: str) -> bool:
+    return bool(_INSTRUCTION_SHEET.search(fold(name)))
+
+
+def facility_of_sheet_name(name: str) -> str | None:
+    """The facility a sheet's name gives (``"KH St. Marien Gerät 2"``), or None
+    for names that say nothing of one."""
+    text = " ".join(name.split())
+    if not text or _GENERIC_SHEET.match(fold(text)):
+        return None
+    return text
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def _could_be_header(row: list) -> bool:
+    """A cheap test before reading a row as a header: three or more text cells,
+    at most one of them with a digit, no number cell."""
+    for v in row:
+        if v.__class__ is float or v.__class__ is int:
+            return False  # a number cell: a row of data
+    texts = [v for v in row if v.__class__ is str and v]
+    if len(texts) < 3 or len(texts) + row.count("") + row.count(None) < len(row):
+        return False  # few texts, or a date or other cell
+    return sum(1 for v in texts if _DIGIT.search(v)) <= 1
+
+
+def split_tables(sheet: RawSheet, header: HeaderMatch) -> list[tuple[RawSheet, HeaderMatch]]:
+    """The tables of a sheet: ``[(part, its header)]``, one part per header.
+
+    A later row that reads as a header naming other columns, or the same
+    columns in other places, starts a new part; a row that repeats the header
+    exactly does not (it is rejected as a repeated header row).
+    """
+    layout = {c: m.index for c, m in header.columns.items()}
+    cuts: list[tuple[int, HeaderMatch]] = []
+    data_since = False  # a row of data stands between the last header and this row
+    for r in range(header.row + 1, len(sheet.rows)):
+        row = sheet.rows[r]
+        if row and (row[0].__class__ is float or len(row) > 1 and row[1].__class__ is float):
+            data_since = True  # a number in the first cells: a row of data (the common case, decided at once)
+            continue
+        if not _could_be_header(row):
+            data_since = data_since or any(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                           or isinstance(v, str) and any(ch.isdigit() for ch in v) for v in row)
+            continue
+        found = header_from_row(r, row)
+        if found is None or found.score < 3 or not data_since:
+            continue  # a second header row (names, units) right under the first is no new table
+        here = {c: m.index for c, m in found.columns.items()}
+        if here != layout:
+            cuts.append((r, found))
+            layout = here
+            data_since = False
+    if not cuts:
+        return [(sheet, header)]
+    parts: list[tuple[RawSheet, HeaderMatch]] = []
+    bounds = [(0, header)] + cuts
+    for k, (start, found) in enumerate(bounds):
+        end = bounds[k + 1][0] if k + 1 < len(bounds) else len(sheet.rows)
+        part = _rows_of(sheet, start, end)
+        found.row -= start
+        parts.append((part, found))
+    return parts
+
+
+def _rows_of(sheet: RawSheet, start: int, end: int) -> RawSheet:
+    """Rows ``start:end`` of a sheet, keeping their numbers and merged ranges."""
+    if start == 0 and end == len(sheet.rows):
+        return sheet
+    numbers = [sheet.row_number(i) for i in range(start, end)]
+    merged = [((r0 - start, c0), (min(r1, end - 1) - start, c1)) for (r0, c0), (r1, c1) in sheet.merged
+              if start <= r0 < end]
+    return RawSheet(sheet.name, sheet.rows[start:end], merged, numbers, sheet.hidden)
