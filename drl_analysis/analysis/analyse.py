@@ -49,6 +49,7 @@ from ..core.catalogue import Catalogue, load_catalogue
 from ..core.columns import DOSE_QUANTITIES
 from ..core.errors import UserError
 from ..core.paths import PROCESSED_DIR, default_db_url
+from ..core.tables import write_csv, write_xlsx
 from ..core.years import parse_years
 from ..store.urls import existing_database, safe_url
 from . import alerts, outliers
@@ -362,7 +363,7 @@ def write_outputs(
     written: list[Path] = []
     for name, filename in TABLE_FILES.items():
         path = out / filename
-        result.tables[name].to_csv(path, index=False, lineterminator="\n")
+        write_csv(result.tables[name], path)
         written.append(path)
 
     catalogue = result.catalogue or load_catalogue()
@@ -384,10 +385,8 @@ def write_outputs(
         written.append(save(fig, out / filename))
 
     xlsx = out / "analysis.xlsx"
-    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-        for name in TABLE_FILES:
-            _sheet(result.tables[name]).to_excel(writer, sheet_name=name[:31], index=False)
-        pd.DataFrame({"note": result.notes}).to_excel(writer, sheet_name="notes", index=False)
+    write_xlsx({**{name: _sheet(result.tables[name]) for name in TABLE_FILES},
+                "notes": pd.DataFrame({"note": result.notes})}, xlsx)
     written.append(xlsx)
     result.written = written
     return written

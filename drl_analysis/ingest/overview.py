@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.tables import write_csv
 from ..store.database import load_table
 from .repair import COLUMN_RULES, INFERENCE_RULES
 
@@ -211,6 +212,6 @@ def write_accounting(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> li
     paths = []
     for name, frame in tables.items():
         p = out / f"ingest_{name}.csv"
-        frame.to_csv(p, index=False, lineterminator="\n")
+        write_csv(frame, p)
         paths.append(p)
     return paths

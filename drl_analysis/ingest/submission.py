@@ -431,7 +431,10 @@ def content_sha256(exposures: pd.DataFrame) -> str | None:
         return None
     h = hashlib.sha256()
     for column in ("data_source", "facility_id", "exam_code"):
-        h.update("\x1f".join("" if v is None else str(v) for v in exposures[column].tolist()).encode())
+        # Few distinct IDs and codes per file: hash them once and each row's index.
+        codes, uniques = pd.factorize(exposures[column], use_na_sentinel=True)
+        h.update("\x1f".join(str(v) for v in uniques).encode())
+        h.update(codes.astype(np.int64).tobytes())
         h.update(b"\x1e")
     h.update(exposures["year"].to_numpy(dtype=float, na_value=np.nan).tobytes())
     values = np.ascontiguousarray(exposures[list(NUMERIC_COLUMNS)].to_numpy(dtype=float))

@@ -101,7 +101,7 @@ def _check_extent(name: str, rows: int, columns: int, limits: Limits, how: str) 
         )
 
 
-def _sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+def _sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, head: bytes) -> None:
     """Refuse an xlsx sheet whose used area is beyond ``limits``.
 
     The declared dimension (``<dimension ref="A1:XFD1048576"/>``) is read from
@@ -109,19 +109,18 @@ def _sheet_extent(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) ->
     sheet that declares less than it holds is caught by the worker that reads
     it (its crash fails that file alone).
     """
+    m = _DIMENSION.search(head[:4096])
+    if m is not None:
+        c0, r0, c1, r1 = m.groups()
+        c1, r1 = c1 or c0, r1 or r0
+        rows = int(r1) - int(r0) + 1
+        columns = _column_number(c1) - _column_number(c0) + 1
+        _check_extent(info.filename, rows, columns, limits, "declares")
+        return
     with zf.open(info) as fh:
-        head = fh.read(4096)
-        m = _DIMENSION.search(head)
-        if m is not None:
-            c0, r0, c1, r1 = m.groups()
-            c1, r1 = c1 or c0, r1 or r0
-            rows = int(r1) - int(r0) + 1
-            columns = _column_number(c1) - _column_number(c0) + 1
-            _check_extent(info.filename, rows, columns, limits, "declares")
-            return
         max_row = max_col = 0
         tail = b""
-        chunk = head
+        chunk = fh.read(1 << 20)
         while chunk:
             data = tail + chunk
             for col, row in _CELL_REF.findall(data):
@@ -198,8 +197,6 @@ def _check_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
             for info in zf.infolist():
                 if not info.filename.endswith((".xml", ".rels")):
                     continue
-                if info.filename.startswith("xl/worksheets/") and info.filename.count("/") == 2:
-                    _sheet_extent(zf, info, limits)
                 if info.file_size > _BOMB_MIN_BYTES and info.file_size > _BOMB_RATIO * max(info.compress_size, 1):
                     raise FileRejected(
                         f"refused: {info.filename} inflates to {info.file_size / 2**20:.0f} MB "
@@ -208,6 +205,8 @@ def _check_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
                 with zf.open(info) as fh:
                     # A document type declaration stands before the root element.
                     head = fh.read(65536)
+                if info.filename.startswith("xl/worksheets/") and info.filename.count("/") == 2:
+                    _sheet_extent(zf, info, limits, head)
                 if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
                     data = zf.read(info) if info.file_size < 2**20 else head
                     try:

@@ -57,6 +57,7 @@ from .notebooks import (
     KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input, rdsr_input,
 )
 from .plans import Plan, RunOptions, plans_from_options
+from ..core.tables import write_xlsx
 
 log = logging.getLogger(__name__)
 
@@ -369,9 +370,7 @@ def _write_xlsx_copies(folder: Path) -> None:
         csvs = sorted(sub.glob("*.csv"))
         if not csvs or any(sub.glob("*.xlsx")):
             continue
-        with pd.ExcelWriter(sub / f"{sub.name}.xlsx", engine="openpyxl") as writer:
-            for c in csvs:
-                pd.read_csv(c, dtype=str, keep_default_na=False).to_excel(writer, sheet_name=c.stem[:31], index=False)
+        write_xlsx({c.stem: pd.read_csv(c, dtype=str, keep_default_na=False) for c in csvs}, sub / f"{sub.name}.xlsx")
 
 
 def _write_index(work: Path, manifest: Mapping) -> None:

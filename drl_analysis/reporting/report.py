@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..core.paths import PROCESSED_DIR
+from ..core.tables import write_csv, write_xlsx
 from .figures import (  # noqa: F401  (re-exported)
     FIGURES,
     cluster_figure,
@@ -84,12 +85,9 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path, *, pre
     written = {}
     for name, frame in tables.items():
         p = out_dir / f"{prefix}_{name}.csv"
-        frame.to_csv(p, index=False, lineterminator="\n")
+        write_csv(frame, p)
         written[name] = p
-    xlsx = out_dir / f"{prefix}_tables.xlsx"
-    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-        for name, frame in tables.items():
-            frame.to_excel(writer, sheet_name=name[:31], index=False)
+    xlsx = write_xlsx(tables, out_dir / f"{prefix}_tables.xlsx")
     return written, xlsx
 
 

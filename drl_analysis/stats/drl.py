@@ -23,6 +23,7 @@ from ..core.catalogue import Catalogue, load_catalogue
 from ..core.columns import CT_QUANTITIES, DOSE_QUANTITIES, QUANTITIES
 from ..core.errors import UserError
 from ..core.paths import PROCESSED_DIR
+from ..core.tables import no_formulas, write_csv
 from ..core.years import format_years, parse_years
 from ..store.urls import existing_database
 from .drl_tables import (  # noqa: F401  (re-exported: the public names of the DRL statistics)
@@ -273,6 +274,7 @@ def write_drl_xlsx(result: DrlResult, path: str | Path) -> Path:
         params = _parameter_rows(result.parameters)
         params.to_excel(xw, sheet_name="Parameters", index=False)
         _format_sheet(xw.sheets["Parameters"], [24, 60, 70], "A2")
+        no_formulas(xw.book)
     return path
 
 
@@ -295,8 +297,8 @@ def write_drl_outputs(result: DrlResult, out_dir: str | Path | None = None) -> d
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / v for k, v in OUTPUT_FILES.items()}
     # CSV keeps full precision (shortest repr that round-trips).
-    result.table.to_csv(paths["table"], index=False, lineterminator="\n")
-    result.by_year.to_csv(paths["by_year"], index=False, lineterminator="\n")
+    write_csv(result.table, paths["table"])
+    write_csv(result.by_year, paths["by_year"])
     write_drl_xlsx(result, paths["xlsx"])
     doc = {
         "parameters": result.parameters,

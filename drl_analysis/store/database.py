@@ -43,6 +43,7 @@ import sqlalchemy as sa
 
 from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 from ..core.errors import UserError
+from ..core.tables import write_csv
 
 metadata = sa.MetaData()
 
@@ -212,6 +213,8 @@ def make_engine(url: str) -> sa.Engine:
             _add_missing_columns(engine)
             break
         except sa.exc.OperationalError as exc:
+            if attempt == 1 and "already exists" in str(exc.orig).lower():
+                continue  # another process created the tables at the same moment
             raise UserError(f"--db: cannot open {shown} ({' '.join(str(exc.orig).split())})") from None
         except (sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
             # Another process created the tables at the same moment.
@@ -616,5 +619,5 @@ def export_csv(url: str, out: str) -> int:
     Columns: :data:`drl_analysis.core.columns.EXPORT_COLUMNS`, then ``flags``.
     """
     frame = load_exposures(url)
-    frame.to_csv(out, index=False, lineterminator="\n")
+    write_csv(frame, out)
     return len(frame)

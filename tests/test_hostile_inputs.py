@@ -1,0 +1,279 @@
+"""Hostile and unlucky inputs: no file takes a batch down, no cell becomes a formula.
+
+Each test builds one kind of bad input next to good files and asserts what a
+user needs: the other files stored, a one-line reason for the bad one,
+nothing written as a formula, nothing lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from conftest import postgres_url_or_skip, survey_rows, template_row
+
+from drl_analysis.cli import main
+from drl_analysis.core.tables import neutralise_text, write_csv, write_xlsx
+from drl_analysis.ingest.overview import accounting_tables, write_accounting
+from drl_analysis.store import load_exposures, load_table
+
+FIRST = 12
+HOSTILE = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://example.invalid","x")', "+1+1", "@SUM(1)", "-2+3", "\t=1"]
+
+
+def _good(write_xlsx, n: int) -> list[Path]:
+    return [write_xlsx(f"AeSt_Nord_202{i}.xlsx", survey_rows([template_row(i + 1, 9003, 10.0 + i)], year=2020 + i))
+            for i in range(n)]
+
+
+def _rewrite_sheet(path: Path, out: Path, change) -> Path:
+    """Copy an xlsx, changing the XML of its first worksheet."""
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = change(data.decode()).encode()
+            zout.writestr(info, data)
+    return out
+
+
+def _far_cell(text: str, dimension: str | None) -> str:
+    text = text.replace("</sheetData>", '<row r="1048576"><c r="XFD1048576" t="n"><v>1</v></c></row></sheetData>')
+    if dimension is not None:
+        import re
+        text = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{dimension}"/>', text)
+    return text
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sheet_declaring_the_whole_grid_is_refused_and_the_others_stored(write_xlsx, ingest, tmp_path, jobs):
+    good = _good(write_xlsx, 4)
+    bad = _rewrite_sheet(good[0], tmp_path / "in" / "AeSt_Sued_2023.xlsx", lambda t: _far_cell(t, "A1:XFD1048576"))
+    run = ingest(tmp_path / "in", jobs=jobs)
+    outcome = {f.source_file: f for f in run.summary.files}
+    assert [outcome[p.name].status for p in good] == ["stored"] * 4
+    assert outcome[bad.name].status == "failed"
+    assert "17,179,869,184 cells" in outcome[bad.name].message and "--max-cells" in outcome[bad.name].message
+
+
+def test_sheet_hiding_a_far_cell_crashes_only_its_worker(write_xlsx, ingest, tmp_path):
+    good = _good(write_xlsx, 3)
+    # The declared dimension lies (A1:I12); the reader crashes on the real extent.
+    bad = _rewrite_sheet(good[0], tmp_path / "in" / "AeSt_Sued_2023.xlsx", lambda t: _far_cell(t, "A1:I12"))
+    run = ingest(tmp_path / "in", jobs=2, max_memory_mb=1024)
+    outcome = {f.source_file: f for f in run.summary.files}
+    assert [outcome[p.name].status for p in good] == ["stored"] * 3
+    assert outcome[bad.name].status == "failed"
+    assert outcome[bad.name].message.startswith("the reader crashed on this file (signal")
+    subs = run.table("submissions").set_index("source_file")
+    assert subs.loc[bad.name, "status"] == "failed"
+
+
+def test_one_stray_cell_far_below_is_no_million_rejections(write_xlsx, ingest, tmp_path):
+    rows = survey_rows([template_row(1, 9003, 10.0)])
+    rows.extend([[] for _ in range(1_048_575 - len(rows))])
+    rows.append(["x"])
+    path = write_xlsx("AeSt_Nord_2023.xlsx", rows)
+    start = time.monotonic()
+    run = ingest(path)
+    assert time.monotonic() - start < 60
+    t = run.summary.totals()
+    assert t["rows_stored"] == 1
+    assert t["rows_read"] == t["rows_stored"] + t["rows_rejected"] < 10
+    assert run.rejections["source_row"].max() == 1_048_576
+
+
+def test_kill_of_the_ingest_leaves_no_worker_behind(write_xlsx, tmp_path):
+    for i in range(40):
+        write_xlsx(f"AeSt_{i:02d}_2023.xlsx", survey_rows([template_row(i, 9003, 10.0 + k) for k in range(300)]))
+    script = textwrap.dedent(f"""
+        import sys
+        from drl_analysis.ingest import ingest_paths
+        ingest_paths([{str(tmp_path / 'in')!r}], {f'sqlite:///{tmp_path / "db.sqlite"}'!r}, progress=False, jobs=2)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent.parent)
+    deadline = time.monotonic() + 120
+    children: list[int] = []
+    while time.monotonic() < deadline and not children:
+        time.sleep(0.2)
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
+        children = [int(x) for x in out.split()]
+    assert children, "the ingest started no worker"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+    assert alive == []
+
+
+def test_two_ingests_into_one_database_wait_for_each_other(write_xlsx, tmp_path):
+    for i in range(6):
+        write_xlsx(f"a/AeSt_A{i}_2023.xlsx", survey_rows([template_row(i, 9003, 10.0 + k) for k in range(50)]))
+        write_xlsx(f"b/AeSt_B{i}_2023.xlsx", survey_rows([template_row(i, 9004, 20.0 + k) for k in range(50)]))
+    db = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    errors: list[BaseException] = []
+
+    def run(folder):
+        from drl_analysis.ingest import ingest_paths
+        try:
+            ingest_paths([tmp_path / "in" / folder], db, progress=False, jobs=1)
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in ("a", "b")]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert len(load_exposures(db)) == 600
+    assert (load_table(db, "submissions")["status"] == "stored").sum() == 12
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_no_text_from_a_submission_becomes_a_formula(write_csv, ingest, tmp_path, text):
+    rows = survey_rows([template_row(text, 9003, "10"), template_row(2, 9003, "11")], header_row=1)
+    run = ingest(write_csv("AeSt_Nord_2023.csv", rows, delimiter=";"))
+    stored = run.exposures.set_index("source_row")
+    assert stored.loc[2, "facility_id"] == text.strip()  # the raw value in the database
+    out = tmp_path / "export.csv"
+    assert main(["export", "--db", run.db, "--out", str(out)]) == 0
+    cells = pd.read_csv(out, dtype=str, keep_default_na=False)["facility_id"].tolist()
+    assert all(not c.startswith(("=", "+", "@", "\t", "\r")) and not (c.startswith("-") and not c[1:].replace(".", "").isdigit())
+               for c in cells), cells
+    written = write_accounting(accounting_tables(run.db), tmp_path / "acc")
+    for p in written:
+        assert not any(line.startswith(("=", "+", "@")) or ",=" in line for line in p.read_text().splitlines())
+
+
+def test_xlsx_we_write_has_no_formula_cell(tmp_path):
+    frame = pd.DataFrame({"facility_id": HOSTILE, "dap_cgycm2": range(len(HOSTILE))})
+    path = write_xlsx({"t": frame}, tmp_path / "t.xlsx")
+    ws = openpyxl.load_workbook(path)["t"]
+    cells = [c for row in ws.iter_rows(min_row=2) for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert [c.value for c in ws["A"][1:]] == HOSTILE  # the raw text, as a string
+
+
+def test_csv_neutralising_keeps_numbers_and_ordinary_ids(tmp_path):
+    assert [neutralise_text(v) for v in ["-1.5", "+3", "-", "KH-07", "12", 5]] == ["-1.5", "+3", "-", "KH-07", "12", 5]
+    frame = pd.DataFrame({"x": HOSTILE})
+    text = write_csv(frame, tmp_path / "x.csv").read_text()
+    assert all(line.startswith(("'", "\"'", "x")) for line in text.splitlines())
+
+
+def test_a_long_facility_id_is_stored_on_sqlite(write_xlsx, ingest):
+    long_id = "KH " + "x" * 183
+    run = ingest(write_xlsx("AeSt_Nord_2023.xlsx", survey_rows([template_row(long_id, 9003, 10.0)])))
+    assert run.exposures["facility_id"].tolist() == [long_id]
+
+
+@pytest.mark.postgres
+def test_a_long_facility_id_is_stored_on_postgres_and_the_batch_goes_on(write_xlsx, ingest, tmp_path):
+    import sqlalchemy as sa
+
+    url = postgres_url_or_skip()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for table in ("rejections", "repairs", "exposures", "sheets", "submissions"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
+    engine.dispose()
+    long_id = "KH " + "x" * 183
+    for i in range(4):
+        write_xlsx(f"AeSt_{i}_2023.xlsx", survey_rows([template_row(long_id if i == 1 else i, 9003, 10.0)]))
+    run = ingest(tmp_path / "in", db=url)
+    assert [f.status for f in run.summary.files] == ["stored"] * 4
+    assert long_id in run.exposures["facility_id"].tolist()
+
+
+def test_utf16_csv_is_read(tmp_path, ingest):
+    path = tmp_path / "in" / "AeSt_Nord_2023.csv"
+    path.parent.mkdir(parents=True)
+    rows = survey_rows([template_row(1, 9003, "10,5")], header_row=1)
+    text = "\n".join(";".join(str(v) for v in r) for r in rows) + "\n"
+    path.write_bytes(text.encode("utf-16"))
+    run = ingest(path)
+    assert run.exposures["dap_cgycm2"].tolist() == [10.5]
+
+
+def test_a_csv_cell_over_128_kb_is_read_without_a_traceback(tmp_path, ingest, caplog):
+    path = tmp_path / "in" / "AeSt_Nord_2023.csv"
+    path.parent.mkdir(parents=True)
+    rows = survey_rows([template_row(1, 9003, "10"), template_row(1, 9003, "11")], header_row=1)
+    rows[1][0] = "x" * 200_000  # a huge facility ID
+    path.write_text("\n".join(",".join(str(v) for v in r) for r in rows) + "\n")
+    run = ingest(path)
+    assert run.summary.files[0].status == "stored"
+    assert "Traceback" not in caplog.text
+    assert run.exposures["dap_cgycm2"].tolist() == [10.0, 11.0]
+
+
+def test_the_same_rows_resaved_with_other_line_ends_are_refused_naming_the_first(tmp_path, ingest):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = survey_rows([template_row(1, 9003, "10"), template_row(2, 9003, "11")], header_row=1)
+    text = "\n".join(",".join(str(v) for v in r) for r in rows) + "\n"
+    (folder / "AeSt_Nord_2023.csv").write_bytes(text.encode())
+    (folder / "resaved").mkdir()
+    (folder / "resaved" / "AeSt_Nord_2023.csv").write_bytes(text.replace("\n", "\r\n").encode())
+    run = ingest(folder)
+    outcome = {f.source_file: f for f in run.summary.files}
+    assert outcome["AeSt_Nord_2023.csv"].status == "stored"
+    assert outcome["resaved/AeSt_Nord_2023.csv"].status == "duplicate"
+    assert "stored file AeSt_Nord_2023.csv" in outcome["resaved/AeSt_Nord_2023.csv"].message
+    assert len(run.exposures) == 2
+
+
+def test_a_file_that_failed_before_is_read_again_not_called_stored(write_xlsx, ingest, tmp_path, monkeypatch):
+    import drl_analysis.ingest.submission as submission
+
+    path = write_xlsx("AeSt_Nord_2023.xlsx", survey_rows([template_row(1, 9003, 10.0)]))
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    real = submission.repair_sheet
+
+    def boom(*a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(submission, "repair_sheet", boom)
+    first = ingest(path, db=db)
+    assert first.summary.files[0].status == "failed"
+    monkeypatch.setattr(submission, "repair_sheet", real)
+    second = ingest(path, db=db)
+    assert second.summary.files[0].status == "stored"
+    assert len(second.exposures) == 1
+
+
+def test_hidden_sheet_is_read_and_said_so(tmp_path, ingest):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Exposure data"
+    for r, row in enumerate(survey_rows([template_row(1, 9003, 10.0)]), start=1):
+        for c, v in enumerate(row, start=1):
+            if v not in ("", None):
+                ws.cell(r, c, v)
+    hidden = wb.create_sheet("Alt")
+    hidden.sheet_state = "hidden"
+    hidden["A1"] = "old"
+    path = tmp_path / "in" / "AeSt_Nord_2023.xlsx"
+    path.parent.mkdir(parents=True)
+    wb.save(path)
+    run = ingest(path)
+    assert "sheet 'Alt' is hidden in the workbook; read all the same" in run.summary.files[0].notes
+
+
+def test_ingest_of_a_missing_folder_creates_no_database(tmp_path, capsys):
+    db = tmp_path / "db.sqlite"
+    assert main(["ingest", str(tmp_path / "nothing"), "--db", f"sqlite:///{db}"]) == 2
+    assert not db.exists()
+    assert "no such file or folder" in capsys.readouterr().err
