@@ -314,19 +314,6 @@ _CODE_SEQUENCES = frozenset({0x0040A043, 0x0040A168, 0x004008EA})
 _SEQUENCE_CACHE: dict = {}
 
 
-def _long_header(buf: bytes, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
-    """Tag, VR, length and value position of an element whose header is not the
-    short explicit one: implicit VR, or an explicit VR with a 4-byte length."""
-    if explicit:
-        if pos + 12 > len(buf):
-            raise NotDicom("truncated (the file ends inside an element)")
-        group, elem, vr, _ = _HDR.unpack_from(buf, pos)
-        return group << 16 | elem, vr, _U32.unpack_from(buf, pos + 8)[0], pos + 12
-    group, elem, length = _IMPLICIT_HDR.unpack_from(buf, pos)
-    tag = group << 16 | elem
-    return tag, (b"SQ" if (length == _UNDEFINED or tag in _SQ_TAGS) else None), length, pos + 8
-
-
 def _is_sequence(tag: int, vr: bytes | None, length: int) -> bool:
     # A sequence written UN is encoded in implicit VR little endian.
     return vr == b"SQ" or (vr == b"UN" and (length == _UNDEFINED or tag in _SQ_TAGS))
@@ -367,42 +354,94 @@ def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimit
     With ``sr`` the elements are those of an SR content item: once its
     concept name is read, an item whose concept the reader never needs is
     skipped (returned as None) when its length is known; a content sequence
-    inside is read the same way.
+    inside is read the same way. (The hot loop of the reader: the common
+    explicit-VR element is handled inline, everything else in helpers.)
     """
     out: dict = {}
     n = len(buf)
-    unpack = _HDR.unpack_from
+    unpack, unpack_u32 = _HDR.unpack_from, _U32.unpack_from
     while pos < end:
-        if pos + 8 > n:
-            raise NotDicom("truncated (the file ends inside an element)")
+        if pos + 12 > n:
+            return _tail(buf, pos, end, explicit, out, delimited)
         group, elem, vr, length = unpack(buf, pos)
-        if not explicit or (vr in _LONG_VRS and group != 0xFFFE):
-            tag, vr, length, pos = _long_header(buf, pos, explicit)
-        elif vr in _SHORT_VRS or group == 0xFFFE:
-            tag, pos = group << 16 | elem, pos + 8
+        tag = group << 16 | elem
+        if not explicit or group == 0xFFFE:
+            tag, vr, length, pos = _other_header(buf, pos, explicit, out, delimited)
+            if vr is _END:
+                return out, pos
+        elif vr in _LONG_VRS:
+            length, pos = unpack_u32(buf, pos + 8)[0], pos + 12
+        elif vr in _SHORT_VRS:
+            pos += 8
         else:
             raise NotDicom(f"corrupt (element ({group:04X},{elem:04X}) has no value representation)")
-        if tag >> 16 == 0xFFFE:
-            if tag == _ITEM_END and delimited:
-                return out, pos
-            raise NotDicom(f"corrupt (an item tag ({tag >> 16:04X},{tag & 0xFFFF:04X}) where an element belongs)")
         if top and tag >= _PIXEL_DATA:
             return out, end
-        if _is_sequence(tag, vr, length):
+        if (vr == b"SQ" or vr == b"UN") and _is_sequence(tag, vr, length):
             out[tag], pos = _sequence_value(buf, pos, tag, vr, length, explicit, depth, tag == _CONTENT and (sr or top))
             if sr and tag == _CONCEPT_NAME and not delimited and _unwanted(out):
                 return None, end
             continue
         stop = pos + length
-        if length == _UNDEFINED or stop > n:
-            raise NotDicom(f"corrupt (element ({tag >> 16:04X},{tag & 0xFFFF:04X}) of undefined length)"
-                           if length == _UNDEFINED else "truncated (the file ends inside an element)")
+        if stop > n or length == _UNDEFINED:
+            _bad_length(tag, length)
         out[tag] = buf[pos:stop]
         pos = stop
     if delimited or pos != end:
         raise NotDicom("truncated (an item has no end)" if delimited
                        else "corrupt (an element runs past the end of its item)")
     return out, pos
+
+
+#: Marks the end of an item met where an element header was expected.
+_END = object()
+
+
+def _other_header(buf: bytes, pos: int, explicit: bool, out: dict, delimited: bool):
+    """Tag, VR, length and value position of an element in implicit VR, or of an
+    item tag (``_END`` as VR for the item delimiter that ends a delimited item)."""
+    group, elem, length = _IMPLICIT_HDR.unpack_from(buf, pos)
+    tag = group << 16 | elem
+    if group == 0xFFFE:
+        if tag == _ITEM_END and delimited:
+            return tag, _END, 0, pos + 8
+        raise NotDicom(f"corrupt (an item tag ({group:04X},{elem:04X}) where an element belongs)")
+    if explicit:  # pragma: no cover - explicit headers of group FFFE only come here
+        raise NotDicom(f"corrupt (element ({group:04X},{elem:04X}))")
+    return tag, (b"SQ" if (length == _UNDEFINED or tag in _SQ_TAGS) else None), length, pos + 8
+
+
+def _tail(buf: bytes, pos: int, end: int, explicit: bool, out: dict, delimited: bool):
+    """The last elements of a buffer, where fewer than 12 bytes are left: only an
+    item delimiter or a short element fits."""
+    n = len(buf)
+    while pos < end:
+        if pos + 8 > n:
+            raise NotDicom("truncated (the file ends inside an element)")
+        group, elem, vr, length = _HDR.unpack_from(buf, pos)
+        if not explicit or group == 0xFFFE:
+            tag, vr, length, pos = _other_header(buf, pos, explicit, out, delimited)
+            if vr is _END:
+                return out, pos
+        elif vr in _SHORT_VRS:
+            tag, pos = group << 16 | elem, pos + 8
+        else:
+            raise NotDicom("truncated (the file ends inside an element)")
+        stop = pos + length
+        if stop > n or length == _UNDEFINED:
+            raise NotDicom("truncated (the file ends inside an element)")
+        out[tag] = [] if vr == b"SQ" else buf[pos:stop]  # a sequence here is empty: its length is 0
+        pos = stop
+    if delimited or pos != end:
+        raise NotDicom("truncated (an item has no end)" if delimited
+                       else "corrupt (an element runs past the end of its item)")
+    return out, pos
+
+
+def _bad_length(tag: int, length: int) -> None:
+    if length == _UNDEFINED:
+        raise NotDicom(f"corrupt (element ({tag >> 16:04X},{tag & 0xFFFF:04X}) of undefined length)")
+    raise NotDicom("truncated (the file ends inside an element)")
 
 
 def _sequence(buf: bytes, pos: int, length: int, explicit: bool, depth: int, sr: bool = False):
