@@ -62,13 +62,14 @@ What is stored beyond the exposure
 
 Duplicates and cumulative updates
     The same SOP instance sent again adds nothing (its study is rejected:
-    ``the same report (SOP instance) is stored from FILE``). A report of a
-    study and device already stored whose irradiation events include all of
-    the stored one's and more is a cumulative update: it replaces the stored
-    one (whose row is then rejected, ``replaced by the cumulative update in
-    FILE``; repair ``rdsr_cumulative_update``); a report whose events are
-    all in the stored one is rejected. Reports without event UIDs are
-    compared by content date and time.
+    ``the same report (SOP instance) was read before from FILE``). A report
+    of a study and device already stored whose irradiation events include
+    all of the stored one's and more is a cumulative update: it replaces the
+    stored one (whose row is then rejected, ``replaced by the cumulative
+    update in FILE``; repair ``rdsr_cumulative_update``); a report whose
+    events are all in the stored one, or that shares only some of them, is
+    rejected; one with other events of the same study is stored beside it.
+    Reports without event UIDs are compared by content date and time.
 
 Plausibility
     Values outside their quantity's range are flagged ``out_of_range`` as in
@@ -83,12 +84,13 @@ Bad inputs (one-line reasons; the file is recorded as failed)
     corrupt files.
 
 Speed
-    pydicom reads a file lazily; its per-attribute access costs some 30 times
+    pydicom reads a file lazily; its per-attribute access costs some 36 times
     the read when a whole SR tree is walked. This module therefore parses the
     file's bytes itself (explicit and implicit VR little endian, deflated;
-    other transfer syntaxes through pydicom), walks the tree once into plain
-    objects, and looks concepts up in dicts. Workers read; the main process
-    writes batches of reports in one transaction each.
+    big endian through pydicom), builds plain objects of the content items
+    it needs while parsing, and looks concepts up in dicts. Workers read;
+    the main process writes batches of reports in one transaction each
+    (see ``benchmarks/rdsr.md``).
 """
 
 from __future__ import annotations
