@@ -569,7 +569,9 @@ def _text_ascii(raw: bytes | None) -> str:
     """A value of an ASCII VR (UI, CS, DA, DT, TM, AS, DS, IS), padding removed."""
     if not raw:
         return ""
-    return raw.decode("latin-1").strip(" \x00")
+    text = raw.decode("latin-1").strip(" \x00")
+    # A NUL inside a value is no character of these VRs (and PostgreSQL refuses it in text).
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 class _Text:
@@ -593,7 +595,8 @@ class _Text:
             if self._encodings is None:
                 self._encodings = convert_encodings(list(self.terms))
             text = decode_bytes(raw, self._encodings, set())
-        return text.strip(" \x00")
+        text = text.strip(" \x00")
+        return text.replace("\x00", "") if "\x00" in text else text
 
 
 # ---------------------------------------------------------------------------
@@ -1673,7 +1676,7 @@ class _Pending:
     """One report waiting in the batch, with its rows (changed where the writer rejects it)."""
 
     __slots__ = ("read", "outcome", "status", "submission", "exposure", "sheet", "repairs", "rejection", "document",
-                 "notes", "stored_entry")
+                 "notes", "stored_entry", "replaces")
 
     def __init__(self, read: Read, outcome):
         self.read = read
@@ -1684,6 +1687,7 @@ class _Pending:
         self.notes = list(read.notes)
         self.status = "stored" if self.exposure is not None else "rejected"
         self.stored_entry = None
+        self.replaces: list[tuple[_Stored, str]] = []  # stored reports in the database it replaces, and why
 
     def reject(self, reason: str) -> None:
         self.status = "rejected"
@@ -1724,7 +1728,6 @@ class Writer:
         self.pending: list[_Pending] = []
         self.by_sop: dict[str, str] = {}
         self.by_study: dict[tuple[str, str], list[_Stored]] = {}
-        self.updates: list[tuple[_Stored, str]] = []  # stored rows to mark replaced, and by which file
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.select(rdsr.c.submission_id, submissions.c.source_file, rdsr.c.status, rdsr.c.sop_key,
@@ -1814,7 +1817,7 @@ class Writer:
             old.pending.reject(reason)
             old.pending.fill()
         else:
-            self.updates.append((old, reason))
+            p.replaces.append((old, reason))
             if old.outcome is not None:  # stored earlier in this run
                 o = old.outcome
                 o.rows_stored, o.rows_rejected, o.flagged, o.reasons = 0, 1, 0, {reason: 1}
@@ -1826,16 +1829,58 @@ class Writer:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pending and not self.updates:
+        """Write the batch in one transaction; if the database refuses it, each
+        report in a transaction of its own, so that a refused report fails alone."""
+        import sqlalchemy as sa
+
+        if not self.pending:
             return
-        with self.engine.begin() as conn:
-            ids = _write_batch(conn, self.pending, self.updates)
+        try:
+            with self.engine.begin() as conn:
+                ids = _write_batch(conn, self.pending)
+        except sa.exc.SQLAlchemyError as exc:
+            ids = {}
+            for p in self.pending:
+                try:
+                    if len(self.pending) == 1:
+                        raise exc
+                    with self.engine.begin() as conn:
+                        ids.update(_write_batch(conn, [p]))
+                except sa.exc.SQLAlchemyError as refused:
+                    self._refused(p, refused)
         # What is now in the database is known by its submission id.
         for p in self.pending:
-            if p.stored_entry is not None:
+            if p.stored_entry is not None and p.read.sha256 in ids:
                 p.stored_entry.submission_id, p.stored_entry.pending = ids[p.read.sha256], None
         self.pending = []
-        self.updates = []
+
+    def _refused(self, p: _Pending, exc: Exception) -> None:
+        """Record a report the database refused as a failed file. The stored
+        reports it was to replace stay as they are; a report of the same batch
+        it replaced stays rejected (ingest the refused file again once the
+        database takes it)."""
+        import sqlalchemy as sa
+
+        why = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        log.warning("the database refused %s: %s", p.read.source_file, why)
+        reason = f"the database refused the file ({why})"
+        o = p.outcome
+        o.status, o.message, o.notes = "failed", reason, []
+        o.rows_read = o.rows_stored = o.rows_rejected = o.repairs = o.flagged = 0
+        o.reasons = {}
+        if p.read.study:
+            same = self.by_study.setdefault((p.read.study, p.read.device), [])
+            if p.stored_entry in same:  # not stored after all
+                same.remove(p.stored_entry)
+            same += [old for old, _ in p.replaces]  # still stored
+        p.stored_entry = None
+        failed = _Pending(p.read._replace(state="failed", message=reason,
+                                          rows=_rows(Report(p.read.source_file, p.read.sha256, failed=reason))), o)
+        try:
+            with self.engine.begin() as conn:
+                _write_batch(conn, [failed])
+        except sa.exc.SQLAlchemyError:  # the failure is reported all the same
+            log.exception("could not record the failure of %s", p.read.source_file)
 
 
 def _num_text(value) -> str:
@@ -1922,7 +1967,7 @@ def _rows(rep: Report, raw: str | None = None) -> tuple:
     return submission, exposure, sheet, repairs, rejection, document
 
 
-def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str]]) -> dict[str, int]:
+def _write_batch(conn, pending: list[_Pending]) -> dict[str, int]:
     """Write one batch in the open transaction ``conn``; return ``{sha256: submission id}``."""
     from ..store.database import EXPOSURE_NAMES, _statements, submissions
 
@@ -1956,7 +2001,7 @@ def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str
     for table, values in tables.items():
         if values:
             conn.exec_driver_sql(_statement(dialect, table, ["submission_id", *names[table]]), values)
-    for old, reason in updates:
+    for old, reason in (u for p in pending for u in p.replaces):
         sub = old.submission_id
         conn.exec_driver_sql(f"DELETE FROM exposures WHERE submission_id = {mark}", (sub,))
         conn.exec_driver_sql(
