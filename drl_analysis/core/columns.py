@@ -270,6 +270,16 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "inference": "what the rule inferred, in words (an inference that could be wrong)",
     "touched": "rows (or, for header rules, columns) the inference touched; see unit",
     "values": "number of values",
+    "origin": "where the exposures came from: survey file, or RDSR (a DICOM dose report)",
+    "exposures": "number of exposures stored",
+    "report": "kind of DICOM dose report: ct (CT Radiation Dose, TID 10011) or projection (Projection X-Ray "
+    "Radiation Dose, TID 10001)",
+    "study_description": "study description of the DICOM dose reports",
+    "studies": "number of studies (one DICOM dose report each)",
+    "requested_procedure": "requested procedures the dose reports name, most frequent first (at most 3)",
+    "protocol": "acquisition protocols the dose reports name, most frequent first (at most 3)",
+    "without_exam_code": "dose reports stored without exam code: the procedure map gives none (flagged "
+    "unmapped_procedure)",
     # Dose-report screens read by OCR (01)
     "layout": "screen layout the image was read with (a YAML file of drl_analysis/data/layouts)",
     "dap_total_gycm2": "total dose-area product read off the screen, Gy·cm²",
@@ -321,6 +331,12 @@ TABLE_COLUMN_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("ingest_inferences_by_file.csv", "unit"): "what touched counts: rows or columns",
     ("ingest_inferences_by_file.csv", "share"): "touched rows divided by the file's rows read, 0 to 1 "
     "(empty for header rules)",
+    ("ingest_rdsr_reports.csv", "read"): "DICOM dose reports read (one per file)",
+    ("ingest_rdsr_reports.csv", "stored"): "dose reports stored as exposures",
+    ("ingest_rdsr_reports.csv", "rejected"): "dose reports whose study was not stored (each reason in the rejections "
+    "table)",
+    ("ingest_rdsr_reports.csv", "replaced"): "dose reports replaced by a later cumulative report of the same study "
+    "and device",
     ("ingest_sheets.csv", "status"): "what the sheet held: data, or why it was not read",
     ("ingest_sheets.csv", "reason"): "how the sheet was read, or why not",
     ("ingest_sheets.csv", "year"): "survey year the sheet was stored under",

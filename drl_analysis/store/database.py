@@ -209,14 +209,18 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
     shown = parsed.render_as_string(hide_password=True)
-    for attempt in (1, 2):
+    for attempt in range(1, 6):
         try:
             metadata.create_all(engine)
             _add_missing_columns(engine)
             break
         except sa.exc.OperationalError as exc:
-            if attempt == 1 and "already exists" in str(exc.orig).lower():
-                continue  # another process created the tables at the same moment
+            why = str(exc.orig).lower()
+            if attempt < 5 and ("already exists" in why or "database is locked" in why):
+                # Another process is creating the tables (one by one) or switching the
+                # new file to WAL at the same moment.
+                time.sleep(0.05 * attempt)
+                continue
             raise UserError(f"--db: cannot open {shown} ({' '.join(str(exc.orig).split())})") from None
         except (sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
             # Another process created the tables at the same moment.
