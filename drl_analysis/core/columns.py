@@ -293,6 +293,9 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "air_kerma_lateral_mgy": "air kerma of the lateral plane, mGy",
     "consistent": "whether the values read agree with the screen's own sums",
     "needs_review": "whether a person should check the values read",
+    "review_fields": "the fields a reviewer should look at, comma-separated",
+    "source": "where the values come from: ocr (read off the image) or corrected (a reviewer's corrections applied)",
+    "corrected_fields": "the fields whose values a reviewer corrected, comma-separated",
     # The annual report's own tables (05)
     "item": "what the row states",
     "kind": "kind of the row's item",
