@@ -34,7 +34,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drl_analysis.ocr import reader as ocr  # noqa: E402
+from drl_analysis.ocr import batch, engines, images, layouts, values  # noqa: E402
 from drl_analysis.synthetic import screens  # noqa: E402
 
 
@@ -50,18 +50,20 @@ def baseline_read(path: str) -> dict:
     os.environ["OMP_THREAD_LIMIT"] = "1"
     row: dict = {"source_file": path}
     try:
-        text = pytesseract.image_to_string(ocr.load_image(path), lang="eng")
-    except ocr.ImageError as exc:
+        text = pytesseract.image_to_string(images.load_image(path), lang="eng")
+    except images.ImageError as exc:
         row["reason"] = str(exc)
         return row
     best = None
-    for layout in (ocr.load_layout(n) for n in ocr.available_layouts()):
+    for layout in (layouts.load_layout(n) for n in layouts.available_layouts()):
         found = {}
         for field in layout.fields:
             words = r"\s*".join(re.escape(w) for w in field.label.replace("*", "").split())
-            m = re.search(words + r"\W*\s+(?P<value>\d[\d.,:]*)\s*(?P<unit>[^\n]*)", text, re.IGNORECASE)
+            # A number may hold spaces between groups of three digits ("1 234,5").
+            m = re.search(words + r"\W*\s+(?P<value>\d(?:[\d.,:]| (?=\d{3}\b))*)\s*(?P<unit>[^\n]*)", text,
+                          re.IGNORECASE)
             if m:
-                found[field.column] = ocr.parse_reading(f"{m['value']} {m['unit']}", field, layout.language)
+                found[field.column] = values.parse_reading(f"{m['value']} {m['unit']}", field, layout.language)
         if best is None or len(found) > len(best[1]):
             best = (layout, found)
     layout, found = best
@@ -76,16 +78,19 @@ def _score(table: pd.DataFrame, truth: pd.DataFrame) -> dict:
     merged = truth.merge(table, left_on="source_file", right_on="name", how="left", suffixes=("_true", ""))
     right = wrong_unflagged = 0
     review = merged["needs_review"].fillna(True).astype(bool) if "needs_review" in merged else None
-    for column in ocr.OCR_FIELDS:
+    all_right = pd.Series(True, index=merged.index)
+    for column in layouts.OCR_FIELDS:
         read = merged[column].astype(float) if column in merged else pd.Series(np.nan, index=merged.index)
         ok = np.isclose(read, merged[f"{column}_true"], rtol=1e-9, atol=1e-9) & read.notna()
         right += int(ok.sum())
+        all_right &= ok
         if review is not None:
             wrong_unflagged += int((~ok & ~review).sum())
-    total = len(merged) * len(ocr.OCR_FIELDS)
+    total = len(merged) * len(layouts.OCR_FIELDS)
     return {
         "fields right": f"{right}/{total} = {right / total:.2%}",
         "reports marked needs_review": "-" if review is None else int(review.sum()),
+        "fully right reports marked": "-" if review is None else f"{int((review & all_right).sum())}/{int(all_right.sum())}",
         "wrong fields in reports not marked": "-" if review is None else wrong_unflagged,
     }
 
@@ -99,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each method, alternating; the fastest counts (other load on the machine "
                              "only ever slows a run down)")
-    parser.add_argument("--engine", default="auto", choices=ocr.ENGINES,
+    parser.add_argument("--engine", default="auto", choices=engines.ENGINES,
                         help="how the reader runs Tesseract: its library in each worker, or processes "
                              "(pytesseract); the baseline always runs processes")
     args = parser.parse_args(argv)
     jobs = args.jobs or os.cpu_count() or 1
-    engine = ocr.resolve_engine(args.engine)
+    engine = engines.resolve_engine(args.engine)
     with tempfile.TemporaryDirectory() as tmp:
         truth = screens.write_reports(tmp, n=args.n, seed=args.seed, degrade=not args.clean)
         files = [str(Path(tmp) / f) for f in truth["source_file"]]
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 return pd.DataFrame(list(pool.map(baseline_read, files, chunksize=4)))
 
         def run_reader() -> pd.DataFrame:
-            return ocr.read_reports(files, jobs=jobs, progress=False, engine=engine)
+            return batch.read_reports(files, jobs=jobs, progress=False, engine=engine)
 
         methods = {"whole page + regex": run_baseline, "drl_analysis.ocr": run_reader}
         for r in range(args.repeat):

@@ -277,3 +277,11 @@ def test_ingest_of_a_missing_folder_creates_no_database(tmp_path, capsys):
     assert main(["ingest", str(tmp_path / "nothing"), "--db", f"sqlite:///{db}"]) == 2
     assert not db.exists()
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_a_duplicate_header_column_is_named_as_such(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DAP [cGy·cm²]", "DAP [cGy·cm²] (2)"]
+    run = ingest(write_xlsx("AeSt_Nord_2023.xlsx", survey_rows([[1, 9003, 10.0, 11.0]], header=header)))
+    assert run.exposures["dap_cgycm2"].tolist() == [10.0]
+    notes = run.summary.files[0].notes
+    assert any("names dap_cgycm2 again; 'DAP [cGy·cm²]' was read, this one kept out" in n for n in notes), notes

@@ -1,4 +1,4 @@
-"""Reading dose values off dose-report screens: numbers, units, checks, formats, bad images, accuracy."""
+"""Reading dose-report screens: layouts, file formats, bad images, the Tesseract engines, the command line."""
 
 from __future__ import annotations
 
@@ -11,124 +11,32 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from drl_analysis.ocr import reader as ocr
+from drl_analysis.core.errors import UserError
+from drl_analysis.ocr import batch, engines, layouts, page, reader
 
 from drl_analysis.synthetic import screens
 from drl_analysis.cli import main
-
-EN = {f.column: f for f in ocr.load_layout("clarityiq_en").fields}
-DE = {f.column: f for f in ocr.load_layout("clarityiq_de").fields}
-
-
-def read(text: str, column: str, notation: str = "en", **kwargs) -> ocr.Reading:
-    return ocr.parse_reading(text, (EN if notation == "en" else DE)[column], notation, **kwargs)
-
-
-def fields_right(table: pd.DataFrame, truth: pd.DataFrame) -> tuple[int, int, pd.DataFrame]:
-    """Fields read right, fields in all, and the wrong fields with the report's review mark."""
-    table = table.assign(source_file=table["source_file"].map(lambda p: Path(p).name))
-    merged = truth.merge(table, on="source_file", suffixes=("_true", ""))
-    assert len(merged) == len(truth)
-    wrong = []
-    for column in ocr.OCR_FIELDS:
-        ok = np.isclose(merged[column].astype(float), merged[f"{column}_true"], rtol=1e-9, atol=1e-9)
-        for _, row in merged[~ok].iterrows():
-            wrong.append({"file": row["source_file"], "column": column, "true": row[f"{column}_true"],
-                          "read": row[column], "needs_review": row["needs_review"]})
-    total = len(merged) * len(ocr.OCR_FIELDS)
-    return total - len(wrong), total, pd.DataFrame(wrong, columns=["file", "column", "true", "read", "needs_review"])
-
-
-# --------------------------------------------------------------------------- numbers and units
-
-
-def test_thousands_and_decimals_follow_the_screen_language():
-    assert read("1,765 mGy", "air_kerma_total_mgy", "en").value == 1765
-    assert read("1.765 mGy", "air_kerma_total_mgy", "de").value == 1765
-    assert read("24.7 min", "fluoro_time_min", "en").value == pytest.approx(24.7)
-    assert read("24,7 min", "fluoro_time_min", "de").value == pytest.approx(24.7)
-    # The same text on a German screen is a decimal number: 1.765 mGy, printed with 3 decimals.
-    assert read("1,765 Gy", "air_kerma_total_mgy", "de").value == pytest.approx(1765.0)
-
-
-@pytest.mark.parametrize(
-    "text, notation",
-    [("445 Gy·cm²", "en"), ("445,000 mGy x cm2", "en"), ("44.500 cGy·cm²", "de"), ("44,500 µGy m²", "en")],
-)
-def test_dap_in_every_screen_unit_becomes_gray_square_centimetres(text, notation):
-    assert read(text, "dap_total_gycm2", notation).value == pytest.approx(445.0)
-
-
-@pytest.mark.parametrize("text", ["24.7 min", "24:42 mm:ss", "24:42 min", "1482 s"])
-def test_fluoroscopy_time_becomes_minutes(text):
-    assert read(text, "fluoro_time_min").value == pytest.approx(24.7)
-
-
-def test_counts_are_whole_numbers_without_a_unit():
-    assert read("1,234", "exposure_images").value == 1234
-    assert not read("12,5", "exposure_series").valid
-    assert not read("1]", "exposure_series").valid  # 11 with its second digit misread
-
-
-def test_lost_decimal_point_breaks_the_screens_number_format():
-    lost = read("304 min", "fluoro_time_min")
-    assert not lost.valid and "decimals" in lost.problem
-    assert read("30.4 min", "fluoro_time_min").valid
-    # Three significant digits in Gy·cm²: 7.56 and 75.6 and 756, never 7.5 or 7.560.
-    assert read("7.56 Gy cm2", "dap_exposure_gycm2").valid
-    assert not read("7.5 Gy cm2", "dap_exposure_gycm2").valid
-
-
-def test_misread_signs_and_letters_are_not_taken_for_digits_silently():
-    assert not read("$25", "exposure_images").valid
-    zero = read("O mGy", "air_kerma_lateral_mgy")
-    assert zero.value == 0 and zero.conf <= 50  # taken, but only if another reading agrees
-
-
-def test_units_as_tesseract_misreads_them():
-    dap = EN["dap_total_gycm2"].units
-    assert ocr.match_unit("Gy-cm?", dap) == "Gy·cm²"
-    assert ocr.match_unit("cGyxcm?", dap) == "cGy·cm²"
-    assert ocr.match_unit("pGy x m?", dap) == "µGy·m²"
-    assert ocr.match_unit("mGy", EN["air_kerma_total_mgy"].units) == "mGy"
-    # "Gy m²" is one letter from Gy·cm² and from µGy·m²: undecided, unless a neighbour row tells.
-    assert ocr.match_unit("Gy m2", dap) is None
-    assert ocr.match_unit("Gy m2", dap, prefer="µGy·m²") == "µGy·m²"
-    # ... or the screen's format and range: 8722 Gy·cm² is no procedure, 8722 µGy·m² is.
-    guessed = read("8.722 Gy x m2", "dap_exposure_gycm2", "de")
-    assert guessed.unit == "µGy·m²" and guessed.value == pytest.approx(87.22) and guessed.conf <= 80
-
-
-def test_sum_checks_allow_display_rounding_and_nothing_more():
-    total, exposure, fluoro = (read(t, "dap_total_gycm2") for t in ("445 Gy cm2", "135 Gy cm2", "310 Gy cm2"))
-    assert ocr.check_sum(total, [exposure, fluoro])
-    assert not ocr.check_sum(total, [exposure, read("312 Gy cm2", "dap_fluoro_gycm2")])
-    # 24.7 shown for 12.34 + 12.36 = 24.70; 12.3 + 12.4 are what the screen prints.
-    t, a, b = (read(x, "dap_exposure_gycm2") for x in ("24.7 Gy cm2", "12.3 Gy cm2", "12.4 Gy cm2"))
-    assert ocr.check_sum(t, [a, b])
-    assert not ocr.check_sum(t, [a, read("12.6 Gy cm2", "dap_exposure_gycm2")])
-    kerma = [read(x, "air_kerma_total_mgy") for x in ("1,765 mGy", "1,765 mGy", "0 mGy")]
-    assert ocr.check_sum(kerma[0], kerma[1:])
+from ocr_truth import fields_right
 
 
 # --------------------------------------------------------------------------- layouts
 
 
 def test_shipped_layouts_are_english_and_german_clarityiq():
-    assert ocr.available_layouts() == ("clarityiq_de", "clarityiq_en")
-    en, de = ocr.load_layout("clarityiq_en"), ocr.load_layout("clarityiq_de")
-    assert en.columns == de.columns == ocr.OCR_FIELDS
+    assert layouts.available_layouts() == ("clarityiq_de", "clarityiq_en")
+    en, de = layouts.load_layout("clarityiq_en"), layouts.load_layout("clarityiq_de")
+    assert en.columns == de.columns == layouts.OCR_FIELDS
     assert (en.language, de.language) == ("en", "de")
     assert {c.name for c in en.checks} == {"dap_sum", "air_kerma_sum", "exposure_zero"}
 
 
 def test_unknown_layout_is_a_user_error(tmp_path):
-    with pytest.raises(ocr.UserError, match="--layout"):
-        ocr.load_layout("siemens_x")
+    with pytest.raises(UserError, match="--layout"):
+        layouts.load_layout("siemens_x")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\ntitle: t\nlanguage: fr\nfields: []\n", encoding="utf-8")
-    with pytest.raises(ocr.UserError, match="language"):
-        ocr.load_layout(bad)
+    with pytest.raises(UserError, match="language"):
+        layouts.load_layout(bad)
 
 
 # --------------------------------------------------------------------------- images
@@ -148,7 +56,7 @@ def every_format(tmp_path_factory):
         path = screens.write_screen(screen, folder / f"{fmt}_{i}", seed=i)
         rows.append({"source_file": path.name, "layout": screen.layout.name, **screen.truth})
     truth = pd.DataFrame(rows)
-    table = ocr.read_reports([folder], jobs=1, progress=False)
+    table = batch.read_reports([folder], jobs=1, progress=False)
     return truth, table, folder
 
 
@@ -184,7 +92,7 @@ def test_corrupt_and_foreign_images_get_a_row_with_the_reason(tmp_path, every_fo
     letter.save(folder / "letter.png")
     (folder / "notes.txt").write_text("not an image", encoding="utf-8")
 
-    table = ocr.read_reports([folder], jobs=1, progress=False)
+    table = batch.read_reports([folder], jobs=1, progress=False)
     names = table["source_file"].map(lambda p: Path(p).name).tolist()
     assert names == sorted(names) and "notes.txt" not in names
     rows = table.set_index(table["source_file"].map(lambda p: Path(p).name))
@@ -202,24 +110,24 @@ def test_rotated_screen_with_border_is_straightened_and_its_rows_found():
     screen = screens.random_screen(rng, layouts=("clarityiq_en",), degrade=False)
     screen.style.rotation_deg, screen.style.border = 0.8, (60, 10, 5, 70)
     gray = np.asarray(screens.render_screen(screen).convert("L"))
-    page = ocr.locate(gray)
+    found = page.locate(gray)
     # PIL turns counter-clockwise; the reader undoes it in image coordinates (y down).
-    assert page.angle_deg == pytest.approx(-0.8, abs=0.1)
-    assert len(page.table()) == len(screen.layout.fields)
-    assert page.dark == screen.style.dark
+    assert found.angle_deg == pytest.approx(-0.8, abs=0.1)
+    assert len(found.table()) == len(screen.layout.fields)
+    assert found.dark == screen.style.dark
 
 
 def test_rows_are_matched_by_their_labels_when_one_is_missing(tmp_path):
     rng = np.random.default_rng(3)
     screen = screens.random_screen(rng, layouts=("clarityiq_en",), degrade=False, file_format="png")
     image = np.array(screens.render_screen(screen).convert("L"))
-    row = ocr.locate(image).table()[4]  # Fluoroscopy Cumulative DAP
+    row = page.locate(image).table()[4]  # Fluoroscopy Cumulative DAP
     image[int(row.top) - 2:int(row.bottom) + 2, :] = int(np.median(image))
     Image.fromarray(image).save(tmp_path / "cut.png")
-    result = ocr.read_reports([tmp_path / "cut.png"], jobs=1, progress=False).iloc[0]
+    result = batch.read_reports([tmp_path / "cut.png"], jobs=1, progress=False).iloc[0]
     assert result["needs_review"] and "rows not found: dap_fluoro_gycm2" in result["reason"]
     assert pd.isna(result["dap_fluoro_gycm2"])
-    for column in ocr.OCR_FIELDS:
+    for column in layouts.OCR_FIELDS:
         if column != "dap_fluoro_gycm2":
             assert result[column] == pytest.approx(screen.truth[column]), column
 
@@ -229,7 +137,7 @@ def test_rows_are_matched_by_their_labels_when_one_is_missing(tmp_path):
 
 def require_tesseract_library() -> None:
     """Skip where no Tesseract library is installed; where one is, it must load and work."""
-    problem = ocr._library_problem()
+    problem = engines._library_problem()
     if problem and ctypes.util.find_library("tesseract") is None:
         pytest.skip(problem)
     assert not problem, problem
@@ -248,30 +156,30 @@ def test_each_tesseract_engine_reads_degraded_screens_right(engine, few_degraded
     if engine == "library":
         require_tesseract_library()
     folder, truth = few_degraded
-    table = ocr.read_reports([folder], jobs=1, progress=False, engine=engine)
+    table = batch.read_reports([folder], jobs=1, progress=False, engine=engine)
     right, total, wrong = fields_right(table, truth)
     assert right == total, wrong
     assert not table["needs_review"].any(), table[["source_file", "reason"]]
 
 
 def test_engine_is_chosen_by_parameter_or_environment(monkeypatch):
-    monkeypatch.delenv(ocr.ENGINE_VARIABLE, raising=False)
-    assert ocr.resolve_engine("process") == "process"
-    monkeypatch.setenv(ocr.ENGINE_VARIABLE, "process")
-    assert ocr.resolve_engine() == "process"
-    monkeypatch.setenv(ocr.ENGINE_VARIABLE, "gpu")
-    with pytest.raises(ocr.UserError, match=ocr.ENGINE_VARIABLE):
-        ocr.resolve_engine()
-    with pytest.raises(ocr.UserError, match="engine"):
-        ocr.resolve_engine("tesseract")
+    monkeypatch.delenv(engines.ENGINE_VARIABLE, raising=False)
+    assert engines.resolve_engine("process") == "process"
+    monkeypatch.setenv(engines.ENGINE_VARIABLE, "process")
+    assert engines.resolve_engine() == "process"
+    monkeypatch.setenv(engines.ENGINE_VARIABLE, "gpu")
+    with pytest.raises(UserError, match=engines.ENGINE_VARIABLE):
+        engines.resolve_engine()
+    with pytest.raises(UserError, match="engine"):
+        engines.resolve_engine("tesseract")
 
 
 def test_without_the_tesseract_library_auto_falls_back_to_processes(monkeypatch):
-    monkeypatch.delenv(ocr.ENGINE_VARIABLE, raising=False)
-    monkeypatch.setattr(ocr, "_library_problem", lambda: "the Tesseract library cannot be loaded (test)")
-    assert ocr.resolve_engine() == "process"
-    with pytest.raises(ocr.UserError, match="cannot be loaded"):
-        ocr.resolve_engine("library")
+    monkeypatch.delenv(engines.ENGINE_VARIABLE, raising=False)
+    monkeypatch.setattr(engines, "_library_problem", lambda: "the Tesseract library cannot be loaded (test)")
+    assert engines.resolve_engine() == "process"
+    with pytest.raises(UserError, match="cannot be loaded"):
+        engines.resolve_engine("library")
 
 
 @pytest.mark.parametrize("seed", [21, 27, 58])
@@ -279,28 +187,15 @@ def test_a_lone_zero_in_bold_type_is_read_by_the_library(seed):
     """Alone on its line a bold 0 is as much an o, and Tesseract reads nothing; beside a copy of itself, a 0."""
     require_tesseract_library()
     screen = screens.random_screen(np.random.default_rng(seed), layouts=("clarityiq_en",), degrade=False)
-    assert screen.style.font == "DejaVuSans-Bold.ttf" and screen.truth["air_kerma_lateral_mgy"] == 0
-    report = ocr._Report(Path("screen.png"), [screen.layout])
-    report.page = ocr.locate(np.asarray(screens.render_screen(screen).convert("L")))
-    report._map(screen.layout, dict(enumerate(range(len(screen.layout.fields)))), report.page.table())
+    screen.style.font = "DejaVuSans-Bold.ttf"
+    screen.values["air_kerma_lateral_mgy"], screen.truth["air_kerma_lateral_mgy"] = "0", 0.0
+    report = reader.ReportReader(Path("screen.png"), [screen.layout])
+    report.page = page.locate(np.asarray(screens.render_screen(screen).convert("L")))
+    report.map(screen.layout, dict(enumerate(range(len(screen.layout.fields)))), report.page.table())
     row = report.rows["air_kerma_lateral_mgy"]
-    request = report._crop("number", "air_kerma_lateral_mgy", row,
-                           (row.value[0], row.value[0] + 1.2 * report.page.char_px), 0)
-    assert [w.text for w in ocr._read_slot(ocr.tesseract_library(), request)] == ["0"]
-
-
-# --------------------------------------------------------------------------- accuracy
-
-
-def test_degraded_batch_is_read_with_no_wrong_value_left_unflagged(tmp_path):
-    """80 degraded renders of every kind: at least 99.5 % of fields right, and every wrong field in a
-    report marked needs_review."""
-    truth = screens.write_reports(tmp_path, n=80, seed=2025, degrade=True)
-    table = ocr.read_reports([tmp_path], jobs=2, progress=False)
-    right, total, wrong = fields_right(table, truth)
-    assert right / total >= 0.995, wrong
-    assert wrong["needs_review"].all(), wrong
-    assert table["needs_review"].mean() <= 0.2
+    request = report.crop("number", "air_kerma_lateral_mgy", row,
+                          (row.value[0], row.value[0] + 1.2 * report.page.char_px), 0)
+    assert [w.text for w in engines.read_alone(engines.tesseract_library(), request.image, request.whitelist)] == ["0"]
 
 
 # --------------------------------------------------------------------------- command line
@@ -312,9 +207,9 @@ def test_command_writes_the_contract_columns_and_a_quartile_sheet(tmp_path):
     assert main(["ocr", str(tmp_path / "in"), "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
     sheets = pd.read_excel(out, sheet_name=None, engine="openpyxl")
     reports, quartiles = sheets["reports"], sheets["quartiles"].set_index("column")
-    contract = ["source_file", "layout", *ocr.OCR_FIELDS, "consistent", "needs_review"]
+    contract = ["source_file", "layout", *layouts.OCR_FIELDS, "consistent", "needs_review"]
     assert list(reports.columns[: len(contract)]) == contract
-    assert {f"conf_{c}" for c in ocr.OCR_FIELDS} | {f"raw_{c}" for c in ocr.OCR_FIELDS} | {"reason"} <= set(reports)
+    assert {f"conf_{c}" for c in layouts.OCR_FIELDS} | {f"raw_{c}" for c in layouts.OCR_FIELDS} | {"reason"} <= set(reports)
     assert len(reports) == len(truth)
     good = reports[~reports["needs_review"]]
     expected = good["fluoro_time_min"].quantile([0.25, 0.5, 0.75])  # pandas' default is linear
@@ -348,10 +243,10 @@ def test_missing_path_and_custom_layout_file(tmp_path, capsys):
     assert "nowhere" in capsys.readouterr().err
     # A layout is data: a copy under another name reads the same screens.
     custom = tmp_path / "my_screen.yaml"
-    text = (ocr.LAYOUT_DIR / "clarityiq_en.yaml").read_text(encoding="utf-8")
+    text = (layouts.LAYOUT_DIR / "clarityiq_en.yaml").read_text(encoding="utf-8")
     custom.write_text(text.replace("name: clarityiq_en", "name: my_screen"), encoding="utf-8")
     truth = screens.write_reports(tmp_path / "in", n=2, seed=6, degrade=False, layouts=("clarityiq_en",))
-    table = ocr.read_reports([tmp_path / "in"], layout=custom, jobs=1, progress=False)
+    table = batch.read_reports([tmp_path / "in"], layout=custom, jobs=1, progress=False)
     assert (table["layout"] == "my_screen").all()
     right, total, wrong = fields_right(table, truth)
     assert right == total, wrong

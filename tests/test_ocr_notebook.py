@@ -6,34 +6,50 @@ import nbformat
 import numpy as np
 import pandas as pd
 import papermill as pm
+from PIL import Image
 
-from drl_analysis.ocr import reader as ocr
+from drl_analysis.ocr import layouts
 
 from drl_analysis.synthetic import screens
 from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
 
 
-def test_ocr_notebook_writes_reports_and_quartiles(tmp_path, monkeypatch):
+def test_ocr_notebook_writes_reports_quartiles_and_the_review(tmp_path, monkeypatch):
     # The kernel imports the package from this checkout, installed or not.
     monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
     truth = screens.write_reports(tmp_path / "screens", n=5, seed=8, degrade=False)
+    # Two images that are no dose report: one corrected by hand, one left to review.
+    for name in ("blank.png", "other.png"):
+        Image.fromarray(np.full((200, 300), 128, np.uint8)).save(tmp_path / "screens" / name)
+    fixes = tmp_path / "corrections.csv"
+    fixes.write_text("source_file,field,value_read,corrected_value\n"
+                     + "".join(f"blank.png,{c},,{i + 1}\n" for i, c in enumerate(layouts.OCR_FIELDS)), encoding="utf-8")
     out = tmp_path / "out" / "dose_reports.xlsx"
     executed = tmp_path / "01_ocr_extraction.ipynb"
     pm.execute_notebook(
         str(NOTEBOOK_DIR / "01_ocr_extraction.ipynb"),
         str(executed),
-        parameters={"input_dir": str(tmp_path / "screens"), "layout": "auto", "out_file": str(out), "jobs": 1},
+        parameters={"input_dir": str(tmp_path / "screens"), "layout": "auto", "out_file": str(out), "jobs": 1,
+                    "review_dir": str(tmp_path / "review"), "corrections": str(fixes)},
         kernel_name="python3",
         cwd=str(tmp_path),
         progress_bar=False,
     )
     sheets = pd.read_excel(out, sheet_name=None, engine="openpyxl")
-    reports = sheets["reports"].sort_values("source_file", ignore_index=True)
-    assert len(reports) == 5
-    assert np.allclose(reports["dap_total_gycm2"], truth["dap_total_gycm2"])
+    reports = sheets["reports"].set_index("source_file")
+    assert len(reports) == 7
+    assert np.allclose(reports.loc[truth["source_file"], "dap_total_gycm2"], truth["dap_total_gycm2"])
+    assert reports.loc["blank.png", "source"] == "corrected" and not reports.loc["blank.png", "needs_review"]
+    assert reports.loc["blank.png", "air_kerma_lateral_mgy"] == 9
+    assert reports.loc["other.png", "needs_review"] and reports.loc["other.png", "source"] == "ocr"
+    page = (tmp_path / "review" / "index.html").read_text(encoding="utf-8")
+    assert "1 of 7 reports to review" in page and "other.png" in page
+    assert len(pd.read_csv(tmp_path / "review" / "corrections.csv")) == 9 + 9  # blank.png's kept, other.png's to fill
     quartiles = sheets["quartiles"].set_index("column")
-    assert set(ocr.OCR_FIELDS) <= set(quartiles.index)
+    assert set(layouts.OCR_FIELDS) <= set(quartiles.index)
     assert (quartiles["p25"] <= quartiles["p75"]).all()
     nb = nbformat.read(executed, as_version=4)
     figures = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert figures, "the histograms were not drawn"
+    shown = [o for c in nb.cells for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
+    assert any("other.png" in "".join(o["data"]["text/html"]) for o in shown), "the review was not shown"

@@ -46,6 +46,10 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "ocr": (
         ("drl-analysis ocr screens/ --out dose_reports.xlsx", "every screenshot under screens/, layout found by itself"),
+        ("drl-analysis ocr screens/ --out dose_reports.xlsx --review review/",
+         "and a page of the reports to review, with review/corrections.csv to fill in"),
+        ("drl-analysis ocr screens/ --out dose_reports.xlsx --corrections review/corrections.csv",
+         "read again, the values typed in the filled file replacing the readings"),
     ),
     "analyse": (
         ("drl-analysis analyse --out analysis/ --years 2024", "outliers, alerts and clusters of the 2024 survey"),

@@ -24,7 +24,7 @@ from ..core.catalogue import Catalogue
 from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 from ..store.database import SubmissionRecord
 from .contents import SheetNotRead, check_columns
-from .headers import HeaderMatch, find_header, find_labels, labels_from_name, read_unit_row, year_of_sheet_name
+from .headers import HeaderMatch, find_header, find_labels, labels_from_name, match_column, read_unit_row, year_of_sheet_name
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, inference_counts, reject_sheet, repair_sheet, repr_number
 from .sheets import facility_of_sheet_name, is_instruction_sheet, split_tables
@@ -353,6 +353,15 @@ class _Joined:
     unknown: list[str] = field(default_factory=list)
 
 
+def _unknown_note(sheet: str, header: str, column_map: dict[str, str]) -> str:
+    """Why a column was kept out: no exposure column, or a second column of one already read."""
+    named = match_column(header)[0]
+    if named in column_map and column_map[named] != header:
+        return (f"sheet {sheet!r}: column {header!r} names {named} again; "
+                f"{column_map[named]!r} was read, this one kept out")
+    return f"sheet {sheet!r}: column {header!r} is not an exposure column; kept out"
+
+
 _NO_YEAR = "no survey year: give it in the Year cell, a Year column, the file name or --year"
 _NO_SOURCE = "no data source: give it in the Data source cell, the file name or --data-source"
 
@@ -396,8 +405,7 @@ def _join_sheets(results: list[tuple[SheetResult, str | None, int | None]], sour
         })
         if result.rows_read != stored + len(result.rejections):  # pragma: no cover - a bug of ours
             raise AssertionError(f"{source_file} sheet {result.name!r}: rows do not add up")
-        joined.unknown.extend(f"sheet {result.name!r}: column {u!r} is not an exposure column; kept out"
-                              for u in result.unknown_columns)
+        joined.unknown.extend(_unknown_note(result.name, u, result.column_map) for u in result.unknown_columns)
     return joined
 
 

@@ -85,7 +85,7 @@ def _outlier_parameter(name: str) -> Callable[[object], str | None]:
 
 
 def _layout(value: object) -> str | None:
-    from ..ocr.reader import available_layouts
+    from ..ocr.layouts import available_layouts
 
     if value == "auto" or value in available_layouts() or Path(str(value)).expanduser().is_file():
         return None

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from ..ocr.reader import Layout, available_layouts, load_layout
+from ..ocr.layouts import Layout, available_layouts, load_layout
 
 #: Fonts shipped inside matplotlib; no download needed.
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
@@ -141,6 +141,8 @@ class Screen:
     truth : dict
         Output column -> displayed value in the column's canonical unit.
     style : ScreenStyle
+    number_format : NumberFormat, optional
+        How the values were printed.
     """
 
     layout: Layout
@@ -148,6 +150,93 @@ class Screen:
     units: dict[str, str]
     truth: dict[str, float]
     style: ScreenStyle
+    number_format: NumberFormat | None = None
+
+
+#: Thousands separators a screen may print: none, the notation's own, a space, a narrow no-break space.
+GROUPINGS: tuple[str, ...] = ("none", "notation", "space", "thin")
+_GROUP_CHARS = {"none": "", "space": " ", "thin": "\u202f"}
+#: How a screen prints its decimals: a fixed count per row (0–3, drawn per
+#: row), significant digits (2–4 per screen), or up to 1–3 decimals with
+#: trailing zeros dropped (27.0 printed "27").
+DECIMAL_STYLES: tuple[str, ...] = ("per_row", "significant", "trimmed")
+#: How a screen prints the fluoroscopy time, with the unit texts it may print next to it.
+TIME_FORMATS: dict[str, tuple[str, ...]] = {
+    "min": ("min",),
+    "mm:ss": ("mm:ss", "min", ""),
+    "hh:mm:ss": ("hh:mm:ss", ""),
+    "s": ("s",),
+}
+
+
+@dataclass
+class NumberFormat:
+    """How one screen prints its numbers, independent of the layout's usual format.
+
+    Attributes
+    ----------
+    notation : {"en", "de"}
+        Decimal comma or point (``1,234.5`` or ``1.234,5``).
+    grouping : str
+        Thousands separator, one of :data:`GROUPINGS`.
+    decimals : str
+        One of :data:`DECIMAL_STYLES`.
+    digits : int
+        Significant digits (``"significant"``, 2–4) or most decimals (``"trimmed"``, 1–3).
+    time : str
+        Format of the fluoroscopy time, a key of :data:`TIME_FORMATS`.
+    """
+
+    notation: str = "en"
+    grouping: str = "notation"
+    decimals: str = "per_row"
+    digits: int = 3
+    time: str = "min"
+
+    @property
+    def group(self) -> str:
+        """The thousands separator printed."""
+        if self.grouping == "notation":
+            return "," if self.notation == "en" else "."
+        return _GROUP_CHARS[self.grouping]
+
+    def row_decimals(self, rng: np.random.Generator, x: float) -> int | None:
+        """Decimals for a value ``x`` in its printed unit (None: trailing zeros are dropped, see :meth:`text`)."""
+        if self.decimals == "per_row":
+            return int(rng.integers(0, 4))
+        if self.decimals == "significant":
+            return min(3, max(0, self.digits - 1 - int(np.floor(np.log10(abs(x)))))) if x else 0
+        return None
+
+    def text(self, x: float, decimals: int | None) -> tuple[str, float]:
+        """The printed text of ``x`` and the value it shows."""
+        # No more than seven digits in all: screens have no room for 45,123.456.
+        room = max(0, 7 - len(str(int(abs(round(x))))))
+        if decimals is None:
+            most = min(self.digits, room)
+            shown = round(x, most)
+            text = f"{shown:,.{most}f}"
+            text = text.rstrip("0").rstrip(".") if "." in text else text
+        else:
+            decimals = min(decimals, room)
+            shown = round(x, decimals)
+            text = f"{shown:,.{decimals}f}"
+        text = text.replace(",", "\0").replace(".", "," if self.notation == "de" else ".")
+        text = text.replace("\0", self.group)
+        return text, float(shown)
+
+
+def random_number_format(rng: np.random.Generator, language: str) -> NumberFormat:
+    """Draw how a screen prints numbers: mostly in its language's notation, every grouping, decimal style and time format."""
+    notation = language if rng.random() < 0.9 else ("de" if language == "en" else "en")
+    decimals = str(rng.choice(DECIMAL_STYLES))
+    return NumberFormat(
+        notation=notation,
+        grouping=str(rng.choice(GROUPINGS, p=[0.3, 0.4, 0.2, 0.1])),
+        decimals=decimals,
+        digits=int(rng.integers(2, 5)) if decimals == "significant" else int(rng.integers(1, 4)),
+        time=str(rng.choice(list(TIME_FORMATS), p=[0.4, 0.3, 0.15, 0.15])),
+    )
 
 
 def format_number(value: float, decimals: int, notation: str, thousands: bool = True) -> str:
@@ -156,17 +245,8 @@ def format_number(value: float, decimals: int, notation: str, thousands: bool = 
     >>> format_number(1765, 0, "en"), format_number(1765, 0, "de"), format_number(24.7, 1, "de")
     ('1,765', '1.765', '24,7')
     """
-    text = f"{value:,.{decimals}f}" if thousands else f"{value:.{decimals}f}"
-    if notation == "de":
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
-
-
-def _decimals(x: float, steps: tuple[tuple[float, int], ...]) -> int:
-    for bound, d in steps:
-        if x >= bound:
-            return d
-    return steps[-1][1]
+    fmt = NumberFormat(notation=notation, grouping="notation" if thousands else "none")
+    return fmt.text(value, decimals)[0]
 
 
 def _dap_text(rng, unit: str) -> str:
@@ -176,21 +256,43 @@ def _dap_text(rng, unit: str) -> str:
     return text.replace("cm²", "m²") if area == "m" else text
 
 
-def random_values(rng: np.random.Generator, layout: Layout, thousands: bool = True) -> tuple[dict, dict, dict]:
-    """Draw one procedure's dose values and print them as the screen would.
+def _time_text(rng: np.random.Generator, fmt: NumberFormat, minutes: float) -> tuple[str, str, float]:
+    """Printed fluoroscopy time, its unit text, and the time shown in minutes."""
+    unit = str(rng.choice(TIME_FORMATS[fmt.time]))
+    seconds = int(round(minutes * 60))
+    if fmt.time == "mm:ss":
+        return f"{seconds // 60}:{seconds % 60:02d}", unit, seconds / 60.0
+    if fmt.time == "hh:mm:ss":
+        hours = f"{seconds // 3600:02d}" if rng.random() < 0.5 else str(seconds // 3600)
+        return f"{hours}:{seconds // 60 % 60:02d}:{seconds % 60:02d}", unit, seconds / 60.0
+    if fmt.time == "s":
+        text, shown = fmt.text(seconds, 0)
+        return text, unit, shown / 60.0
+    decimals = fmt.row_decimals(rng, minutes)
+    if decimals is not None:
+        decimals = min(decimals, 2)
+    text, shown = fmt.text(minutes, decimals)
+    return text, unit, shown
+
+
+def random_values(rng: np.random.Generator, layout: Layout,
+                  number_format: NumberFormat | None = None) -> tuple[dict, dict, dict]:
+    """Draw one procedure's dose values and print them as a screen would.
 
     The procedure is drawn in canonical units (DAP in Gy·cm², air kerma in
     mGy, time in minutes); totals are exact sums, then every row is rounded
-    to the screen's display precision on its own.
+    to the precision it is printed with, on its own. The number format is
+    drawn at random (see :func:`random_number_format`), not taken from the
+    layout's usual decimals.
 
     Parameters
     ----------
     rng : numpy.random.Generator
     layout : Layout
         Must have the ClarityIQ rows (the columns of ``OCR_FIELDS`` in
-        :mod:`drl_analysis.ocr.reader`).
-    thousands : bool, default True
-        Print thousands separators.
+        :mod:`drl_analysis.ocr.layouts`).
+    number_format : NumberFormat, optional
+        How numbers are printed; drawn when None.
 
     Returns
     -------
@@ -198,7 +300,7 @@ def random_values(rng: np.random.Generator, layout: Layout, thousands: bool = Tr
         Printed value texts, printed unit texts, and the displayed values in
         canonical units, each by output column.
     """
-    notation = layout.language
+    fmt = number_format or random_number_format(rng, layout.language)
     fluoro_only = rng.random() < 0.06
     exp_dap = 0.0 if fluoro_only else float(np.clip(rng.lognormal(np.log(40.0), 1.1), 0.05, 1500.0))
     flu_dap = float(np.clip(rng.lognormal(np.log(60.0), 1.0), 0.05, 1500.0))
@@ -223,54 +325,24 @@ def random_values(rng: np.random.Generator, layout: Layout, thousands: bool = Tr
     dap_unit = str(rng.choice(list(_DAP_UNITS), p=[0.55, 0.15, 0.15, 0.15]))
     dap_printed = _dap_text(rng, dap_unit)
     factor = _DAP_UNITS[dap_unit][2]
-    for col in ("dap_total_gycm2", "dap_exposure_gycm2", "dap_fluoro_gycm2"):
-        x = exact[col] * factor
-        if dap_unit == "Gy·cm²":
-            d = _decimals(x, ((100, 0), (10, 1), (0, 2)))
-        elif dap_unit == "mGy·cm²":
-            d = 0
-        else:
-            d = _decimals(x, ((100, 0), (0, 1)))
-        x = round(x, d)
-        values[col] = format_number(x, d, notation, thousands)
-        units[col] = dap_printed
-        truth[col] = x / factor
-
     # Screens switch to Gy for large doses only.
     kerma_gy = exact["air_kerma_total_mgy"] >= 1000 and rng.random() < 0.25
-    for col in ("air_kerma_total_mgy", "air_kerma_frontal_mgy", "air_kerma_lateral_mgy"):
-        if kerma_gy:
-            d, x, f = 3, exact[col] / 1000.0, 1000.0
-        else:
-            x, f = exact[col], 1.0
-            d = _decimals(x, ((100, 0), (0, 1)))
-        x = round(x, d)
-        if x == 0:
-            d = 0
-        values[col] = format_number(x, d, notation, thousands)
-        units[col] = "Gy" if kerma_gy else "mGy"
-        truth[col] = x * f
+    kerma_factor = 1e-3 if kerma_gy else 1.0
+    for cols, f, unit in ((("dap_total_gycm2", "dap_exposure_gycm2", "dap_fluoro_gycm2"), factor, dap_printed),
+                          (("air_kerma_total_mgy", "air_kerma_frontal_mgy", "air_kerma_lateral_mgy"),
+                           kerma_factor, "Gy" if kerma_gy else "mGy")):
+        for col in cols:
+            x = exact[col] * f
+            values[col], shown = fmt.text(x, fmt.row_decimals(rng, x))
+            units[col] = unit
+            truth[col] = shown / f
 
     for col, n in (("exposure_series", series), ("exposure_images", images)):
-        values[col] = format_number(n, 0, notation, thousands)
+        values[col], _ = fmt.text(n, 0)
         units[col] = ""
         truth[col] = float(n)
 
-    how = rng.choice(["min", "mm:ss", "s"], p=[0.6, 0.25, 0.15])
-    seconds = int(round(minutes * 60))
-    if how == "min":
-        t = round(minutes, 1)
-        values["fluoro_time_min"] = format_number(t, 1, notation, thousands)
-        units["fluoro_time_min"] = "min"
-        truth["fluoro_time_min"] = t
-    elif how == "mm:ss":
-        values["fluoro_time_min"] = f"{seconds // 60}:{seconds % 60:02d}"
-        units["fluoro_time_min"] = "mm:ss" if rng.random() < 0.5 else "min"
-        truth["fluoro_time_min"] = seconds / 60.0
-    else:
-        values["fluoro_time_min"] = format_number(seconds, 0, notation, thousands)
-        units["fluoro_time_min"] = "s"
-        truth["fluoro_time_min"] = seconds / 60.0
+    values["fluoro_time_min"], units["fluoro_time_min"], truth["fluoro_time_min"] = _time_text(rng, fmt, minutes)
     return values, units, truth
 
 
@@ -364,8 +436,9 @@ def random_screen(
     """
     names = layouts or available_layouts()
     layout = load_layout(str(rng.choice(list(names))))
-    values, units, truth = random_values(rng, layout, thousands=bool(rng.random() < 0.8))
-    return Screen(layout, values, units, truth, random_style(rng, degrade, file_format, scale, compact))
+    number_format = random_number_format(rng, layout.language)
+    values, units, truth = random_values(rng, layout, number_format)
+    return Screen(layout, values, units, truth, random_style(rng, degrade, file_format, scale, compact), number_format)
 
 
 def _font(style: ScreenStyle, factor: float = 1.0) -> ImageFont.FreeTypeFont:
@@ -600,7 +673,7 @@ def write_reports(
     pandas.DataFrame
         One row per file, sorted by ``source_file`` (the file name): the
         layout, the displayed values in canonical units (the output columns
-        of :func:`drl_analysis.ocr.reader.read_reports`), the printed texts and units,
+        of :func:`drl_analysis.ocr.batch.read_reports`), the printed texts and units,
         and the style.
     """
     if n < 0:
@@ -616,6 +689,8 @@ def write_reports(
         row = {"source_file": path.name, "layout": screen.layout.name, **screen.truth}
         row.update({f"text_{c}": screen.values[c] for c in screen.layout.columns})
         row.update({f"unit_{c}": screen.units[c] for c in screen.layout.columns})
+        if screen.number_format is not None:
+            row.update({f"format_{k}": v for k, v in asdict(screen.number_format).items()})
         style = asdict(screen.style)
         row.update({f"style_{k}": (str(v) if isinstance(v, tuple) else v) for k, v in style.items()})
         rows.append(row)

@@ -1,0 +1,211 @@
+"""Image files: finding them, decoding them (PNG, JPEG, TIFF, BMP, DICOM) and preparing crops for Tesseract."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..core.errors import UserError
+
+#: File suffixes taken from folders (a file without suffix is taken when it is DICOM).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
+
+
+class ImageError(ValueError):
+    """An input file that holds no readable image; the message says why."""
+
+
+def is_dicom(path: Path) -> bool:
+    if path.suffix.lower() in (".dcm", ".dicom"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    arr = arr.astype(np.float32)
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi <= lo:
+        return np.zeros(arr.shape, np.uint8)
+    return ((arr - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+#: What pydicom raises on a broken file or pixel data it cannot decode (a truncated
+#: file, a wrong length, an unknown transfer syntax, a missing decoder).
+_DICOM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError,
+                                                  AttributeError, NotImplementedError, RuntimeError, struct.error)
+
+
+def _read_dicom(path: Path) -> np.ndarray:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except (InvalidDicomError, *_DICOM_ERRORS) as exc:
+        raise ImageError(f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+    if "PixelData" not in ds:
+        raise ImageError("DICOM file without pixel data")
+    try:
+        arr = ds.pixel_array
+    except _DICOM_ERRORS as exc:
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
+        raise ImageError(f"DICOM pixel data cannot be decoded (transfer syntax {syntax}: {exc})") from None
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if frames > 1:
+        arr = arr[0]
+    if samples == 3 or arr.ndim == 3:
+        if photometric.startswith("YBR"):
+            from pydicom.pixels import convert_color_space
+
+            arr = convert_color_space(arr, photometric, "RGB")
+        arr = cv2.cvtColor(_to_uint8(arr), cv2.COLOR_RGB2GRAY)
+        return arr
+    bits = int(ds.get("BitsStored", arr.dtype.itemsize * 8))
+    if arr.dtype != np.uint8:
+        # Scale the stored bit range, not min..max, so that faint screens stay faint.
+        low, high = float(arr.min()), float(arr.max())
+        top = float(2**bits - 1) if low >= 0 and high <= 2**bits - 1 else high
+        low = min(low, 0.0)
+        arr = cv2.convertScaleAbs(arr.astype(np.float32) if arr.dtype.kind == "i" else arr,
+                                  alpha=255.0 / max(top - low, 1.0), beta=-255.0 * low / max(top - low, 1.0))
+    if photometric == "MONOCHROME1":
+        arr = 255 - arr
+    return arr
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as an 8-bit grey image as it is displayed.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG, JPEG, TIFF, BMP or DICOM (any bit depth; MONOCHROME1 is inverted;
+        RGB and YBR are turned grey; of several frames the first is read).
+
+    Returns
+    -------
+    ndarray of shape (h, w), uint8
+
+    Raises
+    ------
+    ImageError
+        If the file holds no decodable image; the message says why.
+    """
+    path = Path(path)
+    if is_dicom(path):
+        arr = _read_dicom(path)
+    else:
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+        except OSError as exc:
+            raise ImageError(f"cannot be read ({exc.strerror})") from None
+        # Grey decoding skips JPEG's colour conversion; deep (16-bit) images keep their depth.
+        arr = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH) if data.size else None
+        if arr is None:
+            from PIL import Image
+
+            try:
+                with Image.open(path) as im:
+                    arr = np.asarray(im.convert("L"))
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                raise ImageError("not a readable image (corrupt or unknown format)") from None
+        if arr.ndim == 3:
+            if arr.shape[2] == 4:
+                arr = arr[:, :, :3]
+            arr = cv2.cvtColor(_to_uint8(arr), cv2.COLOR_BGR2GRAY)
+        arr = _to_uint8(arr)
+    if arr.ndim != 2 or min(arr.shape) < 16:
+        raise ImageError(f"image of shape {arr.shape} is too small for a dose report")
+    return np.ascontiguousarray(arr)
+
+
+
+def collect_images(paths: Iterable[str | Path]) -> list[Path]:
+    """The image files among ``paths``: files as given, folders searched recursively.
+
+    In folders, files with an image suffix (:data:`IMAGE_SUFFIXES`) and
+    files without a suffix that are DICOM are taken; hidden files are skipped.
+
+    Raises
+    ------
+    UserError
+        If a path does not exist.
+    """
+    found: set[Path] = set()
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for f in path.rglob("*"):
+                if not f.is_file() or any(part.startswith(".") for part in f.relative_to(path).parts):
+                    continue
+                if f.suffix.lower() in IMAGE_SUFFIXES or (not f.suffix and is_dicom(f)):
+                    found.add(f)
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    return sorted(found, key=lambda f: str(f))
+
+
+# --------------------------------------------------------------------------- crops
+
+#: Preprocessing variants of a value crop, tried in this order: capital
+#: height in pixels, binarised (Otsu), sharpened.
+VARIANTS: tuple[dict, ...] = (
+    {"cap": 17, "binary": False, "sharpen": True},
+    {"cap": 26, "binary": True, "sharpen": False},
+    {"cap": 16, "binary": False, "sharpen": False},
+    {"cap": 32, "binary": False, "sharpen": False},
+    {"cap": 28, "binary": True, "sharpen": True},
+)
+# Read alone, a crop costs Tesseract time per pixel too: labels need no more than this.
+LABEL_CAP = 12
+
+
+def prepare(crop: np.ndarray, variant: dict) -> np.ndarray:
+    """Contrast-stretch a dark-on-light crop, clear dots inside zeros; binarise or sharpen as the variant says."""
+    cumulative = cv2.calcHist([crop], [0], None, [256], [0, 256]).ravel().cumsum()
+    lo, hi = (float(np.searchsorted(cumulative, q * cumulative[-1])) for q in (0.02, 0.90))
+    if hi - lo >= 8:
+        crop = cv2.convertScaleAbs(crop, alpha=255.0 / (hi - lo), beta=-255.0 * lo / (hi - lo))
+    otsu, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    # Ink inside a glyph's hole: the dot or slash of a programmer's zero, which Tesseract
+    # reads as 8 or 6. No digit, separator or unit letter has ink in a hole. Blur joins a
+    # dot to the ring; the ink's dark core (a lower threshold) often keeps them apart.
+    _, core = cv2.threshold(crop, 0.5 * otsu, 255, cv2.THRESH_BINARY_INV)
+    for mask in (ink, core):
+        contours, hierarchy = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+        if hierarchy is None:
+            continue
+        for i, (_, _, _, parent) in enumerate(hierarchy[0]):
+            if parent >= 0 and hierarchy[0][parent][3] >= 0:
+                cv2.drawContours(crop, contours, i, 255, thickness=cv2.FILLED)
+                cv2.drawContours(crop, contours, i, 255, thickness=2)
+    # A rule under or over the row (a table's lines) runs through the whole crop, whose text starts
+    # after a blank margin; beside a lone "0" it makes Tesseract read nothing.
+    rule = ink.shape[1] - int(0.2 * variant.get("cap", 20))
+    if rule > variant.get("cap", 20) and np.count_nonzero(ink, axis=1).max() >= rule:
+        lines = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (rule, 1)))
+        if lines.any():
+            crop[cv2.dilate(lines, np.ones((3, 3), np.uint8)) > 0] = 255
+    if variant.get("sharpen"):
+        blur = cv2.GaussianBlur(crop, (0, 0), 1.2)
+        crop = cv2.addWeighted(crop, 1.7, blur, -0.7, 0)
+    if variant.get("binary"):
+        _, crop = cv2.threshold(cv2.GaussianBlur(crop, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return crop
+
+

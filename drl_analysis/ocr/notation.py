@@ -1,0 +1,123 @@
+"""The number notation of a screen: ``1,234.5`` (English) or ``1.234,5`` (German), from its own numbers.
+
+The layout's language gives the notation a screen usually prints, but
+screens and software versions differ. Numbers that show a notation
+(``12,5``, ``1,234.5``) vote for it; a number that reads differently in the
+two notations (``1,234``: 1234 or 1.234) votes for the one in which alone it
+is plausible; and the screen's sums may hold in one notation only. A number
+the screen's notation leaves ambiguous is marked doubtful (see
+:attr:`drl_analysis.ocr.values.Reading.doubt`): no reading again can settle it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..core.numbers import shown_notation
+from .layouts import Layout
+from .trust import options
+from .values import GROUP_SPACES, NUMBER_HEAD, Reading, check_sum
+
+Readings = dict[str, list[Reading]]
+
+
+def _other(notation: str) -> str:
+    return "de" if notation == "en" else "en"
+
+
+def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
+    """How many fields show German and how many English notation.
+
+    A field votes with its best reading's number when that shows a
+    notation (``12,5``, ``1,234.5``); or with a number that reads
+    differently in the two notations (``1,234``) when only one of its
+    values (in ``parsed_in``, the notation the readings were parsed in,
+    and the other) is plausible.
+    """
+    counts = {"de": 0, "en": 0}
+    for column, found_readings in readings.items():
+        field = layout.field(column)
+        found = options(found_readings)
+        m = NUMBER_HEAD.match(found[0][2].text) if found else None
+        body = "".join(ch for ch in m["num"] if ch not in GROUP_SPACES) if m else ""
+        try:
+            shown = shown_notation(body)[0] if body and ":" not in body else None
+        except ValueError:
+            shown = None
+        if shown:
+            counts[shown] += 1
+            continue
+        for r in found_readings:
+            if r.alternative is not None and r.value is not None:
+                here, there = (field.low <= v <= field.high for v in (r.value, r.alternative))
+                if here != there:
+                    counts[parsed_in if here else _other(parsed_in)] += 1
+                    break
+    return counts
+
+
+def sums_hold(layout: Layout, readings: Readings) -> bool | None:
+    """Whether the sum checks hold for each field's best reading; None when none can be tested.
+
+    False too when a field was read only as implausible values.
+    """
+    best = {c: found[0][2] for c, rs in readings.items() for found in [options(rs)] if found}
+    for column, found_readings in readings.items():
+        field = layout.field(column)
+        if column not in best and any(r.value is not None and not field.low <= r.value <= field.high
+                                      for r in found_readings):
+            return False
+    tested = [check_sum(best[k.total], [best[p] for p in k.parts]) for k in layout.checks
+              if not k.zero_together and all(c in best for c in (k.total, *k.parts))]
+    return all(tested) if tested else None
+
+
+def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) -> Readings:
+    """The readings of a screen in its notation, ambiguous numbers marked doubtful where it is unclear.
+
+    Parameters
+    ----------
+    layout : Layout
+    parse : callable
+        ``parse(notation)`` turns the words read into readings in that
+        notation (``"en"`` or ``"de"``).
+
+    Returns
+    -------
+    dict
+        Output column -> readings, in the notation most of the screen's
+        numbers show (the layout language's on a tie). A number that reads
+        differently in the two notations is doubtful when the votes are not
+        three to one, or none was cast and it has other decimals than the
+        layout's usual ones; unless the screen's sums hold in one notation
+        only.
+    """
+    language = layout.language
+    readings = parse(language)
+    if not any(r.alternative is not None for rs in readings.values() for r in rs):
+        return readings  # every number reads the same in both notations
+    count = votes(layout, readings, language)
+    notation = _other(language) if count[_other(language)] > count[language] else language
+    if notation != language:
+        readings = parse(notation)
+    # A separator misread on one row ("0,000" for 0.000) is outvoted three to one.
+    clear = count[notation] > 0 and count[notation] >= 3 * count[_other(notation)]
+    unknown = not any(count.values())
+    if not clear and any(r.alternative is not None for rs in readings.values() for r in rs):
+        # The screen's sums hold in one notation only: "1,902 = 1,116 + 786" is English.
+        twin = _other(notation)
+        holds = {notation: sums_hold(layout, readings)}
+        twin_readings = parse(twin)
+        holds[twin] = sums_hold(layout, twin_readings)
+        if holds[twin] and holds[notation] is False:
+            readings, clear = twin_readings, True
+        else:
+            readings = parse(notation)
+            clear = bool(holds[notation]) and holds[twin] is False
+    for column, found_readings in readings.items():
+        for r in found_readings:
+            r.doubt = ""
+            if r.alternative is not None and not clear and not (unknown and r.usual):
+                r.doubt = (f"{NUMBER_HEAD.match(r.text)['num']} may be {r.value:g} or {r.alternative:g} "
+                           f"{layout.field(column).unit}: the screen's notation is unclear")
+    return readings

@@ -1,0 +1,283 @@
+"""Which reading of each field to take, and whether it can be trusted or the report needs review.
+
+A value is safe when two readings (from different preprocessing variants)
+agree, or one reading has confidence :data:`ACCEPT_CONF` or more, no reading
+of another value is nearly as well supported, and the screen's checks hold
+(total = sum of parts up to display rounding; exposure rows zero together).
+Otherwise another variant is read while one is left; what stays unsafe is a
+doubt, and the report needs review.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .layouts import Check, Field, Layout
+from .values import Reading, check_sum
+
+#: A number read once with at least this confidence (0–100) is taken without
+#: a second reading that agrees with it. Sum checks cannot stand in for it:
+#: they allow the display rounding of every term, so a misread last digit
+#: (445 for 446) or a part's decimals (7.96 for 7.56 beside a total of 354)
+#: pass them.
+ACCEPT_CONF = 95.0
+#: A single reading of a field a sum check watches is taken with this confidence
+#: when the sum holds with it.
+SUM_ACCEPT_CONF = 93.0
+#: Digits a zero with a dot or bar inside is read as.
+ZERO_MISREADS = frozenset("689")
+#: Two readings that agree are taken if the better was read with at least
+#: this confidence: a font's dotted zero misread as 8 or 6 agrees with itself.
+AGREE_CONF = 60.0
+
+#: A single reading of another value with less confidence than this does not
+#: contest two readings that agree with confidence 90 or more.
+NOISE_CONF = 25.0
+#: Readings with decimals other than the layout's usual ones, in a field no holding
+#: sum check vouches for, are taken when two agree and the better has this confidence:
+#: a colon read as a point ("10,10 min" for 10:10) agrees with itself.
+UNUSUAL_CONF = 85.0
+
+#: A distinct value read for a field: (readings agreeing, best confidence, best reading).
+Option = tuple[int, float, Reading]
+
+
+@dataclass
+class Settlement:
+    """The readings chosen for a report's fields, and what stays doubtful.
+
+    Attributes
+    ----------
+    chosen : dict
+        Output column -> the reading taken.
+    doubts : list of str
+        Why the report needs review (empty when every value is safe).
+    consistent : bool or None
+        The screen's checks hold (True), fail (False), or cannot be tested
+        because values are missing (None).
+    safe : dict
+        Output column -> whether its value is safe.
+    doubtful : dict
+        Output column -> why its value is doubtful, for every field a
+        reviewer should look at.
+    """
+
+    chosen: dict[str, Reading] = field(default_factory=dict)
+    doubts: list[str] = field(default_factory=list)
+    consistent: bool | None = True
+    safe: dict[str, bool] = field(default_factory=dict)
+    doubtful: dict[str, str] = field(default_factory=dict)
+    # Columns safe but for decimals other than the layout's usual ones: a holding sum check vouches for them.
+    unusual: set[str] = field(default_factory=set)
+    # Columns of sum checks that cannot be tested yet (a term has no reading).
+    untested: set[str] = field(default_factory=set)
+    # Columns a holding sum will vouch for once its other terms are safe.
+    waiting: set[str] = field(default_factory=set)
+
+    def doubt(self, columns: list[str], reason: str) -> None:
+        """Record a doubt about ``columns`` (a report-level reason, and each field's)."""
+        self.doubts.append(reason)
+        for c in columns:
+            self.doubtful.setdefault(c, reason)
+
+
+def options(readings: list[Reading]) -> list[Option]:
+    """Distinct values read for a field, best supported first."""
+    groups: dict[float, list[Reading]] = {}
+    for r in readings:
+        if r.valid:
+            groups.setdefault(round(r.value, 9), []).append(r)
+    found = [(len(g), max(r.conf for r in g), max(g, key=lambda r: r.conf)) for g in groups.values()]
+    return sorted(found, key=lambda o: (o[0], o[1]), reverse=True)
+
+
+def summed(layout: Layout) -> set[str]:
+    """Fields a sum check of the layout watches."""
+    return {c for check in layout.checks if not check.zero_together for c in (check.total, *check.parts)}
+
+
+def settle(layout: Layout, mapped: set[str], readings: dict[str, list[Reading]],
+           retry: Callable[[Field], bool], final: bool = False) -> Settlement:
+    """Choose each mapped field's reading; ask for more readings where the choice is not safe yet.
+
+    Parameters
+    ----------
+    layout : Layout
+    mapped : set of str
+        Output columns whose row was found on the screen.
+    readings : dict
+        Output column -> every reading of it so far.
+    retry : callable
+        ``retry(field)`` asks for another reading of the field and returns
+        True, or returns False when none is left (or none may be asked).
+    final : bool, default False
+        No more reading: what is not safe now is a doubt.
+
+    Returns
+    -------
+    Settlement
+    """
+    result = Settlement()
+    chosen, safe = result.chosen, result.safe
+    watched = summed(layout)
+    for f in layout.fields:
+        column = f.column
+        if column not in mapped:
+            continue
+        found = options(readings.get(column, []))
+        if not found:
+            retry(f)
+            continue
+        best = found[0]
+        reading = chosen[column] = best[2]
+        # Readings of other values count against it: two low-confidence readings agreeing on a 3
+        # do not outweigh a confident reading of a 5, nor two readings of 7715 one of 775. A
+        # single reading Tesseract itself gives almost no confidence does not count against two
+        # confident ones.
+        contested = any((o[0] + 2 > best[0] or o[1] >= best[1])
+                        and not (o[0] == 1 and o[1] < NOISE_CONF and best[0] >= 2 and best[1] >= 90)
+                        for o in found[1:])
+        # A single confident reading is taken where a sum check watches the field. Time and
+        # counts have none: there it must not hold a digit that a zero with a dot or bar inside
+        # is read as ("10" in a bold monospaced font read as 16 with confidence 97).
+        unwatched_zero = column not in watched and bool(ZERO_MISREADS & set(reading.text))
+        alone_ok = best[1] >= ACCEPT_CONF and not unwatched_zero
+        # Two readings that agree, or three whatever Tesseract's confidence (it is low for a
+        # thin space inside a number, not for its digits).
+        agreed = best[0] >= 2 and best[1] >= AGREE_CONF or best[0] >= 3 and not unwatched_zero
+        # Where a sum check watches the field, a reading nearly as confident is taken once the sum
+        # holds with it (no digit misread at 93-95 in 5,600 readings of six fonts; a lost point or
+        # digit breaks the sum or shows in the crop).
+        summed_ok = column in watched and best[1] >= SUM_ACCEPT_CONF
+        if reading.doubt:
+            safe[column] = False
+        elif reading.usual:
+            safe[column] = not contested and (agreed or alone_ok)
+            if not safe[column] and not contested and summed_ok:
+                result.unusual.add(column)
+        else:
+            # Decimals other than the layout's usual ones are taken when the reading is confident
+            # and stable across preprocessing variants, or when the screen's sum holds with it.
+            safe[column] = not contested and agreed and best[1] >= UNUSUAL_CONF
+            if not safe[column] and not contested and (summed_ok or agreed) and column in watched:
+                result.unusual.add(column)
+    for check in layout.checks:
+        _apply_check(check, layout, readings, result, retry, mapped)
+    retried: set[str] = set()
+    waiting = []
+    for column, ok in safe.items():
+        if ok:
+            continue
+        if not final and column in result.unusual and column in result.untested:
+            continue  # its sum may vouch for it once the other terms are read
+        if column in result.waiting:
+            waiting.append(column)
+            continue
+        if _read_again(layout, column, chosen[column], retry, result):
+            retried.add(column)
+    for column in waiting:
+        partners = {c for k in layout.checks if column in (k.total, *k.parts) for c in (k.total, *k.parts)}
+        if not final and partners & retried:
+            continue  # the sum fixes it once its other terms, being read again, are safe
+        _read_again(layout, column, chosen[column], retry, result)
+    return result
+
+
+def _read_again(layout: Layout, column: str, reading: Reading, retry: Callable[[Field], bool],
+                result: Settlement) -> bool:
+    """Ask for another reading of an unsafe field; record a doubt when none is left. True if one was asked for."""
+    # A doubt another preprocessing variant cannot settle (the screen's notation) is not read again.
+    if not reading.doubt and retry(layout.field(column)):
+        return True
+    result.doubt([column], f"{column}: {reading.doubt or 'readings uncertain'}")
+    return False
+
+
+def _apply_check(check: Check, layout: Layout, readings: dict[str, list[Reading]], result: Settlement,
+                 retry: Callable[[Field], bool], mapped: set[str]) -> None:
+    chosen, safe = result.chosen, result.safe
+    cols = [check.total, *check.parts]
+    if check.zero_together:
+        zeros = {chosen[c].value == 0 for c in cols if c in chosen}
+        if zeros == {True} and any(safe.get(c) for c in cols):
+            # One safe zero vouches for the others (a lone "0" gets a low confidence).
+            safe.update({c: True for c in cols if c in chosen})
+        if len(zeros) > 1:
+            retried = [retry(layout.field(c)) for c in cols]
+            if not any(retried):
+                result.consistent = False
+                result.doubt(cols, f"{check.name} check fails: {', '.join(cols)} are not all zero "
+                                   f"or all non-zero")
+        return
+    if any(c not in chosen for c in cols):
+        result.consistent = None if result.consistent is not False else False
+        if all(c in mapped for c in cols):
+            result.untested.update(cols)  # testable once every term is read
+        return
+    if check_sum(chosen[check.total], [chosen[c] for c in check.parts]):
+        for c in cols:
+            if c in result.unusual:
+                safe[c] = True
+        result.waiting |= vouch(check, chosen, safe)
+        return
+    # The most supported readings do not add up: look for readings that do.
+    fits = [combo for combo in itertools.product(*(options(readings.get(c, [])) for c in cols))
+            if check_sum(combo[0][2], [o[2] for o in combo[1:]])]
+    if fits:
+        combo = max(fits, key=lambda cb: (sum(o[0] for o in cb), sum(o[1] for o in cb)))
+        for c, option in zip(cols, combo):
+            # Safe only if the fitting reading is the field's most supported one.
+            safe[c] = safe.get(c, False) and option[2].value == chosen[c].value
+            chosen[c] = option[2]
+    retried = [retry(layout.field(c)) for c in cols]
+    if not fits and not any(retried):
+        result.consistent = False
+        result.doubt(cols, f"{check.name} check fails: {check.total} is not the sum of {' + '.join(check.parts)}")
+
+
+def fixed_by_sum(check: Check, chosen: dict[str, Reading], column: str) -> bool:
+    """Whether the other terms of a sum, if they were read right, fix ``column`` at the value read.
+
+    The others give the term's exact value up to their display rounding
+    (``implied ± H``); when every value in that range rounds to one and the
+    same number at the term's own display step, and the term was read as
+    that number, no misread digit could have passed: a lateral 0 beside
+    equal totals, a total "109" beside "27.3" and "81.7".
+    """
+    reading = chosen[column]
+    others = [o for o in (check.total, *check.parts) if o != column]
+    if column == check.total:
+        implied = sum(chosen[o].value for o in check.parts)
+    else:
+        implied = chosen[check.total].value - sum(chosen[o].value for o in check.parts if o != column)
+    if abs(implied - reading.value) <= 1e-9 * max(1.0, abs(implied)):
+        return True
+    step = 2 * reading.half_step
+    if step <= 0:
+        return False
+    slack = sum(chosen[o].half_step for o in others) * (1 + 1e-9) + 1e-12
+    low, high = (round((implied + d) / step) for d in (-slack, slack))
+    # Not at a tie either: a value just at a rounding boundary could be shown either way.
+    at_tie = any(abs(((implied + d) / step) % 1 - 0.5) < 1e-9 for d in (-slack, slack))
+    return low == high and not at_tie and abs(low * step - reading.value) <= 1e-9 * max(1.0, abs(reading.value))
+
+
+def vouch(check: Check, chosen: dict[str, Reading], safe: dict[str, bool]) -> set[str]:
+    """Make safe the terms of a holding sum that its other, safe terms fix (see :func:`fixed_by_sum`).
+
+    Returns the terms the others would fix if they were safe: they need no
+    other reading while the others are being read again.
+    """
+    cols = [check.total, *check.parts]
+    waiting = set()
+    for c in cols:
+        reading = chosen[c]
+        if safe.get(c) or reading.doubt or reading.conf < AGREE_CONF or not fixed_by_sum(check, chosen, c):
+            continue
+        if all(safe.get(o) for o in cols if o != c):
+            safe[c] = True
+        else:
+            waiting.add(c)
+    return waiting

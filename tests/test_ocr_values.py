@@ -1,0 +1,233 @@
+"""Numbers, units and times as a dose-report screen prints them, what the crop shows, and which reading is trusted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ocr_truth import EN, read
+from PIL import Image, ImageDraw
+
+from drl_analysis.ocr import glyphs, layouts, trust, values
+from drl_analysis.synthetic import screens
+
+DAP_UNITS = EN["dap_total_gycm2"].units
+
+# --------------------------------------------------------------------------- number formats
+
+
+def test_thousands_and_decimals_follow_the_screen_language():
+    assert read("1,765 mGy", "air_kerma_total_mgy", "en").value == 1765
+    assert read("1.765 mGy", "air_kerma_total_mgy", "de").value == 1765
+    assert read("24.7 min", "fluoro_time_min", "en").value == pytest.approx(24.7)
+    assert read("24,7 min", "fluoro_time_min", "de").value == pytest.approx(24.7)
+    # The same text on a German screen is a decimal number: 1.765 mGy, printed with 3 decimals.
+    assert read("1,765 Gy", "air_kerma_total_mgy", "de").value == pytest.approx(1765.0)
+
+
+@pytest.mark.parametrize("text, notation, value", [
+    ("1,234.5 mGy", "en", 1234.5), ("1.234,5 mGy", "de", 1234.5), ("1 234,5 mGy", "de", 1234.5),
+    ("1 234.5 mGy", "en", 1234.5), ("12 345 mGy", "de", 12345.0), ("1234,567 mGy", "de", 1234.567),
+    ("0.125 mGy", "en", 0.125), ("0,125 mGy", "de", 0.125), ("81.7 mGy", "en", 81.7), ("109 mGy", "en", 109.0),
+    # The text shows its notation whatever the screen's: both separators, or decimals other than three.
+    ("1,234.5 mGy", "de", 1234.5), ("12,5 mGy", "en", 12.5),
+])
+def test_numbers_with_0_to_3_decimals_and_thousands_separators_of_both_notations(text, notation, value):
+    reading = read(text, "air_kerma_total_mgy", notation)
+    assert reading.valid and reading.value == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    "text, notation",
+    [("445 Gy·cm²", "en"), ("445,000 mGy x cm2", "en"), ("44.500 cGy·cm²", "de"), ("44,500 µGy m²", "en")],
+)
+def test_dap_in_every_screen_unit_becomes_gray_square_centimetres(text, notation):
+    assert read(text, "dap_total_gycm2", notation).value == pytest.approx(445.0)
+
+
+@pytest.mark.parametrize("text", ["24.7 min", "24:42 mm:ss", "24:42 min", "24:42", "0:24:42", "00:24:42 hh:mm:ss",
+                                  "1482 s", "1,482 s"])
+def test_fluoroscopy_time_becomes_minutes(text):
+    assert read(text, "fluoro_time_min").value == pytest.approx(24.7)
+
+
+def test_clock_times_must_be_clocks():
+    assert read("1:02:03", "fluoro_time_min").value == pytest.approx(62.05)
+    assert read("125:30 mm:ss", "fluoro_time_min").value == pytest.approx(125.5)
+    assert not read("12:61", "fluoro_time_min").valid
+    assert not read("1:02:03 mm:ss", "fluoro_time_min").valid  # three parts are no minutes and seconds
+    assert not read("12:21 hh:mm:ss", "fluoro_time_min").valid
+    assert not read("12:21 mGy", "fluoro_time_min").valid
+
+
+def test_counts_are_whole_numbers_without_a_unit():
+    assert read("1,234", "exposure_images").value == 1234
+    assert read("1.234", "exposure_images", "de").value == 1234
+    assert read("1 234", "exposure_images").value == 1234
+    assert not read("12,5", "exposure_series").valid
+    assert not read("1]", "exposure_series").valid  # 11 with its second digit misread
+
+
+def test_the_layouts_decimals_are_a_hint_not_a_rule():
+    # 27.0 printed "27", a total "109", another screen "81.73": taken, marked unusual.
+    for text in ("27 Gy cm2", "81.73 Gy cm2", "7.5 Gy cm2", "109.0 Gy cm2"):
+        reading = read(text, "dap_exposure_gycm2")
+        assert reading.valid and not reading.usual, text
+    assert read("7.56 Gy cm2", "dap_exposure_gycm2").usual and read("109 Gy cm2", "dap_exposure_gycm2").usual
+    assert read("30.4 min", "fluoro_time_min").usual and not read("304 min", "fluoro_time_min").usual
+
+
+def test_a_leading_zero_is_a_lost_decimal_point():
+    assert "leading zero" in read("05 mGy", "air_kerma_lateral_mgy").problem
+    assert read("0 mGy", "air_kerma_lateral_mgy").value == 0
+    assert read("0.5 mGy", "air_kerma_lateral_mgy").value == 0.5
+
+
+def test_a_number_that_reads_differently_in_the_other_notation_keeps_both_values():
+    reading = read("1,758 cGy cm2", "dap_total_gycm2", "de")
+    assert reading.value == pytest.approx(0.01758) and reading.alternative == pytest.approx(17.58)
+    assert read("1,758.5 cGy cm2", "dap_total_gycm2", "de").alternative is None
+
+
+def test_misread_signs_and_letters_are_not_taken_for_digits_silently():
+    assert not read("$25", "exposure_images").valid
+    zero = read("O mGy", "air_kerma_lateral_mgy")
+    assert zero.value == 0 and zero.conf <= 50  # taken, but only if another reading agrees
+
+
+def test_a_number_split_into_words_is_joined():
+    words = [values.Word(0, 10, "1", 90), values.Word(16, 40, "234,5", 90), values.Word(50, 80, "mGy", 90)]
+    assert values.number_words(words) == 2 and values.words_text(words) == "1 234,5 mGy"
+    words = [values.Word(0, 10, "188", 90), values.Word(12, 14, ",", 90), values.Word(16, 40, "082", 90)]
+    assert values.number_words(words) == 3 and values.words_text(words) == "188,082"
+    words = [values.Word(0, 20, "12", 90), values.Word(30, 60, "mGy", 90)]
+    assert values.number_words(words) == 1
+
+
+# --------------------------------------------------------------------------- units
+
+
+def test_units_as_tesseract_misreads_them():
+    assert values.match_unit("Gy-cm?", DAP_UNITS) == "Gy·cm²"
+    assert values.match_unit("cGyxcm?", DAP_UNITS) == "cGy·cm²"
+    assert values.match_unit("pGy x m?", DAP_UNITS) == "µGy·m²"
+    assert values.match_unit("mGy", EN["air_kerma_total_mgy"].units) == "mGy"
+    # "Gy m²" is one letter from Gy·cm² and from µGy·m²: undecided, unless a neighbour row tells.
+    assert values.match_unit("Gy m2", DAP_UNITS) is None
+    assert values.match_unit("Gy m2", DAP_UNITS, prefer="µGy·m²") == "µGy·m²"
+    # ... or the plausible range: 8722 Gy·cm² is no procedure, 8722 µGy·m² is.
+    guessed = read("8.722 Gy x m2", "dap_exposure_gycm2", "de")
+    assert guessed.unit == "µGy·m²" and guessed.value == pytest.approx(87.22) and guessed.conf <= 80
+
+
+@pytest.mark.parametrize("text, unit", [("Gy c", "Gy·cm²"), ("Gyc", "Gy·cm²"), ("Gy·c", "Gy·cm²"),
+                                        ("mGycm", "mGy·cm²"), ("mGy c", "mGy·cm²"), ("cGy c", "cGy·cm²"),
+                                        ("uGy", "µGy·m²"), ("mGy", "mGy·cm²")])
+def test_units_read_in_part_resolve_when_only_one_fits(text, unit):
+    assert values.match_unit(text, DAP_UNITS) == unit
+    assert read(f"27.5 {text}", "dap_total_gycm2").unit == unit
+
+
+@pytest.mark.parametrize("text", ["Gy", "G", "m", "cm", "Gy m"])
+def test_units_read_in_part_stay_undecided_when_two_fit(text):
+    # "Gy" begins Gy·cm² and, its µ lost, µGy·m²: a factor 100 apart.
+    assert values.match_unit(text, DAP_UNITS) is None
+
+
+def test_time_and_dose_units_in_part():
+    time_units = EN["fluoro_time_min"].units
+    assert values.match_unit("mi", time_units) == "min"
+    assert values.match_unit("hh:mm:s", time_units) == "hh:mm:ss"
+    assert values.match_unit("mG", EN["air_kerma_total_mgy"].units) == "mGy"
+
+
+# --------------------------------------------------------------------------- sums
+
+
+def test_sum_checks_allow_display_rounding_and_nothing_more():
+    total, exposure, fluoro = (read(t, "dap_total_gycm2") for t in ("445 Gy cm2", "135 Gy cm2", "310 Gy cm2"))
+    assert values.check_sum(total, [exposure, fluoro])
+    assert not values.check_sum(total, [exposure, read("312 Gy cm2", "dap_fluoro_gycm2")])
+    # 24.7 shown for 12.34 + 12.36 = 24.70; 12.3 + 12.4 are what the screen prints.
+    t, a, b = (read(x, "dap_exposure_gycm2") for x in ("24.7 Gy cm2", "12.3 Gy cm2", "12.4 Gy cm2"))
+    assert values.check_sum(t, [a, b])
+    assert not values.check_sum(t, [a, read("12.6 Gy cm2", "dap_exposure_gycm2")])
+    kerma = [read(x, "air_kerma_total_mgy") for x in ("1,765 mGy", "1,765 mGy", "0 mGy")]
+    assert values.check_sum(kerma[0], kerma[1:])
+    # Decimals as printed: "109" = "27" + "81.7" (27.3 + 81.7 = 109.0, each rounded on its own).
+    assert values.check_sum(*(lambda r: (r[0], r[1:]))([read(x, "dap_total_gycm2")
+                                                        for x in ("109 Gy cm2", "27 Gy cm2", "81.7 Gy cm2")]))
+
+
+# --------------------------------------------------------------------------- which reading is trusted
+
+LAYOUT = layouts.load_layout("clarityiq_en")
+
+
+def settle(texts: dict[str, list[tuple[str, float]]]) -> trust.Settlement:
+    """Settle readings given as texts with confidences; nothing is read again."""
+    readings = {c: [read(t, c, conf=conf, variant=i) for i, (t, conf) in enumerate(ts)] for c, ts in texts.items()}
+    return trust.settle(LAYOUT, set(texts), readings, retry=lambda field: False)
+
+
+SCREEN = {
+    "dap_total_gycm2": [("109 Gy cm2", 97)], "dap_exposure_gycm2": [("27 Gy cm2", 97)],
+    "dap_fluoro_gycm2": [("81.7 Gy cm2", 97)], "exposure_series": [("7", 97), ("7", 96)],
+    "exposure_images": [("210", 97)], "fluoro_time_min": [("12.3 min", 97)],
+    "air_kerma_total_mgy": [("715 mGy", 97)], "air_kerma_frontal_mgy": [("715 mGy", 97)],
+    "air_kerma_lateral_mgy": [("0 mGy", 97)],
+}
+
+
+def test_other_decimals_are_taken_where_the_screens_sum_holds():
+    settled = settle(SCREEN)
+    assert settled.doubts == [] and settled.consistent
+    assert settled.chosen["dap_total_gycm2"].value == 109
+
+
+def test_other_decimals_break_no_sum_and_are_not_taken():
+    # 27.3 read as "273": the sum fails, and no other reading fits.
+    settled = settle({**SCREEN, "dap_exposure_gycm2": [("273 Gy cm2", 97)]})
+    assert set(settled.doubtful) == {"dap_total_gycm2", "dap_exposure_gycm2", "dap_fluoro_gycm2"}
+    assert settled.consistent is False
+
+
+def test_other_decimals_without_a_sum_need_two_confident_readings():
+    once = settle({**SCREEN, "fluoro_time_min": [("12.35 min", 97)]})
+    assert set(once.doubtful) == {"fluoro_time_min"}
+    twice = settle({**SCREEN, "fluoro_time_min": [("12.35 min", 97), ("12.35 min", 96)]})
+    assert twice.doubts == []
+    # A colon read as a comma agrees with itself at low confidence: "10,10 min" for 10:10.
+    colon = settle({**SCREEN, "fluoro_time_min": [("10,10 min", 66), ("10.10 min", 64)]})
+    assert set(colon.doubtful) == {"fluoro_time_min"}
+
+
+def test_a_reading_contested_by_another_value_is_doubtful():
+    settled = settle({**SCREEN, "exposure_images": [("210", 97), ("216", 97)]})
+    assert "exposure_images" in settled.doubtful
+
+
+# --------------------------------------------------------------------------- what the crop shows
+
+
+def number_image(text: str, font: str = "DejaVuSans.ttf", px: int = 40) -> tuple[np.ndarray, float]:
+    """A dark-on-light crop of ``text`` and its capital height in pixels."""
+    style = screens.ScreenStyle(font=font, scale=px / screens.BASE_FONT_PX)
+    face = screens._font(style)
+    image = Image.new("L", (int(face.getlength(text)) + 2 * px, 2 * px), 255)
+    ImageDraw.Draw(image).text((px, px // 2), text, font=face, fill=0)
+    cap = face.getbbox("0")[3] - face.getbbox("0")[1]
+    return np.asarray(image), float(cap)
+
+
+@pytest.mark.parametrize("font", ["DejaVuSans.ttf", "DejaVuSansMono.ttf", "DejaVuSerif.ttf", "DejaVuSans-Bold.ttf"])
+def test_the_crop_shows_where_a_separator_stands(font):
+    for text, expected in (("30.4", (3, (2,))), ("1,234.5", (5, (1, 4))), ("12:21", (4, (2,))),
+                           ("1234", (4, ())), ("1 234", (4, (1,)))):
+        image, cap = number_image(text, font)
+        assert glyphs.digit_gaps(image, 0, image.shape[1], cap) == expected, (font, text)
+
+
+def test_the_crop_counts_points_and_colons():
+    for text, expected in (("30.4", (1, 0)), ("12:21", (1, 1)), ("1:02:03", (2, 2)), ("1234", (0, 0))):
+        image, cap = number_image(text)
+        assert glyphs.separators(image, 0, image.shape[1], cap) == expected, text
