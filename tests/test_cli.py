@@ -14,9 +14,6 @@ import yaml
 from drl_analysis import cli
 from drl_analysis.stats.quantiles import QUANTILE_METHODS
 
-#: Commands whose module another part of the project documents (the OCR command comes with its reader).
-DOCUMENTED_ELSEWHERE = {"ocr"}
-
 
 def commands() -> dict[str, argparse.ArgumentParser]:
     parser = cli.build_parser()
@@ -33,8 +30,6 @@ def test_every_command_explains_each_option_with_default_and_allowed_values(name
     parser = commands()[name]
     text = help_of(name)
     assert parser.description and len(parser.description) > 20, name
-    if name in DOCUMENTED_ELSEWHERE:
-        return
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction):
             continue
