@@ -194,7 +194,9 @@ def _match_text(text: str) -> tuple[str | None, str]:
 
 
 @lru_cache(maxsize=50_000)
+@lru_cache(maxsize=50_000)
 def _match_ranked(text: str) -> tuple[str | None, str, int]:
+    """``(column, unit text, rank)`` for a header cell; once per distinct text."""
     if not text:
         return None, "", RANK_WEAK
     exact = _exact_headers().get(fold(text))
@@ -230,6 +232,7 @@ def _exact_headers() -> dict[str, tuple[str, str]]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def read_header_unit(column: str, unit_text: str) -> tuple[float, str | None]:
     """Factor to canonical units for a header's unit text, and a note if unreadable.
 
@@ -282,6 +285,8 @@ def header_from_row(r: int, row: list, *, need_exam: bool = True) -> HeaderMatch
     before a name before a weaker name, then the leftmost); the others stay
     candidates, for a check of the cells below.
     """
+    if sum(1 for cell in row if isinstance(cell, str) and cell) < 2:
+        return None  # a header names at least a dose and an exam code or facility ID
     candidates: dict[str, list[ColumnMatch]] = {}
     unknown: list[str] = []
     notes: list[str] = []

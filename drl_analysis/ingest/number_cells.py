@@ -229,7 +229,11 @@ def _numeric_column(
             rules[bad] = None
         has_rule = rules != None  # noqa: E711 - elementwise on an object array
         if has_rule.any():
-            after_table = np.array([None if v != v else repr_number(v) for v in values], dtype=object)
+            # The logged text of each distinct value that was repaired (most values are not).
+            after_table = np.full(len(values), None, dtype=object)
+            for k in np.unique(codes[has_rule]):
+                v = values[k]
+                after_table[k] = None if v != v else repr_number(v)
             for rule in sorted(set(rules[has_rule])):
                 sel = rules == rule
                 at = idx[sel]

@@ -85,9 +85,11 @@ def split_tables(sheet: RawSheet, header: HeaderMatch) -> list[tuple[RawSheet, H
             data_since = data_since or any(isinstance(v, (int, float)) and not isinstance(v, bool)
                                            or isinstance(v, str) and any(ch.isdigit() for ch in v) for v in row)
             continue
-        found = header_from_row(r, row)
-        if found is None or found.score < 3 or not data_since:
+        if not data_since:
             continue  # a second header row (names, units) right under the first is no new table
+        found = header_from_row(r, row)
+        if found is None or found.score < 3:
+            continue
         here = {c: m.index for c, m in found.columns.items()}
         if here != layout:
             cuts.append((r, found))

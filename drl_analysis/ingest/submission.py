@@ -445,7 +445,7 @@ def content_sha256(exposures: pd.DataFrame) -> str | None:
         h.update(codes.astype(np.int64).tobytes())
         h.update(b"\x1e")
     h.update(exposures["year"].to_numpy(dtype=float, na_value=np.nan).tobytes())
-    values = np.ascontiguousarray(exposures[list(NUMERIC_COLUMNS)].to_numpy(dtype=float))
+    values = np.stack([exposures[c].to_numpy(dtype=float) for c in NUMERIC_COLUMNS], axis=1)
     h.update(np.where(np.isnan(values), np.nan, values).tobytes())
     return h.hexdigest()
 
