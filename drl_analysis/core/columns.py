@@ -274,6 +274,8 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "air_kerma_lateral_mgy": "air kerma of the lateral plane, mGy",
     "consistent": "whether the values read agree with the screen's own sums",
     "needs_review": "whether a person should check the values read",
+    "review_fields": "the fields of a report marked needs_review that a person should check, comma-separated",
+    "corrected_fields": "the fields whose values a person typed in (corrections.csv), comma-separated",
     # The annual report's own tables (05)
     "item": "what the row states",
     "kind": "kind of the row's item",
@@ -299,6 +301,8 @@ TABLE_COLUMN_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("annual_report_provenance.csv", "value"): "the item's value (a version, a commit or a SHA-256)",
     ("annual_report_summary.csv", "value"): "the item's value",
     ("parameters.csv", "value"): "the parameter's value",
+    ("dose_reports.csv", "source"): "where the row's values come from: ocr, or corrected when a person "
+    "typed in some of them",
     ("ingest_failed_files.csv", "reason"): "why the file could not be read",
     ("ingest_rejections_by_reason.csv", "reason"): "why the rows were not stored",
     ("ingest_inferences_by_file.csv", "unit"): "what touched counts: rows or columns",
