@@ -37,7 +37,6 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drl_analysis.ocr import batch, engines, images, layouts, values  # noqa: E402
-
 from drl_analysis.synthetic import screens  # noqa: E402
 
 

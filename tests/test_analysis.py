@@ -251,3 +251,17 @@ def test_clustering_notebook_runs_on_a_stored_survey_and_writes_the_outputs(plan
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     images = sum("image/png" in o.get("data", {}) for o in outputs)
     assert images >= len(FIGURES) + 1
+
+
+def test_no_figure_without_data_one_data_source_draws_no_source_clusters(tmp_path):
+    model = SurveyModel(sources=("Only source",), years=(2022, 2023), facilities_per_source=8,
+                        exams=("9003", "9005", "1030", "9201"), patients_per_exam=(10, 15))
+    url = f"sqlite:///{tmp_path / 'one.sqlite'}"
+    store(simulate_exposures(model, seed=4).drop(columns="facility_level"), url)
+    out = tmp_path / "out"
+    assert main(["analyse", "--db", url, "--out", str(out)]) == 0
+    assert not (out / "source_clusters_pca.png").exists() and not (out / "source_clusters_dendrogram.png").exists()
+    assert (out / "exam_clusters_pca.png").is_file()
+    # An outlier figure only for a quantity with values that count.
+    assert {p.name for p in out.glob("outliers_*.png")} == {f"outliers_{q}.png" for q in
+                                                           ("dap_cgycm2", "agd_mgy", "ctdivol_mgy", "dlp_mgycm")}

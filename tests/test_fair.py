@@ -124,8 +124,9 @@ def test_sample_crate_loads_and_lists_one_action_per_executed_notebook(version):
         assert any(r.id == f"notebooks/{n['name']}.ipynb" for r in action["result"])
     repair = per_notebook["#run-02_repair"]
     inputs = [o for o in repair["object"] if o.id.startswith("#input-")]
+    # Notebook 02 reads the survey files and the dose reports (RDSR).
     assert {o["sha256"] for o in inputs} == {f["sha256"] for f in manifest["inputs"]["files"]
-                                               if f["path"].startswith("surveys/")}
+                                               if f["path"].startswith(("surveys/", "rdsr/"))}
     assert crate.mainEntity.id == "pipeline.yaml"
     assert crate.root_dataset["license"].id == datapackage.DATA_LICENSE["path"]
     software = crate.get("https://github.com/drl-analysis/drl-analysis")

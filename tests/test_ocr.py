@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from drl_analysis.core.errors import UserError
-from drl_analysis.ocr import batch, engines, images, layouts, page, reader, values
+from drl_analysis.ocr import batch, engines, layouts, page, reader
 
 from drl_analysis.synthetic import screens
 from drl_analysis.cli import main

@@ -11,10 +11,10 @@ PNG, TIFF, BMP and DICOM.
 from __future__ import annotations
 
 import pytest
+from ocr_truth import fields_right
 
 from drl_analysis.ocr import batch, engines
 from drl_analysis.synthetic import screens
-from ocr_truth import fields_right
 
 SEED = 2025
 N = 120

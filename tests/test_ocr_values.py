@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ocr_truth import EN, read
 from PIL import Image, ImageDraw
 
 from drl_analysis.ocr import glyphs, layouts, trust, values
 from drl_analysis.synthetic import screens
-from ocr_truth import EN, read
 
 DAP_UNITS = EN["dap_total_gycm2"].units
 

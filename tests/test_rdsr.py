@@ -680,6 +680,39 @@ def test_file_with_a_broken_element_fails_as_corrupt(tmp_path, ingest):
     assert _failure(run) == "corrupt (element (0040,A124) has no value representation)"
 
 
+def test_nul_characters_in_texts_are_left_out(tmp_path, ingest):
+    data = gen.rdsr_bytes(example_ct(description="CT Schädel nativ"))
+    path = tmp_path / SOURCE_FOLDER / "nul.dcm"
+    path.parent.mkdir()
+    path.write_bytes(data.replace("Schädel".encode(), b"Sch\x00adel"))  # same length
+    run = ingest(path.parent)
+    assert load_table(run.db, "rdsr")["study_description"].iloc[0] == "CT Schadel nativ"
+
+
+def test_a_report_the_database_refuses_fails_alone(tmp_path, ingest, monkeypatch):
+    import sqlalchemy as sa
+
+    for name in ("a", "b", "c"):
+        gen.write_rdsr(example_ct(name), tmp_path / SOURCE_FOLDER / f"{name}.dcm")
+    write_batch = reader._write_batch
+
+    def refusing(conn, pending):
+        if any(p.read.source_file.endswith("b.dcm") and p.read.state == "read" for p in pending):
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return write_batch(conn, pending)
+
+    monkeypatch.setattr(reader, "_write_batch", refusing)
+    run = ingest(tmp_path / SOURCE_FOLDER, jobs=1)
+    assert sorted(_stored(run)["source_file"]) == ["a.dcm", "c.dcm"]
+    failed = [f for f in run.summary.files if f.status == "failed"]
+    assert [f.source_file for f in failed] == ["b.dcm"]
+    assert failed[0].message == "the database refused the file (disk I/O error)"
+    subs = load_table(run.db, "submissions").set_index("source_file")
+    assert subs.loc["b.dcm", "status"] == "failed"
+    t = run.summary.totals()
+    assert t["rows_read"] == t["rows_stored"] + t["rows_rejected"] == 2
+
+
 def test_empty_file_fails(tmp_path, ingest):
     path = tmp_path / "empty.dcm"
     path.write_bytes(b"")

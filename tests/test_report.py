@@ -53,13 +53,26 @@ def run_tables(tmp_path_factory):
         "values_repaired": [3, 4, 5, 6], "rows_flagged": [1, 0, 2, 0], "balanced": [True] * 4,
     }).to_csv(tables / "02_repair" / "ingest_by_source_year.csv", index=False)
     drl = pd.DataFrame({
-        "exam_code": ["1020", "9003", "9101"], "exam_name": ["Facial bones", "Chest p.a.", "Coronary angiography"],
-        "quantity": ["ctdivol_mgy", "dap_cgycm2", "dap_cgycm2"], "n_facilities": [8, 8, 5], "n_exams": [300, 290, 150],
-        "p25": [12.0, 7.0, 2500.0], "p50": [16.25, 8.3, 3051.0], "p75": [21.5, 9.54, 3463.0], "qcd": [0.28, 0.15, 0.16],
-        "p75_ci_low": [16.0, 7.9, 2720.0], "p75_ci_high": [25.0, 11.8, 5450.0],
-        "current_drl": [20.0, 12.0, np.nan], "drl_edition": ["DE-2016", "DE-2022", ""],
-        "share_facilities_above_drl": [0.375, 0.0, np.nan], "share_exams_above_drl": [0.3, 0.05, np.nan],
-        "quantile_method": ["weibull"] * 3, "min_per_facility": [10] * 3, "seed": [7] * 3,
+        "exam_code": ["1020", "9003", "9101", "9102"],
+        "exam_name": ["Facial bones", "Chest p.a.", "Coronary angiography", "PCI (PTCA)"],
+        "quantity": ["ctdivol_mgy", "dap_cgycm2", "dap_cgycm2", "dap_cgycm2"], "n_facilities": [16, 12, 5, 0],
+        "n_exams": [600, 290, 150, 0],
+        "p25": [12.0, 7.0, np.nan, np.nan], "p50": [16.25, 8.3, 3051.0, np.nan], "p75": [21.5, 9.54, np.nan, np.nan],
+        "qcd": [0.28, 0.15, np.nan, np.nan],
+        "p75_ci_low": [16.0, np.nan, np.nan, np.nan], "p75_ci_high": [25.0, np.nan, np.nan, np.nan],
+        "current_drl": [20.0, 12.0, np.nan, 6500.0], "drl_edition": ["DE-2016", "DE-2022", "", "DE-2022"],
+        "share_facilities_above_drl": [0.375, 0.0, np.nan, np.nan], "share_exams_above_drl": [0.3, 0.05, np.nan, np.nan],
+        "status": ["proposed", "proposed", "typical_value_only", "no_facility_with_enough_exams"],
+        "status_note": ["", "", "median of 5 facilities; a proposed DRL needs 11 facilities with at least 10 exams",
+                        "4 facilities with fewer than 10 exams each; none counts"],
+        "typical_value": [np.nan, np.nan, 3051.0, np.nan],
+        "p75_ci_order_low": [15.5, 7.1, np.nan, np.nan], "p75_ci_order_high": [26.0, 11.9, np.nan, np.nan],
+        "p75_ci_order_coverage": [0.957, 0.954, np.nan, np.nan], "n_values": [610, 300, 150, 30],
+        "unit": ["mGy", "cGy·cm²", "cGy·cm²", "cGy·cm²"], "p75_to_drl": [1.075, 0.795, np.nan, np.nan],
+        "n_facilities_below_min": [0, 1, 0, 4], "n_exams_below_min": [0, 9, 0, 30],
+        "n_excluded_implausible": [10, 1, 0, 0], "n_excluded_phantom": [0, 0, 0, 0], "n_excluded_weight": [0, 0, 0, 0],
+        "quantile_method": ["weibull"] * 4, "min_per_facility": [10] * 4, "min_facilities": [11] * 4,
+        "years": ["2022-2023"] * 4, "bootstrap_resamples": [2000] * 4, "seed": [7] * 4,
     })
     drl.to_csv(tables / "03_drl_quartiles" / "drl_table.csv", index=False)
     pd.DataFrame({
@@ -80,15 +93,26 @@ def run_tables(tmp_path_factory):
         "data_source": SOURCES, "cluster": [0, 1], "qcd_dose_to_drl_2022": [0.2, 0.4],
         "median_dose_to_drl": [0.9, 1.2], "n_values": [300, 280], "note": ["", "imputed from Aerztliche Stelle Nord"],
     }).to_csv(tables / "04_clustering" / "source_clusters.csv", index=False)
-    pd.DataFrame({"parameter": ["z_threshold", "k"], "value": ["3.5", "by silhouette"], "meaning": ["", ""]}).to_csv(
-        tables / "04_clustering" / "parameters.csv", index=False)
+    pd.DataFrame({"parameter": ["z_threshold", "k", "min_alert_years", "quantile_method", "n_init", "k_max", "years"],
+                  "value": ["3.5", "by silhouette", "2", "weibull", "20", "8", "2022;2023"],
+                  "meaning": [""] * 7}).to_csv(tables / "04_clustering" / "parameters.csv", index=False)
     return tables
+
+
+MANIFEST = {"survey": "test", "version": "20240301T101500Z-0123abcd", "started_utc": "2024-03-01T10:15:00Z",
+            "inputs": {"folder": "data/raw/test", "files": [
+                {"path": "surveys/Aerztliche_Stelle_Nord_2023.xlsx", "bytes": 10, "sha256": "f" * 64},
+                {"path": "surveys/Aerztliche_Stelle_Sued_2023.xlsx", "bytes": 10, "sha256": "0" * 64}]}}
 
 
 @pytest.fixture(scope="module")
 def written(run_tables):
     """The report of the small run, both editions (made once: a PDF takes seconds)."""
-    return report.write_report(run_tables, run_tables.parent / "report", survey="test", key=KEY)
+    manifest = run_tables.parent / "manifest.json"
+    manifest.write_text(json.dumps(MANIFEST))
+    return report.write_report(run_tables, run_tables.parent / "report", survey="test", key=KEY,
+                               manifest_file=manifest, institution="Landesamt für Strahlenschutz (example)",
+                               authors="A. Author and B. Author")
 
 
 def test_summary_counts_come_from_the_run_tables(run_tables):
@@ -96,9 +120,12 @@ def test_summary_counts_come_from_the_run_tables(run_tables):
     summary = dict(zip(tables["summary"]["item"], tables["summary"]["value"]))
     # Only 2023 counts: rows stored 125 + 135.
     assert summary["exposure rows stored"] == 260
-    # P75 above the current DRL: 1020 (21.5 > 20); 9003 is below and 9101 has no DRL.
+    # P75 above the current DRL: 1020 (21.5 > 20); 9003 is below; 9101 has a typical value only.
     assert summary["of these with P75 above the current DRL"] == 1
     assert summary["of these with a current DRL"] == 2
+    assert summary["exam codes and quantities with a proposed DRL (P75)"] == 2
+    assert summary["exam codes and quantities with a typical value only"] == 1
+    assert summary["exam codes and quantities without a facility with enough exams"] == 1
     assert summary["alerts"] == 2
     # OCR: three images, two recognised as dose reports, two marked for review.
     assert summary["dose-report screens (images) read by OCR"] == 3
@@ -111,10 +138,11 @@ def test_pdf_shows_the_numbers_of_the_drl_table(written):
     rep = written
     assert rep.identified.pdf.read_bytes().startswith(b"%PDF")
     text = pdf_text(rep.identified.pdf)
-    assert "Annual report on diagnostic reference levels" in text
-    # P75 21.5 mGy of exam 1020 with its bootstrap interval 16–25, and the ratio to the DRL 20: 1.075 -> 1.07/1.08.
+    assert "Annual report on diagnostic reference levels" in " ".join(text.split())
+    # P75 21.5 mGy of exam 1020 with its bootstrap interval 16–25, the distribution-free one 15.5–26,
+    # and the ratio to the DRL 20: 1.075 -> 1.07/1.08.
     row = next(line for line in text.splitlines() if line.startswith("1020"))
-    assert "21.5" in row and "16–25" in row and re.search(r"1\.0[78]", row)
+    assert "21.5" in row and "16–25" in row and "15.5–26" in row and re.search(r"1\.0[78]", row)
     assert "weibull" in text  # the percentile method is printed
 
 
@@ -143,22 +171,93 @@ def test_pseudonymised_edition_keeps_one_facility_under_one_pseudonym(written, r
     raw = pd.read_csv(run_tables / "04_clustering" / "alerts.csv", dtype=str)
     identified = written.tables["alerts"]
     pseudo = written.pseudonymised_tables["alerts"]
-    # Same rows in the same order; each (data source, facility ID) pair gets its own pseudonym,
-    # and one data source keeps one pseudonym across tables.
+    # Each (data source, facility ID) pair gets its own pseudonym, and one data source keeps one
+    # pseudonym across tables.
     assert list(identified["facility_id"]) == list(raw["facility_id"])
     assert pseudo["facility_id"].nunique() == raw[["data_source", "facility_id"]].drop_duplicates().shape[0]
-    by_source = dict(zip(written.tables["source_clusters"]["data_source"],
-                         written.pseudonymised_tables["source_clusters"]["data_source"]))
-    assert [by_source[s] for s in raw["data_source"]] == list(pseudo["data_source"])
+    from drl_analysis.reporting.pseudonyms import Pseudonymiser
+
+    p = Pseudonymiser(KEY)
+    assert sorted(p.source(s) for s in raw["data_source"]) == sorted(pseudo["data_source"])
+    sources = written.pseudonymised_tables["source_clusters"]
+    assert set(sources["data_source"]) == {p.source(s) for s in SOURCES}
+
+
+def test_pseudonymised_tables_are_ordered_by_pseudonym_never_by_name(written):
+    # The identified tables are in the order of the names; the pseudonymised ones in the order of the
+    # pseudonyms (or values), so the order tells nothing about which pseudonym is which name.
+    alerts = written.pseudonymised_tables["alerts"]
+    keys = list(zip(alerts["alert"], alerts["data_source"], alerts["facility_id"]))
+    assert keys == sorted(keys)
+    sources = written.pseudonymised_tables["source_clusters"]
+    assert list(zip(sources["cluster"], sources["data_source"])) == sorted(zip(sources["cluster"], sources["data_source"]))
+    # Input files by number, numbered in the order of their SHA-256, not of their names.
+    inputs = written.pseudonymised_tables["provenance"].query("kind == 'input'")
+    assert list(inputs["item"]) == ["input file 1", "input file 2"] and list(inputs["value"]) == ["0" * 64, "f" * 64]
 
 
 def test_method_section_lists_the_parameters_of_the_drl_and_the_analysis(written):
-    params = written.tables["parameters"].set_index("parameter")
+    params = written.tables["parameters"].drop_duplicates("parameter").set_index("parameter")
     assert params.loc["quantile_method", "value"] == "weibull"
     assert params.loc["min_per_facility", "value"] == "10"
     assert params.loc["k", "value"] == "by silhouette" and params.loc["z_threshold", "from"] == "parameters.csv"
     text = pdf_text(written.identified.pdf)
-    assert re.search(r"z_threshold\s+3\.5", text)
+    assert re.search(r"Outlier: robust z beyond\s+3\.5", text)
+    # Readers see names, each parameter once, and no internal settings.
+    assert "k_max" not in text and "n_init" not in text and "z_threshold" not in text
+    assert len(re.findall(r"Percentile method\s+weibull", text)) == 1
+
+
+def test_pdf_has_a_title_page_contents_and_the_years_really_used(written):
+    pages = pdf_text(written.identified.pdf, layout=False).split("\f")
+    title = " ".join(pages[0].split())
+    for text in ("Annual report on diagnostic reference levels", "Survey test", "Survey years 2022-2023",
+                 "Landesamt für Strahlenschutz (example)", "A. Author and B. Author", "2024-03-01",
+                 "Identified edition"):
+        assert text in title, text
+    assert "all stored" not in " ".join(pdf_text(written.identified.pdf).split())
+    contents = " ".join(pages[1].split())
+    for number, section in [("1", "Introduction"), ("3.1", "Proposed DRLs"), ("3.2", "Typical values and exams "
+                            "without a DRL"), ("4", "Methods"), ("5", "Limitations"), ("A", "Parameters"),
+                            ("B", "Data provenance")]:
+        assert re.search(rf"{re.escape(number)} {re.escape(section)} \.*\s*\d+", contents), section
+    # Each heading of the contents stands on the page the contents give.
+    for number, section, page in re.findall(r"(\d(?:\.\d)?|[AB]) ([A-Z][^.]+?) \.+\s*(\d+)", contents):
+        assert f"{number} {section.strip()}" in " ".join(pages[int(page) - 1].split()), (section, page)
+
+
+def test_pdf_says_in_words_what_the_numbers_rest_on(written):
+    text = " ".join(pdf_text(written.identified.pdf, layout=False).split())
+    # Introduction, the count of DRLs and their facilities, typical values and exams left without a DRL.
+    assert "1 Introduction This report proposes diagnostic reference levels (DRLs)" in text
+    assert ("Of 4 exam codes and dose quantities in the survey, 2 have a proposed DRL (P75), resting on 12 to 16 "
+            "facilities (median 14).") in text
+    assert "1 has only a typical value (the median of 5 facilities)" in text
+    assert "1 has no facility with 10 exams (4 facilities with fewer, left out)." in text
+    # Methods in prose: selection, percentile method, intervals with their measured coverage, phantoms.
+    assert "Which values count" in text and "CT phantoms" in text and "percentile method 'weibull'" in text
+    assert "74.2 % at 5, 92.2 % at 10, 92.5 % at 20, 94.2 % at 40, 94.1 % at 80 facilities" in text
+    assert "A proposed DRL needs at least 11 facilities" in text
+    # Limitations: few facilities and excluded data.
+    assert "Few facilities: the 2 proposed DRLs rest on 12 to 16 facilities; 2 of them on fewer than 20" in text
+    assert "Excluded data: 11 values flagged implausible at ingest" in text
+    # The typical value is shown as such, with no P75.
+    row = next(line for line in pdf_text(written.identified.pdf).splitlines() if line.startswith("9101"))
+    assert "3051" in row or "3050" in row
+
+
+def test_alert_text_fits_the_years_of_the_survey(run_tables, tmp_path):
+    one_year = shutil.copytree(run_tables, tmp_path / "tables")
+    frame = pd.read_csv(one_year / "04_clustering" / "parameters.csv", dtype=str)
+    frame.loc[frame["parameter"] == "years", "value"] = "2023"
+    frame.to_csv(one_year / "04_clustering" / "parameters.csv", index=False)
+    drl = pd.read_csv(one_year / "03_drl_quartiles" / "drl_table.csv", dtype=str)
+    drl["years"] = "2023"
+    drl.to_csv(one_year / "03_drl_quartiles" / "drl_table.csv", index=False)
+    rep = report.write_report(one_year, tmp_path / "report", survey="test", pseudonymise=False)
+    text = " ".join(pdf_text(rep.identified.pdf, layout=False).split())
+    assert "With one survey year (2023), a facility alert means" in text
+    assert "several of the years" not in text and "Survey year 2023" in text
 
 
 def test_pdf_may_not_fetch_anything_from_the_network(tmp_path):

@@ -60,7 +60,7 @@ from .clustering import (
     cluster_exam_codes,
     dose_to_drl,
 )
-from .figures import cluster_figure, dendrogram_figure, exam_label, outlier_figure, save
+from .figures import cluster_figure, dendrogram_figure, exam_label, has_clusters, outlier_figure, save
 from .outliers import OutlierParameters
 
 logger = logging.getLogger(__name__)
@@ -370,17 +370,17 @@ def write_outputs(
     figures = [
         (f"outliers_{quantity}.png", outlier_figure(result.scored, result.tables["outliers"], quantity, catalogue))
         for quantity in DOSE_QUANTITIES
-        if (result.scored["quantity"] == quantity).any()
+        if ((result.scored["quantity"] == quantity) & (result.scored["status"] == "used")).any()
     ]
     exams, sources = result.exam_result, result.source_result
     exam_names = {c: exam_label(c, catalogue) for c in exams.items}
     exam_title, source_title = "Exam codes by dose/DRL", "Data sources by QCD of dose/DRL"
-    figures += [
-        ("exam_clusters_pca.png", cluster_figure(exams, labels=exam_names, title=exam_title)),
-        ("exam_clusters_dendrogram.png", dendrogram_figure(exams, labels=exam_names, title=exam_title)),
-        ("source_clusters_pca.png", cluster_figure(sources, labels=labels, title=source_title)),
-        ("source_clusters_dendrogram.png", dendrogram_figure(sources, labels=labels, title=source_title)),
-    ]
+    # No figure without data: a clustering of too few items draws nothing.
+    for stem, r, names, title in (("exam_clusters", exams, exam_names, exam_title),
+                                  ("source_clusters", sources, labels, source_title)):
+        if has_clusters(r):
+            figures += [(f"{stem}_pca.png", cluster_figure(r, labels=names, title=title)),
+                        (f"{stem}_dendrogram.png", dendrogram_figure(r, labels=names, title=title))]
     for filename, fig in figures:
         written.append(save(fig, out / filename))
 

@@ -80,7 +80,7 @@ def outlier_figure(
     used = scored[(scored["quantity"] == quantity) & (scored["status"] == "used") & (scored["value"] > 0)]
     out = outliers[(outliers["quantity"] == quantity) & (outliers["value"] > 0)]
     codes = sorted(set(used["exam_code"]) | set(out["exam_code"]))
-    fig = Figure(figsize=(max(7.0, 0.42 * len(codes) + 2.5), 5.2))
+    fig = Figure(figsize=(max(4.5, 0.42 * len(codes) + 2.5), 5.2))
     ax = fig.add_subplot()
     if not codes:
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
@@ -127,6 +127,11 @@ def _labels_for(items: list[str], labels: dict[str, str] | None) -> list[str]:
     return [labels.get(i, i) for i in items]
 
 
+def has_clusters(result: ClusterResult) -> bool:
+    """Whether a clustering has something to draw (no figure without data)."""
+    return result.k is not None and len(result.items) > 1
+
+
 def cluster_figure(result: ClusterResult, *, labels: dict[str, str] | None = None, title: str = "") -> Figure:
     """Clusters on the first two principal components, and the silhouette by k.
 
@@ -159,7 +164,8 @@ def cluster_figure(result: ClusterResult, *, labels: dict[str, str] | None = Non
     ev = result.pca_explained
     ax.set_xlabel(f"principal component 1 ({ev[0]:.0%} of variance)" if np.isfinite(ev[0]) else "principal component 1")
     ax.set_ylabel(f"principal component 2 ({ev[1]:.0%} of variance)" if np.isfinite(ev[1]) else "principal component 2")
-    ax.set_title(f"{title}: KMeans clusters (k = {result.k}, {result.k_chosen_by})" if title else "KMeans clusters")
+    chosen = f"k = {result.k}, {result.k_chosen_by}" if result.k is not None else "not clustered"
+    ax.set_title(f"{title}: KMeans clusters ({chosen})" if title else f"KMeans clusters ({chosen})")
     ax.grid(alpha=0.3)
     sel = result.selection
     if not sel.empty:
@@ -168,7 +174,7 @@ def cluster_figure(result: ClusterResult, *, labels: dict[str, str] | None = Non
             s = float(sel.loc[sel["k"] == result.k, "silhouette"].iloc[0])
             ax2.scatter([result.k], [s], s=120, facecolors="none", edgecolors="#d62728", linewidths=2, label="k used")
             ax2.legend(fontsize=8)
-        ax2.set_xticks(list(sel["k"]))
+        ax2.set_xticks([int(k) for k in sel["k"]])
     ax2.set_xlabel("number of clusters k")
     ax2.set_ylabel("mean silhouette (dimensionless)")
     ax2.set_title("Choice of k")

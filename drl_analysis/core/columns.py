@@ -193,6 +193,15 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "bootstrap_resamples": "number of bootstrap resamples of the facilities",
     "seed": "seed of the random numbers (bootstrap, clustering)",
     "ci_method": "how the confidence intervals were computed",
+    "min_facilities": "minimum number of facilities that count for a proposed DRL (p75); fewer give a typical value",
+    "status_note": "the row's status in words, with the counts behind it",
+    "typical_value": _dose("median of the facility medians where too few facilities count for a proposed DRL "
+                           "(ICRP 135's typical value); empty for a proposed DRL"),
+    "p75_ci_order_low": _dose("lower end of the distribution-free 95 % confidence interval of p75 (an order "
+                              "statistic of the facility medians); empty below 11 facilities"),
+    "p75_ci_order_high": _dose("upper end of the distribution-free 95 % confidence interval of p75"),
+    "p75_ci_order_coverage": "exact coverage of the distribution-free interval of p75 (binomial), 0 to 1",
+    "in_report": "whether the report shows the parameter in its parameters table",
     # Outliers, facilities above the DRL, alerts (04)
     "value": _dose("the dose value"),
     "exam_median": _dose("median of the exam's plausible values (same quantity and CTDI phantom)"),
@@ -261,6 +270,16 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "inference": "what the rule inferred, in words (an inference that could be wrong)",
     "touched": "rows (or, for header rules, columns) the inference touched; see unit",
     "values": "number of values",
+    "origin": "where the exposures came from: survey file, or RDSR (a DICOM dose report)",
+    "exposures": "number of exposures stored",
+    "report": "kind of DICOM dose report: ct (CT Radiation Dose, TID 10011) or projection (Projection X-Ray "
+    "Radiation Dose, TID 10001)",
+    "study_description": "study description of the DICOM dose reports",
+    "studies": "number of studies (one DICOM dose report each)",
+    "requested_procedure": "requested procedures the dose reports name, most frequent first (at most 3)",
+    "protocol": "acquisition protocols the dose reports name, most frequent first (at most 3)",
+    "without_exam_code": "dose reports stored without exam code: the procedure map gives none (flagged "
+    "unmapped_procedure)",
     # Dose-report screens read by OCR (01)
     "layout": "screen layout the image was read with (a YAML file of drl_analysis/data/layouts)",
     "dap_total_gycm2": "total dose-area product read off the screen, Gy·cm²",
@@ -274,8 +293,9 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "air_kerma_lateral_mgy": "air kerma of the lateral plane, mGy",
     "consistent": "whether the values read agree with the screen's own sums",
     "needs_review": "whether a person should check the values read",
-    "review_fields": "the fields of a report marked needs_review that a person should check, comma-separated",
-    "corrected_fields": "the fields whose values a person typed in (corrections.csv), comma-separated",
+    "review_fields": "the fields a reviewer should look at, comma-separated",
+    "source": "where the values come from: ocr (read off the image) or corrected (a reviewer's corrections applied)",
+    "corrected_fields": "the fields whose values a reviewer corrected, comma-separated",
     # The annual report's own tables (05)
     "item": "what the row states",
     "kind": "kind of the row's item",
@@ -295,19 +315,31 @@ COLUMN_PATTERNS: tuple[tuple[str, str], ...] = (
 #: A table of the pseudonymised edition is named as the identified one (``annual_report_pseudonymised_x.csv``
 #: looks up ``annual_report_x.csv``).
 TABLE_COLUMN_DESCRIPTIONS: dict[tuple[str, str], str] = {
+    ("drl_table.csv", "status"): "proposed (p75 given), typical_value_only (fewer than min_facilities facilities: "
+    "their median only), no_facility_with_enough_exams or no_value_counted",
+    ("drl_by_year.csv", "status"): "as in drl_table.csv, for the year",
+    ("annual_report_drl.csv", "status"): "as in drl_table.csv",
+    ("drl_table.csv", "n_values"): "dose values of the exam code and quantity in the survey, counted or not",
+    ("drl_by_year.csv", "n_values"): "dose values of the exam code and quantity in the year, counted or not",
+    ("annual_report_drl.csv", "n_values"): "dose values of the exam code and quantity in the survey, counted or not",
+    ("annual_report_parameters.csv", "label"): "the parameter's name in the report (empty: not shown there)",
     ("annual_report_cluster_sizes.csv", "members"): "number of items in the cluster",
     ("annual_report_cluster_sizes.csv", "cluster"): "KMeans cluster, 1..k",
     ("annual_report_parameters.csv", "value"): "the parameter's value",
     ("annual_report_provenance.csv", "value"): "the item's value (a version, a commit or a SHA-256)",
     ("annual_report_summary.csv", "value"): "the item's value",
     ("parameters.csv", "value"): "the parameter's value",
-    ("dose_reports.csv", "source"): "where the row's values come from: ocr, or corrected when a person "
-    "typed in some of them",
     ("ingest_failed_files.csv", "reason"): "why the file could not be read",
     ("ingest_rejections_by_reason.csv", "reason"): "why the rows were not stored",
     ("ingest_inferences_by_file.csv", "unit"): "what touched counts: rows or columns",
     ("ingest_inferences_by_file.csv", "share"): "touched rows divided by the file's rows read, 0 to 1 "
     "(empty for header rules)",
+    ("ingest_rdsr_reports.csv", "read"): "DICOM dose reports read (one per file)",
+    ("ingest_rdsr_reports.csv", "stored"): "dose reports stored as exposures",
+    ("ingest_rdsr_reports.csv", "rejected"): "dose reports whose study was not stored (each reason in the rejections "
+    "table)",
+    ("ingest_rdsr_reports.csv", "replaced"): "dose reports replaced by a later cumulative report of the same study "
+    "and device",
     ("ingest_sheets.csv", "status"): "what the sheet held: data, or why it was not read",
     ("ingest_sheets.csv", "reason"): "how the sheet was read, or why not",
     ("ingest_sheets.csv", "year"): "survey year the sheet was stored under",

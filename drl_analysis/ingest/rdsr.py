@@ -62,13 +62,14 @@ What is stored beyond the exposure
 
 Duplicates and cumulative updates
     The same SOP instance sent again adds nothing (its study is rejected:
-    ``the same report (SOP instance) is stored from FILE``). A report of a
-    study and device already stored whose irradiation events include all of
-    the stored one's and more is a cumulative update: it replaces the stored
-    one (whose row is then rejected, ``replaced by the cumulative update in
-    FILE``; repair ``rdsr_cumulative_update``); a report whose events are
-    all in the stored one is rejected. Reports without event UIDs are
-    compared by content date and time.
+    ``the same report (SOP instance) was read before from FILE``). A report
+    of a study and device already stored whose irradiation events include
+    all of the stored one's and more is a cumulative update: it replaces the
+    stored one (whose row is then rejected, ``replaced by the cumulative
+    update in FILE``; repair ``rdsr_cumulative_update``); a report whose
+    events are all in the stored one, or that shares only some of them, is
+    rejected; one with other events of the same study is stored beside it.
+    Reports without event UIDs are compared by content date and time.
 
 Plausibility
     Values outside their quantity's range are flagged ``out_of_range`` as in
@@ -83,12 +84,13 @@ Bad inputs (one-line reasons; the file is recorded as failed)
     corrupt files.
 
 Speed
-    pydicom reads a file lazily; its per-attribute access costs some 30 times
+    pydicom reads a file lazily; its per-attribute access costs some 36 times
     the read when a whole SR tree is walked. This module therefore parses the
     file's bytes itself (explicit and implicit VR little endian, deflated;
-    other transfer syntaxes through pydicom), walks the tree once into plain
-    objects, and looks concepts up in dicts. Workers read; the main process
-    writes batches of reports in one transaction each.
+    big endian through pydicom), builds plain objects of the content items
+    it needs while parsing, and looks concepts up in dicts. Workers read;
+    the main process writes batches of reports in one transaction each
+    (see ``benchmarks/rdsr.md``).
 """
 
 from __future__ import annotations
@@ -314,19 +316,6 @@ _CODE_SEQUENCES = frozenset({0x0040A043, 0x0040A168, 0x004008EA})
 _SEQUENCE_CACHE: dict = {}
 
 
-def _long_header(buf: bytes, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
-    """Tag, VR, length and value position of an element whose header is not the
-    short explicit one: implicit VR, or an explicit VR with a 4-byte length."""
-    if explicit:
-        if pos + 12 > len(buf):
-            raise NotDicom("truncated (the file ends inside an element)")
-        group, elem, vr, _ = _HDR.unpack_from(buf, pos)
-        return group << 16 | elem, vr, _U32.unpack_from(buf, pos + 8)[0], pos + 12
-    group, elem, length = _IMPLICIT_HDR.unpack_from(buf, pos)
-    tag = group << 16 | elem
-    return tag, (b"SQ" if (length == _UNDEFINED or tag in _SQ_TAGS) else None), length, pos + 8
-
-
 def _is_sequence(tag: int, vr: bytes | None, length: int) -> bool:
     # A sequence written UN is encoded in implicit VR little endian.
     return vr == b"SQ" or (vr == b"UN" and (length == _UNDEFINED or tag in _SQ_TAGS))
@@ -367,42 +356,94 @@ def _dataset(buf: bytes, pos: int, end: int, explicit: bool, depth: int, delimit
     With ``sr`` the elements are those of an SR content item: once its
     concept name is read, an item whose concept the reader never needs is
     skipped (returned as None) when its length is known; a content sequence
-    inside is read the same way.
+    inside is read the same way. (The hot loop of the reader: the common
+    explicit-VR element is handled inline, everything else in helpers.)
     """
     out: dict = {}
     n = len(buf)
-    unpack = _HDR.unpack_from
+    unpack, unpack_u32 = _HDR.unpack_from, _U32.unpack_from
     while pos < end:
-        if pos + 8 > n:
-            raise NotDicom("truncated (the file ends inside an element)")
+        if pos + 12 > n:
+            return _tail(buf, pos, end, explicit, out, delimited)
         group, elem, vr, length = unpack(buf, pos)
-        if not explicit or (vr in _LONG_VRS and group != 0xFFFE):
-            tag, vr, length, pos = _long_header(buf, pos, explicit)
-        elif vr in _SHORT_VRS or group == 0xFFFE:
-            tag, pos = group << 16 | elem, pos + 8
+        tag = group << 16 | elem
+        if not explicit or group == 0xFFFE:
+            tag, vr, length, pos = _other_header(buf, pos, explicit, out, delimited)
+            if vr is _END:
+                return out, pos
+        elif vr in _LONG_VRS:
+            length, pos = unpack_u32(buf, pos + 8)[0], pos + 12
+        elif vr in _SHORT_VRS:
+            pos += 8
         else:
             raise NotDicom(f"corrupt (element ({group:04X},{elem:04X}) has no value representation)")
-        if tag >> 16 == 0xFFFE:
-            if tag == _ITEM_END and delimited:
-                return out, pos
-            raise NotDicom(f"corrupt (an item tag ({tag >> 16:04X},{tag & 0xFFFF:04X}) where an element belongs)")
         if top and tag >= _PIXEL_DATA:
             return out, end
-        if _is_sequence(tag, vr, length):
+        if (vr == b"SQ" or vr == b"UN") and _is_sequence(tag, vr, length):
             out[tag], pos = _sequence_value(buf, pos, tag, vr, length, explicit, depth, tag == _CONTENT and (sr or top))
             if sr and tag == _CONCEPT_NAME and not delimited and _unwanted(out):
                 return None, end
             continue
         stop = pos + length
-        if length == _UNDEFINED or stop > n:
-            raise NotDicom(f"corrupt (element ({tag >> 16:04X},{tag & 0xFFFF:04X}) of undefined length)"
-                           if length == _UNDEFINED else "truncated (the file ends inside an element)")
+        if stop > n or length == _UNDEFINED:
+            _bad_length(tag, length)
         out[tag] = buf[pos:stop]
         pos = stop
     if delimited or pos != end:
         raise NotDicom("truncated (an item has no end)" if delimited
                        else "corrupt (an element runs past the end of its item)")
     return out, pos
+
+
+#: Marks the end of an item met where an element header was expected.
+_END = object()
+
+
+def _other_header(buf: bytes, pos: int, explicit: bool, out: dict, delimited: bool):
+    """Tag, VR, length and value position of an element in implicit VR, or of an
+    item tag (``_END`` as VR for the item delimiter that ends a delimited item)."""
+    group, elem, length = _IMPLICIT_HDR.unpack_from(buf, pos)
+    tag = group << 16 | elem
+    if group == 0xFFFE:
+        if tag == _ITEM_END and delimited:
+            return tag, _END, 0, pos + 8
+        raise NotDicom(f"corrupt (an item tag ({group:04X},{elem:04X}) where an element belongs)")
+    if explicit:  # pragma: no cover - explicit headers of group FFFE only come here
+        raise NotDicom(f"corrupt (element ({group:04X},{elem:04X}))")
+    return tag, (b"SQ" if (length == _UNDEFINED or tag in _SQ_TAGS) else None), length, pos + 8
+
+
+def _tail(buf: bytes, pos: int, end: int, explicit: bool, out: dict, delimited: bool):
+    """The last elements of a buffer, where fewer than 12 bytes are left: only an
+    item delimiter or a short element fits."""
+    n = len(buf)
+    while pos < end:
+        if pos + 8 > n:
+            raise NotDicom("truncated (the file ends inside an element)")
+        group, elem, vr, length = _HDR.unpack_from(buf, pos)
+        if not explicit or group == 0xFFFE:
+            tag, vr, length, pos = _other_header(buf, pos, explicit, out, delimited)
+            if vr is _END:
+                return out, pos
+        elif vr in _SHORT_VRS:
+            tag, pos = group << 16 | elem, pos + 8
+        else:
+            raise NotDicom("truncated (the file ends inside an element)")
+        stop = pos + length
+        if stop > n or length == _UNDEFINED:
+            raise NotDicom("truncated (the file ends inside an element)")
+        out[tag] = [] if vr == b"SQ" else buf[pos:stop]  # a sequence here is empty: its length is 0
+        pos = stop
+    if delimited or pos != end:
+        raise NotDicom("truncated (an item has no end)" if delimited
+                       else "corrupt (an element runs past the end of its item)")
+    return out, pos
+
+
+def _bad_length(tag: int, length: int) -> None:
+    if length == _UNDEFINED:
+        raise NotDicom(f"corrupt (element ({tag >> 16:04X},{tag & 0xFFFF:04X}) of undefined length)")
+    raise NotDicom("truncated (the file ends inside an element)")
 
 
 def _sequence(buf: bytes, pos: int, length: int, explicit: bool, depth: int, sr: bool = False):
@@ -528,7 +569,9 @@ def _text_ascii(raw: bytes | None) -> str:
     """A value of an ASCII VR (UI, CS, DA, DT, TM, AS, DS, IS), padding removed."""
     if not raw:
         return ""
-    return raw.decode("latin-1").strip(" \x00")
+    text = raw.decode("latin-1").strip(" \x00")
+    # A NUL inside a value is no character of these VRs (and PostgreSQL refuses it in text).
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 class _Text:
@@ -552,7 +595,8 @@ class _Text:
             if self._encodings is None:
                 self._encodings = convert_encodings(list(self.terms))
             text = decode_bytes(raw, self._encodings, set())
-        return text.strip(" \x00")
+        text = text.strip(" \x00")
+        return text.replace("\x00", "") if "\x00" in text else text
 
 
 # ---------------------------------------------------------------------------
@@ -1632,7 +1676,7 @@ class _Pending:
     """One report waiting in the batch, with its rows (changed where the writer rejects it)."""
 
     __slots__ = ("read", "outcome", "status", "submission", "exposure", "sheet", "repairs", "rejection", "document",
-                 "notes", "stored_entry")
+                 "notes", "stored_entry", "replaces")
 
     def __init__(self, read: Read, outcome):
         self.read = read
@@ -1643,6 +1687,7 @@ class _Pending:
         self.notes = list(read.notes)
         self.status = "stored" if self.exposure is not None else "rejected"
         self.stored_entry = None
+        self.replaces: list[tuple[_Stored, str]] = []  # stored reports in the database it replaces, and why
 
     def reject(self, reason: str) -> None:
         self.status = "rejected"
@@ -1683,7 +1728,6 @@ class Writer:
         self.pending: list[_Pending] = []
         self.by_sop: dict[str, str] = {}
         self.by_study: dict[tuple[str, str], list[_Stored]] = {}
-        self.updates: list[tuple[_Stored, str]] = []  # stored rows to mark replaced, and by which file
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.select(rdsr.c.submission_id, submissions.c.source_file, rdsr.c.status, rdsr.c.sop_key,
@@ -1773,7 +1817,7 @@ class Writer:
             old.pending.reject(reason)
             old.pending.fill()
         else:
-            self.updates.append((old, reason))
+            p.replaces.append((old, reason))
             if old.outcome is not None:  # stored earlier in this run
                 o = old.outcome
                 o.rows_stored, o.rows_rejected, o.flagged, o.reasons = 0, 1, 0, {reason: 1}
@@ -1785,16 +1829,58 @@ class Writer:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pending and not self.updates:
+        """Write the batch in one transaction; if the database refuses it, each
+        report in a transaction of its own, so that a refused report fails alone."""
+        import sqlalchemy as sa
+
+        if not self.pending:
             return
-        with self.engine.begin() as conn:
-            ids = _write_batch(conn, self.pending, self.updates)
+        try:
+            with self.engine.begin() as conn:
+                ids = _write_batch(conn, self.pending)
+        except sa.exc.SQLAlchemyError as exc:
+            ids = {}
+            for p in self.pending:
+                try:
+                    if len(self.pending) == 1:
+                        raise exc
+                    with self.engine.begin() as conn:
+                        ids.update(_write_batch(conn, [p]))
+                except sa.exc.SQLAlchemyError as refused:
+                    self._refused(p, refused)
         # What is now in the database is known by its submission id.
         for p in self.pending:
-            if p.stored_entry is not None:
+            if p.stored_entry is not None and p.read.sha256 in ids:
                 p.stored_entry.submission_id, p.stored_entry.pending = ids[p.read.sha256], None
         self.pending = []
-        self.updates = []
+
+    def _refused(self, p: _Pending, exc: Exception) -> None:
+        """Record a report the database refused as a failed file. The stored
+        reports it was to replace stay as they are; a report of the same batch
+        it replaced stays rejected (ingest the refused file again once the
+        database takes it)."""
+        import sqlalchemy as sa
+
+        why = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        log.warning("the database refused %s: %s", p.read.source_file, why)
+        reason = f"the database refused the file ({why})"
+        o = p.outcome
+        o.status, o.message, o.notes = "failed", reason, []
+        o.rows_read = o.rows_stored = o.rows_rejected = o.repairs = o.flagged = 0
+        o.reasons = {}
+        if p.read.study:
+            same = self.by_study.setdefault((p.read.study, p.read.device), [])
+            if p.stored_entry in same:  # not stored after all
+                same.remove(p.stored_entry)
+            same += [old for old, _ in p.replaces]  # still stored
+        p.stored_entry = None
+        failed = _Pending(p.read._replace(state="failed", message=reason,
+                                          rows=_rows(Report(p.read.source_file, p.read.sha256, failed=reason))), o)
+        try:
+            with self.engine.begin() as conn:
+                _write_batch(conn, [failed])
+        except sa.exc.SQLAlchemyError:  # the failure is reported all the same
+            log.exception("could not record the failure of %s", p.read.source_file)
 
 
 def _num_text(value) -> str:
@@ -1881,7 +1967,7 @@ def _rows(rep: Report, raw: str | None = None) -> tuple:
     return submission, exposure, sheet, repairs, rejection, document
 
 
-def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str]]) -> dict[str, int]:
+def _write_batch(conn, pending: list[_Pending]) -> dict[str, int]:
     """Write one batch in the open transaction ``conn``; return ``{sha256: submission id}``."""
     from ..store.database import EXPOSURE_NAMES, _statements, submissions
 
@@ -1915,7 +2001,7 @@ def _write_batch(conn, pending: list[_Pending], updates: list[tuple[_Stored, str
     for table, values in tables.items():
         if values:
             conn.exec_driver_sql(_statement(dialect, table, ["submission_id", *names[table]]), values)
-    for old, reason in updates:
+    for old, reason in (u for p in pending for u in p.replaces):
         sub = old.submission_id
         conn.exec_driver_sql(f"DELETE FROM exposures WHERE submission_id = {mark}", (sub,))
         conn.exec_driver_sql(

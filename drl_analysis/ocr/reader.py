@@ -32,11 +32,10 @@ from ..core.units import normalise_unit
 from .engines import Word
 from .glyphs import barred_zeros, digit_blobs, digit_gaps, separators
 from .images import LABEL_CAP, VARIANTS, ImageError, load_image, prepare
-from .layouts import Field, Layout
-from .layouts import available_layouts, load_layout  # noqa: F401  (imported from here before the split)
+from .layouts import Field, Layout, available_layouts, load_layout  # noqa: F401  (imported from here before the split)
+from .notation import read_in_screen_notation
 from .page import Page, Row, locate, number_span
 from .review import report_images
-from .notation import read_in_screen_notation
 from .trust import ZERO_MISREADS, Settlement, settle
 from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, fold_unit, number_words, parse_reading, words_text
 

@@ -365,6 +365,7 @@ def _finish_outputs(work: Path, manifest: dict) -> None:
     _write_xlsx_copies(work)
     for nb in executed:
         report.notebook_html(nb, work / HTML / f"{nb.stem}.html", title=f"{manifest['survey']} · {nb.stem}")
+    report.write_public_pages(work, manifest)  # html/pseudonymised/, from the pseudonymised report only
     datapackage.write_datapackage(work, manifest)
     manifest["outputs"] = outputs(work)
     manifest["row_counts"] = {

@@ -19,10 +19,18 @@ from .tables import REPORT_NAME
 
 
 def _save(fig, path: Path) -> Path:
-    # No timestamp or software version in the PNG, so a rerun writes the same bytes.
-    fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Software": None})
+    """PNG, or SVG whose text stays text (pages search it for names, and readers can select it).
+
+    No timestamp or software version in the file, so a rerun writes the same bytes.
+    """
+    import matplotlib
     import matplotlib.pyplot as plt
 
+    if Path(path).suffix == ".svg":
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "drl-analysis"}):
+            fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    else:
+        fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return path
 
@@ -117,12 +125,12 @@ def ratio_figure(drl: pd.DataFrame, path: str | Path) -> Path | None:
     labels = frame["exam_code"].astype(str) + " " + frame["quantity"].map(
         lambda q: QUANTITIES[q].label if q in QUANTITIES else str(q)
     )
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.12 * len(frame) + 1.2)))
+    fig, ax = plt.subplots(figsize=(6.5, max(1.5, 0.16 * len(frame) + 0.9)))
     colours = np.where(frame["p75_to_drl"] > 1, "#c0392b", "#2e86c1")
-    ax.barh(labels, frame["p75_to_drl"], color=colours)
+    ax.barh(labels, frame["p75_to_drl"], color=colours, height=0.6 if len(frame) > 3 else 0.4)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.invert_yaxis()
-    ax.tick_params(axis="y", labelsize=6)
+    ax.tick_params(axis="y", labelsize=8 if len(frame) <= 30 else 6)
     ax.set_xlabel("P75 of facility medians / current DRL [ratio, 1 = at the DRL]")
     ax.set_title("Proposed DRL (P75) against the current DRL")
     return _save(fig, Path(path))
@@ -194,6 +202,7 @@ def make_figures(
     *,
     prefix: str = REPORT_NAME,
     drawn: Mapping[str, tuple[pd.DataFrame, Path]] | None = None,
+    fmt: str = "png",
 ) -> dict[str, Path]:
     """The report's static figures, drawn from its tables only.
 
@@ -206,6 +215,8 @@ def make_figures(
     drawn : mapping, optional
         Figure -> (its table, its PNG) already drawn for another edition: a
         figure whose table is identical is copied instead of drawn again.
+    fmt : {"png", "svg"}, default "png"
+        PNG for the PDF; SVG (text kept as text) for the pages.
 
     Returns
     -------
@@ -215,10 +226,10 @@ def make_figures(
     out_dir.mkdir(parents=True, exist_ok=True)
     made = {}
     for kind, (table, function, name) in FIGURES.items():
-        frame, path = tables.get(table), out_dir / f"{prefix}_{name}.png"
+        frame, path = tables.get(table), out_dir / f"{prefix}_{name}.{fmt}"
         if frame is None:
             continue
-        if drawn and kind in drawn and drawn[kind][0].equals(frame):
+        if drawn and kind in drawn and drawn[kind][0].equals(frame) and Path(drawn[kind][1]).suffix == path.suffix:
             shutil.copyfile(drawn[kind][1], path)
             made[kind] = path
         elif (result := globals()[function](frame, path)) is not None:

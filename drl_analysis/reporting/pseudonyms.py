@@ -330,3 +330,96 @@ def find_identifiers(
                     if hit.any():
                         found.append(f"{name}: column {col!r} row {int(hit.idxmax())} holds {s!r}")
     return found
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    """What a pseudonymised output must never contain.
+
+    Attributes
+    ----------
+    sources : tuple of str
+        Data-source names.
+    facility_ids : tuple of str
+        Original facility IDs.
+    file_names : tuple of str
+        Names of the input files (and their stems): they often carry the data source.
+    paths : tuple of str
+        Folders of the machine the run was made on.
+    """
+
+    sources: tuple[str, ...] = ()
+    facility_ids: tuple[str, ...] = ()
+    file_names: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+
+
+def _encodings(needle: str) -> set[str]:
+    """A text as it may stand in HTML, JSON, SVG or a URL."""
+    import html as _html
+    import json as _json
+    from urllib.parse import quote
+
+    forms = {needle, _html.escape(needle), _html.escape(needle, quote=False), _json.dumps(needle)[1:-1],
+             _json.dumps(needle, ensure_ascii=False)[1:-1], quote(needle)}
+    return {f for f in forms if f}
+
+
+#: A facility named by a number, as in "facility 3", "Facility: 3", "facility ID 3".
+_FACILITY_LABEL = r"(?i)\bfacilit(?:y|ies)(?: id)?[ \t:#]{{1,3}}{id}\b"
+
+
+def find_leaks(texts: Iterable[tuple[str, str]], ids: Identifiers) -> list[str]:
+    """Where an identifying text stands in outputs meant to be pseudonymised.
+
+    Parameters
+    ----------
+    texts : iterable of (name, text)
+        Each output (a page, an SVG figure, embedded plotly data) as text.
+    ids : Identifiers
+
+    Returns
+    -------
+    list of str
+        One message per finding ("<name>: data source 'X'"); empty when clean.
+
+    Data sources, input file names and paths are searched as text (case
+    ignored, in their HTML, JSON and URL forms). A facility ID that could be
+    mistaken for a number of the report (digits only, or shorter than three
+    characters) is searched as "facility <ID>"; any other ID as text with
+    word boundaries, so "KH-Zürich/7" is found wherever it stands.
+    """
+    import re
+
+    def pattern(text: str) -> re.Pattern:
+        forms = sorted(_encodings(text), key=len, reverse=True)
+        body = "|".join(re.escape(f) for f in forms)
+        return re.compile(rf"(?i)(?<![\w-])(?:{body})(?![\w])")
+
+    checks: list[tuple[str, re.Pattern]] = []
+    for s in ids.sources:
+        if s and s.strip():
+            checks.append((f"data source {s!r}", pattern(s.strip())))
+    for f in ids.facility_ids:
+        f = _canonical(f)
+        if not f:
+            continue
+        if f.isdigit() or len(f) < 3:
+            checks.append((f"facility ID {f!r}", re.compile(_FACILITY_LABEL.format(id=re.escape(f)))))
+        else:
+            checks.append((f"facility ID {f!r}", pattern(f)))
+    for name in ids.file_names:
+        if name and len(name) >= 4:
+            checks.append((f"input file name {name!r}", pattern(name)))
+    for path in ids.paths:
+        if path and len(path) > 1:
+            checks.append((f"machine path {path!r}", re.compile(re.escape(path))))
+    import html as _html
+
+    found = []
+    for name, text in texts:
+        forms = (text, _html.unescape(text))  # named entities such as &Auml; too
+        for what, rx in checks:
+            if any(rx.search(t) for t in forms):
+                found.append(f"{name}: {what}")
+    return found

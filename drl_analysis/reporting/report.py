@@ -1,11 +1,17 @@
 """Reports of a run (the modules of this package, brought together): HTML pages of the notebooks and the annual report as PDF.
 
-HTML (for publication)
+HTML, identified edition (internal)
     :func:`notebook_html` turns an executed notebook into one page with the
     code hidden; plotly figures become interactive figures with plotly.js
     inlined once per page, so the page works offline. :func:`write_index`
-    writes the index page of a run: its pages, reports, parameters and
-    manifest.
+    writes the index page of a run: which pages are which, headline results,
+    its pages, reports, parameters and inputs.
+
+HTML, pseudonymised edition (for publication)
+    :func:`write_public_pages` writes ``html/pseudonymised/`` from the
+    pseudonymised report's tables and figures only, and checks every page and
+    figure for the run's names before it leaves them
+    (:mod:`drl_analysis.reporting.public`).
 
 The annual report (``notebooks/05_report.ipynb``)
     :func:`write_report` reads the tables a run wrote (notebooks 02–04),
@@ -53,6 +59,7 @@ from .pages import (  # noqa: F401
 )
 from .pdf import report_html, write_pdf  # noqa: F401  (re-exported)
 from .pseudonyms import PseudonymKey
+from .public import write_public_pages  # noqa: F401  (re-exported)
 from .tables import (  # noqa: F401  (re-exported)
     ANALYSIS_PARAMETERS,
     ID_COLUMNS,
@@ -64,7 +71,15 @@ from .tables import (  # noqa: F401  (re-exported)
     locate_tables,
     pseudonymise_tables,
     read_tables,
+    years_used,
 )
+
+#: The line that names the identified edition.
+IDENTIFIED_EDITION = "Identified edition: names data sources and facilities. For internal use."
+
+#: The line that names the pseudonymised edition (PDF and pages).
+PSEUDONYMISED_EDITION = ("Pseudonymised edition: data sources (S-…) and facilities (F-…) are keyed pseudonyms, "
+                         "stable for one key (fingerprint {fingerprint}). For publication.")
 
 
 @dataclass
@@ -101,6 +116,26 @@ class Report:
     pseudonymised_tables: dict[str, pd.DataFrame] | None = None
     key_fingerprint: str | None = None
     key_source: str | None = None
+    text: dict = field(default_factory=dict)
+
+    def document(self, *, pseudonymised: bool = False):
+        """The report's sections as the PDF shows them, figures inlined (for a notebook or a page).
+
+        Returns
+        -------
+        drl_analysis.reporting.document.Document
+        """
+        from .document import ReportContext, build_document
+        from .format import png_data_uri
+
+        if pseudonymised and self.pseudonymised is None:
+            raise ValueError("this report has no pseudonymised edition")
+        paths = self.pseudonymised if pseudonymised else self.identified
+        tables = self.pseudonymised_tables if pseudonymised else self.tables
+        figures = {kind: png_data_uri(Path(path).read_bytes()) for kind, path in paths.figures.items()}
+        edition = (PSEUDONYMISED_EDITION.format(fingerprint=self.key_fingerprint) if pseudonymised else IDENTIFIED_EDITION)
+        context = ReportContext(**self.text, edition=edition, pseudonymised=pseudonymised)
+        return build_document(tables, figures, context)
 
 
 def write_report(
@@ -111,6 +146,8 @@ def write_report(
     survey: str = "",
     years: str = "",
     title: str = "Annual report on diagnostic reference levels",
+    institution: str = "",
+    authors: str = "",
     pseudonymise: bool = True,
     key: PseudonymKey | None = None,
 ) -> Report:
@@ -126,7 +163,11 @@ def write_report(
     manifest_file : str or Path, optional
         The run's ``manifest.json`` (parameters, inputs, software).
     survey, years, title : str
-        Shown in the report.
+        Shown in the report; ``years`` ``""`` shows the years the DRL
+        statistics found in the data.
+    institution, authors : str
+        Shown on the title page when given (with the run's date from the
+        manifest; the tables hold no date).
     pseudonymise : bool, default True
         Also write the pseudonymised edition.
     key : PseudonymKey, optional
@@ -148,10 +189,10 @@ def write_report(
     manifest = load_manifest(manifest_file)
     survey = survey or manifest.get("survey", "")
     tables = build_report_tables(sources, manifest, survey=survey, years=years)
-    version = manifest.get("version", "")
-    report = Report(tables=tables, identified=_write_edition(
-        tables, out, prefix=REPORT_NAME, title=title, survey=survey, years=years, version=version,
-        edition="Identified edition: names data sources and facilities. For internal use.",
+    text = dict(title=title, survey=survey, years=years_used(sources, years), version=manifest.get("version", ""),
+                date=str(manifest.get("started_utc") or "")[:10], institution=institution, authors=authors)
+    report = Report(tables=tables, text=text, identified=_write_edition(
+        tables, out, prefix=REPORT_NAME, **text, edition=IDENTIFIED_EDITION,
     ))
     if pseudonymise:
         key = key or load_key()
@@ -164,10 +205,8 @@ def write_report(
         # Figures whose table names no one are the same in both editions: copied, not drawn again.
         drawn = {kind: (tables[FIGURES[kind][0]], path) for kind, path in report.identified.figures.items()}
         report.pseudonymised = _write_edition(
-            pseudo, out / PSEUDONYMISED_DIR, prefix=f"{REPORT_NAME}_pseudonymised", title=title, survey=survey,
-            years=years, version=version, drawn=drawn,
-            edition="Pseudonymised edition: data sources (S-…) and facilities (F-…) are keyed pseudonyms, "
-            f"stable for one key (fingerprint {key.fingerprint}).",
+            pseudo, out / PSEUDONYMISED_DIR, prefix=f"{REPORT_NAME}_pseudonymised", **text, drawn=drawn,
+            pseudonymised=True, edition=PSEUDONYMISED_EDITION.format(fingerprint=key.fingerprint),
         )
     return report
 

@@ -157,11 +157,18 @@ def _summary(src: Mapping[str, pd.DataFrame], years: list[int] | None) -> pd.Dat
             rows.append(("of these marked for review", int(review.sum())))
     drl = src.get("drl")
     if drl is not None:
-        with_drl = drl[drl["current_drl"].notna()]
+        status = drl_status(drl)
+        proposed = drl[status == "proposed"]
+        with_drl = proposed[proposed["current_drl"].notna()]
         rows += [
-            ("exam codes and quantities with a proposed DRL (P75)", len(drl)),
+            ("exam codes and quantities in the survey", len(drl)),
+            ("exam codes and quantities with a proposed DRL (P75)", len(proposed)),
             ("of these with a current DRL", len(with_drl)),
             ("of these with P75 above the current DRL", int((with_drl["p75"] > with_drl["current_drl"]).sum())),
+            ("fewest facilities behind a proposed DRL", int(proposed["n_facilities"].min()) if len(proposed) else 0),
+            ("exam codes and quantities with a typical value only", int((status == "typical_value_only").sum())),
+            ("exam codes and quantities without a facility with enough exams",
+             int(status.isin(["no_facility_with_enough_exams", "no_value_counted"]).sum())),
             ("largest number of facilities for one exam", int(drl["n_facilities"].max()) if len(drl) else 0),
         ]
     outliers = src.get("outliers")
@@ -184,9 +191,18 @@ def _summary(src: Mapping[str, pd.DataFrame], years: list[int] | None) -> pd.Dat
 
 
 _DRL_COLUMNS = [
-    "exam_code", "exam_name", "quantity", "unit", "n_facilities", "n_exams", "p50", "p75",
-    "p75_ci_low", "p75_ci_high", "current_drl", "drl_edition", "p75_to_drl", "share_facilities_above_drl",
+    "exam_code", "exam_name", "quantity", "unit", "status", "n_facilities", "n_exams", "p50", "p75",
+    "p75_ci_low", "p75_ci_high", "p75_ci_order_low", "p75_ci_order_high", "p75_ci_order_coverage", "typical_value",
+    "current_drl", "drl_edition", "p75_to_drl", "share_facilities_above_drl", "status_note", "n_values",
+    "n_facilities_below_min", "n_exams_below_min", "n_excluded_implausible", "n_excluded_phantom", "n_excluded_weight",
 ]
+
+
+def drl_status(drl: pd.DataFrame) -> pd.Series:
+    """Each row's status; a table of an older version without one gave proposed DRLs only."""
+    if "status" in drl.columns:
+        return drl["status"].fillna("")
+    return pd.Series("proposed", index=drl.index)
 
 
 def _drl(drl: pd.DataFrame) -> pd.DataFrame:
@@ -195,8 +211,34 @@ def _drl(drl: pd.DataFrame) -> pd.DataFrame:
         out["unit"] = out["quantity"].map(_unit)
     if "p75_to_drl" not in out.columns:
         out["p75_to_drl"] = out["p75"] / out["current_drl"]
+    out["status"] = drl_status(out)
     cols = [c for c in _DRL_COLUMNS if c in out.columns]
     return out[cols].sort_values(["exam_code", "quantity"], kind="stable").reset_index(drop=True)
+
+
+def years_used(sources: Mapping[str, pd.DataFrame], years: str = "") -> str:
+    """The survey years the report's numbers come from, as text ("2022-2024").
+
+    The years given to the run, else those the DRL statistics found in the
+    data (``drl_table.csv`` and ``drl_parameters.json`` state them), else the
+    years of the ingest table.
+    """
+    from ..core.years import format_years
+
+    if years:
+        return format_years(parse_years(years))
+    drl = sources.get("drl")
+    if drl is not None and "years" in drl.columns and len(drl) and pd.notna(drl["years"].iloc[0]):
+        return str(drl["years"].iloc[0])
+    given = sources.get("drl_parameters")
+    if given is not None and "years" in set(given["parameter"]):
+        value = dict(zip(given["parameter"], given["value"]))["years"]
+        if value and value != "nan":
+            return str(value)
+    ingest = sources.get("ingest")
+    if ingest is not None and "year" in ingest.columns and len(ingest):
+        return format_years(sorted({int(y) for y in ingest["year"].dropna()}))
+    return ""
 
 
 def _share_above(by_year: pd.DataFrame) -> pd.DataFrame:
@@ -205,10 +247,39 @@ def _share_above(by_year: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["exam_code", "quantity", "year"], kind="stable").reset_index(drop=True)
 
 
+#: Parameters the report shows, with a reader's name, in this order; the
+#: others (technical settings of KMeans, resampling counts, data counts shown
+#: elsewhere) stay in the report's parameter table with ``in_report`` false.
+PARAMETER_LABELS: dict[tuple[str, str], str] = {
+    ("report", "survey"): "Survey",
+    ("report", "years"): "Survey years",
+    ("drl", "facility_statistic"): "Value of a facility (per exam and quantity)",
+    ("drl", "min_per_facility"): "Exams a facility needs to count (DRL)",
+    ("drl", "min_facilities"): "Facilities a proposed DRL needs",
+    ("drl", "quantile_method"): "Percentile method",
+    ("drl", "weight_range_kg"): "Patient weights kept [kg]",
+    ("drl", "edition_requested"): "DRL edition compared with",
+    ("drl", "bootstrap_resamples"): "Bootstrap resamples",
+    ("drl", "seed"): "Seed of the bootstrap",
+    ("analysis", "z_threshold"): "Outlier: robust z beyond",
+    ("analysis", "slip_min_decades"): "Suspected unit slip: decades off at least",
+    ("analysis", "min_per_facility"): "Exams a facility needs per year (outliers, alerts)",
+    ("analysis", "min_alert_years"): "Years above the DRL that raise a facility alert",
+    ("analysis", "implausible_share_threshold"): "Share of implausible values that raises a data-source alert",
+    ("analysis", "k"): "Clusters asked for",
+    ("analysis", "k_exam_codes"): "Clusters of exam codes",
+    ("analysis", "k_data_sources"): "Clusters of data sources",
+    ("analysis", "catalogue"): "Exam-code catalogue",
+}
+
+_FROM_KIND = {"report": "report", "drl_table.csv": "drl", DRL_PARAMETERS_FILE: "drl", ANALYSIS_PARAMETERS: "analysis",
+              "manifest.json": "run"}
+
+
 def _parameters(src: Mapping[str, pd.DataFrame], manifest: Mapping, survey: str, years: str) -> pd.DataFrame:
     rows = [("survey", survey or manifest.get("survey", ""), "report"), ("years", years or "all stored", "report")]
     drl = src.get("drl")
-    drl_columns = ("facility_statistic", "quantile_method", "min_per_facility", "weight_range_kg",
+    drl_columns = ("facility_statistic", "quantile_method", "min_per_facility", "min_facilities", "weight_range_kg",
                    "edition_requested", "bootstrap_resamples", "seed", "ci_method")
     if drl is not None and len(drl):
         first = drl.iloc[0]
@@ -226,7 +297,23 @@ def _parameters(src: Mapping[str, pd.DataFrame], manifest: Mapping, survey: str,
                  for p, v in zip(analysis["parameter"], analysis["value"])]
     for name, value in sorted(manifest.get("parameters", {}).get("user", {}).items()):
         rows.append((name, json.dumps(value, ensure_ascii=False), "manifest.json"))
-    return pd.DataFrame(rows, columns=["parameter", "value", "from"])
+    out = pd.DataFrame(rows, columns=["parameter", "value", "from"])
+    labels = [PARAMETER_LABELS.get((_FROM_KIND.get(f, f), p), "") for p, f in zip(out["parameter"], out["from"])]
+    out["label"] = labels
+    out["in_report"] = [bool(label) for label in labels]
+    return out
+
+
+def shown_parameters(parameters: pd.DataFrame | None) -> pd.DataFrame:
+    """The parameters a reader sees: named, in the order of :data:`PARAMETER_LABELS`, each once."""
+    if parameters is None or parameters.empty or "label" not in parameters.columns:
+        return pd.DataFrame(columns=["label", "value"])
+    order = {label: i for i, label in enumerate(PARAMETER_LABELS.values())}
+    shown = parameters[parameters["in_report"].astype(str).str.lower().isin(["true", "1"])]
+    shown = shown.assign(value=shown["value"].fillna("").astype(str).replace({"": "–", "nan": "–"}))
+    shown = shown.drop_duplicates(subset=["label"], keep="first")
+    shown = shown.assign(_o=shown["label"].map(order)).sort_values("_o", kind="stable")
+    return shown[["label", "value"]].reset_index(drop=True)
 
 
 def _provenance(manifest: Mapping) -> pd.DataFrame:
@@ -304,7 +391,7 @@ def build_report_tables(
     if "alerts" in sources:
         a = sources["alerts"]
         keep = [c for c in ("alert", "data_source", "facility_id", "exam_code", "quantity", "unit", "years",
-                            "facility_medians", "drl", "drl_edition", "n_implausible", "n_values",
+                            "years_reported", "facility_medians", "drl", "drl_edition", "n_implausible", "n_values",
                             "share_implausible") if c in a.columns]
         out["alerts"] = a[keep].reset_index(drop=True)
     sizes = []
@@ -321,9 +408,17 @@ def build_report_tables(
         sizes += [(what, int(k), int(n)) for k, n in counts.items()]
     if sizes:
         out["cluster_sizes"] = pd.DataFrame(sizes, columns=["clustered", "cluster", "members"])
-    out["parameters"] = _parameters(sources, manifest, survey, years)
+    out["parameters"] = _parameters(sources, manifest, survey, years_used(sources, years))
     out["provenance"] = _provenance(manifest)
     return out
+
+
+#: How each table of the pseudonymised edition is ordered: by pseudonyms and
+#: values, so that the order of the real names tells nothing.
+PSEUDONYMISED_ORDER: dict[str, list[str]] = {
+    "alerts": ["alert", "data_source", "facility_id", "exam_code", "quantity"],
+    "source_clusters": ["cluster", "data_source"],
+}
 
 
 def pseudonymise_tables(
@@ -352,9 +447,13 @@ def pseudonymise_tables(
     out: dict[str, pd.DataFrame] = {}
     for name, frame in tables.items():
         if name == "provenance":
-            frame = frame.copy()
-            inputs = frame["kind"] == "input"
-            frame.loc[inputs, "item"] = [f"input file {i + 1}" for i in range(int(inputs.sum()))]
+            # Input files by number and SHA-256, numbered in the order of their SHA-256 (not of their names).
+            is_input = (frame["kind"] == "input").to_numpy()
+            inputs = frame[is_input].sort_values("value", kind="stable")
+            inputs = inputs.assign(item=[f"input file {i + 1}" for i in range(len(inputs))])
+            first = int(is_input.argmax()) if is_input.any() else len(frame)
+            rest = frame[~is_input]
+            frame = pd.concat([rest.iloc[:first], inputs, rest.iloc[first:]]).reset_index(drop=True)
         elif name == "parameters":
             # The data source given to files that name none (notebook 02) is a name too.
             frame = frame.copy()
@@ -363,6 +462,9 @@ def pseudonymise_tables(
                 json.dumps(p.source(json.loads(v)) if json.loads(v) else "") for v in frame.loc[named, "value"]
             ]
         out[name] = p.frame(frame) if set(ID_COLUMNS) & set(frame.columns) else frame.copy()
+        keys = [c for c in PSEUDONYMISED_ORDER.get(name, ID_COLUMNS) if c in out[name].columns]
+        if set(ID_COLUMNS) & set(out[name].columns) and keys:
+            out[name] = out[name].sort_values(keys, kind="stable").reset_index(drop=True)
     sources, facilities = p.originals
     sources = sorted(set(sources) | {str(s) for s in known_sources if isinstance(s, str) and s.strip()})
     found = find_identifiers(out, sources, facility_ids=[f for _, f in facilities])

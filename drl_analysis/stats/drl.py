@@ -28,9 +28,12 @@ from ..core.years import format_years, parse_years
 from ..store.urls import existing_database
 from .drl_tables import (  # noqa: F401  (re-exported: the public names of the DRL statistics)
     CI_METHOD,
+    CI_ORDER_METHOD,
     CONTRACT_COLUMNS,
     DETAIL_COLUMNS,
+    DRL_STATUSES,
     FACILITY_KEYS,
+    MIN_FACILITIES,
     PARAMETER_COLUMNS,
     DrlResult,
     check_edition,
@@ -40,14 +43,18 @@ from .drl_tables import (  # noqa: F401  (re-exported: the public names of the D
     drl_table,
     empty_table_reason,
     pick_exam,
+    status_counts,
+    status_summary,
 )
 from .facilities import counted_values, facility_medians, facility_values  # noqa: F401  (re-exported)
 from .quantiles import (  # noqa: F401  (re-exported)
     CI_LEVEL,
+    CI_MIN_FACILITIES,
     QUANTILE_METHODS,
     bootstrap_ci,
     bootstrap_distribution,
     check_quantile_method,
+    order_statistic_ci,
     qcd,
     quartiles,
 )
@@ -71,6 +78,7 @@ def drl_from_database(
     years: str | Sequence[str | int] | None = None,
     catalogue: Catalogue | str | Path | None = None,
     min_per_facility: int = 10,
+    min_facilities: int = MIN_FACILITIES,
     quantile_method: str = "linear",
     facility_statistic: str = "median",
     weight_range_kg: tuple[float, float] | str | None = None,
@@ -90,7 +98,7 @@ def drl_from_database(
         A catalogue or its CSV file (default: the shipped one).
     weight_range_kg : (float, float) or str, optional
         ``(50, 90)`` or ``"50-90"``; None or "" for no restriction.
-    min_per_facility, quantile_method, facility_statistic, edition, n_bootstrap, random_state
+    min_per_facility, min_facilities, quantile_method, facility_statistic, edition, n_bootstrap, random_state
         As in :func:`drl_table`; ``edition=""`` means the newest.
 
     Returns
@@ -122,6 +130,7 @@ def drl_from_database(
         exposures,
         catalogue,
         min_per_facility=min_per_facility,
+        min_facilities=min_facilities,
         quantile_method=quantile_method,
         facility_statistic=facility_statistic,
         weight_range_kg=weight_range_kg,
@@ -130,8 +139,8 @@ def drl_from_database(
         n_bootstrap=n_bootstrap,
         random_state=random_state,
     )
-    if result.table.empty:
-        logger.warning("the DRL table is empty: %s", result.empty_reason)
+    if result.empty_reason:
+        logger.warning("no proposed DRL: %s", result.empty_reason)
     return result
 
 
@@ -167,6 +176,7 @@ def _reader_columns(unit: str, min_per_facility: int, by_year: bool, ct: bool) -
         "exam_code": "Exam code",
         "exam_name": "Exam",
         **({"year": "Year"} if by_year else {}),
+        "status": "Status",
         "n_facilities": "Facilities counted",
         "n_exams": "Exams counted",
         "p25": f"P25 [{unit}]",
@@ -175,6 +185,9 @@ def _reader_columns(unit: str, min_per_facility: int, by_year: bool, ct: bool) -
         "qcd": "QCD",
         "p75_ci_low": f"P75 95 % CI low* [{unit}]",
         "p75_ci_high": f"P75 95 % CI high* [{unit}]",
+        "p75_ci_order_low": f"P75 distribution-free 95 % CI low* [{unit}]",
+        "p75_ci_order_high": f"P75 distribution-free 95 % CI high* [{unit}]",
+        "typical_value": f"Typical value (median, too few facilities for a DRL) [{unit}]",
         "p50_ci_low": f"P50 95 % CI low* [{unit}]",
         "p50_ci_high": f"P50 95 % CI high* [{unit}]",
         "current_drl": f"Current DRL [{unit}]",
@@ -202,7 +215,10 @@ def _reader_table(table: pd.DataFrame, quantity: str, min_per_facility: int, by_
     out = pd.DataFrame(index=sub.index)
     for col, label in cols.items():
         v = sub[col]
-        if col in ("p25", "p50", "p75", "p75_ci_low", "p75_ci_high", "p50_ci_low", "p50_ci_high", "current_drl"):
+        if col == "status":
+            v = v.map(lambda x: DRL_STATUSES.get(x, x))
+        elif col in ("p25", "p50", "p75", "p75_ci_low", "p75_ci_high", "p50_ci_low", "p50_ci_high", "current_drl",
+                     "p75_ci_order_low", "p75_ci_order_high", "typical_value"):
             v = round_significant(v.to_numpy(dtype=float), 3)
         elif col == "qcd":
             v = v.round(3)
@@ -216,11 +232,13 @@ def _reader_table(table: pd.DataFrame, quantity: str, min_per_facility: int, by_
     return out.reset_index(drop=True)
 
 
-def _parameter_rows(parameters: dict[str, object]) -> pd.DataFrame:
+def parameter_rows(parameters: dict[str, object]) -> pd.DataFrame:
+    """The parameters of a DRL result as a table for readers: Parameter, Value, Meaning."""
     meaning = {
         "facility_statistic": "A facility's value per exam: its median (or mean, pre-2022 German practice)",
         "quantile_method": "numpy percentile method of p25, p50, p75 (linear = Excel QUARTILE.INC)",
         "min_per_facility": "A facility counts only with at least this many exams of the exam and quantity",
+        "min_facilities": "A proposed DRL (P75) needs at least this many counted facilities; fewer give a typical value",
         "years": "Survey years used",
         "years_requested": "Year filter given by the user",
         "weight_range_kg": "Patients kept, kg (empty: all)",
@@ -231,6 +249,8 @@ def _parameter_rows(parameters: dict[str, object]) -> pd.DataFrame:
         "bootstrap_resamples": "Bootstrap resamples of facilities for the confidence intervals",
         "seed": "Seed of the bootstrap",
         "ci_method": "* Confidence intervals",
+        "ci_order_method": "* Distribution-free interval of P75",
+        "ci_min_facilities": "Intervals are left out below these numbers of facilities (coverage under 90 %)",
         "drl_definition": "Proposed DRL",
         "share_exams_above_drl": "Share of exams above the current DRL",
         "package_version": "drl-analysis version",
@@ -271,7 +291,7 @@ def write_drl_xlsx(result: DrlResult, path: str | Path) -> Path:
                 frame.to_excel(xw, sheet_name=name, index=False)
                 widths = [10, 34, *([7] if by_year else []), *[14] * (frame.shape[1] - (3 if by_year else 2))]
                 _format_sheet(xw.sheets[name], widths, "D2" if by_year else "C2")
-        params = _parameter_rows(result.parameters)
+        params = parameter_rows(result.parameters)
         params.to_excel(xw, sheet_name="Parameters", index=False)
         _format_sheet(xw.sheets["Parameters"], [24, 60, 70], "A2")
         no_formulas(xw.book)
@@ -304,6 +324,8 @@ def write_drl_outputs(result: DrlResult, out_dir: str | Path | None = None) -> d
         "parameters": result.parameters,
         "n_exposures": int(result.n_exposures),
         "rows": {"drl_table": int(len(result.table)), "drl_by_year": int(len(result.by_year))},
+        "status_counts": {str(k): int(v) for k, v in result.table["status"].value_counts(sort=False).items()},
+        "summary": result.summary(),
         "files": [p.name for p in paths.values()],
     }
     paths["parameters"].write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -10,14 +10,25 @@ For one exam code and one dose quantity this module computes
 
 - each facility's median (or mean) over its exams, counted only when the
   facility has at least ``min_per_facility`` exams;
-- ``p25``, ``p50`` and ``p75`` of the counted facility values with a numpy
+- with at least ``min_facilities`` counted facilities (status ``proposed``):
+  ``p25``, ``p50`` and ``p75`` of the facility values with a numpy
   percentile method, and QCD = (p75 - p25) / (p75 + p25)
-  (:mod:`drl_analysis.stats.quantiles`);
-- a 95 % percentile-bootstrap confidence interval of ``p50`` and ``p75``
-  that resamples facilities. No authority prescribes it: it is this
-  project's addition and every output says so;
+  (:mod:`drl_analysis.stats.quantiles`); with fewer (status
+  ``typical_value_only``) only their median, the "typical value" of
+  ICRP 135, and no P75: a 75th percentile of a handful of facilities is no
+  reference level;
+- for a proposed DRL, a 95 % percentile-bootstrap confidence interval of
+  ``p50`` and ``p75`` that resamples facilities, and the distribution-free
+  interval of ``p75`` between two order statistics. No authority prescribes
+  them: they are this project's addition and every output says so. An
+  interval is left out where its measured coverage is below 90 %
+  (:data:`drl_analysis.stats.quantiles.CI_MIN_FACILITIES`);
 - the current DRL from the catalogue, the share of facilities and of exams
   above it and the ratio ``p75 / current DRL``.
+
+Every exam code and dose quantity that has a value in the exposures gets a
+row, with its ``status`` (:data:`DRL_STATUSES`) and the counts behind it, so
+an exam whose facilities all have too few exams is listed, not dropped.
 
 Which values count is decided by :mod:`drl_analysis.stats.selection`, the
 same policy the outlier analysis uses: values flagged implausible at ingest
@@ -52,7 +63,7 @@ from ..core.columns import CT_QUANTITIES, DOSE_QUANTITIES, QUANTITIES
 from ..core.errors import UserError
 from ..core.paths import CATALOGUE_FILE
 from ..core.years import format_years
-from .quantiles import bootstrap_ci, check_quantile_method, quartiles
+from .quantiles import CI_MIN_FACILITIES, bootstrap_ci, check_quantile_method, order_statistic_ci, quantile, quartiles
 from .selection import WEIGHT_EXEMPT_QUANTITIES, _labels, select_values
 
 #: Columns that identify a facility.
@@ -77,8 +88,33 @@ CONTRACT_COLUMNS: tuple[str, ...] = (
     "share_exams_above_drl",
 )
 
+#: What a row of the DRL table gives, by its ``status``, with the sentence the outputs use.
+DRL_STATUSES: dict[str, str] = {
+    "proposed": "proposed DRL (P75 of the facility medians)",
+    "typical_value_only": "typical value only (median of fewer facilities than a proposed DRL needs)",
+    "no_facility_with_enough_exams": "no facility with enough exams of this code",
+    "no_value_counted": "every value left out (flagged implausible, other CTDI phantom or weight range)",
+}
+
+#: The default of ``min_facilities``: the fewest counted facilities for a
+#: proposed DRL. ICRP 135 (2017) sets local DRLs from the medians of about 10 to
+#: 20 rooms and calls the median of fewer a "typical value"; 11 is the fewest
+#: from which P75 has a distribution-free 95 % interval (even the widest,
+#: smallest to largest facility median, covers with 1 - 0.75**n - 0.25**n:
+#: 94.4 % at 10, 95.8 % at 11). The percentile bootstrap needs 16 facilities
+#: before its coverage stays above 90 % (``benchmarks/coverage.md``), so from
+#: 11 to 15 facilities only the distribution-free interval is given.
+MIN_FACILITIES = 11
+
 #: Further result columns, after the contract columns.
 DETAIL_COLUMNS: tuple[str, ...] = (
+    "status",
+    "status_note",
+    "typical_value",
+    "p75_ci_order_low",
+    "p75_ci_order_high",
+    "p75_ci_order_coverage",
+    "n_values",
     "unit",
     "p50_ci_low",
     "p50_ci_high",
@@ -97,6 +133,7 @@ PARAMETER_COLUMNS: tuple[str, ...] = (
     "facility_statistic",
     "quantile_method",
     "min_per_facility",
+    "min_facilities",
     "years",
     "weight_range_kg",
     "edition_requested",
@@ -108,6 +145,13 @@ PARAMETER_COLUMNS: tuple[str, ...] = (
 #: How every output labels the confidence interval.
 CI_METHOD = (
     "95 % percentile bootstrap, facilities resampled with replacement; "
+    "this project's addition, not prescribed by any authority"
+)
+
+#: How every output labels the distribution-free interval of P75.
+CI_ORDER_METHOD = (
+    "distribution-free 95 % interval of P75 between two order statistics of the facility medians "
+    "(exact binomial coverage in p75_ci_order_coverage; from 11 facilities); "
     "this project's addition, not prescribed by any authority"
 )
 
@@ -137,6 +181,7 @@ def check_edition(catalogue: Catalogue, edition: str | None, *, name: str = "edi
 
 def _check_options(
     min_per_facility: int,
+    min_facilities: int,
     quantile_method: str,
     facility_statistic: str,
     weight_range_kg: tuple[float, float] | None,
@@ -146,6 +191,8 @@ def _check_options(
     check_quantile_method(quantile_method)
     if isinstance(min_per_facility, bool) or not isinstance(min_per_facility, (int, np.integer)) or min_per_facility < 1:
         raise UserError(f"min_per_facility: must be a whole number of at least 1, not {min_per_facility!r}")
+    if isinstance(min_facilities, bool) or not isinstance(min_facilities, (int, np.integer)) or min_facilities < 1:
+        raise UserError(f"min_facilities: must be a whole number of at least 1, not {min_facilities!r}")
     if facility_statistic not in ("median", "mean"):
         raise UserError(f"facility_statistic: must be 'median' or 'mean', not {facility_statistic!r}")
     if weight_range_kg is not None:
@@ -335,12 +382,63 @@ def _current_drls(
     return values, editions
 
 
+def _present_counts(prep: _Prepared, by_year: bool) -> dict[tuple[int, str, int], int]:
+    """Values present per exam, quantity (and year): what the survey holds, counted or not."""
+    n_year = max(len(prep.years), 1)
+    out: dict[tuple[int, str, int], int] = {}
+    for q, values in prep.values.items():
+        ok = (prep.exam_idx >= 0) & ~np.isnan(values)
+        if by_year:
+            ok &= prep.year_idx >= 0
+        if not ok.any():
+            continue
+        key = prep.exam_idx[ok].astype(np.int64) * n_year + (prep.year_idx[ok] if by_year else 0)
+        counts = np.bincount(key, minlength=len(prep.exam_codes) * n_year)
+        for k in np.flatnonzero(counts):
+            out[(int(k // n_year), q, int(k % n_year) if by_year else -1)] = int(counts[k])
+    return out
+
+
+def _intervals(values: np.ndarray, *, n_bootstrap: int, quantile_method: str, seed: list[int]) -> dict[str, float]:
+    """The intervals of a proposed DRL, each only where its coverage is known to be at least 90 %."""
+    n = values.size
+    ci = np.full((2, 2), np.nan)
+    if n_bootstrap > 0 and n >= min(CI_MIN_FACILITIES.values()):
+        ci = bootstrap_ci(values, quantiles=(0.5, 0.75), n_resamples=n_bootstrap, quantile_method=quantile_method,
+                          random_state=seed)
+    if n < CI_MIN_FACILITIES["p50_bootstrap"]:
+        ci[0] = np.nan
+    if n < CI_MIN_FACILITIES["p75_bootstrap"]:
+        ci[1] = np.nan
+    low, high, cover = order_statistic_ci(values, q=0.75)
+    return {"p50_ci_low": ci[0, 0], "p50_ci_high": ci[0, 1], "p75_ci_low": ci[1, 0], "p75_ci_high": ci[1, 1],
+            "p75_ci_order_low": low, "p75_ci_order_high": high, "p75_ci_order_coverage": cover}
+
+
+def status_note(status: str, n_facilities: int, n_below: int, min_per_facility: int, min_facilities: int) -> str:
+    """The sentence a DRL table row gives for its status.
+
+    >>> status_note("typical_value_only", 4, 1, 10, 11)
+    'median of 4 facilities; a proposed DRL needs 11 facilities with at least 10 exams'
+    """
+    if status == "proposed":
+        return f"P75 of {n_facilities} facilities with at least {min_per_facility} exams"
+    if status == "typical_value_only":
+        return (f"median of {n_facilities} facilit{'y' if n_facilities == 1 else 'ies'}; a proposed DRL needs "
+                f"{min_facilities} facilities with at least {min_per_facility} exams")
+    if status == "no_facility_with_enough_exams":
+        return (f"{n_below} facilit{'y' if n_below == 1 else 'ies'} with fewer than {min_per_facility} exams "
+                "each; none counts")
+    return DRL_STATUSES.get(status, status)
+
+
 def _summarise(
     prep: _Prepared,
     catalogue: Catalogue,
     *,
     by_year: bool,
     min_per_facility: int,
+    min_facilities: int,
     quantile_method: str,
     facility_statistic: str,
     edition: str | None,
@@ -349,64 +447,82 @@ def _summarise(
     parameters: dict[str, object],
     facilities: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One table row per exam, quantity (and year); ``facilities`` may pass
-    the :func:`_facility_frame` computed already for the same options."""
+    """One table row per exam, quantity (and year) that has a value; ``facilities``
+    may pass the :func:`_facility_frame` computed already for the same options."""
     drl_values, drl_editions = _current_drls(catalogue, prep.exam_codes, edition)
     if facilities is None:
         facilities = _facility_frame(prep, facility_statistic=facility_statistic, by_year=by_year,
                                      drl_by_exam=drl_values)
     excluded = _exclusion_counts(prep, by_year)
+    present = _present_counts(prep, by_year)
     names = {c: (catalogue.exam_name(c) or "") for c in prep.exam_codes}
-    rows = []
     facilities = facilities.sort_values(["exam_i", "quantity", "year_i", "value"], kind="stable")
-    for (e, q, y), grp in facilities.groupby(["exam_i", "quantity", "year_i"], sort=False):
-        ok = grp["n_exams"].to_numpy() >= min_per_facility
-        if not ok.any():
-            continue
+    groups = {key: grp for key, grp in facilities.groupby(["exam_i", "quantity", "year_i"], sort=False)}
+    rows = []
+    for (e, q, y), n_values in present.items():
+        grp = groups.get((e, q, y))
         code = prep.exam_codes[e]
         year = prep.years[y] if by_year else None
-        counted = grp[ok]
-        values = counted["value"].to_numpy()
-        stats = quartiles(values, quantile_method=quantile_method)
-        ci = np.full((2, 2), np.nan)
-        if n_bootstrap > 0:
-            ci = bootstrap_ci(
-                values,
-                quantiles=(0.5, 0.75),
-                n_resamples=n_bootstrap,
-                quantile_method=quantile_method,
-                random_state=_group_seed(random_state, code, q, year),
-            )
+        ok = grp["n_exams"].to_numpy() >= min_per_facility if grp is not None else np.zeros(0, dtype=bool)
+        counted = grp[ok] if grp is not None else None
+        n_fac = int(ok.sum())
         drl = float(drl_values[q][e])
-        n_exams = int(counted["n_exams"].sum())
-        weight_n = int(counted["weight_n"].sum())
         has_drl = not math.isnan(drl)
         excl = excluded.get((int(e), q, int(y)), (0, 0, 0))
+        if n_fac >= min_facilities:
+            status = "proposed"
+        elif n_fac > 0:
+            status = "typical_value_only"
+        elif grp is not None:
+            status = "no_facility_with_enough_exams"
+        else:
+            status = "no_value_counted"
         row = {
             "exam_code": code,
             "exam_name": names[code],
             "quantity": q,
-            "n_facilities": int(ok.sum()),
-            "n_exams": n_exams,
-            **stats,
-            "p75_ci_low": ci[1, 0],
-            "p75_ci_high": ci[1, 1],
+            "n_facilities": n_fac,
+            "n_exams": 0,
+            "p25": math.nan, "p50": math.nan, "p75": math.nan, "qcd": math.nan,
+            "p75_ci_low": math.nan, "p75_ci_high": math.nan,
             "current_drl": drl,
             "drl_edition": drl_editions.get((int(e), q), ""),
-            "share_facilities_above_drl": float(np.mean(values > drl)) if has_drl else math.nan,
-            "share_exams_above_drl": float(counted["n_above"].sum() / n_exams) if has_drl else math.nan,
+            "share_facilities_above_drl": math.nan,
+            "share_exams_above_drl": math.nan,
+            "status": status,
+            "status_note": status_note(status, n_fac, int((~ok).sum()), min_per_facility, min_facilities),
+            "typical_value": math.nan,
+            "p75_ci_order_low": math.nan, "p75_ci_order_high": math.nan, "p75_ci_order_coverage": math.nan,
+            "n_values": n_values,
             "unit": QUANTITIES[q].unit,
-            "p50_ci_low": ci[0, 0],
-            "p50_ci_high": ci[0, 1],
-            "p75_to_drl": stats["p75"] / drl if has_drl and drl != 0 else math.nan,
+            "p50_ci_low": math.nan, "p50_ci_high": math.nan,
+            "p75_to_drl": math.nan,
             "n_facilities_below_min": int((~ok).sum()),
-            "n_exams_below_min": int(grp.loc[~ok, "n_exams"].sum()),
+            "n_exams_below_min": int(grp.loc[~ok, "n_exams"].sum()) if grp is not None else 0,
             "n_excluded_implausible": excl[0],
             "n_excluded_phantom": excl[1],
             "n_excluded_weight": excl[2],
             "ctdi_phantom_cm": float(prep.ref_phantom[e]) if q in CT_QUANTITIES else math.nan,
-            "mean_weight_kg": float(counted["weight_sum"].sum() / weight_n) if weight_n else math.nan,
+            "mean_weight_kg": math.nan,
         }
+        if n_fac:
+            values = counted["value"].to_numpy()
+            n_exams = int(counted["n_exams"].sum())
+            weight_n = int(counted["weight_n"].sum())
+            row.update(
+                n_exams=n_exams,
+                share_facilities_above_drl=float(np.mean(values > drl)) if has_drl else math.nan,
+                share_exams_above_drl=float(counted["n_above"].sum() / n_exams) if has_drl else math.nan,
+                mean_weight_kg=float(counted["weight_sum"].sum() / weight_n) if weight_n else math.nan,
+            )
+            if status == "proposed":
+                stats = quartiles(values, quantile_method=quantile_method)
+                row.update(stats)
+                row.update(_intervals(values, n_bootstrap=n_bootstrap, quantile_method=quantile_method,
+                                      seed=_group_seed(random_state, code, q, year)))
+                row["p75_to_drl"] = stats["p75"] / drl if has_drl and drl != 0 else math.nan
+            else:
+                row["p50"] = row["typical_value"] = float(quantile(values, 0.5, method=quantile_method))
         if by_year:
             row["year"] = year
         row.update({k: parameters[k] for k in PARAMETER_COLUMNS})
@@ -416,9 +532,11 @@ def _summarise(
     table["_q"] = table["quantity"].map(DOSE_QUANTITIES.index)
     order = ["exam_code", "_q", *(["year"] if by_year else [])]
     table = table.sort_values(order, kind="stable").drop(columns="_q").reset_index(drop=True)
-    for c in ("n_facilities", "n_exams", "n_facilities_below_min", "n_exams_below_min",
+    for c in ("n_facilities", "n_exams", "n_values", "n_facilities_below_min", "n_exams_below_min",
               "n_excluded_implausible", "n_excluded_phantom", "n_excluded_weight"):
         table[c] = table[c].astype("int64")
+    for c in ("status", "status_note"):
+        table[c] = table[c].astype(object)
     if by_year:
         table["year"] = table["year"].astype("int64")
     return table
@@ -433,6 +551,7 @@ def drl_parameters(
     catalogue: Catalogue | None = None,
     *,
     min_per_facility: int = 10,
+    min_facilities: int = MIN_FACILITIES,
     quantile_method: str = "linear",
     facility_statistic: str = "median",
     weight_range_kg: tuple[float, float] | None = None,
@@ -453,6 +572,7 @@ def drl_parameters(
         "facility_statistic": facility_statistic,
         "quantile_method": quantile_method,
         "min_per_facility": int(min_per_facility),
+        "min_facilities": int(min_facilities),
         "years": requested or format_years(years_in_data),
         "years_requested": requested or "all",
         "weight_range_kg": "" if weight_range_kg is None else f"{weight_range_kg[0]:g}-{weight_range_kg[1]:g}",
@@ -463,7 +583,10 @@ def drl_parameters(
         "bootstrap_resamples": int(n_bootstrap),
         "seed": int(random_state),
         "ci_method": CI_METHOD if n_bootstrap > 0 else "none (bootstrap disabled)",
-        "drl_definition": "p75 of facility medians (facility means if facility_statistic is 'mean')",
+        "ci_order_method": CI_ORDER_METHOD,
+        "ci_min_facilities": ", ".join(f"{k} from {v} facilities" for k, v in CI_MIN_FACILITIES.items()),
+        "drl_definition": "p75 of facility medians (facility means if facility_statistic is 'mean'), "
+                          "given only with at least min_facilities facilities; below, their median as a typical value",
         "share_exams_above_drl": "exams of counted facilities with a value above the current DRL",
         "package_version": __version__,
     }
@@ -503,8 +626,17 @@ class DrlResult:
 
     @property
     def empty_reason(self) -> str:
-        """Why the DRL table is empty, in one sentence; "" when it is not."""
+        """Why the DRL table proposes no DRL, in one sentence; "" when it proposes one."""
         return empty_table_reason(self.table, self.parameters, self.n_exposures)
+
+    @property
+    def proposed(self) -> pd.DataFrame:
+        """The rows with a proposed DRL."""
+        return self.table[self.table["status"] == "proposed"]
+
+    def summary(self) -> str:
+        """In words: how many DRLs rest on how many facilities (see :func:`status_summary`)."""
+        return status_summary(self.table, self.parameters)
 
     def counted_values(self, exam_code: str, quantity: str) -> pd.DataFrame:
         """The exposures of one exam that entered these tables (see :func:`counted_values`)."""
@@ -540,6 +672,7 @@ def _setup(
     catalogue: Catalogue | None,
     *,
     min_per_facility: int,
+    min_facilities: int,
     quantile_method: str,
     facility_statistic: str,
     weight_range_kg: tuple[float, float] | None,
@@ -551,17 +684,19 @@ def _setup(
     """Validate the options, prepare the exposures once, and collect what
     :func:`_summarise` needs (with the parameters every output states)."""
     catalogue = catalogue or load_catalogue()
-    _check_options(min_per_facility, quantile_method, facility_statistic, weight_range_kg, n_bootstrap, random_state)
+    _check_options(min_per_facility, min_facilities, quantile_method, facility_statistic, weight_range_kg, n_bootstrap,
+                   random_state)
     edition = check_edition(catalogue, edition)
     years = None if years is None else sorted({int(y) for y in years})
     prep = _prepare(exposures, catalogue, weight_range_kg=weight_range_kg, years=years)
     params = drl_parameters(
-        catalogue, min_per_facility=min_per_facility, quantile_method=quantile_method,
+        catalogue, min_per_facility=min_per_facility, min_facilities=min_facilities, quantile_method=quantile_method,
         facility_statistic=facility_statistic, weight_range_kg=weight_range_kg, edition=edition, years=years,
         years_in_data=prep.years, n_bootstrap=n_bootstrap, random_state=random_state,
     )
     common = dict(
-        min_per_facility=min_per_facility, quantile_method=quantile_method, facility_statistic=facility_statistic,
+        min_per_facility=min_per_facility, min_facilities=min_facilities, quantile_method=quantile_method,
+        facility_statistic=facility_statistic,
         edition=edition, n_bootstrap=n_bootstrap, random_state=random_state, parameters=params,
     )
     return catalogue, prep, common, years
@@ -572,6 +707,7 @@ def compute_drl(
     catalogue: Catalogue | None = None,
     *,
     min_per_facility: int = 10,
+    min_facilities: int = MIN_FACILITIES,
     quantile_method: str = "linear",
     facility_statistic: str = "median",
     weight_range_kg: tuple[float, float] | None = None,
@@ -590,7 +726,8 @@ def compute_drl(
     DrlResult
     """
     catalogue, prep, common, years = _setup(
-        exposures, catalogue, min_per_facility=min_per_facility, quantile_method=quantile_method,
+        exposures, catalogue, min_per_facility=min_per_facility, min_facilities=min_facilities,
+        quantile_method=quantile_method,
         facility_statistic=facility_statistic, weight_range_kg=weight_range_kg, edition=edition, years=years,
         n_bootstrap=n_bootstrap, random_state=random_state,
     )
@@ -610,17 +747,117 @@ def compute_drl(
 def empty_table_reason(
     table: pd.DataFrame, parameters: dict[str, object] | None = None, n_exposures: int | None = None
 ) -> str:
-    """Why a DRL table has no row, as the notebook and the report say it; "" when it has rows.
+    """Why a DRL table proposes no DRL, as the notebook and the report say it; "" when it proposes one.
 
     >>> empty_table_reason(pd.DataFrame(), {"min_per_facility": 10})
     'no exam code has a facility with at least 10 exams; lower `min_per_facility` or add years'
     """
-    if not table.empty:
+    if "status" in table.columns and (table["status"] == "proposed").any():
         return ""
+    if "status" not in table.columns and not table.empty:
+        return ""  # a table of an older version: every row was a proposed DRL
     if n_exposures == 0:
         return "the survey holds no exposures in the years selected"
-    n = (parameters or {}).get("min_per_facility", "min_per_facility")
-    return f"no exam code has a facility with at least {n} exams; lower `min_per_facility` or add years"
+    params = parameters or {}
+    n = params.get("min_per_facility", "min_per_facility")
+    if table.empty or not (table["n_facilities"] > 0).any():
+        return f"no exam code has a facility with at least {n} exams; lower `min_per_facility` or add years"
+    need = params.get("min_facilities", table["min_facilities"].iloc[0] if "min_facilities" in table else "")
+    best = table.sort_values(["n_facilities", "exam_code"], ascending=[False, True], kind="stable").iloc[0]
+    return (f"no exam code has the {need} facilities with at least {n} exams that a proposed DRL needs (at most "
+            f"{int(best['n_facilities'])}, exam {best['exam_code']}); the table gives typical values (medians) instead")
+
+
+def status_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """How many rows of a DRL table have each status, and on how many facilities they rest.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per status present, in the order of :data:`DRL_STATUSES`:
+        ``status``, ``rows``, ``facilities_min``, ``facilities_median``,
+        ``facilities_max`` (counted facilities), ``facilities_below_min`` (all
+        facilities with too few exams, summed) and ``exams`` (counted exams).
+    """
+    cols = ["status", "rows", "facilities_min", "facilities_median", "facilities_max", "facilities_below_min", "exams"]
+    if table.empty or "status" not in table.columns:
+        return pd.DataFrame(columns=cols)
+    out = []
+    for status in DRL_STATUSES:
+        part = table[table["status"] == status]
+        if part.empty:
+            continue
+        n = part["n_facilities"]
+        below = part["n_facilities_below_min"] if "n_facilities_below_min" in part else pd.Series(0, index=part.index)
+        out.append((status, len(part), int(n.min()), float(n.median()), int(n.max()),
+                    int(below.fillna(0).sum()), int(part["n_exams"].fillna(0).sum())))
+    return pd.DataFrame(out, columns=cols)
+
+
+def _range(lo: int, hi: int, what: str) -> str:
+    return f"{lo} {what}" if lo == hi else f"{lo} to {hi} {what}"
+
+
+def status_summary(table: pd.DataFrame, parameters: dict[str, object] | None = None) -> str:
+    """In words: how many DRLs the table proposes, on how many facilities, and what else it holds.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`drl_table` (or the report's DRL table, with ``status``).
+    parameters : dict, optional
+        :func:`drl_parameters`; default the parameter columns of the table.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"status": ["proposed", "typical_value_only"], "n_facilities": [12, 3],
+    ...                   "n_facilities_below_min": [0, 2], "n_exams": [400, 90], "exam_code": ["1", "2"]})
+    >>> status_summary(t, {"min_facilities": 11, "min_per_facility": 10})  # doctest: +NORMALIZE_WHITESPACE
+    'Of 2 exam codes and dose quantities in the survey, 1 has a proposed DRL (P75), resting on 12 facilities.
+    1 has only a typical value (the median of 3 facilities), since a proposed DRL needs at least 11 facilities
+    with at least 10 exams each.'
+    """
+    if table.empty:
+        return "The survey holds no exam code with a dose value in the years selected."
+    params = dict(parameters or {})
+    for key in ("min_facilities", "min_per_facility"):
+        if key not in params and key in table.columns and len(table):
+            params[key] = int(table[key].iloc[0])
+    need, per = params.get("min_facilities", MIN_FACILITIES), params.get("min_per_facility", 10)
+    counts = status_counts(table).set_index("status")
+
+    def n_of(status: str) -> int:
+        return int(counts.loc[status, "rows"]) if status in counts.index else 0
+
+    total = len(table)
+    proposed = n_of("proposed")
+    parts = [f"Of {total} exam code{'s' if total != 1 else ''} and dose quantit{'ies' if total != 1 else 'y'} in "
+             f"the survey, "]
+    if proposed:
+        c = counts.loc["proposed"]
+        parts[0] += (f"{proposed} ha{'ve' if proposed != 1 else 's'} a proposed DRL (P75), resting on "
+                     f"{_range(int(c['facilities_min']), int(c['facilities_max']), 'facilities')}"
+                     + (f" (median {c['facilities_median']:g})" if c["facilities_min"] != c["facilities_max"] else "")
+                     + ".")
+    else:
+        parts[0] += "none has a proposed DRL (P75)."
+    typical = n_of("typical_value_only")
+    if typical:
+        c = counts.loc["typical_value_only"]
+        lo, hi = int(c["facilities_min"]), int(c["facilities_max"])
+        parts.append(f"{typical} ha{'ve' if typical != 1 else 's'} only a typical value (the median of "
+                     f"{_range(lo, hi, 'facilities' if hi != 1 else 'facility')}), since a proposed DRL needs at "
+                     f"least {need} facilities with at least {per} exams each.")
+    none = n_of("no_facility_with_enough_exams")
+    if none:
+        c = counts.loc["no_facility_with_enough_exams"]
+        parts.append(f"{none} ha{'ve' if none != 1 else 's'} no facility with {per} exams "
+                     f"({int(c['facilities_below_min'])} facilities with fewer, left out).")
+    left = n_of("no_value_counted")
+    if left:
+        parts.append(f"{left} ha{'ve' if left != 1 else 's'} no value that counts (every value flagged "
+                     "implausible, of the other CTDI phantom or outside the weight range).")
+    return " ".join(parts)
 
 
 def pick_exam(table: pd.DataFrame, exam_code: str | None = None) -> tuple[str, str]:
@@ -637,15 +874,15 @@ def pick_exam(table: pd.DataFrame, exam_code: str | None = None) -> tuple[str, s
     Raises
     ------
     UserError
-        If ``exam_code`` has no row in the table.
+        If ``exam_code`` has no row with a counted facility in the table.
     """
-    rows = table
+    rows = table[table["n_facilities"] > 0] if "n_facilities" in table.columns else table
     if exam_code:
-        rows = table[table["exam_code"].astype(str) == str(exam_code)]
+        rows = rows[rows["exam_code"].astype(str) == str(exam_code)]
         if rows.empty:
-            raise UserError(f"exam_code: the DRL table has no row for exam {exam_code!r}")
-    if table.empty:
-        raise UserError(f"the DRL table is empty: {empty_table_reason(table)}")
+            raise UserError(f"exam_code: the DRL table has no row with a counted facility for exam {exam_code!r}")
+    if rows.empty:
+        raise UserError(f"the DRL table has no counted facility: {empty_table_reason(table)}")
     ranked = rows.assign(_drl=rows["current_drl"].notna()).sort_values(
         ["_drl", "n_facilities", "exam_code"], ascending=[False, False, True], kind="stable"
     )
@@ -658,6 +895,7 @@ def drl_table(
     catalogue: Catalogue | None = None,
     *,
     min_per_facility: int = 10,
+    min_facilities: int = MIN_FACILITIES,
     quantile_method: str = "linear",
     facility_statistic: str = "median",
     weight_range_kg: tuple[float, float] | None = None,
@@ -681,6 +919,10 @@ def drl_table(
     min_per_facility : int, default 10
         A facility counts for an exam and quantity only with at least this
         many counted exams.
+    min_facilities : int, default :data:`MIN_FACILITIES` (11)
+        A proposed DRL (P25, P75, QCD, intervals) needs at least this many
+        counted facilities; with fewer the row gives their median as a
+        typical value (``typical_value``, ``p50``) and no P75.
     quantile_method : str, default "linear"
         numpy percentile method (:data:`QUANTILE_METHODS`).
     facility_statistic : {"median", "mean"}, default "median"
@@ -704,17 +946,23 @@ def drl_table(
     Returns
     -------
     pandas.DataFrame
-        One row per (exam code, quantity) with at least one counted facility,
-        sorted by exam code and quantity. Columns :data:`CONTRACT_COLUMNS`,
+        One row per (exam code, quantity) with at least one value in the
+        exposures, sorted by exam code and quantity, its ``status`` one of
+        :data:`DRL_STATUSES` with ``status_note`` in words. Columns :data:`CONTRACT_COLUMNS`,
         then :data:`DETAIL_COLUMNS`, then :data:`PARAMETER_COLUMNS`. Dose
         columns (``p25 ... current_drl``, CI bounds) are in the quantity's
         canonical unit (column ``unit``); shares are fractions in [0, 1];
         ``n_exams`` and ``share_exams_above_drl`` count the exams of counted
         facilities. ``current_drl`` is NaN and ``drl_edition`` empty where the
-        catalogue gives no DRL (e.g. unknown exam codes).
+        catalogue gives no DRL (e.g. unknown exam codes). ``p75_ci_low``,
+        ``p75_ci_high`` are the bootstrap interval, ``p75_ci_order_low``,
+        ``p75_ci_order_high`` the distribution-free one with its exact
+        coverage; each is empty where it does not exist or where its coverage
+        is not known to reach 90 % (:data:`CI_MIN_FACILITIES`).
     """
     return _one_table(
-        exposures, catalogue, False, min_per_facility=min_per_facility, quantile_method=quantile_method,
+        exposures, catalogue, False, min_per_facility=min_per_facility, min_facilities=min_facilities,
+        quantile_method=quantile_method,
         facility_statistic=facility_statistic, weight_range_kg=weight_range_kg, edition=edition, years=years,
         n_bootstrap=n_bootstrap, random_state=random_state,
     )
@@ -730,6 +978,7 @@ def drl_by_year(
     catalogue: Catalogue | None = None,
     *,
     min_per_facility: int = 10,
+    min_facilities: int = MIN_FACILITIES,
     quantile_method: str = "linear",
     facility_statistic: str = "median",
     weight_range_kg: tuple[float, float] | None = None,
@@ -751,7 +1000,8 @@ def drl_by_year(
         contract columns, sorted by exam code, quantity and year.
     """
     return _one_table(
-        exposures, catalogue, True, min_per_facility=min_per_facility, quantile_method=quantile_method,
+        exposures, catalogue, True, min_per_facility=min_per_facility, min_facilities=min_facilities,
+        quantile_method=quantile_method,
         facility_statistic=facility_statistic, weight_range_kg=weight_range_kg, edition=edition, years=years,
         n_bootstrap=n_bootstrap, random_state=random_state,
     )

@@ -44,7 +44,7 @@ def facility_medians(
         exams. Sorted by exam code, quantity, (year,) facility.
     """
     catalogue = catalogue or load_catalogue()
-    _check_options(min_per_facility, "linear", facility_statistic, weight_range_kg, 0, 0)
+    _check_options(min_per_facility, 1, "linear", facility_statistic, weight_range_kg, 0, 0)
     prep = _prepare(exposures, catalogue, weight_range_kg=weight_range_kg, years=years)
     nan_drl = {q: np.full(len(prep.exam_codes), np.nan) for q in DOSE_QUANTITIES}
     frame = _facility_frame(prep, facility_statistic=facility_statistic, by_year=by_year, drl_by_exam=nan_drl)

@@ -63,14 +63,37 @@ def _empty(ax, message: str):
 def _markers(row: pd.Series) -> list[tuple[str, float, str, str]]:
     """(key, value, label, line style) of the quartiles and the current DRL."""
     unit = QUANTITIES[row["quantity"]].unit
+    proposed = str(row.get("status", "proposed")) == "proposed"
     out = [
         ("p25", row["p25"], f"P25 {row['p25']:.3g} {unit}", ":"),
-        ("p50", row["p50"], f"P50 (achievable dose) {row['p50']:.3g} {unit}", "--"),
+        ("p50", row["p50"], (f"P50 (achievable dose) {row['p50']:.3g} {unit}" if proposed
+                             else f"Typical value (median) {row['p50']:.3g} {unit}"), "--"),
         ("p75", row["p75"], f"P75 (proposed DRL) {row['p75']:.3g} {unit}", "-"),
     ]
     if pd.notna(row["current_drl"]):
         out.append(("drl", row["current_drl"], f"Current DRL {row['drl_edition']} {row['current_drl']:.3g} {unit}", "-."))
-    return out
+    # A row without a proposed DRL has no P25 and P75: no line for them.
+    return [m for m in out if pd.notna(m[1])]
+
+
+def _integer_axis(axis) -> None:
+    """Counts get whole-number ticks only."""
+    import matplotlib.ticker
+
+    axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+
+def describe_histogram(facilities: pd.DataFrame, table: pd.DataFrame, exam_code: str, quantity: str) -> str:
+    """An alternative text for :func:`facility_histogram`, written from its data."""
+    row = _row(table, exam_code, quantity)
+    sel = facilities[(facilities["exam_code"].astype(str) == str(exam_code)) & (facilities["quantity"] == quantity)
+                     & facilities["counted"].astype(bool)]
+    unit = QUANTITIES[quantity].unit
+    values = sel["value"].to_numpy(dtype=float)
+    text = (f"Histogram of the facility {_statistic(row)}s of {_title(row)}, {QUANTITIES[quantity].label}: "
+            f"{len(values)} facilities from {values.min():.3g} to {values.max():.3g} {unit}")
+    marks = "; ".join(label for _, _, label, _ in _markers(row))
+    return f"{text}; lines at {marks}." if marks else f"{text}."
 
 
 def facility_histogram(
@@ -117,6 +140,7 @@ def facility_histogram(
         ax.axvline(value, color=COLOURS[key], linestyle=style, linewidth=1.6, label=label)
     ax.set_xlabel(f"Facility {_statistic(row)} of {_quantity_label(quantity)}")
     ax.set_ylabel("Facilities [count]")
+    _integer_axis(ax.yaxis)
     ax.set_title(f"{_title(row)}: {int(row['n_facilities'])} facilities, {int(row['n_exams'])} exams")
     ax.legend(fontsize="small", frameon=False)
     return ax
@@ -231,7 +255,7 @@ def share_above_heatmap(by_year: pd.DataFrame, *, quantity: str | None = None, a
         grid = _heatmap_frame(by_year, quantity)
     except ValueError as exc:
         return _empty(ax, str(exc))
-    ax = _axes(ax, (max(5.0, 1.2 + 0.9 * grid.shape[1]), max(2.5, 1.2 + 0.3 * grid.shape[0])))
+    ax = _axes(ax, (max(6.0, 2.5 + 0.9 * grid.shape[1]), max(2.5, 1.2 + 0.22 * grid.shape[0])))
     sns.heatmap(
         grid, ax=ax, cmap="Reds", vmin=0, vmax=100, annot=True, fmt=".0f", linewidths=0.5,
         cbar_kws={"label": "Exams above current DRL [%]"}, annot_kws={"fontsize": "small"},
@@ -341,6 +365,8 @@ def facility_histogram_plotly(facilities: pd.DataFrame, table: pd.DataFrame, exa
         template="plotly_white",
         bargap=0.05,
     )
+    # Counts: whole-number ticks only (about six of them).
+    fig.update_yaxes(tickformat="d", dtick=max(1, int(np.ceil(len(sel) / 6))), rangemode="tozero")
     return fig
 
 

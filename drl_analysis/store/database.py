@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -207,14 +209,18 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
     shown = parsed.render_as_string(hide_password=True)
-    for attempt in (1, 2):
+    for attempt in range(1, 6):
         try:
             metadata.create_all(engine)
             _add_missing_columns(engine)
             break
         except sa.exc.OperationalError as exc:
-            if attempt == 1 and "already exists" in str(exc.orig).lower():
-                continue  # another process created the tables at the same moment
+            why = str(exc.orig).lower()
+            if attempt < 5 and ("already exists" in why or "database is locked" in why):
+                # Another process is creating the tables (one by one) or switching the
+                # new file to WAL at the same moment.
+                time.sleep(0.05 * attempt)
+                continue
             raise UserError(f"--db: cannot open {shown} ({' '.join(str(exc.orig).split())})") from None
         except (sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
             # Another process created the tables at the same moment.
@@ -242,7 +248,8 @@ def ingest_lock(engine: sa.Engine, *, wait_s: float = 3600.0, on_wait=None):
     """Hold the database for one ingest at a time.
 
     Two ingests into one database wait for each other instead of racing
-    (SQLite: a lock file beside the database; PostgreSQL: an advisory lock).
+    (SQLite: a lock file in the temporary folder, named after the database's
+    path; PostgreSQL: an advisory lock).
     ``on_wait`` is called once, with a sentence, when the lock is taken by
     another process. Raises :class:`DatabaseBusy` after ``wait_s`` seconds.
     """
@@ -250,7 +257,10 @@ def ingest_lock(engine: sa.Engine, *, wait_s: float = 3600.0, on_wait=None):
     if engine.dialect.name == "sqlite" and url.database not in (None, "", ":memory:"):
         import fcntl
 
-        lock_path = Path(url.database + ".lock")
+        # Beside the system's temporary files, keyed by the database's path: a
+        # lock file beside the database would end up in published folders.
+        key = hashlib.sha256(str(Path(url.database).resolve()).encode()).hexdigest()[:24]
+        lock_path = Path(tempfile.gettempdir()) / f"drl-analysis-ingest-{key}.lock"
         with open(lock_path, "a+") as fh:
             _acquire(lambda: fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB), BlockingIOError, wait_s, on_wait,
                      url.database)
