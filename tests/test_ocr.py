@@ -9,15 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from ocr_truth import fields_right
 from PIL import Image, ImageDraw
 
+from drl_analysis.cli import main
 from drl_analysis.core.errors import UserError
 from drl_analysis.ocr import batch, engines, layouts, page, reader
-
 from drl_analysis.synthetic import screens
-from drl_analysis.cli import main
-from ocr_truth import fields_right
-
 
 # --------------------------------------------------------------------------- layouts
 

@@ -8,10 +8,9 @@ import pandas as pd
 import papermill as pm
 from PIL import Image
 
-from drl_analysis.ocr import layouts
-
-from drl_analysis.synthetic import screens
 from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT
+from drl_analysis.ocr import layouts
+from drl_analysis.synthetic import screens
 
 
 def test_ocr_notebook_writes_reports_quartiles_and_the_review(tmp_path, monkeypatch):

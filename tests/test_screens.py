@@ -9,10 +9,9 @@ import pandas as pd
 import pydicom
 import pytest
 
-from drl_analysis.ocr import images, layouts
-
-from drl_analysis.synthetic import screens
 from drl_analysis.core.numbers import parse_number
+from drl_analysis.ocr import images, layouts
+from drl_analysis.synthetic import screens
 
 DAP = ("dap_total_gycm2", "dap_exposure_gycm2", "dap_fluoro_gycm2")
 KERMA = ("air_kerma_total_mgy", "air_kerma_frontal_mgy", "air_kerma_lateral_mgy")

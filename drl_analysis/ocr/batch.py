@@ -196,13 +196,18 @@ def read_reports(
                         bar.update(futures[future])
     finally:
         bar.close()
+    # Name images relative to the folder they were found in: no machine paths in tables.
+    names = relative_names(list(paths), files)
+    return _table(rows, columns, {str(f): names[f] for f in files}, crops)
+
+
+def _table(rows: list[dict], columns: list[str], names: dict[str, str], crops: bool) -> pd.DataFrame:
+    """The output rows as :func:`read_reports`' table: its columns, sorted, values tidied."""
     table = pd.DataFrame(rows)
     for c in columns:
         if c not in table:
             table[c] = np.nan
-    # Name images relative to the folder they were found in: no machine paths in tables.
-    names = relative_names(list(paths), files)
-    table["source_file"] = table["source_file"].map({str(f): names[f] for f in files})
+    table["source_file"] = table["source_file"].map(names)
     table = table[columns + (["crops"] if crops else [])].sort_values("source_file", ignore_index=True)
     table["needs_review"] = table["needs_review"].astype(bool)
     table["consistent"] = table["consistent"].astype("boolean")

@@ -23,6 +23,11 @@ LAYOUT_DIR = PACKAGE_DATA / "layouts"
 _QUANTITIES = ("dap", "dose", "time", "count")
 
 
+def _step_decimals(steps: tuple[tuple[float, int], ...], x: float) -> int:
+    """The decimals of the first step (largest ``from`` first) that ``x`` reaches."""
+    return next((d for bound, d in steps if x >= bound), steps[-1][1])
+
+
 @dataclass(frozen=True)
 class Field:
     """One row of a dose-report screen.
@@ -42,9 +47,10 @@ class Field:
     low, high : float
         Plausible range in the canonical unit.
     decimals : dict
-        The screen's number format: printed unit -> ``((from, decimals), ...)``
-        by the printed value, largest ``from`` first; units not listed are
-        not checked.
+        The number format the screen usually prints: printed unit ->
+        ``((from, decimals), ...)`` by the printed value, largest ``from``
+        first. A hint, not a rule: readings with other decimals are taken
+        when the screen's sums or stable readings confirm them.
     """
 
     column: str
@@ -57,17 +63,14 @@ class Field:
     decimals: tuple[tuple[str, tuple[tuple[float, int], ...]], ...] = ()
 
     def decimals_for(self, unit: str, shown: float) -> set[int]:
-        """Decimals the screen prints for ``shown`` in ``unit`` (empty set: no rule).
+        """Decimals the screen usually prints for ``shown`` in ``unit`` (empty set: no rule); a hint.
 
         A value just at a step (``100.0`` rounded up from 99.96) may keep the
         decimals of the step below.
         """
         for u, steps in self.decimals:
             if u == unit:
-                def rule(x: float) -> int:
-                    return next((d for bound, d in steps if x >= bound), steps[-1][1])
-
-                allowed = {rule(abs(shown)), rule(abs(shown) * (1 - 1e-3))}
+                allowed = {_step_decimals(steps, abs(shown)), _step_decimals(steps, abs(shown) * (1 - 1e-3))}
                 return allowed | {0} if shown == 0 else allowed
         return set()
 

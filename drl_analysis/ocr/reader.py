@@ -42,7 +42,7 @@ from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, fold_unit, number_wo
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
 #: Width, in capital heights, of the beginning of the first row's label that is read first.
-LABEL_START = 5.0
+LABEL_START = 3.5
 #: A label's beginning decides between layouts when it fits one this much better than any other.
 LABEL_MARGIN = 0.2
 

@@ -130,39 +130,10 @@ def settle(layout: Layout, mapped: set[str], readings: dict[str, list[Reading]],
         if not found:
             retry(f)
             continue
-        best = found[0]
-        reading = chosen[column] = best[2]
-        # Readings of other values count against it: two low-confidence readings agreeing on a 3
-        # do not outweigh a confident reading of a 5, nor two readings of 7715 one of 775. A
-        # single reading Tesseract itself gives almost no confidence does not count against two
-        # confident ones.
-        contested = any((o[0] + 2 > best[0] or o[1] >= best[1])
-                        and not (o[0] == 1 and o[1] < NOISE_CONF and best[0] >= 2 and best[1] >= 90)
-                        for o in found[1:])
-        # A single confident reading is taken where a sum check watches the field. Time and
-        # counts have none: there it must not hold a digit that a zero with a dot or bar inside
-        # is read as ("10" in a bold monospaced font read as 16 with confidence 97).
-        unwatched_zero = column not in watched and bool(ZERO_MISREADS & set(reading.text))
-        alone_ok = best[1] >= ACCEPT_CONF and not unwatched_zero
-        # Two readings that agree, or three whatever Tesseract's confidence (it is low for a
-        # thin space inside a number, not for its digits).
-        agreed = best[0] >= 2 and best[1] >= AGREE_CONF or best[0] >= 3 and not unwatched_zero
-        # Where a sum check watches the field, a reading nearly as confident is taken once the sum
-        # holds with it (no digit misread at 93-95 in 5,600 readings of six fonts; a lost point or
-        # digit breaks the sum or shows in the crop).
-        summed_ok = column in watched and best[1] >= SUM_ACCEPT_CONF
-        if reading.doubt:
-            safe[column] = False
-        elif reading.usual:
-            safe[column] = not contested and (agreed or alone_ok)
-            if not safe[column] and not contested and summed_ok:
-                result.unusual.add(column)
-        else:
-            # Decimals other than the layout's usual ones are taken when the reading is confident
-            # and stable across preprocessing variants, or when the screen's sum holds with it.
-            safe[column] = not contested and agreed and best[1] >= UNUSUAL_CONF
-            if not safe[column] and not contested and (summed_ok or agreed) and column in watched:
-                result.unusual.add(column)
+        chosen[column] = found[0][2]
+        safe[column], sum_vouches = _judge(found, column in watched)
+        if sum_vouches:
+            result.unusual.add(column)
     for check in layout.checks:
         _apply_check(check, layout, readings, result, retry, mapped)
     retried: set[str] = set()
@@ -183,6 +154,40 @@ def settle(layout: Layout, mapped: set[str], readings: dict[str, list[Reading]],
             continue  # the sum fixes it once its other terms, being read again, are safe
         _read_again(layout, column, chosen[column], retry, result)
     return result
+
+
+def _judge(found: list[Option], watched: bool) -> tuple[bool, bool]:
+    """Whether a field's best reading is safe by itself, and, if not, whether a holding sum makes it safe."""
+    best = found[0]
+    reading = best[2]
+    # Readings of other values count against it: two low-confidence readings agreeing on a 3
+    # do not outweigh a confident reading of a 5, nor two readings of 7715 one of 775. A
+    # single reading Tesseract itself gives almost no confidence does not count against two
+    # confident ones.
+    contested = any((o[0] + 2 > best[0] or o[1] >= best[1])
+                    and not (o[0] == 1 and o[1] < NOISE_CONF and best[0] >= 2 and best[1] >= 90)
+                    for o in found[1:])
+    if reading.doubt or contested:
+        return False, False
+    # A single confident reading is taken where a sum check watches the field. Time and
+    # counts have none: there it must not hold a digit that a zero with a dot or bar inside
+    # is read as ("10" in a bold monospaced font read as 16 with confidence 97).
+    unwatched_zero = not watched and bool(ZERO_MISREADS & set(reading.text))
+    alone_ok = best[1] >= ACCEPT_CONF and not unwatched_zero
+    # Two readings that agree, or three whatever Tesseract's confidence (it is low for a
+    # thin space inside a number, not for its digits).
+    agreed = best[0] >= 2 and best[1] >= AGREE_CONF or best[0] >= 3 and not unwatched_zero
+    # Where a sum check watches the field, a reading nearly as confident is taken once the sum
+    # holds with it (no digit misread at 93-95 in 5,600 readings of six fonts; a lost point or
+    # digit breaks the sum or shows in the crop).
+    summed_ok = watched and best[1] >= SUM_ACCEPT_CONF
+    if reading.usual:
+        safe = agreed or alone_ok
+        return safe, not safe and summed_ok
+    # Decimals other than the layout's usual ones are taken when the reading is confident
+    # and stable across preprocessing variants, or when the screen's sum holds with it.
+    safe = agreed and best[1] >= UNUSUAL_CONF
+    return safe, not safe and watched and (summed_ok or agreed)
 
 
 def _read_again(layout: Layout, column: str, reading: Reading, retry: Callable[[Field], bool],

@@ -255,11 +255,10 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
         reading.problem = "no number"
         return reading
     if field.quantity == "count":
-        if rest:  # a count row prints no unit: more text is a misread ("1]" for 11)
-            reading.problem = f"unexpected text {rest!r} after the count"
-            return reading
-        if not _COUNT_RE.match(num):
-            reading.problem = f"{num!r} is no count"
+        # A count row prints no unit: more text is a misread ("1]" for 11).
+        reading.problem = (f"unexpected text {rest!r} after the count" if rest
+                           else "" if _COUNT_RE.match(num) else f"{num!r} is no count")
+        if reading.problem:
             return reading
         value, half = float(re.sub(r"\D", "", num)), 0.5
     elif field.quantity == "time" and ":" in num:
