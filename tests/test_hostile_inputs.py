@@ -7,10 +7,12 @@ nothing written as a formula, nothing lost.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -121,7 +123,10 @@ def test_two_ingests_into_one_database_wait_for_each_other(write_xlsx, tmp_path)
     for i in range(6):
         write_xlsx(f"a/AeSt_A{i}_2023.xlsx", survey_rows([template_row(i, 9003, 10.0 + k) for k in range(50)]))
         write_xlsx(f"b/AeSt_B{i}_2023.xlsx", survey_rows([template_row(i, 9004, 20.0 + k) for k in range(50)]))
+        write_xlsx(f"c/AeSt_C{i}_2023.xlsx", survey_rows([template_row(i, 9005, 30.0 + k) for k in range(50)]))
     db = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    key = hashlib.sha256(str((tmp_path / "shared.sqlite").resolve()).encode()).hexdigest()[:24]
+    lock_file = Path(tempfile.gettempdir()) / f"drl-analysis-ingest-{key}.lock"
     errors: list[BaseException] = []
 
     def run(folder):
@@ -131,14 +136,15 @@ def test_two_ingests_into_one_database_wait_for_each_other(write_xlsx, tmp_path)
         except BaseException as exc:  # noqa: BLE001 - the test reports it
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(f,)) for f in ("a", "b")]
+    threads = [threading.Thread(target=run, args=(f,)) for f in ("a", "b", "c")]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     assert errors == []
-    assert len(load_exposures(db)) == 600
-    assert (load_table(db, "submissions")["status"] == "stored").sum() == 12
+    assert len(load_exposures(db)) == 900
+    assert (load_table(db, "submissions")["status"] == "stored").sum() == 18
+    assert not lock_file.exists()  # no lock file left behind in the temporary folder
 
 
 @pytest.mark.parametrize("text", HOSTILE)

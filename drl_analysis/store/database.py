@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import os
 import tempfile
 import time
 from collections.abc import Iterable
@@ -261,13 +262,16 @@ def ingest_lock(engine: sa.Engine, *, wait_s: float = 3600.0, on_wait=None):
         # lock file beside the database would end up in published folders.
         key = hashlib.sha256(str(Path(url.database).resolve()).encode()).hexdigest()[:24]
         lock_path = Path(tempfile.gettempdir()) / f"drl-analysis-ingest-{key}.lock"
-        with open(lock_path, "a+") as fh:
-            _acquire(lambda: fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB), BlockingIOError, wait_s, on_wait,
-                     url.database)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        fh = _lock_file(lock_path, wait_s, on_wait, url.database)
+        try:
+            yield
+        finally:
+            # Removed while still held, so that no lock file stays behind; a process
+            # waiting on the removed file sees that and locks the path's new file.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock_path)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
         return
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
@@ -283,6 +287,32 @@ def ingest_lock(engine: sa.Engine, *, wait_s: float = 3600.0, on_wait=None):
                 conn.commit()
         return
     yield
+
+
+def _lock_file(path: Path, wait_s: float, on_wait, where: str):
+    """Open and lock ``path`` (exclusive ``flock``); the open file, locked.
+
+    The holder removes the file when done, so a file locked here may have been
+    removed (or replaced) in the meantime: then the lock is taken again on the
+    file that stands at ``path`` now.
+    """
+    import fcntl
+
+    while True:
+        fh = open(path, "a+")  # held open by the caller until it releases the lock
+        try:
+            _acquire(lambda fh=fh: fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB), BlockingIOError, wait_s, on_wait,
+                     where)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            fh.close()
+            raise
+        if same:
+            return fh
+        fh.close()
 
 
 #: Advisory lock key of ingests on PostgreSQL ("DRLI" as an integer).
