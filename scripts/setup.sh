@@ -16,9 +16,9 @@ as_root() {
 
 # System packages: Tesseract with English and German data (dose-report OCR),
 # Pango and HarfBuzz subsetting (PDF reports without a browser), poppler-utils (pdftotext),
-# PostgreSQL for its test.
+# PostgreSQL for its test, Chromium for the tests that load pages in a real browser.
 apt_pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
-[ $want_test = 1 ] && apt_pkgs+=(postgresql)
+[ $want_test = 1 ] && apt_pkgs+=(postgresql chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
