@@ -209,3 +209,49 @@ def test_own_notebooks_run_in_kernels_that_import_the_installed_package(installe
     assert Path(seen["root"]) == work.resolve() and seen["installed"]  # paths resolved as the command did
     manifest = json.loads((version / "manifest.json").read_text())
     assert manifest["notebook_folder"] == str(own.resolve())  # verify reruns the same notebooks
+
+
+_COLAB_PROBE = r'''
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+
+import drl_analysis
+from drl_analysis.pipeline.kernel import _kernel_manager_class
+
+content, out = Path(sys.argv[1]), Path(sys.argv[2])
+nb = nbformat.read(Path(drl_analysis.__file__).parent / "notebooks" / "02_repair.ipynb", as_version=4)
+setup = next(c for c in nb.cells if c.cell_type == "code")
+# Colab's module, and its pip line done already: the wheel is what `pip install git+...` builds.
+lines = [line[:len(line) - len(line.lstrip())] + "pass  # installed: " + line.strip()
+         if line.strip().startswith("!pip") else line for line in setup.source.splitlines()]
+setup.source = ("import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')\n"
+                + "\n".join(lines).replace("/content/drl-analysis", str(content / "drl-analysis")))
+nbformat.write(nb, out / "02_colab.ipynb")
+env = {k: v for k, v in __import__("os").environ.items() if k != "DRL_ANALYSIS_ROOT"}
+pm.execute_notebook(str(out / "02_colab.ipynb"), str(out / "02_colab.out.ipynb"), kernel_name="python3",
+                    kernel_manager_class=_kernel_manager_class(env, content), progress_bar=False)
+'''
+
+
+def test_the_colab_setup_cell_works_with_the_installed_package(installed, tmp_path):
+    """The notebooks' first cell as Colab runs it (Colab's module present, the package installed as
+    pip installs it from the repository), then notebook 02 with its default parameters: the
+    bundled sample is found through the cell's link and the outputs land in the cell's project folder."""
+    content = tmp_path / "content"
+    content.mkdir()
+    env = _user_env(installed, tmp_path)
+    probe = tmp_path / "probe.py"
+    probe.write_text(_COLAB_PROBE)
+    _run([installed.python, probe, content, tmp_path], cwd=tmp_path, env=env, timeout=600)
+    project = content / "drl-analysis"
+    sample = project / "data" / "raw" / "sample"
+    assert sample.is_dir() and (sample / "surveys").is_dir()
+    assert sample.resolve().is_relative_to(installed.site_packages)  # the bundled sample, linked
+    assert (project / "data" / "processed" / "drl.sqlite").stat().st_size > 100_000
+    executed = nbformat.read(tmp_path / "02_colab.out.ipynb", as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert errors == []
