@@ -739,3 +739,52 @@ def test_every_documented_rule_and_reason_has_a_test():
     reasons = set(re.findall(r"``([^`]+)``", reasons_part))
     assert rules == set(RULE_TESTS)
     assert reasons == set(REJECTION_TESTS)
+
+
+# --- classes seen on a second blind held-out set ------------------------------
+
+
+@pytest.mark.parametrize(("dap_unit", "age_unit", "dap", "age"), [
+    ("in mGy·cm²", "in Monate", 10.0 * 0.1, 8 / 12), ("Einheit: Gy·cm²", "[Jahre]", 10.0 * 100, 8.0),
+])
+def test_units_row_with_words_before_the_units(write_csv, ingest, dap_unit, age_unit, dap, age):
+    header = ["ID", "Exam code", "DAP", "Alter"]
+    rows = survey_rows([["", "", dap_unit, age_unit], [1, 9003, 10, 8]], header=header)
+    run = ingest(write_csv("units_row.csv", rows, delimiter=";"))
+    assert run.value("dap_cgycm2", FIRST + 1) == pytest.approx(dap)
+    assert run.value("age_years", FIRST + 1) == pytest.approx(age)
+    assert len(run.exposures) == 1 and run.rejections.empty  # the units row is part of the header
+
+
+def test_a_unit_that_cannot_be_read_rejects_the_values_instead_of_assuming_one(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DAP [mGy x m]", "Gewicht [kg]"]
+    run = ingest(_sheet(write_xlsx, [[1, 9003, 12.5, 70], [1, 9003, "", 71]], header=header))
+    assert run.exposures.empty  # neither 12.5 cGy·cm² (a guess) nor a row without its dose
+    assert run.rejection(FIRST)["reason"] == "unknown unit 'mGy x m' of dap_cgycm2 in the header"
+    assert run.rejection(FIRST + 1)["reason"] == "no dose value"
+
+
+def test_units_row_with_one_unit_that_cannot_be_read(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DAP", "Gewicht"]
+    rows = survey_rows([["", "", "[mGy x m]", "(kg)"], [1, 9003, 0.1, 70], [1, 9003, 0.2, 71]], header=header)
+    run = ingest(write_xlsx("two_rows.xlsx", rows))
+    assert run.exposures.empty
+    assert run.rejection(FIRST + 1)["reason"] == "unknown unit '[mGy x m]' of dap_cgycm2 in the header"
+
+
+@pytest.mark.parametrize(("header", "stored"), [
+    ("CTDI(vol) [mGy", 8.74), ("CTDIvol (mGy) gesamt", 8.74), ("DAP (Summe)", 8.74),
+])
+def test_words_beside_a_unit_in_a_header_are_not_taken_for_a_unit(write_xlsx, ingest, header, stored):
+    column = "dap_cgycm2" if header.startswith("DAP") else "ctdivol_mgy"
+    code = 9003 if column == "dap_cgycm2" else 1010
+    run = ingest(_sheet(write_xlsx, [[1, code, 8.74, 16]], header=["ID", "Exam code", header, "CTDI-Phantom [cm]"]))
+    assert run.value(column, FIRST) == stored
+
+
+def test_a_data_row_with_units_in_its_cells_is_no_units_row(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DAP [cGy x cm²]", "Alter"]
+    rows = survey_rows([["Klinik A", "9003", "22,9 cGy x cm²", "54 J."], [1, 9003, 30, 60]], header=header)
+    run = ingest(write_xlsx("cells.xlsx", rows))
+    assert run.value("dap_cgycm2", FIRST) == pytest.approx(22.9)
+    assert run.value("age_years", FIRST) == 54

@@ -58,9 +58,24 @@ class UnknownUnit(ValueError):
     """A unit text that no rule of the family reads."""
 
 
+#: Words that may stand before a unit in a header or units row.
+_UNIT_LEAD = re.compile(r"^(?:in|en|unit|units|einheit|einheiten|masseinheit)\b\s*:?\s*(?=\S)")
+#: Text that names a unit of some kind (a dose, a length, a mass, a time), readable or not.
+_UNIT_WORD = re.compile(r"(?:^|[^a-z])[cmdµμu]?(?:gy|gray|sv)|\b[cmdµu]?m(?:2|²)?\b|\bkg\b|\blbs?\b|\bg\b|pfund|"
+                        r"jahre?\b|years?\b|monate?\b|months?\b|wochen?\b|weeks?\b|tage?\b|days?\b|\bj\.")
+
+
+def looks_like_unit(text: str) -> bool:
+    """Whether ``text`` names a unit of some kind (``"mGy x m"``, ``"Monate"``), readable or not;
+    ``"Summe"`` or ``"alle Patienten"`` name none."""
+    return bool(_UNIT_WORD.search(str(text).lower()))
+
+
 def normalise_unit(text: str) -> str:
     """Fold a unit's spelling: ``"cGy x cm²"`` -> ``"cgycm2"``, ``"µGy·m²"`` -> ``"ugym2"``."""
     t = text.strip().lower()
+    # "in mGy·cm²", "Einheit: kg": the words before a unit are no part of it.
+    t = _UNIT_LEAD.sub("", t)
     t = t.replace("µ", "u").replace("μ", "u").replace("²", "2").replace("^2", "2")
     t = re.sub(r"(?<=[a-z2])\s*[x×*·⋅.\-]\s*(?=[a-z])", "", t)
     t = re.sub(r"[\s\[\]()]", "", t)

@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, normalise_unit, unit_factor
+from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, looks_like_unit, normalise_unit, unit_factor
 
 # Column patterns, tried in this order on the folded header text (so that
 # "CTDI-Phantom" is a phantom before it is a CTDI, and "Untersuchungsdatum"
@@ -131,6 +131,9 @@ class ColumnMatch:
     factor: float = 1.0
     unit_note: str | None = None
     rank: int = RANK_NAME
+    #: The header gives a unit that cannot be read ("mGy x m"): the column's values
+    #: are not read in any unit, their rows are rejected (see :func:`unit_is_unknown`).
+    unit_unknown: bool = False
 
 
 @dataclass
@@ -250,6 +253,19 @@ def read_header_unit(column: str, unit_text: str) -> tuple[float, str | None]:
             factors.add(unit_factor(family, part))
         except UnknownUnit:
             unreadable.append(part)
+    if not factors:
+        # Words that are no unit beside one that is ("vol mGy" from "CTDI(vol) [mGy"):
+        # the unit is the one word that reads as a unit of the column.
+        words = [w for w in re.split(r"[\s\[\]()]+", unit_text) if w]
+        readable = {}
+        for w in words:
+            try:
+                readable[w] = unit_factor(family, w)
+            except UnknownUnit:
+                pass
+        rest = [w for w in words if w not in readable]
+        if len(set(readable.values())) == 1 and not any(looks_like_unit(w) for w in rest):
+            return next(iter(readable.values())), None
     if len(factors) == 1:
         return factors.pop(), None
     if len(factors) > 1:
@@ -257,6 +273,13 @@ def read_header_unit(column: str, unit_text: str) -> tuple[float, str | None]:
     if normalise_unit(unit_text) in ("", "-"):
         return 1.0, None
     return 1.0, f"unknown unit {unit_text!r} in the header; values read in the canonical unit"
+
+
+def unit_is_unknown(note: str | None, unit_text: str) -> bool:
+    """Whether a header's unit that :func:`read_header_unit` could not read names a unit
+    all the same ("mGy x m", "Gy / cGy"): then no unit can be assumed for the column's
+    values. Text that names no unit ("Summe") leaves the column in its canonical unit."""
+    return note is not None and looks_like_unit(unit_text)
 
 
 def find_header(rows: list[list], max_scan: int = 60, *, need_exam: bool = True) -> HeaderMatch | None:
@@ -303,7 +326,8 @@ def header_from_row(r: int, row: list, *, need_exam: bool = True) -> HeaderMatch
                 unknown.append(cell.strip())
             continue
         factor, note = read_header_unit(column, unit)
-        candidates.setdefault(column, []).append(ColumnMatch(c, cell.strip(), column, unit, factor, note, rank))
+        candidates.setdefault(column, []).append(ColumnMatch(c, cell.strip(), column, unit, factor, note, rank,
+                                                             unit_is_unknown(note, unit)))
     if "exam_code" not in candidates and "exam_name" in candidates:
         candidates["exam_code"] = [ColumnMatch(m.index, m.header, "exam_code", rank=m.rank)
                                    for m in candidates.pop("exam_name")]
@@ -312,7 +336,10 @@ def header_from_row(r: int, row: list, *, need_exam: bool = True) -> HeaderMatch
         found.sort(key=lambda m: (m.rank, m.index))
         columns[column] = found[0]
         unknown.extend(m.header for m in found[1:])
-        if found[0].unit_note:
+        if found[0].unit_unknown:
+            notes.append(f"column {found[0].header!r}: unit {found[0].unit_text!r} cannot be read; its values are "
+                         "not read, their rows are rejected")
+        elif found[0].unit_note:
             notes.append(f"column {found[0].header!r}: {found[0].unit_note}")
     if not DOSE_COLUMNS & set(columns):
         return None
@@ -373,6 +400,10 @@ _PHANTOM_IN_HEADER = {
 DOSE_COLUMNS = frozenset({"dap_cgycm2", "agd_mgy", "dlp_mgycm", "ctdivol_mgy"})
 
 
+#: A digit that is no exponent of a unit ("cm2", "m^2"): the cell holds a number.
+_HOLDS_NUMBER = re.compile(r"\d(?<![a-zA-Z]\d)(?<!\^\d)|\d\d")
+
+
 def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
     """Take units from a row right under the header, as some submissions write them.
 
@@ -396,20 +427,33 @@ def read_unit_row(rows: list[list], header: HeaderMatch) -> bool:
         cell = row[m.index]
         if not isinstance(cell, str) or match_column(cell)[0] not in (column, "exam_name"):
             return False
-    found = {}
+    found, unknown = {}, {}
     for column, m in header.columns.items():
         cell = row[m.index] if m.index < len(row) else ""
         if not isinstance(cell, str) or not cell.strip() or column in ("exam_code", "facility_id"):
             continue
-        factor, note = read_header_unit(column, cell.strip().strip("[]()"))
-        if note is not None or FAMILY_OF_COLUMN.get(column) is None:
+        if FAMILY_OF_COLUMN.get(column) is None:
             return False
-        found[column] = (cell.strip(), factor)
+        text = cell.strip()
+        if _HOLDS_NUMBER.search(text):
+            return False  # "22,9 cGy·cm²", "54 J.": a row of data that gives units in its cells
+        factor, note = read_header_unit(column, text.strip("[]()"))
+        if note is None:
+            found[column] = (text, factor)
+        elif looks_like_unit(text):
+            unknown[column] = text  # a unit, but none of this column's: its values cannot be read
+        else:
+            return False
     if not found:
         return False
     for column, (text, factor) in found.items():
         m = header.columns[column]
-        m.unit_text, m.factor = text, factor
+        m.unit_text, m.factor, m.unit_note, m.unit_unknown = text, factor, None, False
+    for column, text in unknown.items():
+        m = header.columns[column]
+        m.unit_text, m.factor, m.unit_unknown = text, 1.0, True
+        m.unit_note = f"unknown unit {text!r} under the header"
+        header.notes.append(f"column {m.header!r}: unknown unit {text!r} in row {r + 1}; its values are not read")
     header.notes.append(f"units read from row {r + 1}, under the header")
     return True
 

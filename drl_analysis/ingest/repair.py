@@ -649,6 +649,8 @@ class _Numbers:
     data: dict[str, np.ndarray]
     ambiguous: list[tuple[int, str, float, float]]
     unreadable: dict[str, np.ndarray]
+    #: Columns whose header gives a unit that cannot be read: ``{column: unit text}``.
+    unknown_units: dict[str, str]
     conflicts: np.ndarray
     sheet_notation: Notation | None
 
@@ -661,7 +663,7 @@ def _read_numbers(s: _SheetRows, kept: np.ndarray, in_workbook: bool, log: _Log)
              for column in NUMERIC_COLUMNS if column in cols}
     sheet_notation = decide_notation(sum(de for de, _ in votes.values()), sum(en for _, en in votes.values()))
     kept_rows = s.source_rows[kept]
-    out = _Numbers({}, [], {}, np.zeros(len(kept), dtype=bool), sheet_notation)
+    out = _Numbers({}, [], {}, {}, np.zeros(len(kept), dtype=bool), sheet_notation)
     split_phantoms: dict[str, np.ndarray] = {}
     for column in NUMERIC_COLUMNS:
         if column not in cols:
@@ -682,6 +684,13 @@ def _read_numbers(s: _SheetRows, kept: np.ndarray, in_workbook: bool, log: _Log)
             (vals, bad), amb = _read_phantoms(s.cells(column)[kept], kept_rows, log), {}
         else:
             vals, amb, bad = _read_number_column(s, column, kept, read, log)
+            m = cols[column]
+            if m.unit_unknown and column not in header.unit_columns:
+                # No unit can be assumed: a value stored in the canonical unit might be 10 or 100 times off.
+                given = ~np.isnan(vals) | bad
+                vals = np.where(given, np.nan, vals)
+                bad = given
+                out.unknown_units[column] = m.unit_text
         if bad.any():
             out.unreadable[column] = bad
         out.ambiguous.extend((i, column, float(vals[i]), alt) for i, alt in amb.items())
@@ -781,7 +790,9 @@ def _row_reasons(numbers: _Numbers, facility: np.ndarray, exam: np.ndarray, has_
         reasons[no_dose] = "no dose value"
     for column in reversed(NUMERIC_COLUMNS):  # the leftmost unreadable column is named
         if column in numbers.unreadable:
-            reasons[numbers.unreadable[column]] = f"unreadable value in {column}"
+            reasons[numbers.unreadable[column]] = (
+                f"unknown unit {numbers.unknown_units[column]!r} of {column} in the header"
+                if column in numbers.unknown_units else f"unreadable value in {column}")
     reasons[numbers.conflicts] = "values for both phantoms, or a phantom that disagrees with its dose column"
     reasons[pd.isna(facility)] = "facility ID missing" if has_id_column else "no facility ID column in the sheet"
     reasons[pd.isna(exam)] = "exam code missing"
