@@ -285,3 +285,59 @@ def test_a_duplicate_header_column_is_named_as_such(write_xlsx, ingest):
     assert run.exposures["dap_cgycm2"].tolist() == [10.0]
     notes = run.summary.files[0].notes
     assert any("names dap_cgycm2 again; 'DAP [cGy·cm²]' was read, this one kept out" in n for n in notes), notes
+
+
+# --- Pseudonymised tables in the order of what they publish -----------------------------------------------
+
+ORDER_KEY_TEXT = "order test key: a test key, not a secret"
+ORDER_SOURCES = [f"Aerztliche Stelle {c}" for c in "ABCDE"]
+
+
+def _run_tables_in_real_order(folder: Path) -> Path:
+    """The tables of a run, every one in the order of the real names and IDs (as the analysis writes them)."""
+    tables = folder / "tables"
+    (tables / "03_drl_quartiles").mkdir(parents=True)
+    (tables / "04_clustering").mkdir()
+    pd.DataFrame({"exam_code": ["1020"], "exam_name": ["Facial bones"], "quantity": ["ctdivol_mgy"],
+                  "n_facilities": [16], "n_exams": [600], "p50": [16.0], "p75": [21.5], "current_drl": [20.0],
+                  "status": ["proposed"], "n_facilities_below_min": [0], "n_exams_below_min": [0],
+                  "n_excluded_implausible": [0], "n_excluded_phantom": [0],
+                  "n_excluded_weight": [0]}).to_csv(tables / "03_drl_quartiles" / "drl_table.csv", index=False)
+    # Facilities 1-6 of the first data source, then facility 1 of each other one: all above the DRL for one exam.
+    rows = [(ORDER_SOURCES[0], str(i)) for i in range(1, 7)] + [(s, "1") for s in ORDER_SOURCES[1:]]
+    pd.DataFrame({"alert": "facility_above_drl", "data_source": [s for s, _ in rows],
+                  "facility_id": [f for _, f in rows], "exam_code": "1020", "quantity": "ctdivol_mgy",
+                  "facility_medians": 25.0}).to_csv(tables / "04_clustering" / "alerts.csv", index=False)
+    # Clusters numbered in the order of the real names, as the analysis numbers them.
+    pd.DataFrame({"data_source": ORDER_SOURCES, "cluster": [1, 2, 2, 3, 3], "median_dose_to_drl": 1.0,
+                  "n_values": 100}).to_csv(tables / "04_clustering" / "source_clusters.csv", index=False)
+    return tables
+
+
+def test_pseudonymised_tables_follow_the_pseudonyms_not_the_real_names(tmp_path, monkeypatch):
+    from drl_analysis.reporting import report
+    from drl_analysis.reporting.pseudonyms import Pseudonymiser, PseudonymKey
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    key = PseudonymKey.from_text(ORDER_KEY_TEXT)
+    names = Pseudonymiser(key)
+    real_sources = [names.source(s) for s in ORDER_SOURCES]
+    real_facilities = [names.facility(ORDER_SOURCES[0], str(i)) for i in range(1, 7)]
+    # The case is built so that the order of the real names and the order of the pseudonyms differ.
+    assert real_sources != sorted(real_sources) and real_facilities != sorted(real_facilities)
+
+    tables = _run_tables_in_real_order(tmp_path)
+    written = report.write_report(tables, tmp_path / "report", survey="test", key=key, manifest_file=None)
+    folder = written.pseudonymised.pdf.parent
+    alerts = pd.read_csv(folder / "annual_report_pseudonymised_alerts.csv", dtype=str)
+    clusters = pd.read_csv(folder / "annual_report_pseudonymised_source_clusters.csv", dtype=str)
+    sheet = pd.read_excel(folder / "annual_report_pseudonymised_tables.xlsx", sheet_name="alerts", dtype=str, engine="openpyxl")
+
+    first_source = alerts[alerts["facility_id"].isin(real_facilities)]
+    assert list(first_source["facility_id"]) == sorted(real_facilities)
+    assert list(alerts.drop_duplicates("data_source")["data_source"]) == sorted(real_sources)
+    assert list(sheet["facility_id"]) == list(alerts["facility_id"])
+    # Clusters are numbered in the order of the pseudonyms: cluster 1 holds the first pseudonym.
+    assert list(clusters["data_source"]) == sorted(
+        real_sources, key=lambda s: (clusters.set_index("data_source").loc[s, "cluster"], s))
+    assert clusters.set_index("data_source").loc[sorted(real_sources)[0], "cluster"] == "1"
