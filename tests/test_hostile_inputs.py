@@ -341,3 +341,70 @@ def test_pseudonymised_tables_follow_the_pseudonyms_not_the_real_names(tmp_path,
     assert list(clusters["data_source"]) == sorted(
         real_sources, key=lambda s: (clusters.set_index("data_source").loc[s, "cluster"], s))
     assert clusters.set_index("data_source").loc[sorted(real_sources)[0], "cluster"] == "1"
+
+
+# --- The pseudonym key: no published fingerprint, no weak key ---------------------------------------------
+
+def test_the_pseudonymised_edition_carries_no_key_fingerprint(tmp_path, monkeypatch):
+    from drl_analysis.reporting import report
+    from drl_analysis.reporting.pseudonyms import PseudonymKey
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    written = report.write_report(_run_tables_in_real_order(tmp_path), tmp_path / "report", survey="test",
+                                  key=PseudonymKey.from_text(ORDER_KEY_TEXT), manifest_file=None)
+    pdf = subprocess.run(["pdftotext", str(written.pseudonymised.pdf), "-"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "Pseudonymised edition" in pdf and "fingerprint" not in pdf.lower()
+    for path in written.pseudonymised.tables.values():
+        assert "fingerprint" not in path.read_text().lower(), path.name
+
+
+def test_the_key_fingerprint_of_the_manifest_is_slow_to_test_and_salted():
+    from drl_analysis.reporting.pseudonyms import PseudonymKey
+
+    key = PseudonymKey.from_text(ORDER_KEY_TEXT)
+    record = key.fingerprint()
+    assert record["kdf"] == "scrypt" and record["n"] >= 2**14 and len(record["salt"]) >= 32
+    assert key.matches(record) and not PseudonymKey.from_text(ORDER_KEY_TEXT + "!").matches(record)
+    assert key.fingerprint()["fingerprint"] != record["fingerprint"]
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("a short key", "it has 11 characters; it needs at least 16"),
+    ("abababababababab1", "only 3 distinct characters; it needs at least 8"),
+    ("abcabcabcabcabca", "only 3 distinct characters"),
+    ("1234567890123456", "it repeats the pattern '1234567890'"),
+    ("abcdefgh" * 3, "it repeats the pattern 'abcdefgh'"),
+    ("abcdefghijklmnopqrst", "a sequence of consecutive characters"),
+    ("9876543210987654", "it repeats the pattern"),
+    ("ZYXWVUTSRQPONMLK", "a sequence of consecutive characters"),
+])
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_a_weak_key_is_refused_naming_where_it_came_from_and_why(text, reason, where, tmp_path, monkeypatch):
+    from drl_analysis.core.errors import UserError
+    from drl_analysis.reporting.pseudonyms import ENV_VAR, load_key
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    path = tmp_path / "weak.key"
+    path.write_text(text + "\n")
+    if where == "environment":
+        monkeypatch.setenv(ENV_VAR, text)
+    with pytest.raises(UserError) as err:
+        load_key(path if where == "file" else None)
+    message = str(err.value)
+    assert reason in message
+    assert (f"key file {path}" if where == "file" else f"environment variable {ENV_VAR}") in message
+
+
+def test_a_created_key_is_random_and_strong(tmp_path, monkeypatch):
+    from drl_analysis.reporting.pseudonyms import ENV_VAR, key_weakness, load_key
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    key = load_key()
+    text = (tmp_path / "config" / "drl-analysis" / "pseudonym.key").read_text().strip()
+    assert key.created and len(bytes.fromhex(text)) * 8 >= 128 and key_weakness(text) == ""
+    # A good key of the user's own is taken.
+    monkeypatch.setenv(ENV_VAR, "correct horse battery staple")
+    assert not load_key().created

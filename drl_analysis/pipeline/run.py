@@ -159,14 +159,13 @@ def run(
 
         key = load_key(key_file)
         if uses_key:
-            note = (f"pseudonyms: {{}} key from {key.source} (fingerprint {key.fingerprint}); "
-                    "it is never written into the outputs")
+            note = f"pseudonyms: {{}} key from {key.source}; it is never written into the outputs"
             if key.created:
                 log.warning(note.format("created a new"))
             elif progress:
                 print(note.format("using the"), file=stream)
     if not uses_key:
-        key = None  # a run records the key's fingerprint only when a notebook uses the key
+        key = None  # a run records the key's fingerprint (manifest only) only when a notebook uses the key
     env = kernel_environment(key.secret.decode("utf-8") if key else None)
     bar = Progress(len(plans) * len(notebooks), enabled=progress, stream=stream)
     results = []
@@ -242,7 +241,7 @@ def run_survey(
         "notebooks": [],
         "packages": package_versions(),
         "git": git_state(),
-        "pseudonym_key": {"fingerprint": key.fingerprint, "source": key.source.split(" ")[0]} if key else None,
+        "pseudonym_key": {**key.fingerprint(), "source": key.source.split(" ")[0]} if key else None,
         "kernel": KERNEL,
         "working_folder": "the version folder; paths in parameters are relative to it",
     }
