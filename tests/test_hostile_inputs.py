@@ -408,3 +408,42 @@ def test_a_created_key_is_random_and_strong(tmp_path, monkeypatch):
     # A good key of the user's own is taken.
     monkeypatch.setenv(ENV_VAR, "correct horse battery staple")
     assert not load_key().created
+
+
+def test_a_run_with_a_key_file_says_the_key_came_from_that_file(tmp_path, monkeypatch, capsys):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from drl_analysis.core.paths import PROJECT_ROOT
+    from drl_analysis.reporting.pseudonyms import ENV_VAR, SOURCE_ENV_VAR
+
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.delenv(SOURCE_ENV_VAR, raising=False)
+    # A notebook that pseudonymises says where its key came from, as notebook 05 does.
+    parameters = new_code_cell('out_dir: str = ""  # folder for the note\npseudonymise: bool = True  # use the key')
+    parameters.metadata["tags"] = ["parameters"]
+    body = new_code_cell("from pathlib import Path\nfrom drl_analysis.reporting.pseudonyms import load_key\n"
+                         "source = load_key(create=False).source\nprint('key from', source)\n"
+                         "Path(out_dir).mkdir(parents=True, exist_ok=True)\n"
+                         "(Path(out_dir) / 'key_source.txt').write_text(source)")
+    nb = new_notebook(cells=[parameters, body])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / "10_key.ipynb")
+    (tmp_path / "input" / "surveys").mkdir(parents=True)
+    (tmp_path / "input" / "surveys" / "a.csv").write_text("a\n1\n")
+    key_file = tmp_path / "team.key"
+    key_file.write_text("a team key of the test, not a secret\n")
+
+    status = main(["run", "--survey", "s", "--input", str(tmp_path / "input"), "--out", str(tmp_path / "out"),
+                   "--notebooks", str(tmp_path / "notebooks"), "--pseudonym-key-file", str(key_file)])
+    printed = capsys.readouterr()
+    assert status == 0, printed
+    assert f"key from key file {key_file}" in printed.err
+    assert "environment variable" not in printed.out + printed.err
+    version = (tmp_path / "out" / "s" / "latest").resolve()
+    assert (version / "tables" / "10_key" / "key_source.txt").read_text() == "key file team.key"
+    manifest = __import__("json").loads((version / "manifest.json").read_text())
+    assert manifest["pseudonym_key"]["source"] == "key file team.key"

@@ -166,7 +166,7 @@ def run(
                 print(note.format("using the"), file=stream)
     if not uses_key:
         key = None  # a run records the key's fingerprint (manifest only) only when a notebook uses the key
-    env = kernel_environment(key.secret.decode("utf-8") if key else None)
+    env = kernel_environment(key.secret.decode("utf-8") if key else None, key_source=key.short_source if key else None)
     bar = Progress(len(plans) * len(notebooks), enabled=progress, stream=stream)
     results = []
     try:
@@ -241,7 +241,7 @@ def run_survey(
         "notebooks": [],
         "packages": package_versions(),
         "git": git_state(),
-        "pseudonym_key": {**key.fingerprint(), "source": key.source.split(" ")[0]} if key else None,
+        "pseudonym_key": {**key.fingerprint(), "source": key.short_source} if key else None,
         "kernel": KERNEL,
         "working_folder": "the version folder; paths in parameters are relative to it",
     }

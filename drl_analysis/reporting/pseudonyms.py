@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 #: Environment variable holding the key.
 ENV_VAR = "DRL_ANALYSIS_PSEUDONYM_KEY"
+#: Set beside :data:`ENV_VAR` by ``drl-analysis run`` for its notebooks: where
+#: the run took the key from (a key file, say), so that a notebook does not
+#: call the environment variable the key's source.
+SOURCE_ENV_VAR = "DRL_ANALYSIS_PSEUDONYM_KEY_SOURCE"
 #: A shorter key could be found by trying.
 MIN_KEY_CHARS = 16
 #: A key of fewer distinct characters is too easy to guess.
@@ -91,6 +95,13 @@ class PseudonymKey:
     secret: bytes = field(repr=False)
     source: str
     created: bool = False
+
+    @property
+    def short_source(self) -> str:
+        """:attr:`source` without folders ("key file pseudonym.key"), for the outputs of a run."""
+        if self.source.startswith("key file "):
+            return "key file " + Path(self.source[len("key file "):]).name
+        return self.source
 
     def fingerprint(self, salt: str | None = None) -> dict[str, object]:
         """A record that tells whether another key is this one, for internal outputs only.
@@ -244,7 +255,8 @@ def load_key(key_file: str | Path | None = None, *, create: bool = True) -> Pseu
         return _read_key_file(path, f"key file {path}")
     env = os.environ.get(ENV_VAR)
     if env:
-        return PseudonymKey.from_text(env, f"environment variable {ENV_VAR}")
+        # In a notebook of drl-analysis run the variable only carries the key the run took from elsewhere.
+        return PseudonymKey.from_text(env, os.environ.get(SOURCE_ENV_VAR) or f"environment variable {ENV_VAR}")
     path = default_key_file()
     created = False
     if not path.exists():
