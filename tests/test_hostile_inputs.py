@@ -447,3 +447,86 @@ def test_a_run_with_a_key_file_says_the_key_came_from_that_file(tmp_path, monkey
     assert (version / "tables" / "10_key" / "key_source.txt").read_text() == "key file team.key"
     manifest = __import__("json").loads((version / "manifest.json").read_text())
     assert manifest["pseudonym_key"]["source"] == "key file team.key"
+
+
+# --- verify checks everything the manifest lists ------------------------------------------------------------
+
+DB_BODY = '''import sqlite3
+from pathlib import Path
+import pandas as pd
+out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+con = sqlite3.connect("drl.sqlite")
+con.execute("CREATE TABLE submissions (id INTEGER PRIMARY KEY, source_file TEXT)")
+con.execute("CREATE TABLE exposures (id INTEGER PRIMARY KEY, submission_id INTEGER, dap REAL)")
+con.executemany("INSERT INTO submissions VALUES (?, ?)", [(1, "a.xlsx"), (2, "b.xlsx")])
+con.executemany("INSERT INTO exposures VALUES (?, ?, ?)", [(i, 1 + i % 2, 1.5 * i) for i in range(1, 1001)])
+con.commit(); con.close()
+pd.DataFrame({"n": [1000]}).to_csv(out / "counts.csv", index=False)
+(out / "report.pdf").write_bytes(b"%PDF-1.4 a stand-in for a report")'''
+
+
+def _version_with_a_database(tmp_path, monkeypatch) -> Path:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from drl_analysis.core.paths import PROJECT_ROOT
+    from drl_analysis.reporting.pseudonyms import ENV_VAR
+
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    parameters = new_code_cell('out_dir: str = ""  # folder for the tables')
+    parameters.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[parameters, new_code_cell(DB_BODY)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / "10_db.ipynb")
+    (tmp_path / "input" / "surveys").mkdir(parents=True)
+    (tmp_path / "input" / "surveys" / "a.csv").write_text("a\n1\n")
+    assert main(["run", "--survey", "s", "--input", str(tmp_path / "input"), "--out", str(tmp_path / "out"),
+                 "--notebooks", str(tmp_path / "notebooks")]) == 0
+    return (tmp_path / "out" / "s" / "latest").resolve()
+
+
+def _verify(folder: Path, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    status = main(["verify", str(folder)])
+    return status, capsys.readouterr().out
+
+
+def test_verify_names_database_tables_whose_rows_changed(tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    version = _version_with_a_database(tmp_path, monkeypatch)
+    status, out = _verify(version, capsys)
+    assert status == 0, out
+    con = sqlite3.connect(version / "drl.sqlite")
+    con.execute("DELETE FROM exposures WHERE id % 2 = 0")
+    con.commit()
+    con.close()
+    status, out = _verify(version, capsys)
+    assert status != 0
+    assert "drl.sqlite, table exposures: 1,000 rows recorded, 500 now" in out
+    assert "table submissions" not in out and "manifest.json" not in out
+
+
+def test_verify_names_an_edited_manifest_page_pdf_and_workbook(tmp_path, monkeypatch, capsys):
+    import json
+
+    version = _version_with_a_database(tmp_path, monkeypatch)
+    manifest = json.loads((version / "manifest.json").read_text())
+    # Someone makes the manifest agree with a changed table by editing its hash.
+    counts = next(o for o in manifest["outputs"] if o["path"] == "tables/10_db/counts.csv")
+    counts["sha256"] = "0" * 64
+    (version / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    page = version / "html" / "10_db.html"
+    page.write_text(page.read_text().replace("</body>", "<script>alert(1)</script></body>"))
+    pdf = version / "tables" / "10_db" / "report.pdf"
+    pdf.write_bytes(pdf.read_bytes() + b"%% appended")
+    [xlsx] = (version / "tables" / "10_db").glob("*.xlsx")
+    xlsx.write_bytes(xlsx.read_bytes()[:-10])
+    status, out = _verify(version, capsys)
+    assert status != 0
+    assert "manifest.json: altered since the run" in out
+    for rel in ("html/10_db.html", "tables/10_db/report.pdf", xlsx.relative_to(version).as_posix()):
+        assert f"{rel}: changed since the run" in out, rel

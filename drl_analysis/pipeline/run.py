@@ -52,7 +52,7 @@ from .layout import (
 )
 from .manifest import (
     close_database, database_rows, git_state, input_files, input_record, iso, outputs, package_versions, run_hash,
-    sha256_file, tesseract_version, utc_now, write_json,
+    sha256_file, tesseract_version, utc_now, write_manifest,
 )
 from .notebooks import (
     KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input, own_folder,
@@ -252,7 +252,7 @@ def run_survey(
         manifest["packages"]["tesseract"] = tesseract_version()
     _write_params_yaml(work / PARAMETERS_FILE, plan)
     _write_pipeline_yaml(work / PIPELINE_FILE, runs, manifest)
-    write_json(work / MANIFEST, manifest)
+    write_manifest(work / MANIFEST, manifest)
 
     error: BaseException | None = None
     try:
@@ -281,7 +281,7 @@ def run_survey(
         manifest["finished_utc"] = iso(utc_now())
         manifest["duration_s"] = round(time.monotonic() - t_start, 2)
         manifest["status"] = "complete"
-        write_json(work / MANIFEST, manifest)
+        write_manifest(work / MANIFEST, manifest)
         _write_index(work, manifest)
         crate.write_crate(work, manifest)
     except BaseException as exc:  # noqa: BLE001 - every failure must leave a folder marked failed
@@ -307,7 +307,7 @@ def run_survey(
         update_latest(survey_dir)
         return RunResult(plan.survey, final, "complete", manifest)
 
-    write_json(work / MANIFEST, manifest)
+    write_manifest(work / MANIFEST, manifest)
     failure = manifest["failure"]
     note = [f"This run FAILED and is not a version: {failure['error']}"]
     if failure["notebook"]:
