@@ -530,3 +530,77 @@ def test_verify_names_an_edited_manifest_page_pdf_and_workbook(tmp_path, monkeyp
     assert "manifest.json: altered since the run" in out
     for rel in ("html/10_db.html", "tables/10_db/report.pdf", xlsx.relative_to(version).as_posix()):
         assert f"{rel}: changed since the run" in out, rel
+
+
+# --- Images that declare or inflate to more than the OCR decodes --------------------------------------------
+
+def _png_declaring(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header declares width x height, with almost no data behind it."""
+    import struct
+    import zlib as _zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", _zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", _zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def _dicom(path: Path, rows: int, columns: int, pixel_bytes: int, *, deflated: bool) -> Path:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = "1.2.3.4.5"
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian if deflated else ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, "1.2.3.4.5"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, columns, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = b"\0" * pixel_bytes
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_images_too_large_to_decode_are_named_with_the_limit_and_the_others_read(tmp_path):
+    from drl_analysis.synthetic import screens
+
+    folder = tmp_path / "screens"
+    folder.mkdir()
+    screen = screens.random_screen(__import__("numpy").random.default_rng(3), layouts=("clarityiq_en",),
+                                   degrade=False, file_format="png")
+    good = screens.write_screen(screen, folder / "good", seed=3)
+    limit = 2_000_000
+    # Deflated zeros: a file of a few KB that inflates to 12 MB (declaring only 100 x 100 pixels).
+    bomb = _dicom(folder / "bomb.dcm", 100, 100, 12_000_000, deflated=True)
+    assert bomb.stat().st_size < 100_000
+    declared = _dicom(folder / "declared.dcm", 60_000, 60_000, 64, deflated=False)
+    png = _png_declaring(folder / "huge.png", 100_000, 100_000)
+    wide = _png_declaring(folder / "wide.png", 2_000, 1_500)
+
+    out = tmp_path / "ocr.csv"
+    status = main(["ocr", str(folder), "--out", str(out), "--jobs", "1", "--no-progress", "--max-pixels", str(limit)])
+    assert status == 0
+    rows = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("source_file")
+    assert rows.loc[good.name, "needs_review"] == "False" and rows.loc[good.name, "dap_total_gycm2"]
+    reasons = {name: rows.loc[name, "reason"] for name in (bomb.name, declared.name, png.name, wide.name)}
+    assert all(rows.loc[name, "needs_review"] == "True" for name in reasons)
+    assert "inflates to more than 8,000,000 bytes" in reasons[bomb.name]
+    assert "declares 60,000 x 60,000 x 1 frames = 3,600,000,000 pixels" in reasons[declared.name]
+    assert "10,000,000,000 pixels" in reasons[png.name]
+    assert "2,000 x 1,500 = 3,000,000 pixels" in reasons[wide.name]
+    assert all("above the limit of 2,000,000 pixels" in r or "2,000,000 pixels; not decoded" in r
+               for r in reasons.values()), reasons
+    assert all("--max-pixels" in r for r in reasons.values())
+
+
+def test_the_default_limit_refuses_a_screen_of_60_megapixels(tmp_path):
+    from drl_analysis.ocr.images import MAX_PIXELS, ImageError, load_image
+
+    assert MAX_PIXELS == 50_000_000
+    with pytest.raises(ImageError, match="10,000 x 6,000 = 60,000,000 pixels, above the limit of 50,000,000"):
+        load_image(_png_declaring(tmp_path / "big.png", 10_000, 6_000))
