@@ -604,3 +604,40 @@ def test_the_default_limit_refuses_a_screen_of_60_megapixels(tmp_path):
     assert MAX_PIXELS == 50_000_000
     with pytest.raises(ImageError, match="10,000 x 6,000 = 60,000,000 pixels, above the limit of 50,000,000"):
         load_image(_png_declaring(tmp_path / "big.png", 10_000, 6_000))
+
+
+# --- What calamine does not say: Excel error values and hidden rows -----------------------------------------
+
+def _workbook(path: Path, rows: list[list], change=None) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Exposure data"
+    for r, row in enumerate(rows, start=1):
+        for c, v in enumerate(row, start=1):
+            if v not in ("", None):
+                ws.cell(r, c, v)
+    if change is not None:
+        change(ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("error", ["#DIV/0!", "#N/A", "#VALUE!", "#REF!"])
+def test_an_excel_error_value_is_named_in_the_rejection(tmp_path, ingest, error):
+    first = FIRST  # the first data row of the template (Excel row 12)
+
+    def errors(ws):
+        ws.cell(first + 1, 3).value = error  # the DAP of the second data row
+        ws.cell(first + 1, 3).data_type = "e"
+
+    rows = survey_rows([template_row(1, 9003, 10.0), template_row(2, 9003, 12.0), template_row(3, 9003, 11.0)])
+    run = ingest(_workbook(tmp_path / "in" / "AeSt_Nord_2023.xlsx", rows, errors))
+    assert sorted(run.exposures["source_row"]) == [first, first + 2]
+    rejected = run.rejection(first + 1)
+    assert f"the cell holds the Excel error {error}" in rejected["reason"]
+    # "#N/A" reads as a missing value (as "n/a" does): the row has no dose; any other error is no number.
+    expected = "no dose value" if error == "#N/A" else "unreadable value in dap_cgycm2"
+    assert rejected["reason"].startswith(expected + " (dap_cgycm2: the cell holds the Excel error")
+    assert error in rejected["raw"]
+
