@@ -641,3 +641,13 @@ def test_an_excel_error_value_is_named_in_the_rejection(tmp_path, ingest, error)
     assert rejected["reason"].startswith(expected + " (dap_cgycm2: the cell holds the Excel error")
     assert error in rejected["raw"]
 
+
+def test_hidden_rows_are_read_and_said_so(tmp_path, ingest):
+    def hide(ws):
+        for r in (FIRST + 1, FIRST + 3):
+            ws.row_dimensions[r].hidden = True
+
+    rows = survey_rows([template_row(i, 9003, 10.0 + i) for i in range(1, 6)])
+    run = ingest(_workbook(tmp_path / "in" / "AeSt_Nord_2023.xlsx", rows, hide))
+    assert len(run.exposures) == 5  # hidden rows are data: read as any other
+    assert "sheet 'Exposure data': 2 hidden rows were read" in run.summary.files[0].notes

@@ -276,6 +276,7 @@ _SHEET_ELEMENT = re.compile(rb"<(?:\w+:)?sheet\b([^>]*)>")
 _RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b([^>]*)>")
 _ERROR_CELL = re.compile(rb'<c\b([^>]*\bt="e"[^>]*)>(.*?)</c>', re.S)
 _ERROR_VALUE = re.compile(rb"<v>([^<]*)</v>")
+_HIDDEN_ROW = re.compile(rb'<row\b([^>]*\bhidden="(?:1|true)"[^>]*)>')
 
 
 @dataclass
@@ -343,6 +344,11 @@ def xlsx_marks(path: Path) -> dict[str, SheetMarks]:
                         value = _ERROR_VALUE.search(m.group(2))
                         if where is not None and value is not None:
                             found.errors[where] = value.group(1).decode("utf-8", "replace").strip()
+                if b"hidden=" in data:
+                    for m in _HIDDEN_ROW.finditer(data):
+                        r = _attributes(m.group(1)).get("r", "")
+                        if r.isdigit():
+                            found.hidden_rows.append(int(r))
                 if found.errors or found.hidden_rows:
                     marks[sheet] = found
     except (KeyError, zipfile.BadZipFile, OSError, EOFError):
@@ -523,6 +529,8 @@ def read_file(path: str | Path, max_bytes: int | None = None, limits: Limits = D
         _check_zip(path, limits)
     sheets = _read_workbook(path, by_content=expected != kind, marks=xlsx_marks(path) if kind == "xlsx" else None)
     notes.extend(f"sheet {s.name!r} is hidden in the workbook; read all the same" for s in sheets if s.hidden)
+    notes.extend(f"sheet {s.name!r}: {s.hidden_rows} hidden row{'s' if s.hidden_rows != 1 else ''} "
+                 f"{'were' if s.hidden_rows != 1 else 'was'} read" for s in sheets if s.hidden_rows)
     return RawFile(kind, sheets, notes)
 
 
