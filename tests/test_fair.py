@@ -211,7 +211,7 @@ def _texts(path: Path) -> list[str]:
     return texts
 
 
-def test_default_release_names_no_data_source_facility_or_input_file(bundle):
+def test_default_release_names_no_data_source_facility_or_input_file(bundle, version):
     written, top = bundle
     assert written.edition == "pseudonymised edition"
     names = _sample_names()
@@ -228,7 +228,11 @@ def test_default_release_names_no_data_source_facility_or_input_file(bundle):
                 values = [v for v in frame[column] if v]
                 assert all(re.fullmatch(pattern, v) for v in values), (path.name, column, values[:3])
     assert not any(p.name in ("manifest.json", "parameters.yaml", "drl.sqlite") for p in top.rglob("*"))
-    assert TEST_KEY_TEXT not in "".join(p.read_text(errors="replace") for p in top.rglob("*") if p.is_file())
+    published = "".join(text for p in top.rglob("*") if p.is_file() for text in _texts(p))
+    assert TEST_KEY_TEXT not in published
+    # Nothing to test a guessed key against: neither the fingerprint nor its salt.
+    recorded = json.loads((version / "manifest.json").read_text())["pseudonym_key"]
+    assert recorded["fingerprint"] not in published and recorded["salt"] not in published
 
 
 def test_release_validates_on_its_own_and_is_byte_identical(version, bundle, tmp_path):

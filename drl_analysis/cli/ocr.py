@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+#: As :data:`drl_analysis.ocr.images.MAX_PIXELS` (not imported here: that module loads OpenCV).
+MAX_PIXELS = 50_000_000
+
 
 def add_parsers(sub) -> None:
     p = sub.add_parser(
@@ -28,6 +31,9 @@ def add_parsers(sub) -> None:
                         "value read, its confidence and the reason), and DIR/corrections.csv to fill in")
     p.add_argument("--corrections", metavar="FILE",
                    help="a filled corrections.csv of an earlier review: its values replace the readings")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+                   help="largest image decoded, in pixels (width x height x frames, as its header declares); a "
+                        "larger file is not decoded and its row says why")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -48,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".csv", ".xlsx"):
         problems.add(f"--out: {out} must end in .csv or .xlsx")
+    if args.max_pixels < 1:
+        problems.add(f"--max-pixels: {args.max_pixels} is not a number of pixels")
     if args.jobs < 0:
         problems.add(f"--jobs: {args.jobs} is not a number of worker processes (0 = all cores)")
     if args.corrections is not None and not Path(args.corrections).is_file():
@@ -55,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     layouts = problems.check(candidate_layouts, args.layout)
     problems.raise_any()
     table = read_reports(args.paths, layout=args.layout, jobs=args.jobs, progress=not args.no_progress,
-                         crops=args.review is not None)
+                         crops=args.review is not None, max_pixels=args.max_pixels)
     if table.empty:
         raise UserError(f"no image files in {', '.join(map(str, args.paths))}")
     if args.corrections is not None:

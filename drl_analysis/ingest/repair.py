@@ -53,7 +53,9 @@ Rejections: ``empty row``, ``repeated header row``, ``total or summary row``,
 ``values for both phantoms, or a phantom that disagrees with its dose column``,
 ``unreadable value`` (a numeric cell that holds text that reads as no value of
 its column, e.g. "viel" as a DAP or "12 kg" as an age; the reason names the
-column, the raw cells are kept).
+column, the raw cells are kept). A rejected row with an Excel error value in a
+column read (``#DIV/0!``, ``#N/A``, ...) says so after its reason, e.g.
+``unreadable value in dap_cgycm2 (dap_cgycm2: the cell holds the Excel error #DIV/0!)``.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ from .headers import RANK_EXACT, HeaderMatch, fold, match_column
 from .number_cells import _numeric_column, _parse_text_number, _parse_texts, repr_number  # noqa: F401 - re-exported
 from .split_columns import apply_unit_column, phantom_of_split, read_phantom_split
 from .template_layout import code_of_label
-from .workbook import RawSheet
+from .workbook import EXCEL_ERRORS, RawSheet
 
 _SUMMARY = re.compile(
     r"^((summe|gesamt|total|totals|mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|"
@@ -491,7 +493,8 @@ def repair_sheet(
     bad = np.flatnonzero(reasons != None)  # noqa: E711 - elementwise on an object array
     kept_rows = s.source_rows[kept]
     for j in bad:
-        log.reject(int(kept_rows[j]), str(reasons[j]), s.rows[kept[j]])
+        row = s.rows[kept[j]]
+        log.reject(int(kept_rows[j]), str(reasons[j]) + _excel_errors(row, cols), row)
     columns = {"sheet": sheet.name, "source_row": kept_rows.astype(int), "row_year": _read_years(s, kept),
                "facility_id": facility, "exam_code": exam, **{c: numbers.data[c] for c in NUMERIC_COLUMNS}}
     repairs = log.frame()
@@ -780,6 +783,14 @@ def _read_years(s: _SheetRows, kept: np.ndarray) -> np.ndarray:
     if "year" not in s.header.columns:
         return np.full(len(kept), np.nan)
     return np.array([_year_of_cell(v) for v in s.cells("year")[kept]], dtype=float)
+
+
+def _excel_errors(row: list, cols: dict) -> str:
+    """`` (<column>: the cell holds the Excel error #DIV/0!)`` for each column read whose cell holds one."""
+    found = [f"{column}: the cell holds the Excel error {row[m.index].strip()}"
+             for column, m in sorted(cols.items(), key=lambda kv: kv[1].index)
+             if m.index < len(row) and isinstance(row[m.index], str) and row[m.index].strip().upper() in EXCEL_ERRORS]
+    return f" ({'; '.join(found)})" if found else ""
 
 
 def _row_reasons(numbers: _Numbers, facility: np.ndarray, exam: np.ndarray, has_id_column: bool) -> np.ndarray:

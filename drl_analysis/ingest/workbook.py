@@ -150,6 +150,8 @@ class RawSheet:
     line_numbers: list[int] | None = None
     #: The sheet is hidden in the workbook (it is read all the same, with a note).
     hidden: bool = False
+    #: Rows hidden in the sheet that hold cells (read all the same, with a note).
+    hidden_rows: int = 0
 
     def row_number(self, i: int) -> int:
         """The 1-based row (Excel) or line (CSV) number of ``rows[i]``."""
@@ -229,7 +231,7 @@ def _is_encrypted_ole(path: Path) -> bool:
     return "EncryptedPackage".encode("utf-16-le") in data or b"EncryptionInfo" in data
 
 
-def _read_workbook(path: Path, by_content: bool = False) -> list[RawSheet]:
+def _read_workbook(path: Path, by_content: bool = False, marks: dict[str, SheetMarks] | None = None) -> list[RawSheet]:
     try:
         if by_content:
             # calamine picks its reader by the file name; a renamed file is
@@ -251,9 +253,12 @@ def _read_workbook(path: Path, by_content: bool = False) -> list[RawSheet]:
                 continue  # chart sheets hold no cells
             sheet = wb.get_sheet_by_name(meta.name)
             rows = sheet.to_python(skip_empty_area=False)
+            hidden_rows = _apply_marks(rows, (marks or {}).get(meta.name))
             merged = sheet.merged_cell_ranges or []
             hidden = str(meta.visible).rsplit(".", 1)[-1] != "Visible"
-            sheets.append(_without_empty_areas(RawSheet(meta.name, rows, list(merged), hidden=hidden)))
+            raw = _without_empty_areas(RawSheet(meta.name, rows, list(merged), hidden=hidden))
+            raw.hidden_rows = hidden_rows
+            sheets.append(raw)
     except calamine.PasswordError:
         raise FileRejected("password-protected workbook: save it without a password and send it again") from None
     except calamine.CalamineError as exc:
@@ -261,6 +266,104 @@ def _read_workbook(path: Path, by_content: bool = False) -> list[RawSheet]:
     finally:
         wb.close()
     return sheets
+
+
+#: Error values of Excel cells; calamine reads them as empty cells, so their text is put back from the sheet's XML.
+EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+                          "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"})
+_XML_ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
+_SHEET_ELEMENT = re.compile(rb"<(?:\w+:)?sheet\b([^>]*)>")
+_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b([^>]*)>")
+_ERROR_CELL = re.compile(rb'<c\b([^>]*\bt="e"[^>]*)>(.*?)</c>', re.S)
+_ERROR_VALUE = re.compile(rb"<v>([^<]*)</v>")
+_HIDDEN_ROW = re.compile(rb'<row\b([^>]*\bhidden="(?:1|true)"[^>]*)>')
+
+
+@dataclass
+class SheetMarks:
+    """What calamine does not tell of an xlsx sheet: its error cells and hidden rows.
+
+    Attributes
+    ----------
+    errors : dict
+        ``(row, column)`` (0-based) to the error's text, e.g. ``"#DIV/0!"``.
+    hidden_rows : list of int
+        1-based numbers of the rows hidden in the sheet.
+    """
+
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)
+    hidden_rows: list[int] = field(default_factory=list)
+
+
+def _attributes(text: bytes) -> dict[str, str]:
+    import html
+
+    return {k.decode(): html.unescape(v.decode("utf-8", "replace")) for k, v in _XML_ATTR.findall(text)}
+
+
+def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> its part in the zip (``xl/worksheets/sheet1.xml``)."""
+    rels = {}
+    for m in _RELATIONSHIP.finditer(zf.read("xl/_rels/workbook.xml.rels")):
+        a = _attributes(m.group(1))
+        target = a.get("Target", "")
+        rels[a.get("Id")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    parts = {}
+    for m in _SHEET_ELEMENT.finditer(zf.read("xl/workbook.xml")):
+        raw = m.group(1)
+        a = _attributes(raw)
+        rid = next((v.decode() for k, v in _XML_ATTR.findall(raw) if k.endswith(b":id")), None)
+        if "name" in a and rid in rels:
+            parts[a["name"]] = rels[rid]
+    return parts
+
+
+def _cell_position(ref: str) -> tuple[int, int] | None:
+    m = re.fullmatch(r"([A-Z]{1,3})(\d+)", ref)
+    return (int(m.group(2)) - 1, _column_number(m.group(1).encode()) - 1) if m else None
+
+
+def xlsx_marks(path: Path) -> dict[str, SheetMarks]:
+    """The error cells and hidden rows of each sheet of an xlsx file, by sheet name.
+
+    The sheet's XML is searched only for what it holds: a sheet without an
+    error cell or a hidden row costs one pass of a substring search.
+    """
+    marks: dict[str, SheetMarks] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            for sheet, part in _sheet_parts(zf).items():
+                if part not in names:
+                    continue
+                data = zf.read(part)
+                found = SheetMarks()
+                if b't="e"' in data:
+                    for m in _ERROR_CELL.finditer(data):
+                        where = _cell_position(_attributes(m.group(1)).get("r", ""))
+                        value = _ERROR_VALUE.search(m.group(2))
+                        if where is not None and value is not None:
+                            found.errors[where] = value.group(1).decode("utf-8", "replace").strip()
+                if b"hidden=" in data:
+                    for m in _HIDDEN_ROW.finditer(data):
+                        r = _attributes(m.group(1)).get("r", "")
+                        if r.isdigit():
+                            found.hidden_rows.append(int(r))
+                if found.errors or found.hidden_rows:
+                    marks[sheet] = found
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError):
+        return {}  # the reader names what is wrong with the file
+    return marks
+
+
+def _apply_marks(rows: list[list], marks: SheetMarks | None) -> int:
+    """Put the text of error cells into ``rows``; the number of hidden rows that hold a cell."""
+    if marks is None:
+        return 0
+    for (r, c), text in marks.errors.items():
+        if r < len(rows) and c < len(rows[r]) and rows[r][c] in ("", None):
+            rows[r][c] = text
+    return sum(1 for r in marks.hidden_rows if r <= len(rows) and not _is_blank(rows[r - 1]))
 
 
 def _is_blank(row: list) -> bool:
@@ -424,8 +527,10 @@ def read_file(path: str | Path, max_bytes: int | None = None, limits: Limits = D
         return RawFile("csv", sheets, notes + csv_notes)
     if kind in ("xlsx", "ods"):
         _check_zip(path, limits)
-    sheets = _read_workbook(path, by_content=expected != kind)
+    sheets = _read_workbook(path, by_content=expected != kind, marks=xlsx_marks(path) if kind == "xlsx" else None)
     notes.extend(f"sheet {s.name!r} is hidden in the workbook; read all the same" for s in sheets if s.hidden)
+    notes.extend(f"sheet {s.name!r}: {s.hidden_rows} hidden row{'s' if s.hidden_rows != 1 else ''} "
+                 f"{'were' if s.hidden_rows != 1 else 'was'} read" for s in sheets if s.hidden_rows)
     return RawFile(kind, sheets, notes)
 
 

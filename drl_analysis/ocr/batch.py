@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..core.errors import UserError
 from ..core.paths import relative_names
 from .engines import read_alone, resolve_engine, run_tesseract, tesseract_library
-from .images import collect_images, is_dicom
+from .images import MAX_PIXELS, collect_images, is_dicom
 from .layouts import OCR_FIELDS, Layout, candidate_layouts
 from .reader import ReportReader
 
@@ -55,17 +55,19 @@ def one_thread_each() -> Iterator[None]:
             os.environ["OMP_THREAD_LIMIT"] = before
 
 
-def read_chunk(paths: list[str], layouts: list[Layout], engine: str = "process", crops: bool = False) -> list[dict]:
+def read_chunk(paths: list[str], layouts: list[Layout], engine: str = "process", crops: bool = False,
+               max_pixels: int = MAX_PIXELS) -> list[dict]:
     """Read a few images: each crop by the Tesseract library, or one Tesseract process per pass.
 
     ``engine`` is ``"library"`` or ``"process"`` (see :func:`resolve_engine`);
-    a worker whose library does not initialise uses processes. Returns one
+    a worker whose library does not initialise uses processes; an image
+    larger than ``max_pixels`` is not decoded (its row says so). Returns one
     output row per image (see :meth:`ReportReader.result`). Run it inside
     :func:`one_thread_each`.
     """
     library = tesseract_library() if engine == "library" else None
     with tempfile.TemporaryDirectory(prefix="drl-ocr-") as workdir:
-        reports = [ReportReader(Path(p), layouts) for p in paths]
+        reports = [ReportReader(Path(p), layouts, max_pixels) for p in paths]
         for report in reports:
             report.start()
         for _ in range(MAX_PASSES):
@@ -101,6 +103,7 @@ def read_reports(
     chunk_size: int | None = None,
     engine: str | None = None,
     crops: bool = False,
+    max_pixels: int = MAX_PIXELS,
 ) -> pd.DataFrame:
     """Read the dose values off dose-report screen images.
 
@@ -137,6 +140,11 @@ def read_reports(
     crops : bool, default False
         Keep, for each report marked ``needs_review``, the crops the review
         page shows, in a column ``crops`` (see :func:`drl_analysis.ocr.review.write_review`).
+    max_pixels : int, default :data:`~drl_analysis.ocr.images.MAX_PIXELS`
+        Largest image decoded (width x height x frames, as its header
+        declares it); a larger one, or a deflated DICOM file that inflates
+        beyond it, is marked ``needs_review`` with the reason, and the batch
+        goes on.
 
     Returns
     -------
@@ -185,11 +193,11 @@ def read_reports(
         with one_thread_each():
             if jobs == 1 or len(chunks) == 1:
                 for chunk in chunks:
-                    rows += read_chunk(chunk, layouts, engine, crops)
+                    rows += read_chunk(chunk, layouts, engine, crops, max_pixels)
                     bar.update(len(chunk))
             else:
                 with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
-                    futures = {pool.submit(read_chunk, chunk, layouts, engine, crops): len(chunk)
+                    futures = {pool.submit(read_chunk, chunk, layouts, engine, crops, max_pixels): len(chunk)
                                for chunk in chunks}
                     for future in as_completed(futures):
                         rows += future.result()

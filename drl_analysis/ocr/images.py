@@ -1,8 +1,17 @@
-"""Image files: finding them, decoding them (PNG, JPEG, TIFF, BMP, DICOM) and preparing crops for Tesseract."""
+"""Image files: finding them, decoding them (PNG, JPEG, TIFF, BMP, DICOM) and preparing crops for Tesseract.
+
+No file is decoded whose size its header declares above a limit
+(:data:`MAX_PIXELS`), and a deflated DICOM file is not inflated beyond
+:data:`INFLATED_BYTES_PER_PIXEL` bytes per pixel of that limit: a small file
+must not take the memory of a batch (875 KB of deflated zeros inflate to 2.7 GB).
+"""
 
 from __future__ import annotations
 
+import re
 import struct
+import warnings
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,8 +24,23 @@ from ..core.errors import UserError
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
 
 
+#: Largest image decoded by default, in pixels (width x height x frames); a
+#: dose-report screen has one to ten megapixels.
+MAX_PIXELS = 50_000_000
+#: A deflated DICOM file may inflate to this many bytes per pixel of the limit
+#: (16-bit RGB needs 6; a screen has one frame of 1-3 bytes per pixel).
+INFLATED_BYTES_PER_PIXEL = 4
+#: Transfer syntax of a DICOM file deflated as a whole.
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
 class ImageError(ValueError):
     """An input file that holds no readable image; the message says why."""
+
+
+def _too_large(what: str, pixels: int, max_pixels: int) -> ImageError:
+    return ImageError(f"{what} {pixels:,} pixels, above the limit of {max_pixels:,} pixels "
+                      "(not decoded; raise the limit with --max-pixels)")
 
 
 def is_dicom(path: Path) -> bool:
@@ -46,16 +70,69 @@ _DICOM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError,
                                                   AttributeError, NotImplementedError, RuntimeError, struct.error)
 
 
-def _read_dicom(path: Path) -> np.ndarray:
+def _check_inflated_size(path: Path, max_bytes: int) -> None:
+    """Inflate a deflated DICOM file chunk by chunk, keeping nothing, and refuse it beyond ``max_bytes``."""
+    import pydicom
+
+    try:
+        meta = pydicom.filereader.read_file_meta_info(path)
+    except Exception:  # noqa: BLE001 - not a file with a meta header: dcmread names the problem
+        return
+    if str(meta.get("TransferSyntaxUID", "")) != _DEFLATED:
+        return
+    inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    with open(path, "rb") as fh:
+        # Preamble and "DICM" (132 bytes), the group length element (12), then the rest of the meta header.
+        fh.seek(132 + 12 + int(meta.get("FileMetaInformationGroupLength", 0)))
+        while chunk := fh.read(1 << 16):
+            try:
+                data = inflate.decompress(chunk, 1 << 22)
+            except zlib.error as exc:
+                raise ImageError(f"deflated DICOM data cannot be inflated ({exc})") from None
+            while True:
+                total += len(data)
+                if total > max_bytes:
+                    raise ImageError(f"deflated DICOM file inflates to more than {max_bytes:,} bytes "
+                                     f"({INFLATED_BYTES_PER_PIXEL} bytes per pixel of the limit of "
+                                     f"{max_bytes // INFLATED_BYTES_PER_PIXEL:,} pixels; not decoded, raise the "
+                                     "limit with --max-pixels)")
+                if not inflate.unconsumed_tail:
+                    break
+                data = inflate.decompress(inflate.unconsumed_tail, 1 << 22)
+
+
+def _check_dicom_size(ds, max_pixels: int) -> None:
+    """Refuse pixel data whose header declares more than ``max_pixels`` before it is decoded."""
+    try:
+        rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.get("BitsAllocated", 8) or 8)
+    except (TypeError, ValueError) as exc:
+        raise ImageError(f"DICOM header with an unreadable image size ({exc})") from None
+    pixels = rows * cols * frames
+    if pixels > max_pixels:
+        raise _too_large(f"DICOM header declares {rows:,} x {cols:,} x {frames:,} frames =", pixels, max_pixels)
+    decoded = pixels * samples * max(bits, 8) // 8
+    if decoded > max_pixels * 8:
+        raise ImageError(f"DICOM pixel data would decode to {decoded:,} bytes ({samples} samples of {bits} bits), "
+                         f"above {max_pixels * 8:,} bytes (8 per pixel of the limit of {max_pixels:,} pixels; "
+                         "not decoded, raise the limit with --max-pixels)")
+
+
+def _read_dicom(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    _check_inflated_size(path, max_pixels * INFLATED_BYTES_PER_PIXEL)
     try:
         ds = pydicom.dcmread(path, force=True)
     except (InvalidDicomError, *_DICOM_ERRORS) as exc:
         raise ImageError(f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
     if "PixelData" not in ds:
         raise ImageError("DICOM file without pixel data")
+    _check_dicom_size(ds, max_pixels)
     try:
         arr = ds.pixel_array
     except _DICOM_ERRORS as exc:
@@ -86,7 +163,31 @@ def _read_dicom(path: Path) -> np.ndarray:
     return arr
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def _check_image_size(path: Path, max_pixels: int) -> None:
+    """Refuse a PNG, JPEG, TIFF or BMP file whose header declares more than ``max_pixels``.
+
+    Pillow reads the header only; a file it cannot identify is left to the decoder.
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses to open it at all; its message has the declared size.
+        declared = re.search(r"Image size \((\d+) pixels\)", str(exc))
+        if declared:
+            raise _too_large("header declares", int(declared.group(1)), max_pixels) from None
+        raise _too_large("header declares more than", 2 * int(Image.MAX_IMAGE_PIXELS or 0), max_pixels) from None
+    except (OSError, ValueError, SyntaxError):
+        return
+    if width * height > max_pixels:
+        raise _too_large(f"header declares {width:,} x {height:,} =", width * height, max_pixels)
+
+
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read an image file as an 8-bit grey image as it is displayed.
 
     Parameters
@@ -94,6 +195,10 @@ def load_image(path: str | Path) -> np.ndarray:
     path : str or Path
         PNG, JPEG, TIFF, BMP or DICOM (any bit depth; MONOCHROME1 is inverted;
         RGB and YBR are turned grey; of several frames the first is read).
+    max_pixels : int, default :data:`MAX_PIXELS`
+        Largest image decoded (width x height x frames), checked in the
+        file's header before any pixel is decoded; a deflated DICOM file may
+        inflate to :data:`INFLATED_BYTES_PER_PIXEL` bytes per pixel of it.
 
     Returns
     -------
@@ -102,12 +207,14 @@ def load_image(path: str | Path) -> np.ndarray:
     Raises
     ------
     ImageError
-        If the file holds no decodable image; the message says why.
+        If the file holds no decodable image, or one larger than
+        ``max_pixels``; the message says why.
     """
     path = Path(path)
     if is_dicom(path):
-        arr = _read_dicom(path)
+        arr = _read_dicom(path, max_pixels)
     else:
+        _check_image_size(path, max_pixels)
         try:
             data = np.fromfile(path, dtype=np.uint8)
         except OSError as exc:

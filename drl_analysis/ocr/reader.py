@@ -31,7 +31,7 @@ import numpy as np
 from ..core.units import normalise_unit
 from .engines import Word
 from .glyphs import barred_zeros, digit_blobs, digit_gaps, separators
-from .images import LABEL_CAP, VARIANTS, ImageError, load_image, prepare
+from .images import LABEL_CAP, MAX_PIXELS, VARIANTS, ImageError, load_image, prepare
 from .layouts import Field, Layout, available_layouts, load_layout  # noqa: F401  (imported from here before the split)
 from .notation import read_in_screen_notation
 from .page import Page, Row, locate, number_span
@@ -230,11 +230,14 @@ class ReportReader:
         The image file.
     layouts : list of Layout
         The layouts it may show.
+    max_pixels : int, default :data:`~drl_analysis.ocr.images.MAX_PIXELS`
+        Largest image decoded (see :func:`~drl_analysis.ocr.images.load_image`).
     """
 
-    def __init__(self, path: Path, layouts: list[Layout]):
+    def __init__(self, path: Path, layouts: list[Layout], max_pixels: int = MAX_PIXELS):
         self.path = path
         self.layouts = layouts
+        self.max_pixels = max_pixels
         self.page: Page | None = None
         self.layout: Layout | None = None
         self.rows: dict[str, Row] = {}
@@ -272,7 +275,7 @@ class ReportReader:
     def start(self) -> None:
         """Find the table and ask for the first labels (and values, where the layout is clear by the rows)."""
         try:
-            self.page = locate(load_image(self.path))
+            self.page = locate(load_image(self.path, self.max_pixels))
         except ImageError as exc:
             self.fail(f"unreadable image: {exc}")
             return

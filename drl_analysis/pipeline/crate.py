@@ -14,7 +14,8 @@ tool reads:
   parameter values), its results (the files it wrote that the crate holds)
   and its start and end times.
 
-The pseudonym key never appears, only its fingerprint, as in the manifest. In
+The pseudonym key never appears; the identified edition names its fingerprint,
+as the manifest does, the pseudonymised edition not even that. In
 the pseudonymised edition (a release's default) input files appear by number
 and SHA-256 only, and parameters that name a folder or a data source are withheld.
 """
@@ -315,10 +316,12 @@ class _Builder:
             self.add({"@id": PIPELINE_FILE, **pipeline})
         extra = []
         key = manifest.get("pseudonym_key")
-        if key:
+        if key and not self.pseudonymised:
+            # Internal editions only: a published fingerprint would let anyone test guessed keys.
             self.add({"@id": "#pseudonym-key", "@type": "PropertyValue", "name": "pseudonym key fingerprint",
                       "value": key["fingerprint"], "description": "fingerprint of the key of the pseudonyms "
-                      "(HMAC-SHA-256); the key itself is never written"})
+                      f"({key.get('kdf', 'HMAC-SHA-256')}" + (f", salt {key['salt']}" if key.get("salt") else "")
+                      + "); the key itself is never written"})
             extra.append("#pseudonym-key")
         if "parameters.yaml" in self.held:
             extra.append("parameters.yaml")

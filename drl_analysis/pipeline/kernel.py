@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..core.paths import CHECKOUT, PROJECT_ROOT, ROOT_ENV
-from ..reporting.pseudonyms import ENV_VAR
+from ..reporting.pseudonyms import ENV_VAR, SOURCE_ENV_VAR
 from .notebooks import KERNEL, Notebook
 
 
@@ -80,7 +80,9 @@ class NotebookFailed(Exception):
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def kernel_environment(key_text: str | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def kernel_environment(
+    key_text: str | None = None, base: Mapping[str, str] | None = None, key_source: str | None = None
+) -> dict[str, str]:
     """The environment of the kernels, made from ``base`` (default: this
     process's environment, which is left as it is): this package first on the
     path when it runs from a source checkout (an installed package is found by
@@ -89,7 +91,9 @@ def kernel_environment(key_text: str | None = None, base: Mapping[str, str] | No
     paths as this process does), plotly figures as data (turned into offline
     HTML later), a fixed hash seed, no progress bars inside notebooks (the run
     shows its own; in a page they are noise), and the pseudonym key (never a
-    notebook parameter, so never in an output)."""
+    notebook parameter, so never in an output) with where the run took it
+    from (``key_source``), so that a notebook names the key file rather than
+    the environment variable that carried the key to it."""
     env = dict(os.environ if base is None else base)
     if CHECKOUT is not None:
         path = env.get("PYTHONPATH", "")
@@ -101,8 +105,11 @@ def kernel_environment(key_text: str | None = None, base: Mapping[str, str] | No
     # tqdm.auto warns in a kernel without ipywidgets, before any bar is made.
     warnings = env.get("PYTHONWARNINGS", "")
     env["PYTHONWARNINGS"] = ",".join(filter(None, [warnings, "ignore:IProgress not found"]))
+    env.pop(SOURCE_ENV_VAR, None)
     if key_text is not None:
         env[ENV_VAR] = key_text
+        if key_source:
+            env[SOURCE_ENV_VAR] = key_source
     return env
 
 

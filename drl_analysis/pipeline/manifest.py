@@ -1,6 +1,11 @@
 """The manifest of a version: what went in (files with SHA-256, parameters,
 software, git commit), when, and what came out (every output file with its
-SHA-256 and, for tables, its rows); and the check of a version against it.
+SHA-256 and, for tables, its rows, and the rows of each table of the run's
+database); and the check of a version against it.
+
+The manifest carries the SHA-256 of its own content (:data:`SELF_HASH`), so an
+edit of a recorded hash or count is named as an edit of the manifest. (This
+catches edits and damage, not a forger who also recomputes that field.)
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -19,7 +25,12 @@ from pathlib import Path
 from .. import __version__
 from ..core.errors import UserError
 from ..core.paths import CHECKOUT, PROJECT_ROOT
-from .layout import MANIFEST, UNLISTED
+from .layout import DB_FILE, MANIFEST, UNLISTED
+
+log = logging.getLogger(__name__)
+
+#: The manifest's field holding the SHA-256 of the rest of it (:func:`manifest_digest`).
+SELF_HASH = "manifest_sha256"
 
 #: Packages whose versions the manifest records.
 RECORDED_PACKAGES = (
@@ -165,6 +176,18 @@ def outputs(folder: Path, *, hashes: bool = True) -> list[dict]:
     return out
 
 
+def manifest_digest(doc: Mapping) -> str:
+    """SHA-256 of a manifest's canonical JSON (keys sorted, no spaces), without :data:`SELF_HASH`."""
+    body = {k: v for k, v in doc.items() if k != SELF_HASH}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_manifest(path: Path, doc: Mapping) -> None:
+    """Write a manifest with the SHA-256 of its content in :data:`SELF_HASH`."""
+    write_json(path, {**{k: v for k, v in doc.items() if k != SELF_HASH}, SELF_HASH: manifest_digest(doc)})
+
+
 def write_json(path: Path, doc: Mapping) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -206,7 +229,7 @@ def check_outputs(folder: str | Path, manifest: Mapping) -> list[str]:
     """
     folder = Path(folder)
     listed = {o["path"]: o for o in manifest.get("outputs", [])}
-    problems = []
+    problems = check_manifest(manifest)
     for rel, entry in sorted(listed.items()):
         path = folder / rel
         if not path.is_file():
@@ -216,4 +239,56 @@ def check_outputs(folder: str | Path, manifest: Mapping) -> list[str]:
     for rel in (o["path"] for o in outputs(folder, hashes=False)):
         if rel not in listed:
             problems.append(f"{rel}: not written by the run (the manifest does not list it)")
+    return problems + check_row_counts(folder, manifest)
+
+
+def check_manifest(manifest: Mapping) -> list[str]:
+    """Whether the manifest is as the run wrote it: one line naming it when its SHA-256 differs.
+
+    A manifest of a version older than :data:`SELF_HASH` cannot be checked;
+    that is logged, not counted as a difference.
+    """
+    recorded = manifest.get(SELF_HASH)
+    if recorded is None:
+        log.warning("%s carries no SHA-256 of itself (an older version); its own content is not checked", MANIFEST)
+        return []
+    if recorded != manifest_digest(manifest):
+        return [f"{MANIFEST}: altered since the run (its content no longer matches its {SELF_HASH})"]
+    return []
+
+
+def check_row_counts(folder: str | Path, manifest: Mapping) -> list[str]:
+    """Compare the row counts the manifest records with the database and tables now.
+
+    Returns
+    -------
+    list of str
+        One line per database table or CSV table whose rows differ, e.g.
+        ``"drl.sqlite, table exposures: 8,529 rows recorded, 4,200 now"``.
+        A missing file is left to :func:`check_outputs`.
+    """
+    folder = Path(folder)
+    counts = manifest.get("row_counts") or {}
+    problems = []
+    recorded = counts.get("database") or {}
+    db = folder / DB_FILE
+    if recorded and db.is_file():
+        try:
+            now = database_rows(db)
+        except sqlite3.Error as exc:
+            return problems + [f"{DB_FILE}: cannot be read as a database ({exc})"]
+        for table, n in sorted(recorded.items()):
+            m = now.get(table)
+            if m != n:
+                state = "the table is gone" if m is None else f"{m:,} now"
+                problems.append(f"{DB_FILE}, table {table}: {n:,} rows recorded, {state}")
+        problems += [f"{DB_FILE}, table {t}: not in the manifest ({now[t]:,} rows)" for t in sorted(set(now) - set(recorded))]
+    for rel, n in sorted((counts.get("tables") or {}).items()):
+        path = folder / rel
+        try:
+            m = csv_rows(path) if path.is_file() else None
+        except (OSError, UnicodeDecodeError, csv.Error):
+            m = None
+        if m is not None and m != n:
+            problems.append(f"{rel}: {n:,} rows recorded, {m:,} now")
     return problems

@@ -121,7 +121,7 @@ def readme_text(manifest: Mapping, files: Sequence[str], identified: bool, top: 
         f"- `{PSEUDONYMISED}/`: the **pseudonymised** edition. Every data source is replaced by `S-` and every "
         "facility by `F-` followed by eight letters: a keyed hash (HMAC-SHA-256), the same for one key in every "
         "run and not reversible without it"
-        + (f" (key fingerprint {key['fingerprint']}; the key itself is not in this deposit)." if key else ".")
+        + (" (neither the key nor a fingerprint to test a guessed key against is in this deposit)." if key else ".")
         + " Input files appear by number and SHA-256 only.",
     ]
     if identified:

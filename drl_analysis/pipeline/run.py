@@ -52,7 +52,7 @@ from .layout import (
 )
 from .manifest import (
     close_database, database_rows, git_state, input_files, input_record, iso, outputs, package_versions, run_hash,
-    sha256_file, tesseract_version, utc_now, write_json,
+    sha256_file, tesseract_version, utc_now, write_manifest,
 )
 from .notebooks import (
     KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input, own_folder,
@@ -159,15 +159,14 @@ def run(
 
         key = load_key(key_file)
         if uses_key:
-            note = (f"pseudonyms: {{}} key from {key.source} (fingerprint {key.fingerprint}); "
-                    "it is never written into the outputs")
+            note = f"pseudonyms: {{}} key from {key.source}; it is never written into the outputs"
             if key.created:
                 log.warning(note.format("created a new"))
             elif progress:
                 print(note.format("using the"), file=stream)
     if not uses_key:
-        key = None  # a run records the key's fingerprint only when a notebook uses the key
-    env = kernel_environment(key.secret.decode("utf-8") if key else None)
+        key = None  # a run records the key's fingerprint (manifest only) only when a notebook uses the key
+    env = kernel_environment(key.secret.decode("utf-8") if key else None, key_source=key.short_source if key else None)
     bar = Progress(len(plans) * len(notebooks), enabled=progress, stream=stream)
     results = []
     try:
@@ -242,7 +241,7 @@ def run_survey(
         "notebooks": [],
         "packages": package_versions(),
         "git": git_state(),
-        "pseudonym_key": {"fingerprint": key.fingerprint, "source": key.source.split(" ")[0]} if key else None,
+        "pseudonym_key": {**key.fingerprint(), "source": key.short_source} if key else None,
         "kernel": KERNEL,
         "working_folder": "the version folder; paths in parameters are relative to it",
     }
@@ -253,7 +252,7 @@ def run_survey(
         manifest["packages"]["tesseract"] = tesseract_version()
     _write_params_yaml(work / PARAMETERS_FILE, plan)
     _write_pipeline_yaml(work / PIPELINE_FILE, runs, manifest)
-    write_json(work / MANIFEST, manifest)
+    write_manifest(work / MANIFEST, manifest)
 
     error: BaseException | None = None
     try:
@@ -282,7 +281,7 @@ def run_survey(
         manifest["finished_utc"] = iso(utc_now())
         manifest["duration_s"] = round(time.monotonic() - t_start, 2)
         manifest["status"] = "complete"
-        write_json(work / MANIFEST, manifest)
+        write_manifest(work / MANIFEST, manifest)
         _write_index(work, manifest)
         crate.write_crate(work, manifest)
     except BaseException as exc:  # noqa: BLE001 - every failure must leave a folder marked failed
@@ -308,7 +307,7 @@ def run_survey(
         update_latest(survey_dir)
         return RunResult(plan.survey, final, "complete", manifest)
 
-    write_json(work / MANIFEST, manifest)
+    write_manifest(work / MANIFEST, manifest)
     failure = manifest["failure"]
     note = [f"This run FAILED and is not a version: {failure['error']}"]
     if failure["notebook"]:

@@ -171,11 +171,11 @@ def verify(
             if key_file is not None:
                 raise
             key = None
-        if key is None or key.fingerprint != recorded_key["fingerprint"]:
+        if key is None or not key.matches(recorded_key):
             skip.append(f"{PSEUDONYMISED}/")
             log.warning(
-                "the pseudonymised tables need the run's key (fingerprint %s); "
-                "give it with --pseudonym-key-file or set %s to check them too", recorded_key["fingerprint"], ENV_VAR)
+                "the pseudonymised tables need the run's key (this key's fingerprint is not the manifest's); "
+                "give it with --pseudonym-key-file or set %s to check them too", ENV_VAR)
             # The rerun still writes a pseudonymised edition; a throwaway key keeps the user's key file untouched.
             key = PseudonymKey(secrets.token_hex(32).encode(), "a throwaway key for the rerun")
     recorded_folder = manifest.get("notebook_folder")  # the run's own notebooks (--notebooks), if any

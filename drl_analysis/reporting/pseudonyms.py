@@ -18,9 +18,12 @@ in this order,
 3. the user's key file :func:`default_key_file`, created once with a random
    key and readable only by its owner.
 
-The key is never written into an output; a run records only its
-:attr:`PseudonymKey.fingerprint`, which tells whether two editions were made
-with the same key without revealing it.
+The key is never written into an output. A run's manifest (internal, never
+published) records a :meth:`PseudonymKey.fingerprint`, which tells whether two
+runs used the same key: it is made with scrypt and a random salt, so testing a
+guessed key against it costs as much as scrypt, and no published file carries
+it. Weak keys (short, few distinct characters, one repeated pattern, a run
+such as ``abcdefgh...``) are refused with the reason (:func:`key_weakness`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,8 +46,18 @@ logger = logging.getLogger(__name__)
 
 #: Environment variable holding the key.
 ENV_VAR = "DRL_ANALYSIS_PSEUDONYM_KEY"
+#: Set beside :data:`ENV_VAR` by ``drl-analysis run`` for its notebooks: where
+#: the run took the key from (a key file, say), so that a notebook does not
+#: call the environment variable the key's source.
+SOURCE_ENV_VAR = "DRL_ANALYSIS_PSEUDONYM_KEY_SOURCE"
 #: A shorter key could be found by trying.
 MIN_KEY_CHARS = 16
+#: A key of fewer distinct characters is too easy to guess.
+MIN_DISTINCT_CHARS = 8
+#: scrypt cost of the key fingerprint: about 16 MB and tens of milliseconds per guess.
+FINGERPRINT_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+#: Bytes of the fingerprint's random salt.
+FINGERPRINT_SALT_BYTES = 16
 #: Letters of a pseudonym: no digits (so no pseudonym reads like a facility ID),
 #: no I, L, O (easily confused with 1 and 0 in print).
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -84,9 +97,46 @@ class PseudonymKey:
     created: bool = False
 
     @property
-    def fingerprint(self) -> str:
-        """12 hex digits that identify the key without revealing it."""
-        return hmac.new(self.secret, b"drl-analysis key fingerprint", hashlib.sha256).hexdigest()[:12]
+    def short_source(self) -> str:
+        """:attr:`source` without folders ("key file pseudonym.key"), for the outputs of a run."""
+        if self.source.startswith("key file "):
+            return "key file " + Path(self.source[len("key file "):]).name
+        return self.source
+
+    def fingerprint(self, salt: str | None = None) -> dict[str, object]:
+        """A record that tells whether another key is this one, for internal outputs only.
+
+        Parameters
+        ----------
+        salt : str, optional
+            The salt as hex digits, to recompute a recorded fingerprint;
+            default a new random salt.
+
+        Returns
+        -------
+        dict
+            ``kdf`` ("scrypt"), its ``n``, ``r``, ``p``, the ``salt`` and the
+            ``fingerprint`` (32 hex digits). Testing a guessed key against it
+            costs one scrypt evaluation.
+        """
+        salt = salt if salt is not None else secrets.token_hex(FINGERPRINT_SALT_BYTES)
+        digest = hashlib.scrypt(self.secret, salt=bytes.fromhex(salt), dklen=16, **FINGERPRINT_SCRYPT)
+        return {"kdf": "scrypt", **FINGERPRINT_SCRYPT, "salt": salt, "fingerprint": digest.hex()}
+
+    def matches(self, record: Mapping[str, object] | None) -> bool:
+        """Whether ``record`` (a :meth:`fingerprint` of a manifest) was made from this key.
+
+        Records of older runs, a bare HMAC fingerprint without salt, are
+        still recognised.
+        """
+        if not record or not record.get("fingerprint"):
+            return False
+        if record.get("kdf") == "scrypt":
+            params = {k: int(record[k]) for k in FINGERPRINT_SCRYPT}
+            digest = hashlib.scrypt(self.secret, salt=bytes.fromhex(str(record["salt"])), dklen=16, **params)
+            return hmac.compare_digest(digest.hex(), str(record["fingerprint"]))
+        legacy = hmac.new(self.secret, b"drl-analysis key fingerprint", hashlib.sha256).hexdigest()[:12]
+        return hmac.compare_digest(legacy, str(record["fingerprint"]))
 
     @classmethod
     def from_text(cls, text: str, source: str = "text") -> PseudonymKey:
@@ -95,15 +145,66 @@ class PseudonymKey:
         Raises
         ------
         UserError
-            When the text is shorter than :data:`MIN_KEY_CHARS` characters.
+            When the key is weak (:func:`key_weakness`), naming ``source`` and
+            the reason.
         """
         text = text.strip()
-        if len(text) < MIN_KEY_CHARS:
-            raise UserError(
-                f"{source}: the pseudonym key has {len(text)} characters; it needs at least "
-                f"{MIN_KEY_CHARS}, since a short key can be found by trying"
-            )
+        weakness = key_weakness(text)
+        if weakness:
+            raise UserError(f"{source}: the pseudonym key is refused: {weakness}")
         return cls(text.encode("utf-8"), source)
+
+
+def _period(text: str) -> int:
+    """The shortest p such that ``text`` repeats its first p characters."""
+    for p in range(1, len(text)):
+        if all(text[i] == text[i - p] for i in range(p, len(text))):
+            return p
+    return len(text)
+
+
+def _char_class(c: str) -> str:
+    return "digit" if c.isdigit() else "lower" if c.islower() else "upper" if c.isupper() else "other"
+
+
+def key_weakness(text: str) -> str:
+    """Why a key text is too easy to guess, or ``""`` when it is not.
+
+    Parameters
+    ----------
+    text : str
+        The key, surrounding whitespace removed.
+
+    Returns
+    -------
+    str
+        One of: fewer than :data:`MIN_KEY_CHARS` characters; fewer than
+        :data:`MIN_DISTINCT_CHARS` distinct characters; one short pattern
+        repeated ("abcabcabc...", "1234567890123456"); a sequence of one kind
+        of character ("abcdefghijklmnop", "9876543210..."). Empty when none
+        applies.
+
+    Examples
+    --------
+    >>> key_weakness("abcabcabcabcabca")
+    'it has only 3 distinct characters; it needs at least 8'
+    >>> key_weakness(secrets.token_hex(32))
+    ''
+    """
+    advice = "; use a random key such as the 64 hex digits of secrets.token_hex(32)"
+    if len(text) < MIN_KEY_CHARS:
+        return (f"it has {len(text)} characters; it needs at least {MIN_KEY_CHARS}, since a short key can be "
+                "found by trying")
+    distinct = len(set(text))
+    if distinct < MIN_DISTINCT_CHARS:
+        return f"it has only {distinct} distinct characters; it needs at least {MIN_DISTINCT_CHARS}"
+    period = _period(text)
+    if period * 3 <= len(text) * 2:
+        return f"it repeats the pattern {text[:period]!r}" + advice
+    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:])}
+    if len({_char_class(c) for c in text}) == 1 and steps <= {1, -1, 9, -9, 25, -25}:
+        return "it is a sequence of consecutive characters" + advice
+    return ""
 
 
 def _read_key_file(path: Path, source: str) -> PseudonymKey:
@@ -154,7 +255,8 @@ def load_key(key_file: str | Path | None = None, *, create: bool = True) -> Pseu
         return _read_key_file(path, f"key file {path}")
     env = os.environ.get(ENV_VAR)
     if env:
-        return PseudonymKey.from_text(env, f"environment variable {ENV_VAR}")
+        # In a notebook of drl-analysis run the variable only carries the key the run took from elsewhere.
+        return PseudonymKey.from_text(env, os.environ.get(SOURCE_ENV_VAR) or f"environment variable {ENV_VAR}")
     path = default_key_file()
     created = False
     if not path.exists():

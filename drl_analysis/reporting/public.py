@@ -197,7 +197,7 @@ def write_public_pages(
     version_dir : str or Path
         The run's folder, holding ``report/pseudonymised/``.
     manifest : mapping
-        The run's manifest (survey, years, date, key fingerprint, inputs).
+        The run's manifest (survey, years, date, inputs).
     out_dir : str or Path, optional
         Default ``<version_dir>/html/pseudonymised``.
     title : str
@@ -232,11 +232,10 @@ def write_public_pages(
     if params is not None:
         own = params[params["from"] == "report"] if "from" in params else params
         given = dict(zip(own["parameter"], own["value"].astype(str)))
-    key = manifest.get("pseudonym_key") or {}
     context = ReportContext(
         title=title, survey=str(manifest.get("survey") or given.get("survey", "")),
         years=str(given.get("years", "")) if str(given.get("years", "")) not in ("nan", "all stored") else "",
-        edition=PSEUDONYMISED_EDITION.format(fingerprint=key.get("fingerprint", "…")),
+        edition=PSEUDONYMISED_EDITION,
         pseudonymised=True, version=str(manifest.get("version", "")),
         date=str(manifest.get("started_utc") or "")[:10],
     )

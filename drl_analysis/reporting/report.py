@@ -79,7 +79,7 @@ IDENTIFIED_EDITION = "Identified edition: names data sources and facilities. For
 
 #: The line that names the pseudonymised edition (PDF and pages).
 PSEUDONYMISED_EDITION = ("Pseudonymised edition: data sources (S-…) and facilities (F-…) are keyed pseudonyms, "
-                         "stable for one key (fingerprint {fingerprint}). For publication.")
+                         "stable for one key. For publication.")
 
 
 @dataclass
@@ -114,7 +114,6 @@ class Report:
     identified: ReportPaths
     pseudonymised: ReportPaths | None = None
     pseudonymised_tables: dict[str, pd.DataFrame] | None = None
-    key_fingerprint: str | None = None
     key_source: str | None = None
     text: dict = field(default_factory=dict)
 
@@ -133,7 +132,7 @@ class Report:
         paths = self.pseudonymised if pseudonymised else self.identified
         tables = self.pseudonymised_tables if pseudonymised else self.tables
         figures = {kind: png_data_uri(Path(path).read_bytes()) for kind, path in paths.figures.items()}
-        edition = (PSEUDONYMISED_EDITION.format(fingerprint=self.key_fingerprint) if pseudonymised else IDENTIFIED_EDITION)
+        edition = PSEUDONYMISED_EDITION if pseudonymised else IDENTIFIED_EDITION
         context = ReportContext(**self.text, edition=edition, pseudonymised=pseudonymised)
         return build_document(tables, figures, context)
 
@@ -200,13 +199,12 @@ def write_report(
         known = ingest["data_source"].dropna().unique() if ingest is not None else ()
         pseudo = pseudonymise_tables(tables, key, known_sources=known)
         report.pseudonymised_tables = pseudo
-        report.key_fingerprint = key.fingerprint
         report.key_source = key.source
         # Figures whose table names no one are the same in both editions: copied, not drawn again.
         drawn = {kind: (tables[FIGURES[kind][0]], path) for kind, path in report.identified.figures.items()}
         report.pseudonymised = _write_edition(
             pseudo, out / PSEUDONYMISED_DIR, prefix=f"{REPORT_NAME}_pseudonymised", **text, drawn=drawn,
-            pseudonymised=True, edition=PSEUDONYMISED_EDITION.format(fingerprint=key.fingerprint),
+            pseudonymised=True, edition=PSEUDONYMISED_EDITION,
         )
     return report
 

@@ -413,12 +413,75 @@ def build_report_tables(
     return out
 
 
-#: How each table of the pseudonymised edition is ordered: by pseudonyms and
-#: values, so that the order of the real names tells nothing.
+#: How each table of the pseudonymised edition is ordered first: by pseudonyms
+#: and values, then by its other columns left to right (:func:`published_order`),
+#: so that the order of the real names tells nothing.
 PSEUDONYMISED_ORDER: dict[str, list[str]] = {
     "alerts": ["alert", "data_source", "facility_id", "exam_code", "quantity"],
     "source_clusters": ["cluster", "data_source"],
 }
+
+
+def _sort_key(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values
+    return values.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v))
+
+
+def published_order(frame: pd.DataFrame, first: Sequence[str] = ()) -> pd.DataFrame:
+    """``frame`` with its rows sorted by what it publishes only.
+
+    Rows are sorted by the columns ``first``, then by every other column left
+    to right, so rows that agree on ``first`` do not keep the order they had
+    before their names were replaced (which is often the order of the names).
+
+    Parameters
+    ----------
+    frame : DataFrame
+    first : sequence of str
+        Columns to sort by first; those not in ``frame`` are ignored.
+
+    Returns
+    -------
+    DataFrame
+        A new frame, index 0, 1, ...
+    """
+    frame = frame.reset_index(drop=True)
+    cols = [c for c in first if c in frame.columns]
+    cols += [c for c in frame.columns if c not in cols]
+    if not cols or frame.empty:
+        return frame
+    keys = pd.DataFrame({i: _sort_key(frame[c]) for i, c in enumerate(cols)})
+    order = keys.sort_values(list(keys.columns), kind="stable", na_position="last").index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def _renumber_source_clusters(tables: dict[str, pd.DataFrame]) -> None:
+    """Number the clusters of data sources in the order of their first pseudonym.
+
+    The analysis numbers clusters in the order their first member appears,
+    which is the order of the real names: cluster 1 would hold the data source
+    first in the alphabet. Renumbered, the numbers follow the pseudonyms.
+    """
+    clusters = tables.get("source_clusters")
+    if clusters is None or "cluster" not in clusters.columns or "data_source" not in clusters.columns:
+        return
+    ordered = clusters.sort_values("data_source", kind="stable")
+    numbers: dict[object, int] = {}
+    for c in ordered["cluster"]:
+        if pd.notna(c) and c not in numbers:
+            numbers[c] = len(numbers) + 1
+
+    def renumber(values: pd.Series) -> pd.Series:
+        return values.map(lambda c: numbers.get(c, c))
+
+    tables["source_clusters"] = clusters.assign(cluster=renumber(clusters["cluster"]))
+    sizes = tables.get("cluster_sizes")
+    if sizes is not None and {"clustered", "cluster"} <= set(sizes.columns):
+        of_sources = sizes["clustered"] == "data sources"
+        sizes = sizes.copy()
+        sizes.loc[of_sources, "cluster"] = renumber(sizes.loc[of_sources, "cluster"])
+        tables["cluster_sizes"] = published_order(sizes, ["clustered", "cluster"])
 
 
 def pseudonymise_tables(
@@ -427,8 +490,11 @@ def pseudonymise_tables(
     """The report's tables with data sources and facilities replaced by pseudonyms.
 
     Input files are listed by number and SHA-256 only (their names often
-    carry the data source). The result is checked: an original name left in
-    any cell is an error of ours, raised before anything is written.
+    carry the data source). Rows are ordered by what the table publishes
+    (:func:`published_order`) and clusters of data sources numbered in the
+    order of their pseudonyms, never in the order of the real names. The
+    result is checked: an original name left in any cell is an error of ours,
+    raised before anything is written.
 
     Parameters
     ----------
@@ -462,9 +528,10 @@ def pseudonymise_tables(
                 json.dumps(p.source(json.loads(v)) if json.loads(v) else "") for v in frame.loc[named, "value"]
             ]
         out[name] = p.frame(frame) if set(ID_COLUMNS) & set(frame.columns) else frame.copy()
-        keys = [c for c in PSEUDONYMISED_ORDER.get(name, ID_COLUMNS) if c in out[name].columns]
-        if set(ID_COLUMNS) & set(out[name].columns) and keys:
-            out[name] = out[name].sort_values(keys, kind="stable").reset_index(drop=True)
+    _renumber_source_clusters(out)
+    for name, frame in out.items():
+        if set(ID_COLUMNS) & set(frame.columns):
+            out[name] = published_order(frame, PSEUDONYMISED_ORDER.get(name, ID_COLUMNS))
     sources, facilities = p.originals
     sources = sorted(set(sources) | {str(s) for s in known_sources if isinstance(s, str) and s.strip()})
     found = find_identifiers(out, sources, facility_ids=[f for _, f in facilities])
