@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 
+from ..inferences import record_inference_counts
 from .reader import Report
 from .rows import (
     _DOC_STATUS,
@@ -81,6 +82,7 @@ class _Pending:
         o.reasons = {self.rejection[2]: 1} if self.rejection else {}
         o.notes = list(self.notes)
         o.message = "; ".join(self.notes)
+        o.inferences = record_inference_counts(self.repairs)
 
 
 class Writer:
@@ -238,7 +240,7 @@ class Writer:
         o = p.outcome
         o.status, o.message, o.notes = "failed", reason, []
         o.rows_read = o.rows_stored = o.rows_rejected = o.repairs = o.flagged = 0
-        o.reasons = {}
+        o.reasons, o.inferences = {}, {}
         if p.read.study:
             same = self.by_study.setdefault((p.read.study, p.read.device), [])
             if p.stored_entry in same:  # not stored after all
