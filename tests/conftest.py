@@ -18,8 +18,8 @@ import pytest
 
 from drl_analysis.core.catalogue import load_catalogue
 from drl_analysis.ingest.batch import IngestSummary, ingest_paths
-from drl_analysis.store.database import load_exposures, load_table
 from drl_analysis.ingest.template import TEMPLATE_HEADER
+from drl_analysis.store.database import load_exposures, load_table
 
 SOURCE = "Aerztliche Stelle Nord"
 YEAR = 2023

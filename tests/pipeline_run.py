@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from drl_analysis.pipeline import run as runner
 from drl_analysis.core.paths import PROJECT_ROOT, SAMPLE_DIR
+from drl_analysis.pipeline import run as runner
 from drl_analysis.reporting.pseudonyms import ENV_VAR, PseudonymKey
 
 #: The pseudonym key of the shared run (a test key, not a secret).

@@ -14,9 +14,9 @@ import drl_analysis.ingest.batch as ingest_module
 import drl_analysis.ingest.submission as submission_module
 from drl_analysis import cli
 from drl_analysis.core.columns import NUMERIC_COLUMNS
-from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
-from drl_analysis.store.database import load_exposures, load_table
 from drl_analysis.ingest.template import TEMPLATE_HEADER
+from drl_analysis.store.database import load_exposures, load_table
+from drl_analysis.synthetic.surveys import SurveyModel, simulate_exposures, write_survey
 
 KEY = ["source_file", "sheet", "source_row"]
 

@@ -16,10 +16,10 @@ import sys
 import nbformat
 import pytest
 import yaml
+from pipeline_run import sample_run
 
 from drl_analysis.core.paths import NOTEBOOK_DIR, PROJECT_ROOT, REPOSITORY_URL
 from drl_analysis.pipeline.notebooks import NOTEBOOK_PATTERN
-from pipeline_run import sample_run
 
 NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
 IDS = [p.stem for p in NOTEBOOKS]

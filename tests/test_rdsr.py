@@ -21,6 +21,7 @@ from drl_analysis.core.errors import UserError
 from drl_analysis.ingest import rdsr as reader
 from drl_analysis.ingest.overview import accounting_tables
 from drl_analysis.ingest.rdsr import CONCEPTS, QUIRKS, ProcedureMap, read_report
+from drl_analysis.ingest.rdsr import writer as rdsr_writer
 from drl_analysis.store.database import load_rdsr, load_table
 from drl_analysis.synthetic import rdsr as gen
 from drl_analysis.synthetic.rdsr import CtEvent, XrayEvent, example_ct, example_projection
@@ -694,14 +695,14 @@ def test_a_report_the_database_refuses_fails_alone(tmp_path, ingest, monkeypatch
 
     for name in ("a", "b", "c"):
         gen.write_rdsr(example_ct(name), tmp_path / SOURCE_FOLDER / f"{name}.dcm")
-    write_batch = reader._write_batch
+    write_batch = rdsr_writer._write_batch
 
     def refusing(conn, pending):
         if any(p.read.source_file.endswith("b.dcm") and p.read.state == "read" for p in pending):
             raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
         return write_batch(conn, pending)
 
-    monkeypatch.setattr(reader, "_write_batch", refusing)
+    monkeypatch.setattr(rdsr_writer, "_write_batch", refusing)
     run = ingest(tmp_path / SOURCE_FOLDER, jobs=1)
     assert sorted(_stored(run)["source_file"]) == ["a.dcm", "c.dcm"]
     failed = [f for f in run.summary.files if f.status == "failed"]

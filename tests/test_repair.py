@@ -387,7 +387,8 @@ def test_implausible_value_stored_flagged_never_rescaled(write_xlsx, ingest):
 
 
 def test_phantom_other_than_16_or_32_cm_rejects_its_row(write_xlsx, ingest):
-    run = ingest(_sheet(write_xlsx, [template_row(1, 1030, "", "", 350.0, 9.5, 24), template_row(1, 1030, "", "", 350.0, 9.5, 32)]))
+    rows = [template_row(1, 1030, "", "", 350.0, 9.5, 24), template_row(1, 1030, "", "", 350.0, 9.5, 32)]
+    run = ingest(_sheet(write_xlsx, rows))
     assert run.exposures["source_row"].tolist() == [FIRST + 1]
     assert run.rejection(FIRST)["reason"] == "unreadable value in ctdi_phantom_cm"
 

@@ -13,16 +13,15 @@ import nbformat
 import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from pipeline_run import TEST_KEY_TEXT, sample_run
 
 from drl_analysis import cli
-
+from drl_analysis.core.errors import UserError
+from drl_analysis.core.paths import PROJECT_ROOT, SAMPLE_DIR
 from drl_analysis.pipeline import notebooks as notebooks_module
 from drl_analysis.pipeline import run as runner
 from drl_analysis.pipeline import verify as verifier
-from drl_analysis.core.errors import UserError
-from drl_analysis.core.paths import PROJECT_ROOT, SAMPLE_DIR
 from drl_analysis.reporting.pseudonyms import ENV_VAR, PseudonymKey
-from pipeline_run import TEST_KEY_TEXT, sample_run
 
 KEY = PseudonymKey.from_text("runner test key, not a secret")
 
@@ -54,7 +53,8 @@ COUNT_BODY = '''from pathlib import Path
 import pandas as pd
 files = sorted(p for p in Path(input_dir).rglob("*") if p.is_file())
 out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-pd.DataFrame({"file": [p.name for p in files], "bytes": [p.stat().st_size * factor for p in files]}).to_csv(out / "counts.csv", index=False)
+sizes = [p.stat().st_size * factor for p in files]
+pd.DataFrame({"file": [p.name for p in files], "bytes": sizes}).to_csv(out / "counts.csv", index=False)
 pd.DataFrame({"label": [label], "n": [len(files) * factor]}).to_csv(out / "total.csv", index=False)
 Path("cwd.txt").write_text(str(Path.cwd()))'''
 
@@ -258,7 +258,8 @@ def test_notebook_without_its_input_is_skipped(tiny):
 def test_notebook_with_images_in_its_input_runs(tiny):
     nbs, data, out = tiny
     write_notebook(nbs, "01_ocr_extraction", 'input_dir: str = ""  # images\nout_file: str = ""  # table',
-                   "from pathlib import Path\nPath(out_file).write_text('n\\n' + str(len(list(Path(input_dir).glob('*.png')))) + '\\n')")
+                   "from pathlib import Path\n"
+                   "Path(out_file).write_text('n\\n' + str(len(list(Path(input_dir).glob('*.png')))) + '\\n')")
     (data / "dose_reports").mkdir()
     (data / "dose_reports" / "screen.png").write_bytes(b"\x89PNG")
     [result] = runner.run([runner.Plan("s", data)], out, notebook_dir=nbs, progress=False)

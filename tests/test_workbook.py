@@ -28,7 +28,10 @@ GOOD_ROWS = [template_row(1, 9003, 10.5, weight=70.0, age=40.0), template_row(2,
 def test_csv_with_any_delimiter_and_encoding(write_csv, ingest, delimiter, encoding):
     decimal = "," if delimiter != "," else "."
     rows = survey_rows(
-        [template_row(1, 9003, f"10{decimal}5", weight="70"), template_row(2, "Hirnschädel", "", "", "800", f"55{decimal}5", "16")],
+        [
+            template_row(1, 9003, f"10{decimal}5", weight="70"),
+            template_row(2, "Hirnschädel", "", "", "800", f"55{decimal}5", "16"),
+        ],
         header_row=1,
     )
     path = write_csv("Ärztliche_Stelle_Süd_2022.csv", rows, delimiter=delimiter, encoding=encoding)

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         parse_range,
         write_drl_outputs,
     )
-    from ..stats.drl_tables import MIN_FACILITIES
+    from ..stats.drl_status import MIN_FACILITIES
     from .parser import Problems, at_least
 
     problems = Problems()

@@ -32,7 +32,7 @@ from ..store.database import (
     stored_shas,
 )
 from ..store.urls import safe_url
-from .repair import COLUMN_RULES
+from .inferences import COLUMN_RULES
 from .submission import FileOutcome, _failed, content_sha256, exam_of_sheet_name, read_submission, sha256_file
 from .workbook import DEFAULT_LIMITS, Limits, find_files, is_dicom_candidate
 from .workers import DEFAULT_MAX_MEMORY_MB, run_jobs

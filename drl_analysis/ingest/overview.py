@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..core.tables import write_csv
 from ..store.database import load_table
-from .repair import COLUMN_RULES, INFERENCE_RULES
+from .inferences import COLUMN_RULES, INFERENCE_RULES
 
 
 def accounting_tables(db_url: str) -> dict[str, pd.DataFrame]:

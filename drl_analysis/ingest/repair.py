@@ -45,7 +45,8 @@ Rules (the ``rule`` of a repair, the ``reason`` of a rejection):
 * ``header_matched``: a column matched by a name other than the template's own
   header text (one record per column, row empty; ``before`` the header,
   ``after`` the canonical column). Every inference that could be wrong is a
-  repair: the per-file summary counts them (:data:`INFERENCE_RULES`).
+  repair: the per-file summary counts them
+  (:data:`drl_analysis.ingest.inferences.INFERENCE_RULES`).
 
 Rejections: ``empty row``, ``repeated header row``, ``total or summary row``,
 ``note row``, ``example row``, ``exam code missing``, ``facility ID missing``,
@@ -97,51 +98,6 @@ _PHANTOM_WORDS = {
     16: re.compile(r"kopf|head|schaedel|skull|\b16\b|\b160\s*mm\b"),
     32: re.compile(r"koerper|korper|body|rumpf|stamm|torso|\b32\b|\b320\s*mm\b"),
 }
-
-
-#: Repair rules that rest on an inference that could be wrong, with what a
-#: reviewer reads for each: the per-file confidence summary counts the rows
-#: (for header rules: the columns) each touched.
-INFERENCE_RULES: dict[str, str] = {
-    "header_matched": "columns matched by a name other than the template's",
-    "unit_conversion": "units taken from a header",
-    "notation_from_sheet": "numbers read in the notation of the sheet's other numbers",
-    "ambiguous_notation": "numbers that read two ways, the reading nearer the exam's values kept (flagged)",
-    "exam_code_from_name": "exam names mapped to codes",
-    "exam_code_from_text": "exam codes taken out of text",
-    "exam_code_from_sheet_name": "exam codes taken from the sheet's name",
-    "facility_id_filled_down": "facility IDs filled down into blank cells of a block",
-    "merged_cell": "facility IDs filled down in merged cells",
-    "phantom_from_text": "phantoms read from words",
-    "phantom_from_column": "phantoms taken from the column a CT dose stands in",
-    "unit_from_column": "units taken from a unit column, row by row",
-    "approximate_value": "approximate values ('ca. 80') read as the number",
-    "comment_in_cell": "numbers read with a comment beside them left out",
-    "facility_id_from_sheet_name": "facility IDs taken from the sheet's name",
-}
-#: Inference rules logged once per column (row empty) rather than per cell.
-COLUMN_RULES = frozenset({"header_matched", "unit_conversion"})
-
-
-def inference_counts(repairs: pd.DataFrame) -> dict[str, int]:
-    """Rows (for :data:`COLUMN_RULES`: columns) each inference rule touched in ``repairs``.
-
-    Returns ``{rule: count}`` in the order of :data:`INFERENCE_RULES`, rules
-    that touched nothing left out.
-    """
-    out: dict[str, int] = {}
-    if repairs is None or not len(repairs):
-        return out
-    rules = repairs["rule"].to_numpy()
-    sheets = repairs["sheet"].to_numpy()
-    rows = repairs["source_row"].to_numpy()
-    present = set(rules.tolist())
-    for rule in INFERENCE_RULES:
-        if rule not in present:
-            continue
-        hit = np.flatnonzero(rules == rule)
-        out[rule] = len(hit) if rule in COLUMN_RULES else len(set(zip(sheets[hit].tolist(), rows[hit].tolist())))
-    return out
 
 
 #: Columns of a repair record (see :data:`drl_analysis.store.database.repairs`).

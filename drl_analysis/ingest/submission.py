@@ -25,8 +25,9 @@ from ..core.columns import EXPOSURE_COLUMNS, NUMERIC_COLUMNS
 from ..store.database import SubmissionRecord
 from .contents import SheetNotRead, check_columns
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, match_column, read_unit_row, year_of_sheet_name
+from .inferences import inference_counts
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
-from .repair import REPAIR_COLUMNS, SheetResult, inference_counts, reject_sheet, repair_sheet, repr_number
+from .repair import REPAIR_COLUMNS, SheetResult, reject_sheet, repair_sheet, repr_number
 from .sheets import facility_of_sheet_name, is_instruction_sheet, split_tables
 from .workbook import DEFAULT_LIMITS, FileRejected, Limits, RawFile, RawSheet, read_file
 
@@ -55,7 +56,7 @@ class FileOutcome:
     reasons: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: Inferences that could be wrong: ``{rule: rows (or columns) touched}``,
-    #: see :data:`drl_analysis.ingest.repair.INFERENCE_RULES`.
+    #: see :data:`drl_analysis.ingest.inferences.INFERENCE_RULES`.
     inferences: dict[str, int] = field(default_factory=dict)
 
 

@@ -30,7 +30,14 @@ from ..core.paths import CITATION_FILE as CITATION_PATH
 from ..core.paths import REPOSITORY_URL
 from . import crate, datapackage
 from .layout import (
-    CRATE, DATAPACKAGE, FAILED_SUFFIX, INCOMPLETE_SUFFIX, INDEX, MANIFEST, PIPELINE_FILE, PSEUDONYMISED,
+    CRATE,
+    DATAPACKAGE,
+    FAILED_SUFFIX,
+    INCOMPLETE_SUFFIX,
+    INDEX,
+    MANIFEST,
+    PIPELINE_FILE,
+    PSEUDONYMISED,
 )
 from .manifest import check_outputs, read_manifest, sha256_file
 

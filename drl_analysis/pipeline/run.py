@@ -44,22 +44,58 @@ from pathlib import Path
 
 from ..core.errors import several
 from ..core.paths import PROCESSED_DIR, PROJECT_ROOT
+from ..core.tables import write_xlsx
 from . import crate, datapackage
 from .kernel import NotebookFailed, Progress, execute, kernel_environment
 from .layout import (
-    DB_FILE, FAILED_NOTE, FAILED_SUFFIX, FIGURES, HTML, INCOMPLETE_SUFFIX, INDEX, LATEST, MANIFEST, NOTEBOOKS,
-    PARAMETERS_FILE, PIPELINE_FILE, REPORT, TABLES, VERSION_PATTERN, complete_versions, free_name, resolve_latest, update_latest,
+    DB_FILE,
+    FAILED_NOTE,
+    FAILED_SUFFIX,
+    FIGURES,
+    HTML,
+    INCOMPLETE_SUFFIX,
+    INDEX,
+    LATEST,
+    MANIFEST,
+    NOTEBOOKS,
+    PARAMETERS_FILE,
+    PIPELINE_FILE,
+    REPORT,
+    TABLES,
+    VERSION_PATTERN,
+    complete_versions,
+    free_name,
+    resolve_latest,
+    update_latest,
 )
 from .manifest import (
-    close_database, database_rows, git_state, input_files, input_record, iso, outputs, package_versions, run_hash,
-    sha256_file, tesseract_version, utc_now, write_manifest,
+    close_database,
+    database_rows,
+    git_state,
+    input_files,
+    input_record,
+    iso,
+    outputs,
+    package_versions,
+    run_hash,
+    sha256_file,
+    tesseract_version,
+    utc_now,
+    write_manifest,
 )
 from .notebooks import (
-    KERNEL, NOTEBOOK_PATTERN, OUT_FILES, Notebook, check_parameters, discover, notebook_input, own_folder,
-    parameter_problems, rdsr_input,
+    KERNEL,
+    NOTEBOOK_PATTERN,
+    OUT_FILES,
+    Notebook,
+    check_parameters,
+    discover,
+    notebook_input,
+    own_folder,
+    parameter_problems,
+    rdsr_input,
 )
 from .plans import Plan, RunOptions, plans_from_options
-from ..core.tables import write_xlsx
 
 log = logging.getLogger(__name__)
 

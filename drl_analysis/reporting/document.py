@@ -21,7 +21,7 @@ import pandas as pd
 from ..analysis.outliers import DATA_QUALITY_ISSUES, REASON_PHRASES
 from ..core.columns import QUANTITIES
 from ..core.years import parse_years
-from ..stats.drl_tables import MIN_FACILITIES, empty_table_reason, status_summary
+from ..stats.drl_status import MIN_FACILITIES, empty_table_reason, status_summary
 from ..stats.quantiles import CI_MIN_FACILITIES, MEASURED_COVERAGE
 from .format import Numbering, drl_text, figure_html, format_value, interval_text, table_html
 from .tables import drl_status, shown_parameters

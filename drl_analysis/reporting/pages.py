@@ -278,7 +278,7 @@ def _headline(version_dir: Path) -> list[str]:
     """Headline results of a run from its own tables (identified edition)."""
     import pandas as pd
 
-    from ..stats.drl_tables import status_summary
+    from ..stats.drl_status import status_summary
 
     items = []
     found = sorted((version_dir / "tables").rglob("drl_table.csv")) if (version_dir / "tables").is_dir() else []

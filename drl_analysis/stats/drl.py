@@ -26,25 +26,27 @@ from ..core.paths import PROCESSED_DIR
 from ..core.tables import no_formulas, write_csv
 from ..core.years import format_years, parse_years
 from ..store.urls import existing_database
+from .drl_inputs import check_edition  # noqa: F401  (re-exported)
+from .drl_status import (  # noqa: F401  (re-exported)
+    DRL_STATUSES,
+    MIN_FACILITIES,
+    empty_table_reason,
+    pick_exam,
+    status_counts,
+    status_summary,
+)
 from .drl_tables import (  # noqa: F401  (re-exported: the public names of the DRL statistics)
     CI_METHOD,
     CI_ORDER_METHOD,
     CONTRACT_COLUMNS,
     DETAIL_COLUMNS,
-    DRL_STATUSES,
     FACILITY_KEYS,
-    MIN_FACILITIES,
     PARAMETER_COLUMNS,
     DrlResult,
-    check_edition,
     compute_drl,
     drl_by_year,
     drl_parameters,
     drl_table,
-    empty_table_reason,
-    pick_exam,
-    status_counts,
-    status_summary,
 )
 from .facilities import counted_values, facility_medians, facility_values  # noqa: F401  (re-exported)
 from .quantiles import (  # noqa: F401  (re-exported)

@@ -27,7 +27,7 @@ For one exam code and one dose quantity this module computes
   above it and the ratio ``p75 / current DRL``.
 
 Every exam code and dose quantity that has a value in the exposures gets a
-row, with its ``status`` (:data:`DRL_STATUSES`) and the counts behind it, so
+row, with its ``status`` (:data:`drl_analysis.stats.drl_status.DRL_STATUSES`) and the counts behind it, so
 an exam whose facilities all have too few exams is listed, not dropped.
 
 Which values count is decided by :mod:`drl_analysis.stats.selection`, the
@@ -43,7 +43,9 @@ distribution, so its cost does not grow with the number of facilities
 Entry points: :func:`drl_table` and :func:`drl_by_year` on a DataFrame of
 exposures; :func:`compute_drl` for both and the facility values at once
 (single facilities and exams: :mod:`drl_analysis.stats.facilities`). Reading the database and writing the files is
-:mod:`drl_analysis.stats.drl`.
+:mod:`drl_analysis.stats.drl`; checking and preparing the inputs
+:mod:`drl_analysis.stats.drl_inputs`; the statuses and what a table says in words
+:mod:`drl_analysis.stats.drl_status`.
 """
 
 from __future__ import annotations
@@ -60,11 +62,12 @@ import pandas as pd
 from .. import __version__
 from ..core.catalogue import Catalogue, load_catalogue
 from ..core.columns import CT_QUANTITIES, DOSE_QUANTITIES, QUANTITIES
-from ..core.errors import UserError
 from ..core.paths import CATALOGUE_FILE
 from ..core.years import format_years
-from .quantiles import CI_MIN_FACILITIES, bootstrap_ci, check_quantile_method, order_statistic_ci, quantile, quartiles
-from .selection import WEIGHT_EXEMPT_QUANTITIES, _labels, select_values
+from .drl_inputs import _check_options, _prepare, _Prepared, check_edition
+from .drl_status import MIN_FACILITIES, empty_table_reason, status_note, status_summary
+from .quantiles import CI_MIN_FACILITIES, bootstrap_ci, order_statistic_ci, quantile, quartiles
+from .selection import WEIGHT_EXEMPT_QUANTITIES
 
 #: Columns that identify a facility.
 FACILITY_KEYS: tuple[str, ...] = ("data_source", "facility_id")
@@ -87,24 +90,6 @@ CONTRACT_COLUMNS: tuple[str, ...] = (
     "share_facilities_above_drl",
     "share_exams_above_drl",
 )
-
-#: What a row of the DRL table gives, by its ``status``, with the sentence the outputs use.
-DRL_STATUSES: dict[str, str] = {
-    "proposed": "proposed DRL (P75 of the facility medians)",
-    "typical_value_only": "typical value only (median of fewer facilities than a proposed DRL needs)",
-    "no_facility_with_enough_exams": "no facility with enough exams of this code",
-    "no_value_counted": "every value left out (flagged implausible, other CTDI phantom or weight range)",
-}
-
-#: The default of ``min_facilities``: the fewest counted facilities for a
-#: proposed DRL. ICRP 135 (2017) sets local DRLs from the medians of about 10 to
-#: 20 rooms and calls the median of fewer a "typical value"; 11 is the fewest
-#: from which P75 has a distribution-free 95 % interval (even the widest,
-#: smallest to largest facility median, covers with 1 - 0.75**n - 0.25**n:
-#: 94.4 % at 10, 95.8 % at 11). The percentile bootstrap needs 16 facilities
-#: before its coverage stays above 90 % (``benchmarks/coverage.md``), so from
-#: 11 to 15 facilities only the distribution-free interval is given.
-MIN_FACILITIES = 11
 
 #: Further result columns, after the contract columns.
 DETAIL_COLUMNS: tuple[str, ...] = (
@@ -155,147 +140,17 @@ CI_ORDER_METHOD = (
     "this project's addition, not prescribed by any authority"
 )
 
-_REQUIRED = ("data_source", "facility_id", "exam_code")
 
 
 # --------------------------------------------------------------------------
-# Validation
+# Facility values and the DRL table
 # --------------------------------------------------------------------------
-
-
-def check_edition(catalogue: Catalogue, edition: str | None, *, name: str = "edition") -> str | None:
-    """Return ``edition`` (None = newest per exam) if the catalogue gives it.
-
-    Raises
-    ------
-    UserError
-        For an edition the catalogue does not know; the message lists the known ones.
-    """
-    if edition is None or edition == "":
-        return None
-    known = catalogue.editions
-    if edition not in known:
-        raise UserError(f"{name}: the catalogue has no edition {edition!r}; known editions: {', '.join(known)}")
-    return str(edition)
-
-
-def _check_options(
-    min_per_facility: int,
-    min_facilities: int,
-    quantile_method: str,
-    facility_statistic: str,
-    weight_range_kg: tuple[float, float] | None,
-    n_bootstrap: int,
-    random_state: int,
-) -> None:
-    check_quantile_method(quantile_method)
-    if isinstance(min_per_facility, bool) or not isinstance(min_per_facility, (int, np.integer)) or min_per_facility < 1:
-        raise UserError(f"min_per_facility: must be a whole number of at least 1, not {min_per_facility!r}")
-    if isinstance(min_facilities, bool) or not isinstance(min_facilities, (int, np.integer)) or min_facilities < 1:
-        raise UserError(f"min_facilities: must be a whole number of at least 1, not {min_facilities!r}")
-    if facility_statistic not in ("median", "mean"):
-        raise UserError(f"facility_statistic: must be 'median' or 'mean', not {facility_statistic!r}")
-    if weight_range_kg is not None:
-        lo, hi = weight_range_kg
-        if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo:
-            raise UserError(f"weight_range_kg: {weight_range_kg!r} is not a range (low, high) in kg")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise UserError(f"n_bootstrap: must be a whole number of at least 0, not {n_bootstrap!r}")
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
-        raise UserError(f"random_state: the seed must be a whole number of at least 0, not {random_state!r}")
-
-
-def _check_exposures(exposures: pd.DataFrame) -> None:
-    if not isinstance(exposures, pd.DataFrame):
-        raise TypeError(f"exposures must be a pandas DataFrame, not {type(exposures).__name__}")
-    missing = [c for c in _REQUIRED if c not in exposures.columns]
-    if missing:
-        raise ValueError(f"exposures lack the column(s) {', '.join(missing)}")
-    if not any(q in exposures.columns for q in DOSE_QUANTITIES):
-        raise ValueError(f"exposures hold none of the dose columns {', '.join(DOSE_QUANTITIES)}")
 
 
 def _group_seed(random_state: int, exam_code: str, quantity: str, year: int | None) -> list[int]:
     # Each (exam, quantity, year) draws from its own stream, so an exam's
     # interval does not change when other exams or years enter the data.
     return [int(random_state), zlib.crc32(str(exam_code).encode("utf-8")), DOSE_QUANTITIES.index(quantity), int(year or 0)]
-
-
-# --------------------------------------------------------------------------
-# Selecting the values that count
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class _Prepared:
-    """Exposures factorised once: integer codes and the selection per quantity."""
-
-    n_rows: int
-    exam_idx: np.ndarray  # -1 where the exam code is missing
-    exam_codes: list[str]
-    fac_idx: np.ndarray
-    fac_source: list[str]
-    fac_id: list[str]
-    year_idx: np.ndarray  # -1 where the year is missing
-    years: list[int]
-    weight: np.ndarray
-    ref_phantom: np.ndarray  # per exam, cm (NaN: none)
-    values: dict[str, np.ndarray] = field(default_factory=dict)
-    counted: dict[str, np.ndarray] = field(default_factory=dict)
-    implausible: dict[str, np.ndarray] = field(default_factory=dict)
-    phantom: dict[str, np.ndarray] = field(default_factory=dict)
-    weight_out: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def _prepare(
-    exposures: pd.DataFrame,
-    catalogue: Catalogue,
-    *,
-    weight_range_kg: tuple[float, float] | None,
-    years: Iterable[int] | None,
-) -> _Prepared:
-    _check_exposures(exposures)
-    if years is not None and "year" in exposures.columns:
-        exposures = exposures[exposures["year"].isin([int(y) for y in years])]
-    n = len(exposures)
-    selection = select_values(exposures, catalogue, weight_range_kg=weight_range_kg)
-    src_idx, src_uni = pd.factorize(exposures["data_source"], use_na_sentinel=False)
-    id_idx, id_uni = pd.factorize(exposures["facility_id"], use_na_sentinel=False)
-    fac_idx, fac_uni = pd.factorize(src_idx.astype(np.int64) * max(len(id_uni), 1) + id_idx)
-    src_labels, id_labels = _labels(src_uni), _labels(id_uni)
-    fac_uni = np.asarray(fac_uni, dtype=np.int64)
-    fac_source = [src_labels[k // max(len(id_uni), 1)] for k in fac_uni]
-    fac_id = [id_labels[k % max(len(id_uni), 1)] for k in fac_uni]
-    if "year" in exposures.columns:
-        year_idx, year_uni = pd.factorize(exposures["year"])
-        year_list = [int(y) for y in year_uni]
-    else:
-        year_idx, year_list = np.full(n, -1), []
-    weight = exposures["weight_kg"].to_numpy(dtype=float, na_value=np.nan) if "weight_kg" in exposures else np.full(n, np.nan)
-    prep = _Prepared(
-        n_rows=n,
-        exam_idx=selection.exam_idx,
-        exam_codes=selection.exam_codes,
-        fac_idx=np.asarray(fac_idx),
-        fac_source=fac_source,
-        fac_id=fac_id,
-        year_idx=np.asarray(year_idx),
-        years=year_list,
-        weight=weight,
-        ref_phantom=selection.reference_phantom,
-    )
-    for q, sel in selection.quantities.items():
-        prep.values[q] = sel.values
-        prep.counted[q] = sel.counted
-        prep.implausible[q] = sel.has("implausible_at_ingest", "not_positive")
-        prep.phantom[q] = sel.has("other_phantom")
-        prep.weight_out[q] = sel.has("weight_outside_range")
-    return prep
-
-
-# --------------------------------------------------------------------------
-# Facility values and the DRL table
-# --------------------------------------------------------------------------
 
 
 def _facility_frame(
@@ -413,23 +268,6 @@ def _intervals(values: np.ndarray, *, n_bootstrap: int, quantile_method: str, se
     low, high, cover = order_statistic_ci(values, q=0.75)
     return {"p50_ci_low": ci[0, 0], "p50_ci_high": ci[0, 1], "p75_ci_low": ci[1, 0], "p75_ci_high": ci[1, 1],
             "p75_ci_order_low": low, "p75_ci_order_high": high, "p75_ci_order_coverage": cover}
-
-
-def status_note(status: str, n_facilities: int, n_below: int, min_per_facility: int, min_facilities: int) -> str:
-    """The sentence a DRL table row gives for its status.
-
-    >>> status_note("typical_value_only", 4, 1, 10, 11)
-    'median of 4 facilities; a proposed DRL needs 11 facilities with at least 10 exams'
-    """
-    if status == "proposed":
-        return f"P75 of {n_facilities} facilities with at least {min_per_facility} exams"
-    if status == "typical_value_only":
-        return (f"median of {n_facilities} facilit{'y' if n_facilities == 1 else 'ies'}; a proposed DRL needs "
-                f"{min_facilities} facilities with at least {min_per_facility} exams")
-    if status == "no_facility_with_enough_exams":
-        return (f"{n_below} facilit{'y' if n_below == 1 else 'ies'} with fewer than {min_per_facility} exams "
-                "each; none counts")
-    return DRL_STATUSES.get(status, status)
 
 
 def _summarise(
@@ -742,152 +580,6 @@ def compute_drl(
         table=table, by_year=by_year, facilities=facilities, parameters=common["parameters"], n_exposures=prep.n_rows,
         exposures=exposures, catalogue=catalogue, weight_range_kg=weight_range_kg,
     )
-
-
-def empty_table_reason(
-    table: pd.DataFrame, parameters: dict[str, object] | None = None, n_exposures: int | None = None
-) -> str:
-    """Why a DRL table proposes no DRL, as the notebook and the report say it; "" when it proposes one.
-
-    >>> empty_table_reason(pd.DataFrame(), {"min_per_facility": 10})
-    'no exam code has a facility with at least 10 exams; lower `min_per_facility` or add years'
-    """
-    if "status" in table.columns and (table["status"] == "proposed").any():
-        return ""
-    if "status" not in table.columns and not table.empty:
-        return ""  # a table of an older version: every row was a proposed DRL
-    if n_exposures == 0:
-        return "the survey holds no exposures in the years selected"
-    params = parameters or {}
-    n = params.get("min_per_facility", "min_per_facility")
-    if table.empty or not (table["n_facilities"] > 0).any():
-        return f"no exam code has a facility with at least {n} exams; lower `min_per_facility` or add years"
-    need = params.get("min_facilities", table["min_facilities"].iloc[0] if "min_facilities" in table else "")
-    best = table.sort_values(["n_facilities", "exam_code"], ascending=[False, True], kind="stable").iloc[0]
-    return (f"no exam code has the {need} facilities with at least {n} exams that a proposed DRL needs (at most "
-            f"{int(best['n_facilities'])}, exam {best['exam_code']}); the table gives typical values (medians) instead")
-
-
-def status_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """How many rows of a DRL table have each status, and on how many facilities they rest.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per status present, in the order of :data:`DRL_STATUSES`:
-        ``status``, ``rows``, ``facilities_min``, ``facilities_median``,
-        ``facilities_max`` (counted facilities), ``facilities_below_min`` (all
-        facilities with too few exams, summed) and ``exams`` (counted exams).
-    """
-    cols = ["status", "rows", "facilities_min", "facilities_median", "facilities_max", "facilities_below_min", "exams"]
-    if table.empty or "status" not in table.columns:
-        return pd.DataFrame(columns=cols)
-    out = []
-    for status in DRL_STATUSES:
-        part = table[table["status"] == status]
-        if part.empty:
-            continue
-        n = part["n_facilities"]
-        below = part["n_facilities_below_min"] if "n_facilities_below_min" in part else pd.Series(0, index=part.index)
-        out.append((status, len(part), int(n.min()), float(n.median()), int(n.max()),
-                    int(below.fillna(0).sum()), int(part["n_exams"].fillna(0).sum())))
-    return pd.DataFrame(out, columns=cols)
-
-
-def _range(lo: int, hi: int, what: str) -> str:
-    return f"{lo} {what}" if lo == hi else f"{lo} to {hi} {what}"
-
-
-def status_summary(table: pd.DataFrame, parameters: dict[str, object] | None = None) -> str:
-    """In words: how many DRLs the table proposes, on how many facilities, and what else it holds.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        :func:`drl_table` (or the report's DRL table, with ``status``).
-    parameters : dict, optional
-        :func:`drl_parameters`; default the parameter columns of the table.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"status": ["proposed", "typical_value_only"], "n_facilities": [12, 3],
-    ...                   "n_facilities_below_min": [0, 2], "n_exams": [400, 90], "exam_code": ["1", "2"]})
-    >>> status_summary(t, {"min_facilities": 11, "min_per_facility": 10})  # doctest: +NORMALIZE_WHITESPACE
-    'Of 2 exam codes and dose quantities in the survey, 1 has a proposed DRL (P75), resting on 12 facilities.
-    1 has only a typical value (the median of 3 facilities), since a proposed DRL needs at least 11 facilities
-    with at least 10 exams each.'
-    """
-    if table.empty:
-        return "The survey holds no exam code with a dose value in the years selected."
-    params = dict(parameters or {})
-    for key in ("min_facilities", "min_per_facility"):
-        if key not in params and key in table.columns and len(table):
-            params[key] = int(table[key].iloc[0])
-    need, per = params.get("min_facilities", MIN_FACILITIES), params.get("min_per_facility", 10)
-    counts = status_counts(table).set_index("status")
-
-    def n_of(status: str) -> int:
-        return int(counts.loc[status, "rows"]) if status in counts.index else 0
-
-    total = len(table)
-    proposed = n_of("proposed")
-    parts = [f"Of {total} exam code{'s' if total != 1 else ''} and dose quantit{'ies' if total != 1 else 'y'} in "
-             f"the survey, "]
-    if proposed:
-        c = counts.loc["proposed"]
-        parts[0] += (f"{proposed} ha{'ve' if proposed != 1 else 's'} a proposed DRL (P75), resting on "
-                     f"{_range(int(c['facilities_min']), int(c['facilities_max']), 'facilities')}"
-                     + (f" (median {c['facilities_median']:g})" if c["facilities_min"] != c["facilities_max"] else "")
-                     + ".")
-    else:
-        parts[0] += "none has a proposed DRL (P75)."
-    typical = n_of("typical_value_only")
-    if typical:
-        c = counts.loc["typical_value_only"]
-        lo, hi = int(c["facilities_min"]), int(c["facilities_max"])
-        parts.append(f"{typical} ha{'ve' if typical != 1 else 's'} only a typical value (the median of "
-                     f"{_range(lo, hi, 'facilities' if hi != 1 else 'facility')}), since a proposed DRL needs at "
-                     f"least {need} facilities with at least {per} exams each.")
-    none = n_of("no_facility_with_enough_exams")
-    if none:
-        c = counts.loc["no_facility_with_enough_exams"]
-        parts.append(f"{none} ha{'ve' if none != 1 else 's'} no facility with {per} exams "
-                     f"({int(c['facilities_below_min'])} facilities with fewer, left out).")
-    left = n_of("no_value_counted")
-    if left:
-        parts.append(f"{left} ha{'ve' if left != 1 else 's'} no value that counts (every value flagged "
-                     "implausible, of the other CTDI phantom or outside the weight range).")
-    return " ".join(parts)
-
-
-def pick_exam(table: pd.DataFrame, exam_code: str | None = None) -> tuple[str, str]:
-    """The (exam code, quantity) with the most counted facilities, for figures.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        :func:`drl_table`.
-    exam_code : str, optional
-        Choose among this exam's quantities only; None or "" chooses among
-        all rows, preferring those with a current DRL.
-
-    Raises
-    ------
-    UserError
-        If ``exam_code`` has no row with a counted facility in the table.
-    """
-    rows = table[table["n_facilities"] > 0] if "n_facilities" in table.columns else table
-    if exam_code:
-        rows = rows[rows["exam_code"].astype(str) == str(exam_code)]
-        if rows.empty:
-            raise UserError(f"exam_code: the DRL table has no row with a counted facility for exam {exam_code!r}")
-    if rows.empty:
-        raise UserError(f"the DRL table has no counted facility: {empty_table_reason(table)}")
-    ranked = rows.assign(_drl=rows["current_drl"].notna()).sort_values(
-        ["_drl", "n_facilities", "exam_code"], ascending=[False, False, True], kind="stable"
-    )
-    best = ranked.iloc[0]
-    return str(best["exam_code"]), str(best["quantity"])
 
 
 def drl_table(

@@ -10,13 +10,8 @@ import pandas as pd
 
 from ..core.catalogue import Catalogue, load_catalogue
 from ..core.columns import DOSE_QUANTITIES
-from .drl_tables import (
-    FACILITY_KEYS,
-    _check_options,
-    _facilities_out,
-    _facility_frame,
-    _prepare,
-)
+from .drl_inputs import _check_options, _prepare
+from .drl_tables import FACILITY_KEYS, _facilities_out, _facility_frame
 
 
 def facility_medians(
