@@ -43,7 +43,8 @@ class Column:
     """How a column is shown: its label, the kind of its values, and its unit (if fixed)."""
 
     label: str
-    kind: str = "text"  # text, list, id, status, quantity, count, dose, share, ratio, qcd, year, coverage, kg, decimal
+    kind: str = "text"  # text, list, id, status, quantity, count, dose, share, ratio, qcd, year, coverage, kg, decimal,
+    # column (a column's name as a value), columns (a list of them)
     unit: str = ""
 
     def heading(self, unit: str = "") -> str:
@@ -143,6 +144,44 @@ COLUMNS: dict[str, Column] = {
     "kind": Column("Kind"),
     "source_file": Column("File"),
     "sheet": Column("Sheet"),
+    # what ingest read, repaired and rejected (notebook 02)
+    "files": Column("Files", "count"),
+    "rows_read": Column("Rows read", "count"),
+    "rows_stored": Column("Rows stored", "count"),
+    "rows_rejected": Column("Rows rejected", "count"),
+    "values_repaired": Column("Values repaired", "count"),
+    "rows_flagged": Column("Rows flagged", "count"),
+    "balanced": Column("Read = stored + rejected"),
+    "rule": Column("Rule"),
+    "inference": Column("Inference"),
+    "touched": Column("Touched", "count"),
+    "share": Column("Share of rows", "share", "%"),
+    "origin": Column("Origin"),
+    "exposures": Column("Exposures", "count"),
+    "report": Column("Report"),
+    "read": Column("Read", "count"),
+    "stored": Column("Stored", "count"),
+    "rejected": Column("Rejected", "count"),
+    "replaced": Column("Replaced by a later report", "count"),
+    "without_exam_code": Column("Stored without exam code", "count"),
+    "study_description": Column("Study description"),
+    "studies": Column("Studies", "count"),
+    "requested_procedure": Column("Requested procedures"),
+    "protocol": Column("Protocols"),
+    # dose values read off dose-report screens (notebook 01), in canonical units
+    "layout": Column("Layout"),
+    "dap_total_gycm2": Column("Total DAP", "dose", "Gy·cm²"),
+    "dap_exposure_gycm2": Column("Exposure DAP", "dose", "Gy·cm²"),
+    "exposure_series": Column("Exposure series", "count"),
+    "exposure_images": Column("Exposure images", "count"),
+    "dap_fluoro_gycm2": Column("Fluoroscopy DAP", "dose", "Gy·cm²"),
+    "fluoro_time_min": Column("Fluoroscopy time", "decimal", "min"),
+    "air_kerma_total_mgy": Column("Total air kerma", "dose", "mGy"),
+    "air_kerma_frontal_mgy": Column("Frontal air kerma", "dose", "mGy"),
+    "air_kerma_lateral_mgy": Column("Lateral air kerma", "dose", "mGy"),
+    "consistent": Column("Sums hold"),
+    "needs_review": Column("To review"),
+    "review_fields": Column("Fields to look at", "columns"),
 }
 
 #: The status of a DRL table row, as readers see it.
@@ -207,17 +246,8 @@ def format_value(value: object, kind: str = "text") -> str:
         return STATUS_LABELS.get(str(value), str(value))
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if kind == "list":
-        return ", ".join(part.strip() for part in str(value).split(";"))
-    if kind == "yearly":  # "2022: 7410.5; 2023: 5.08e+03" -> "2022: 7410; 2023: 5080"
-        parts = []
-        for part in str(value).split(";"):
-            label, sep, number = part.partition(":")
-            try:
-                parts.append(f"{label.strip()}: {significant(float(number))}" if sep else part.strip())
-            except ValueError:
-                parts.append(part.strip())
-        return "; ".join(parts)
+    if kind in ("list", "column", "columns", "yearly"):
+        return _listed(str(value), kind)
     if kind in ("text", "id") or isinstance(value, str):
         return str(value)
     x = float(value)
@@ -233,6 +263,24 @@ def format_value(value: object, kind: str = "text") -> str:
     if kind == "kg":
         return f"{x:.0f}"
     return significant(x)
+
+
+def _listed(value: str, kind: str) -> str:
+    """Values that are lists or names (see :func:`format_value`)."""
+    if kind == "list":
+        return ", ".join(part.strip() for part in value.split(";"))
+    if kind == "column":  # a column's name as a value: "dap_total_gycm2" -> "Total DAP [Gy·cm²]"
+        return column(value).heading()
+    if kind == "columns":  # "dap_total_gycm2;fluoro_time_min" (or with commas) -> their headings
+        return ", ".join(column(part.strip()).heading() for part in value.replace(";", ",").split(",") if part.strip())
+    parts = []  # yearly: "2022: 7410.5; 2023: 5.08e+03" -> "2022: 7410; 2023: 5080"
+    for part in value.split(";"):
+        label, sep, number = part.partition(":")
+        try:
+            parts.append(f"{label.strip()}: {significant(float(number))}" if sep else part.strip())
+        except ValueError:
+            parts.append(part.strip())
+    return "; ".join(parts)
 
 
 def column(name: str) -> Column:
@@ -437,7 +485,7 @@ def figure_png(fig, *, dpi: int = 110) -> bytes:
 TABLE_STYLE = (
     "<style>"
     "table.drl-table{border-collapse:collapse;font-size:.85em;margin:0}"
-    "table.drl-table td,table.drl-table th{border:1px solid #ddd;padding:.25em .5em;vertical-align:top;"
+    "table.drl-table td,table.drl-table th{border:1px solid #ddd;padding:.2em .35em;vertical-align:top;"
     "text-align:left !important}"
     "table.drl-table th{background:#f3f3f3;position:sticky;top:0}"
     "table.drl-table td.num{text-align:right !important;white-space:nowrap}table.drl-table td.id{white-space:nowrap}"

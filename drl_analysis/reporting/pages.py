@@ -36,7 +36,7 @@ _NOTEBOOK_CSS = (
     "figure.figure,figure.table{margin:1em 0}figure.figure img{max-width:100%;height:auto}"
     "figure figcaption{font-size:.92em;color:#333;margin:.3em 0}"
     "table.drl-table{border-collapse:collapse;font-size:.85em}"
-    "table.drl-table td,table.drl-table th{border:1px solid #ddd;padding:.25em .5em;vertical-align:top;"
+    "table.drl-table td,table.drl-table th{border:1px solid #ddd;padding:.2em .35em;vertical-align:top;"
     "text-align:left !important}"
     "table.drl-table th{background:#f3f3f3;position:sticky;top:0}"
     "table.drl-table td.num{text-align:right !important;white-space:nowrap}table.drl-table td.id{white-space:nowrap}"
