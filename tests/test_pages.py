@@ -68,6 +68,10 @@ def test_an_empty_table_is_a_sentence_and_a_long_one_is_complete():
     markup = table_html(long, caption="All exams.", number=3)
     assert markup.count("<tr>") == 501 and "Table 3." in markup and "overflow:auto" in markup
     assert "<th scope='col' class='c-exam_code'>Exam code</th>" in markup and "dataframe" not in markup
+    # A short table is shown whole (sideways scrolling only), not cut by a box of its own height.
+    short = table_html(long.head(20), caption="Some exams.")
+    assert short.count("<tr>") == 21 and "max-height" not in short and "overflow-x:auto" in short
+    assert format_value("air_kerma_total_mgy: readings uncertain", "reasons") == "Total air kerma [mGy]: readings uncertain"
 
 
 # --------------------------------------------------------------------------
@@ -122,6 +126,8 @@ def test_ocr_and_repair_pages_name_columns_with_units_and_say_what_is_empty(run)
     heads = [th.get_text() for th in ocr.select("table.drl-table th")]
     assert {"File", "Total DAP [Gy·cm²]", "Fluoroscopy time [min]", "Total air kerma [mGy]", "To review"} <= set(heads)
     assert not any("_" in h for h in heads), heads  # no raw column name
+    cells = [td.get_text() for td in ocr.select("table.drl-table td.c-reason, table.drl-table td.c-review_fields")]
+    assert cells and not any(re.search(r"\b[a-z]+_[a-z_]+\b", c) for c in cells), cells  # fields by their labels
     text = visible_text(ocr)
     assert "Quartiles of each value" in text and "Total DAP [Gy·cm²]" in text.split("Quartiles of each value")[1]
     repair = soup(run / "html" / "02_repair.html")

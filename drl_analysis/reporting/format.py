@@ -26,6 +26,7 @@ import base64
 import html
 import io
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -44,7 +45,7 @@ class Column:
 
     label: str
     kind: str = "text"  # text, list, id, status, quantity, count, dose, share, ratio, qcd, year, coverage, kg, decimal,
-    # column (a column's name as a value), columns (a list of them)
+    # column (a column's name as a value), columns (a list of them), reasons (a text naming columns)
     unit: str = ""
 
     def heading(self, unit: str = "") -> str:
@@ -246,7 +247,7 @@ def format_value(value: object, kind: str = "text") -> str:
         return STATUS_LABELS.get(str(value), str(value))
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if kind in ("list", "column", "columns", "yearly"):
+    if kind in ("list", "column", "columns", "yearly", "reasons"):
         return _listed(str(value), kind)
     if kind in ("text", "id") or isinstance(value, str):
         return str(value)
@@ -273,6 +274,9 @@ def _listed(value: str, kind: str) -> str:
         return column(value).heading()
     if kind == "columns":  # "dap_total_gycm2;fluoro_time_min" (or with commas) -> their headings
         return ", ".join(column(part.strip()).heading() for part in value.replace(";", ",").split(",") if part.strip())
+    if kind == "reasons":  # "air_kerma_total_mgy: readings uncertain" -> "Total air kerma [mGy]: readings uncertain"
+        return re.sub(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b",
+                      lambda m: COLUMNS[m.group()].heading() if m.group() in COLUMNS else m.group(), value)
     parts = []  # yearly: "2022: 7410.5; 2023: 5.08e+03" -> "2022: 7410; 2023: 5080"
     for part in value.split(";"):
         label, sep, number = part.partition(":")
@@ -392,6 +396,9 @@ class Numbering:
         return self.figures
 
 
+#: Tables of more rows than this scroll inside a box on a page (shorter ones are shown whole).
+SCROLL_ROWS = 25
+
 _NUMERIC_KINDS = {"count", "dose", "share", "ratio", "qcd", "year", "coverage", "kg", "decimal"}
 
 
@@ -427,7 +434,9 @@ def table_html(
         Said instead of an empty table (no bare header).
     scroll : bool, default True
         Wrap the table in a box that scrolls on a page (long and wide tables
-        stay complete); the PDF's CSS lets it flow over pages instead.
+        stay complete): sideways when wide, and in a box of its own height
+        when it has more than :data:`SCROLL_ROWS` rows; the PDF's CSS lets it
+        flow over pages instead.
     note : str
         A line under the table (e.g. what an asterisk means).
     """
@@ -445,8 +454,9 @@ def table_html(
         body.append("<tr>" + "".join(cells) + "</tr>")
     label = f"Table {number}. " if number is not None else ""
     table = f"<table class='drl-table'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    if scroll:
-        table = f"<div class='table-scroll' style='max-height:34em;overflow:auto'>{table}</div>"
+    if scroll:  # wide tables scroll sideways; only long ones get a box of their own height
+        box = "max-height:34em;overflow:auto" if len(frame) > SCROLL_ROWS else "overflow-x:auto"
+        table = f"<div class='table-scroll' style='{box}'>{table}</div>"
     note_html = f"<p class='table-note'>{html.escape(note)}</p>" if note else ""
     classes = " ".join(filter(None, ["table", css_class]))
     return (f"<figure class='{classes}'"
