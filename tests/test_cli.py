@@ -183,3 +183,43 @@ def test_ingest_reports_bad_limits_together(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "3 problems" in err and "--jobs" in err and "--max-rows" in err and "--year: 23" in err
     assert not (tmp_path / "db.sqlite").exists()
+
+
+def _version(tmp_path, *files):
+    folder = tmp_path / "sample" / "20250301T101500Z-3f9c2a71"
+    for rel in files:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text("x")
+    return folder
+
+
+def test_run_says_where_each_edition_is_and_which_is_for_publication(tmp_path, capsys):
+    from drl_analysis.cli.pipeline import _print_result
+    from drl_analysis.pipeline.run import RunResult
+
+    folder = _version(tmp_path, "html/index.html", "report/annual_report.pdf", "html/pseudonymised/index.html",
+                      "report/pseudonymised/annual_report_pseudonymised.pdf")
+    _print_result(RunResult("sample", folder, "complete", {}))
+    assert capsys.readouterr().out.splitlines() == [
+        f"sample: version {folder.name} in {folder}",
+        "  identified edition, internal (names data sources, facilities and input files; do not publish):",
+        f"    pages: {folder}/html/index.html",
+        f"    PDF:   {folder}/report/annual_report.pdf",
+        "  pseudonymised edition, for publication (data sources and facilities as pseudonyms):",
+        f"    pages: {folder}/html/pseudonymised/index.html",
+        f"    PDF:   {folder}/report/pseudonymised/annual_report_pseudonymised.pdf",
+        f"    to deposit: drl-analysis release {folder} --out FILE.zip",
+    ]
+
+
+def test_run_says_when_it_made_no_pseudonymised_edition_and_when_it_failed(tmp_path, capsys):
+    from drl_analysis.cli.pipeline import _print_result
+    from drl_analysis.pipeline.run import RunResult
+
+    folder = _version(tmp_path, "html/index.html")
+    _print_result(RunResult("sample", folder, "complete", {}))
+    out = capsys.readouterr().out
+    assert f"    pages: {folder}/html/index.html\n" in out and "PDF" not in out
+    assert "  pseudonymised edition: none in this run" in out and "for publication" not in out
+    _print_result(RunResult("sample", folder.with_name(folder.name + ".failed"), "failed", {}))
+    assert "sample: FAILED, kept as" in capsys.readouterr().out

@@ -235,6 +235,49 @@ def test_default_release_names_no_data_source_facility_or_input_file(bundle, ver
     assert recorded["fingerprint"] not in published and recorded["salt"] not in published
 
 
+def test_default_release_holds_the_publication_pages_and_they_pass_the_leak_test(version, bundle):
+    from drl_analysis.reporting import public
+    from drl_analysis.reporting.pseudonyms import find_leaks
+
+    written, top = bundle
+    pages = top / "html" / "pseudonymised"
+    assert {f"{stem}.html" for stem, _ in public.PAGES} <= {p.name for p in pages.iterdir()}
+    assert any(pages.glob("figures/*.svg"))
+    # Only the publication pages: no identified notebook page or index.
+    assert sorted(p.relative_to(top).as_posix() for p in (top / "html").rglob("*.html")) == \
+        sorted(f"html/pseudonymised/{stem}.html" for stem, _ in public.PAGES)
+    # The pages link to what the bundle holds (the pseudonymised PDF among it), and to nothing outside it.
+    for page in pages.glob("*.html"):
+        for href in re.findall(r"href='([^'#]+)'", page.read_text(encoding="utf-8")):
+            if not href.startswith("http"):
+                assert (page.parent / href).resolve().is_file(), (page.name, href)
+    # The run's leak test, with every name the version knows, over every text file of the bundle.
+    ids = public.run_identifiers(version, manifest_of(version))
+    files = [p for p in top.rglob("*") if p.is_file() and p.suffix in release.TEXT_SUFFIXES]
+    assert any(p.suffix == ".svg" for p in files)
+    assert find_leaks(((p.name, p.read_text(encoding="utf-8")) for p in files), ids) == []
+    readme = (top / "README.md").read_text()
+    assert "`html/pseudonymised/`" in readme
+
+
+def test_release_refuses_a_bundle_that_would_name_a_data_source(version, tmp_path):
+    copy = tmp_path / version.name
+    shutil.copytree(version, copy)
+    page = copy / "html" / "pseudonymised" / "drl.html"
+    source = pd.read_csv(SAMPLE_DIR / "truth" / "exposures.csv.gz", usecols=["data_source"])["data_source"].iloc[0]
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", f"<p>{source}</p></body>"), encoding="utf-8")
+    # As if the page had been made so: its checksum in the manifest too.
+    manifest = manifest_of(copy)
+    entry = next(o for o in manifest["outputs"] if o["path"] == "html/pseudonymised/drl.html")
+    entry["sha256"], entry["bytes"] = release.sha256_file(page), page.stat().st_size
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(UserError, match=r"html/pseudonymised/drl\.html: data source"):
+        release.release(copy, tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()
+    # The identified bundle is not for publication, and is made.
+    assert release.release(copy, tmp_path / "identified.zip", identified=True).path.is_file()
+
+
 def test_release_validates_on_its_own_and_is_byte_identical(version, bundle, tmp_path):
     written, top = bundle
     report = frictionless_report(top / "datapackage.json")

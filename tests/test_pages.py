@@ -68,6 +68,10 @@ def test_an_empty_table_is_a_sentence_and_a_long_one_is_complete():
     markup = table_html(long, caption="All exams.", number=3)
     assert markup.count("<tr>") == 501 and "Table 3." in markup and "overflow:auto" in markup
     assert "<th scope='col' class='c-exam_code'>Exam code</th>" in markup and "dataframe" not in markup
+    # A short table is shown whole (sideways scrolling only), not cut by a box of its own height.
+    short = table_html(long.head(20), caption="Some exams.")
+    assert short.count("<tr>") == 21 and "max-height" not in short and "overflow-x:auto" in short
+    assert format_value("air_kerma_total_mgy: readings uncertain", "reasons") == "Total air kerma [mGy]: readings uncertain"
 
 
 # --------------------------------------------------------------------------
@@ -89,7 +93,7 @@ def test_index_says_which_pages_are_which_and_shows_headline_results(run):
     assert len(manifest["inputs"]["files"]) == len(index.find_all("table")[-2].find_all("tr")) - 1
 
 
-@pytest.mark.parametrize("name", ["03_drl_quartiles", "04_clustering", "05_report"])
+@pytest.mark.parametrize("name", ["01_ocr_extraction", "02_repair", "03_drl_quartiles", "04_clustering", "05_report"])
 def test_notebook_pages_are_publishable(run, name):
     page = soup(run / "html" / f"{name}.html")
     text = visible_text(page)
@@ -115,6 +119,28 @@ def test_notebook_pages_are_publishable(run, name):
     # Numbers in tables to their precision: at most three significant figures after a decimal point.
     for cell in page.select("table.drl-table td.num"):
         assert significant_digits(cell.get_text()) <= 3, cell.get_text()
+
+
+def test_ocr_and_repair_pages_name_columns_with_units_and_say_what_is_empty(run):
+    ocr = soup(run / "html" / "01_ocr_extraction.html")
+    heads = [th.get_text() for th in ocr.select("table.drl-table th")]
+    assert {"File", "Total DAP [Gy·cm²]", "Fluoroscopy time [min]", "Total air kerma [mGy]", "To review"} <= set(heads)
+    assert not any("_" in h for h in heads), heads  # no raw column name
+    cells = [td.get_text() for td in ocr.select("table.drl-table td.c-reason, table.drl-table td.c-review_fields")]
+    assert cells and not any(re.search(r"\b[a-z]+_[a-z_]+\b", c) for c in cells), cells  # fields by their labels
+    text = visible_text(ocr)
+    assert "Quartiles of each value" in text and "Total DAP [Gy·cm²]" in text.split("Quartiles of each value")[1]
+    repair = soup(run / "html" / "02_repair.html")
+    heads = [th.get_text() for th in repair.select("table.drl-table th")]
+    assert {"Data source", "Rows read", "Rows stored", "Rows rejected", "Read = stored + rejected"} <= set(heads)
+    assert not any("_" in h for h in heads), heads
+    text = visible_text(repair)
+    assert re.search(r"[\d,]+ rows read = [\d,]+ stored \+ [\d,]+ rejected\.", text)
+    # No raw log under the heading "Ingest": the details are the tables below it.
+    assert "Inferences to review (rows touched" not in text and "Database: sqlite" not in text
+    # The sample's failed files are listed in a table, each with its reason.
+    failed = pd.read_csv(run / "tables" / "02_repair" / "ingest_failed_files.csv")
+    assert len(failed) and all(Path(f).name in text for f in failed["source_file"])
 
 
 def test_drl_page_shows_statuses_in_words(run):

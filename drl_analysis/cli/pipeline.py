@@ -101,16 +101,38 @@ def run_command(args: argparse.Namespace) -> int:
     return status
 
 
-def _print_result(result, stream=None) -> None:
-    stream = stream or sys.stdout
-    if result.status == "complete":
-        print(f"{result.survey}: version {result.folder.name} in {result.folder}", file=stream)
-        print(f"  HTML index: {result.index}", file=stream)
-        for pdf in result.pdfs:
-            label = "PDF (pseudonymised)" if "pseudonymised" in pdf.name else "PDF"
-            print(f"  {label}: {pdf}", file=stream)
+def result_lines(result) -> list[str]:
+    """What ``run`` says of one survey's run: where each edition's pages and PDF are, and which is which.
+
+    Parameters
+    ----------
+    result : drl_analysis.pipeline.run.RunResult
+    """
+    from ..pipeline.layout import PSEUDONYMISED, PSEUDONYMISED_HTML
+
+    if result.status != "complete":
+        return [f"{result.survey}: FAILED, kept as {result.folder} (not a version; see FAILED.txt)"]
+    folder = result.folder
+    public_pdfs = [p for p in result.pdfs if (folder / PSEUDONYMISED) in p.parents]
+    internal_pdfs = [p for p in result.pdfs if p not in public_pdfs]
+    public_index = folder / PSEUDONYMISED_HTML / "index.html"
+    lines = [f"{result.survey}: version {folder.name} in {folder}",
+             "  identified edition, internal (names data sources, facilities and input files; do not publish):"]
+    lines += [f"    pages: {result.index}"] if result.index.is_file() else []
+    lines += [f"    PDF:   {p}" for p in internal_pdfs]
+    if public_index.is_file() or public_pdfs:
+        lines.append("  pseudonymised edition, for publication (data sources and facilities as pseudonyms):")
+        lines += [f"    pages: {public_index}"] if public_index.is_file() else []
+        lines += [f"    PDF:   {p}" for p in public_pdfs]
+        lines.append(f"    to deposit: drl-analysis release {folder} --out FILE.zip")
     else:
-        print(f"{result.survey}: FAILED, kept as {result.folder} (not a version; see FAILED.txt)", file=stream)
+        lines.append("  pseudonymised edition: none in this run (the report did not run, or ran without pseudonyms)")
+    return lines
+
+
+def _print_result(result, stream=None) -> None:
+    for line in result_lines(result):
+        print(line, file=stream or sys.stdout)
 
 
 def verify_command(args: argparse.Namespace) -> int:

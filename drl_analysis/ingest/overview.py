@@ -180,6 +180,37 @@ def inference_table(submissions: pd.DataFrame, repairs: pd.DataFrame) -> pd.Data
     return table.drop(columns="worst").reset_index(drop=True)
 
 
+def summary_lines(summary) -> list[str]:
+    """What an ingest did, in sentences for a page (the files' details are in :func:`accounting_tables`).
+
+    Parameters
+    ----------
+    summary : drl_analysis.ingest.batch.IngestSummary
+    """
+    t = summary.totals()
+    balance = ("" if t["rows_read"] == t["rows_stored"] + t["rows_rejected"]
+               else " (they do not add up: a fault to report)")
+    return [
+        f"{t['files']:,} files: {t['files_stored']:,} stored, {t['files_already_stored']:,} already stored, "
+        f"{t['files_failed']:,} could not be read.",
+        f"{t['sheets_with_data']:,} sheets with exposure data, {t['sheets_skipped']:,} without.",
+        f"{t['rows_read']:,} rows read = {t['rows_stored']:,} stored + {t['rows_rejected']:,} rejected{balance}.",
+        f"{t['values_repaired']:,} values repaired; {t['rows_flagged']:,} rows flagged as implausible or unknown.",
+    ]
+
+
+def describe_accounting(tables: dict[str, pd.DataFrame]) -> str:
+    """The alternative text of :func:`plot_accounting`'s figure, from the tables it shows."""
+    by, rules = tables["by_source_year"], tables["repairs_by_rule"]
+    text = (f"Two bar charts. Left: rows stored and rejected for each of the {len(by)} data sources and years"
+            + (f" ({int(by['rows_read'].min()):,} to {int(by['rows_read'].max()):,} rows read each)" if len(by) else "")
+            + f". Right: the values repaired by each of {len(rules)} rules")
+    if len(rules):
+        top = rules.iloc[0]
+        text += f", most by {top['rule']} ({int(top['values']):,})"
+    return text + "."
+
+
 def plot_accounting(tables: dict[str, pd.DataFrame]):
     """Two panels: rows stored and rejected per data source and year; repairs by rule.
 
@@ -195,9 +226,11 @@ def plot_accounting(tables: dict[str, pd.DataFrame]):
     ax1.set_xlabel("rows [count]")
     ax1.set_title("Rows per data source and year")
     ax1.invert_yaxis()
-    ax1.legend(loc="lower right")
+    ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)  # below: no bar hidden
     rules = tables["repairs_by_rule"]
-    ax2.barh(rules["rule"], rules["values"], color="#6a9f58")
+    bars = ax2.barh(rules["rule"], rules["values"], color="#6a9f58")
+    ax2.bar_label(bars, labels=[f"{int(v):,}" for v in rules["values"]], padding=2, fontsize=8)  # small counts too
+    ax2.margins(x=0.12)
     ax2.set_xlabel("repaired values [count]")
     ax2.set_title("Repairs by rule")
     ax2.invert_yaxis()

@@ -318,6 +318,18 @@ def plot_histograms(table: pd.DataFrame):
         ax.hist(values, bins=min(20, max(5, len(values) // 2)), color="#4c72b0")
         ax.set_xlabel(label)
         ax.set_ylabel("Reports")
-    fig.suptitle(f"{len(good)} reports not marked needs_review")
+    fig.suptitle(f"{len(good)} reports not marked for review")
     fig.tight_layout()
     return fig
+
+
+def describe_histograms(table: pd.DataFrame) -> str:
+    """The alternative text of :func:`plot_histograms`'s figure, from the values it shows."""
+    good = table[~table["needs_review"]]
+    parts = []
+    for column, label, unit in (("dap_total_gycm2", "total DAP", "Gy·cm²"), ("fluoro_time_min", "fluoroscopy time", "min"),
+                                ("air_kerma_total_mgy", "total air kerma", "mGy")):
+        values = pd.to_numeric(good.get(column), errors="coerce").dropna()
+        parts.append(f"{label} from {values.min():.3g} to {values.max():.3g} {unit}" if len(values)
+                     else f"{label}: no value")
+    return f"Three histograms over the {len(good)} reports not marked for review: " + "; ".join(parts) + "."

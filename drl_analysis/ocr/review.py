@@ -142,7 +142,7 @@ def review_html(table: pd.DataFrame, layouts: dict[str, Layout] | None = None, t
         Show only the first marked reports (all by default).
     fragment : bool, default False
         Give the body only, with its styles, to be shown inside another page
-        (a notebook).
+        (a notebook); its headings are then h3 and h4, below the page's own.
 
     Returns
     -------
@@ -160,8 +160,9 @@ def review_html(table: pd.DataFrame, layouts: dict[str, Layout] | None = None, t
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style><script>{_CHECK_SCRIPT}</script></head><body>")
     if fragment:
         head = f"<div class=\"drl-ocr-review\"><style>{_STYLE.replace('body {', '.drl-ocr-review {')}</style>"
+    top, sub = ("h3", "h4") if fragment else ("h1", "h2")
     parts = [head,
-             f"<h1>{html.escape(title)}: {len(marked)} of {len(table)} reports to review</h1>",
+             f"<{top}>{html.escape(title)}: {len(marked)} of {len(table)} reports to review</{top}>",
              "<p class=\"help\">Each report below was marked <code>needs_review</code>. Highlighted rows are the "
              "values the reader doubts: compare each crop with the value read, and type the right value, in the "
              "unit of the column (shown next to it), into <code>corrected_value</code> of "
@@ -171,19 +172,19 @@ def review_html(table: pd.DataFrame, layouts: dict[str, Layout] | None = None, t
              "marked.</p>",
              "<p id=\"broken\" class=\"reason\" hidden></p>"]
     for _, report in marked.head(max_reports).iterrows():
-        parts.append(_report_section(report, layouts.get(str(report.get("layout") or ""))))
+        parts.append(_report_section(report, layouts.get(str(report.get("layout") or "")), sub))
     if max_reports is not None and len(marked) > max_reports:
         parts.append(f"<p>... and {len(marked) - max_reports} more.</p>")
     parts.append("</div>" if fragment else "</body></html>\n")
     return "\n".join(parts)
 
 
-def _report_section(report: pd.Series, layout: Layout | None) -> str:
+def _report_section(report: pd.Series, layout: Layout | None, heading: str = "h2") -> str:
     crops = report.get("crops") if isinstance(report.get("crops"), dict) else {}
     images, reasons = crops.get("fields", {}), crops.get("reasons", {})
     doubtful = set(_review_fields(report))
     name = html.escape(str(report["source_file"]))
-    out = [f"<section id=\"{name}\"><h2>{name}</h2>",
+    out = [f"<section id=\"{name}\"><{heading}>{name}</{heading}>",
            f"<p class=\"reason\">{html.escape(str(report.get('reason') or 'needs review'))}</p>"]
     columns = list(layout.columns) if layout else [c for c in OCR_FIELDS if c in doubtful]
     if columns:
@@ -208,7 +209,8 @@ def _report_section(report: pd.Series, layout: Layout | None) -> str:
         out.append("</table>")
     if crops.get("page"):
         out.append(f"<details><summary>The whole screen</summary>"
-                   f"<img alt=\"screen\" src=\"{_data_uri(crops['page'], 'image/jpeg')}\"></details>")
+                   f"<img alt=\"the whole screen of {name}, as read\" "
+                   f"src=\"{_data_uri(crops['page'], 'image/jpeg')}\"></details>")
     out.append("</section>")
     return "\n".join(out)
 

@@ -24,6 +24,8 @@ INDEX = f"{HTML}/index.html"
 REPORT = "report"
 #: The pseudonymised edition of the report, inside :data:`REPORT`.
 PSEUDONYMISED = f"{REPORT}/pseudonymised"
+#: The pseudonymised pages for publication (with their SVG figures), inside :data:`HTML`.
+PSEUDONYMISED_HTML = f"{HTML}/pseudonymised"
 #: The Frictionless Data Package describing the version's tables.
 DATAPACKAGE = "datapackage.json"
 #: The RO-Crate (Workflow Run Crate) describing the run.

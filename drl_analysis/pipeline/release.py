@@ -1,7 +1,8 @@
 """``drl-analysis release``: a version as a deposit bundle (zip) for a repository such as Zenodo.
 
 By default the bundle holds the **pseudonymised** edition only: the
-pseudonymised report with its tables and figures, the pipeline description,
+pseudonymised report with its tables and figures, the publication pages
+(``html/pseudonymised/``, with their SVG figures), the pipeline description,
 and, made for the bundle, a Data Package and an RO-Crate that describe just
 what is in it, ``CITATION.cff`` with the package version of the run,
 ``SHA256SUMS`` and a README that says what the deposit is and how to check
@@ -10,6 +11,9 @@ version (tables, report, notebooks, pages, database, manifest).
 
 A release refuses a version folder that is incomplete or failed, and one
 whose files do not have the SHA-256 its manifest lists (naming each file).
+A pseudonymised bundle is searched for the run's data sources, facility IDs,
+input file names and machine paths before it is written, as the run searched
+its publication pages; a finding refuses the release.
 The zip is built deterministically (entries sorted, fixed timestamps and
 permissions), so the same version gives the same bytes.
 """
@@ -38,11 +42,14 @@ from .layout import (
     MANIFEST,
     PIPELINE_FILE,
     PSEUDONYMISED,
+    PSEUDONYMISED_HTML,
 )
 from .manifest import check_outputs, read_manifest, sha256_file
 
 README = "README.md"
 CHECKSUMS = "SHA256SUMS"
+#: Files of a bundle searched as text for identifying names (the PDF is made from the tables searched).
+TEXT_SUFFIXES = (".html", ".svg", ".csv", ".json", ".md", ".yaml", ".cff", ".txt")
 #: Timestamp of every zip entry (the earliest a zip can hold): the bytes depend on the content only.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -83,7 +90,25 @@ def _selected(manifest: Mapping, identified: bool) -> list[str]:
     listed = [o["path"] for o in manifest["outputs"] if o["path"] != DATAPACKAGE]
     if identified:
         return sorted(listed + [MANIFEST, INDEX])
-    return sorted(p for p in listed if p.startswith(f"{PSEUDONYMISED}/") or p == PIPELINE_FILE)
+    public = (f"{PSEUDONYMISED}/", f"{PSEUDONYMISED_HTML}/")
+    return sorted(p for p in listed if p.startswith(public) or p == PIPELINE_FILE)
+
+
+def find_bundle_leaks(staging: str | Path, folder: str | Path, manifest: Mapping) -> list[str]:
+    """What in a staged pseudonymised bundle names the run's data sources, facilities, input files or paths.
+
+    The same search as the run's on its publication pages
+    (:func:`drl_analysis.reporting.pseudonyms.find_leaks`, with the names of
+    :func:`drl_analysis.reporting.public.run_identifiers`), over every text
+    file of the bundle (:data:`TEXT_SUFFIXES`). One message per finding.
+    """
+    from ..reporting.pseudonyms import find_leaks
+    from ..reporting.public import run_identifiers
+
+    staging = Path(staging)
+    texts = ((p.relative_to(staging).as_posix(), p.read_text(encoding="utf-8", errors="replace"))
+             for p in sorted(staging.rglob("*")) if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+    return find_leaks(texts, run_identifiers(folder, manifest))
 
 
 def citation_text(manifest: Mapping, path: str | Path | None = None) -> str:
@@ -125,7 +150,9 @@ def readme_text(manifest: Mapping, files: Sequence[str], identified: bool, top: 
         "",
         "## Editions",
         "",
-        f"- `{PSEUDONYMISED}/`: the **pseudonymised** edition. Every data source is replaced by `S-` and every "
+        f"- `{PSEUDONYMISED}/` (the annual report as PDF, its tables as CSV and xlsx, its figures) and "
+        f"`{PSEUDONYMISED_HTML}/` (the publication pages, `index.html` first, with their SVG figures; they work "
+        "offline): the **pseudonymised** edition. Every data source is replaced by `S-` and every "
         "facility by `F-` followed by eight letters: a keyed hash (HMAC-SHA-256), the same for one key in every "
         "run and not reversible without it"
         + (" (neither the key nor a fingerprint to test a guessed key against is in this deposit)." if key else ".")
@@ -133,7 +160,8 @@ def readme_text(manifest: Mapping, files: Sequence[str], identified: bool, top: 
     ]
     if identified:
         lines += [
-            "- Everything else (`tables/`, `report/`, `notebooks/`, `figures/`, `html/`, `drl.sqlite`, "
+            "- Everything else (`tables/`, `report/`, `notebooks/`, `figures/`, the notebook pages in `html/`, "
+            "`drl.sqlite`, "
             f"`{MANIFEST}`, `parameters.yaml`): the **identified** edition. It names data sources, facilities "
             "and input files: **this deposit is not for open publication**.",
         ]
@@ -241,6 +269,11 @@ def release(folder: str | Path, out: str | Path, *, identified: bool = False) ->
         files.append(README)
         crate.write_crate(staging, manifest, sorted(files), pseudonymised=not identified)
         files.append(CRATE)
+        if not identified:
+            leaks = find_bundle_leaks(staging, folder, manifest)
+            if leaks:
+                raise UserError(f"{folder}: the pseudonymised bundle would name what it must not: "
+                                + "; ".join(leaks[:20]) + ("; ..." if len(leaks) > 20 else ""))
         sums = "".join(f"{sha256_file(staging / f)}  {f}\n" for f in sorted(files))
         (staging / CHECKSUMS).write_text(sums, encoding="utf-8")
         names = _zip(staging, top, out)

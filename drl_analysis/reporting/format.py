@@ -26,6 +26,7 @@ import base64
 import html
 import io
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -43,7 +44,8 @@ class Column:
     """How a column is shown: its label, the kind of its values, and its unit (if fixed)."""
 
     label: str
-    kind: str = "text"  # text, list, id, status, quantity, count, dose, share, ratio, qcd, year, coverage, kg, decimal
+    kind: str = "text"  # text, list, id, status, quantity, count, dose, share, ratio, qcd, year, coverage, kg, decimal,
+    # column (a column's name as a value), columns (a list of them), reasons (a text naming columns)
     unit: str = ""
 
     def heading(self, unit: str = "") -> str:
@@ -143,6 +145,44 @@ COLUMNS: dict[str, Column] = {
     "kind": Column("Kind"),
     "source_file": Column("File"),
     "sheet": Column("Sheet"),
+    # what ingest read, repaired and rejected (notebook 02)
+    "files": Column("Files", "count"),
+    "rows_read": Column("Rows read", "count"),
+    "rows_stored": Column("Rows stored", "count"),
+    "rows_rejected": Column("Rows rejected", "count"),
+    "values_repaired": Column("Values repaired", "count"),
+    "rows_flagged": Column("Rows flagged", "count"),
+    "balanced": Column("Read = stored + rejected"),
+    "rule": Column("Rule"),
+    "inference": Column("Inference"),
+    "touched": Column("Touched", "count"),
+    "share": Column("Share of rows", "share", "%"),
+    "origin": Column("Origin"),
+    "exposures": Column("Exposures", "count"),
+    "report": Column("Report"),
+    "read": Column("Read", "count"),
+    "stored": Column("Stored", "count"),
+    "rejected": Column("Rejected", "count"),
+    "replaced": Column("Replaced by a later report", "count"),
+    "without_exam_code": Column("Stored without exam code", "count"),
+    "study_description": Column("Study description"),
+    "studies": Column("Studies", "count"),
+    "requested_procedure": Column("Requested procedures"),
+    "protocol": Column("Protocols"),
+    # dose values read off dose-report screens (notebook 01), in canonical units
+    "layout": Column("Layout"),
+    "dap_total_gycm2": Column("Total DAP", "dose", "Gy·cm²"),
+    "dap_exposure_gycm2": Column("Exposure DAP", "dose", "Gy·cm²"),
+    "exposure_series": Column("Exposure series", "count"),
+    "exposure_images": Column("Exposure images", "count"),
+    "dap_fluoro_gycm2": Column("Fluoroscopy DAP", "dose", "Gy·cm²"),
+    "fluoro_time_min": Column("Fluoroscopy time", "decimal", "min"),
+    "air_kerma_total_mgy": Column("Total air kerma", "dose", "mGy"),
+    "air_kerma_frontal_mgy": Column("Frontal air kerma", "dose", "mGy"),
+    "air_kerma_lateral_mgy": Column("Lateral air kerma", "dose", "mGy"),
+    "consistent": Column("Sums hold"),
+    "needs_review": Column("To review"),
+    "review_fields": Column("Fields to look at", "columns"),
 }
 
 #: The status of a DRL table row, as readers see it.
@@ -207,17 +247,8 @@ def format_value(value: object, kind: str = "text") -> str:
         return STATUS_LABELS.get(str(value), str(value))
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if kind == "list":
-        return ", ".join(part.strip() for part in str(value).split(";"))
-    if kind == "yearly":  # "2022: 7410.5; 2023: 5.08e+03" -> "2022: 7410; 2023: 5080"
-        parts = []
-        for part in str(value).split(";"):
-            label, sep, number = part.partition(":")
-            try:
-                parts.append(f"{label.strip()}: {significant(float(number))}" if sep else part.strip())
-            except ValueError:
-                parts.append(part.strip())
-        return "; ".join(parts)
+    if kind in ("list", "column", "columns", "yearly", "reasons"):
+        return _listed(str(value), kind)
     if kind in ("text", "id") or isinstance(value, str):
         return str(value)
     x = float(value)
@@ -233,6 +264,27 @@ def format_value(value: object, kind: str = "text") -> str:
     if kind == "kg":
         return f"{x:.0f}"
     return significant(x)
+
+
+def _listed(value: str, kind: str) -> str:
+    """Values that are lists or names (see :func:`format_value`)."""
+    if kind == "list":
+        return ", ".join(part.strip() for part in value.split(";"))
+    if kind == "column":  # a column's name as a value: "dap_total_gycm2" -> "Total DAP [Gy·cm²]"
+        return column(value).heading()
+    if kind == "columns":  # "dap_total_gycm2;fluoro_time_min" (or with commas) -> their headings
+        return ", ".join(column(part.strip()).heading() for part in value.replace(";", ",").split(",") if part.strip())
+    if kind == "reasons":  # "air_kerma_total_mgy: readings uncertain" -> "Total air kerma [mGy]: readings uncertain"
+        return re.sub(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b",
+                      lambda m: COLUMNS[m.group()].heading() if m.group() in COLUMNS else m.group(), value)
+    parts = []  # yearly: "2022: 7410.5; 2023: 5.08e+03" -> "2022: 7410; 2023: 5080"
+    for part in value.split(";"):
+        label, sep, number = part.partition(":")
+        try:
+            parts.append(f"{label.strip()}: {significant(float(number))}" if sep else part.strip())
+        except ValueError:
+            parts.append(part.strip())
+    return "; ".join(parts)
 
 
 def column(name: str) -> Column:
@@ -344,6 +396,9 @@ class Numbering:
         return self.figures
 
 
+#: Tables of more rows than this scroll inside a box on a page (shorter ones are shown whole).
+SCROLL_ROWS = 25
+
 _NUMERIC_KINDS = {"count", "dose", "share", "ratio", "qcd", "year", "coverage", "kg", "decimal"}
 
 
@@ -379,7 +434,9 @@ def table_html(
         Said instead of an empty table (no bare header).
     scroll : bool, default True
         Wrap the table in a box that scrolls on a page (long and wide tables
-        stay complete); the PDF's CSS lets it flow over pages instead.
+        stay complete): sideways when wide, and in a box of its own height
+        when it has more than :data:`SCROLL_ROWS` rows; the PDF's CSS lets it
+        flow over pages instead.
     note : str
         A line under the table (e.g. what an asterisk means).
     """
@@ -397,8 +454,9 @@ def table_html(
         body.append("<tr>" + "".join(cells) + "</tr>")
     label = f"Table {number}. " if number is not None else ""
     table = f"<table class='drl-table'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    if scroll:
-        table = f"<div class='table-scroll' style='max-height:34em;overflow:auto'>{table}</div>"
+    if scroll:  # wide tables scroll sideways; only long ones get a box of their own height
+        box = "max-height:34em;overflow:auto" if len(frame) > SCROLL_ROWS else "overflow-x:auto"
+        table = f"<div class='table-scroll' style='{box}'>{table}</div>"
     note_html = f"<p class='table-note'>{html.escape(note)}</p>" if note else ""
     classes = " ".join(filter(None, ["table", css_class]))
     return (f"<figure class='{classes}'"
@@ -437,7 +495,7 @@ def figure_png(fig, *, dpi: int = 110) -> bytes:
 TABLE_STYLE = (
     "<style>"
     "table.drl-table{border-collapse:collapse;font-size:.85em;margin:0}"
-    "table.drl-table td,table.drl-table th{border:1px solid #ddd;padding:.25em .5em;vertical-align:top;"
+    "table.drl-table td,table.drl-table th{border:1px solid #ddd;padding:.2em .35em;vertical-align:top;"
     "text-align:left !important}"
     "table.drl-table th{background:#f3f3f3;position:sticky;top:0}"
     "table.drl-table td.num{text-align:right !important;white-space:nowrap}table.drl-table td.id{white-space:nowrap}"

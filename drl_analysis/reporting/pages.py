@@ -36,7 +36,7 @@ _NOTEBOOK_CSS = (
     "figure.figure,figure.table{margin:1em 0}figure.figure img{max-width:100%;height:auto}"
     "figure figcaption{font-size:.92em;color:#333;margin:.3em 0}"
     "table.drl-table{border-collapse:collapse;font-size:.85em}"
-    "table.drl-table td,table.drl-table th{border:1px solid #ddd;padding:.25em .5em;vertical-align:top;"
+    "table.drl-table td,table.drl-table th{border:1px solid #ddd;padding:.2em .35em;vertical-align:top;"
     "text-align:left !important}"
     "table.drl-table th{background:#f3f3f3;position:sticky;top:0}"
     "table.drl-table td.num{text-align:right !important;white-space:nowrap}table.drl-table td.id{white-space:nowrap}"
@@ -274,6 +274,13 @@ def _table_html(rows: Iterable[Sequence[object]], header: Sequence[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _parameter_text(value: object) -> str:
+    """A parameter's value as a reader sees it: text as it is, "–" for none, other values as JSON."""
+    if value is None or value == "":
+        return "–"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def _headline(version_dir: Path) -> list[str]:
     """Headline results of a run from its own tables (identified edition)."""
     import pandas as pd
@@ -401,11 +408,11 @@ def write_index(version_dir: str | Path, manifest: Mapping, pages: Mapping[str, 
     params = manifest.get("parameters", {})
     user = params.get("user", {})
     rows = [("survey", survey), ("years", _years_used(version_dir, manifest))]
-    rows += [(k, json.dumps(v, ensure_ascii=False)) for k, v in sorted(user.items())]
+    rows += [(k, _parameter_text(v)) for k, v in sorted(user.items())]
     parts.append("<h2>Parameters</h2>" + _table_html(rows, ["parameter", "value"]))
     per_nb = params.get("notebooks", {})
     if per_nb:
-        rows = [(nb, k, json.dumps(v, ensure_ascii=False)) for nb, values in per_nb.items() for k, v in values.items()]
+        rows = [(nb, k, _parameter_text(v)) for nb, values in per_nb.items() for k, v in values.items()]
         parts.append("<p>Passed to each notebook (paths relative to the run's folder):</p>")
         parts.append(_table_html(rows, ["notebook", "parameter", "value"]))
     inputs = manifest.get("inputs", {})

@@ -251,9 +251,9 @@ def write_public_pages(
             body = (_headline(tables)
                     + "<p>These pages are the <b>pseudonymised edition</b> of the run, for publication: they show "
                       "the results of the annual report with data sources (S-…) and facilities (F-…) replaced by "
-                      "keyed pseudonyms and input files by number only. The pages one level up (the identified "
-                      "edition, one page per notebook) name data sources, facilities and files and are for "
-                      "internal use.</p>"
+                      "keyed pseudonyms and input files by number only. The run's identified edition (one page "
+                      "per notebook) names data sources, facilities and files; it is for internal use and "
+                      "no part of a publication.</p>"
                     + f"<ul>{links}{report_link}</ul>" + body)
             page_title = title
         path = out / f"{stem}.html"
