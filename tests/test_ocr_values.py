@@ -184,11 +184,33 @@ def test_other_decimals_are_taken_where_the_screens_sum_holds():
     assert settled.chosen["dap_total_gycm2"].value == 109
 
 
-def test_other_decimals_break_no_sum_and_are_not_taken():
-    # 27.3 read as "273": the sum fails, and no other reading fits.
+def test_a_lost_decimal_separator_is_put_back_where_the_sum_alone_puts_it():
+    # 27.3 read as "273" (its comma joined to a digit): the sum holds with 27.3 only, not 2.73.
     settled = settle({**SCREEN, "dap_exposure_gycm2": [("273 Gy cm2", 97)]})
+    assert settled.doubts == [] and settled.consistent
+    assert settled.chosen["dap_exposure_gycm2"].value == 27.3
+
+
+def test_other_decimals_break_no_sum_and_are_not_taken():
+    # "274" for 27.3: the sum holds neither with 27.4 (109.1) nor 2.74; no other reading fits.
+    settled = settle({**SCREEN, "dap_exposure_gycm2": [("284 Gy cm2", 97)]})
     assert set(settled.doubtful) == {"dap_total_gycm2", "dap_exposure_gycm2", "dap_fluoro_gycm2"}
     assert settled.consistent is False
+
+
+def test_a_lost_separator_is_not_put_back_from_one_unsure_reading():
+    settled = settle({**SCREEN, "dap_exposure_gycm2": [("273 Gy cm2", 80)]})
+    assert "dap_exposure_gycm2" in settled.doubtful
+
+
+def test_a_separator_read_twice_is_not_outvoted_by_its_loss():
+    # "982,3" read in two variants, "9823" (the comma joined to the 3) in three: the sum decides with 982.3.
+    screen = {**SCREEN, "air_kerma_total_mgy": [("982.3 mGy", 90), ("982.3 mGy", 88), ("9823 mGy", 95),
+                                                ("9823 mGy", 74), ("9823 mGy", 61)],
+              "air_kerma_frontal_mgy": [("982.3 mGy", 97)]}
+    settled = settle(screen)
+    assert settled.chosen["air_kerma_total_mgy"].value == 982.3
+    assert settled.doubts == [] and settled.consistent
 
 
 def test_other_decimals_without_a_sum_need_two_confident_readings():

@@ -10,12 +10,14 @@ doubt, and the report needs review.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .layouts import Check, Field, Layout
-from .values import Reading, check_sum
+from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, check_sum
 
 #: A number read once with at least this confidence (0–100) is taken without
 #: a second reading that agrees with it. Sum checks cannot stand in for it:
@@ -93,6 +95,33 @@ def options(readings: list[Reading]) -> list[Option]:
     return sorted(found, key=lambda o: (o[0], o[1]), reverse=True)
 
 
+def _number_shape(reading: Reading) -> tuple[str, int]:
+    """The digits of the number read, and how many separators (``.``, ``,``, ``:``) stand between them."""
+    m = NUMBER_HEAD.match(reading.text)
+    num = m["num"].translate(DIGIT_LOOKALIKES).rstrip(".,:") if m else ""
+    return re.sub(r"\D", "", num), sum(ch in ".,:" for ch in num)
+
+
+def separator_first(found: list[Option]) -> list[Option]:
+    """Options of a field a sum watches, a decimal separator read twice put before its loss.
+
+    Tesseract loses a separator joined to a digit (a comma under the next
+    digit in tight serif fonts at small sizes: ``121,5`` read ``1215``) far
+    more often than it invents one between digits. Where two readings agree
+    on a number with decimals and other readings show the same digits without
+    any separator, those others are the separator lost: they neither contest
+    nor outvote it. The sum check still has to hold with the number taken.
+    """
+    for option in found:
+        digits, seps = _number_shape(option[2])
+        if option[0] < 2 or not seps or not option[2].decimals:
+            continue
+        lost = [o for o in found if o is not option and _number_shape(o[2]) == (digits, 0)]
+        if lost:
+            return [option] + [o for o in found if o is not option and all(o is not x for x in lost)]
+    return found
+
+
 def summed(layout: Layout) -> set[str]:
     """Fields a sum check of the layout watches."""
     return {c for check in layout.checks if not check.zero_together for c in (check.total, *check.parts)}
@@ -130,6 +159,8 @@ def settle(layout: Layout, mapped: set[str], readings: dict[str, list[Reading]],
         if not found:
             retry(f)
             continue
+        if column in watched:
+            found = separator_first(found)
         chosen[column] = found[0][2]
         safe[column], sum_vouches = _judge(found, column in watched)
         if sum_vouches:
@@ -227,6 +258,11 @@ def _apply_check(check: Check, layout: Layout, readings: dict[str, list[Reading]
                 safe[c] = True
         result.waiting |= vouch(check, chosen, safe)
         return
+    lost = decimals_by_sum(check, chosen, safe, readings)
+    if lost is not None:
+        chosen[lost[0]], safe[lost[0]] = lost[1], True
+        result.waiting |= vouch(check, chosen, safe)
+        return
     # The most supported readings do not add up: look for readings that do.
     fits = [combo for combo in itertools.product(*(options(readings.get(c, [])) for c in cols))
             if check_sum(combo[0][2], [o[2] for o in combo[1:]])]
@@ -267,6 +303,43 @@ def fixed_by_sum(check: Check, chosen: dict[str, Reading], column: str) -> bool:
     # Not at a tie either: a value just at a rounding boundary could be shown either way.
     at_tie = any(abs(((implied + d) / step) % 1 - 0.5) < 1e-9 for d in (-slack, slack))
     return low == high and not at_tie and abs(low * step - reading.value) <= 1e-9 * max(1.0, abs(reading.value))
+
+
+def decimals_by_sum(check: Check, chosen: dict[str, Reading], safe: dict[str, bool],
+                    readings: dict[str, list[Reading]]) -> tuple[str, Reading] | None:
+    """A term read without decimals whose decimal separator was lost, put back where the sum puts it.
+
+    Where every other term of a failing sum is safe, and one term was read as
+    a whole number (``733``) whose digits are sure (two readings agree, or one
+    has confidence :data:`ACCEPT_CONF`) and the sum holds with a decimal
+    separator before its last one, two or three digits at exactly one of these
+    places (``157 = 83.7 + 73.3``; 7.33 does not fit), that term is taken with
+    the separator: its digits were read, its size is the sum's. Returns the
+    term and its reading, or None.
+    """
+    cols = [check.total, *check.parts]
+    fits = []
+    for c in cols:
+        reading = chosen[c]
+        if reading.decimals or reading.doubt or reading.conf < AGREE_CONF:
+            continue
+        if not all(safe.get(o) for o in cols if o != c):
+            continue
+        same = [r for r in readings.get(c, []) if r.valid and abs(r.value - reading.value) <= 1e-9 * max(1.0, abs(reading.value))]
+        if len(same) < 2 and reading.conf < ACCEPT_CONF:
+            continue
+        digits, seps = _number_shape(reading)
+        if seps or digits.startswith("0"):
+            continue
+        for d in range(1, min(3, len(digits) - 1) + 1):
+            scale = 10.0 ** d
+            candidate = dataclasses.replace(reading, value=reading.value / scale, half_step=reading.half_step / scale,
+                                            decimals=d, usual=True, alternative=None)
+            trial = {**chosen, c: candidate}
+            if check_sum(trial[check.total], [trial[p] for p in check.parts]):
+                fits.append((c, candidate))
+    # Where two terms, or two places, would make the sum hold, the screen does not tell which.
+    return fits[0] if len(fits) == 1 else None
 
 
 def vouch(check: Check, chosen: dict[str, Reading], safe: dict[str, bool]) -> set[str]:
