@@ -258,3 +258,14 @@ def test_csv_source_row_is_the_line_a_record_starts_on(write_csv, ingest):
     run = ingest(write_csv("multiline_header.csv", rows))
     assert run.exposures["source_row"].tolist() == [5]
     assert run.sheets.iloc[0]["header_row"] == 3
+
+
+@pytest.mark.parametrize(("stem", "source", "year"), [
+    ("Aerztliche_Stelle_Nord_2022_c", "Aerztliche Stelle Nord", 2022),
+    ("AeSt_Nord_2023_korr", "AeSt Nord", 2023),
+    ("Aerztliche Stelle Nord 2023 (1)", "Aerztliche Stelle Nord", 2023),
+    ("2024_Aerztliche_Stelle_Ost", "Aerztliche Stelle Ost", 2024),
+    ("Aerztliche_Stelle_01_2023_Teil_2", "Aerztliche Stelle 01", 2023),
+])
+def test_versions_and_copies_after_the_year_are_no_part_of_the_data_source(stem, source, year):
+    assert labels_from_name(stem) == (source, year)

@@ -693,6 +693,51 @@ def test_fill_down_goes_on_across_an_empty_or_note_row(write_xlsx, ingest):
     assert got.to_dict() == {FIRST: "A", FIRST + 1: "A", FIRST + 3: "A", FIRST + 5: "A", FIRST + 6: "B", FIRST + 7: "B"}
 
 
+# --- classes of a second blind held-out set: numbers, codes, tables ----------
+
+
+@pytest.mark.parametrize(("written", "value"), [("7.726e2", 772.6), ("1,23E+03", 1230.0), ("4.5E3", 4500.0),
+                                                ("2,5e-1", 0.25)])
+def test_number_in_scientific_notation(write_xlsx, ingest, written, value):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, written)]))
+    assert run.value("dap_cgycm2", FIRST) == pytest.approx(value)
+    assert run.repair("dap_cgycm2", FIRST)["rule"] == "scientific_notation"
+
+
+def test_a_spreadsheets_text_marker_before_numbers_and_codes_in_a_csv(write_csv, ingest):
+    rows = survey_rows([template_row("'KH-7", "'9003", "'356,2", weight="'71")], header_row=1)
+    run = ingest(write_csv("AeSt_Nord_2023.csv", rows, delimiter=";"))
+    assert run.exposures[["facility_id", "exam_code"]].values.tolist() == [["KH-7", "9003"]]
+    assert run.value("dap_cgycm2", 2) == pytest.approx(356.2)
+    assert run.value("weight_kg", 2) == 71
+
+
+@pytest.mark.parametrize("label", ["Mittelwert 9003", "Median 9003", "Ø 9003", "Anzahl 9003", "Summe 9003"])
+def test_a_statistic_of_an_exam_code_is_a_summary_row(write_xlsx, ingest, label):
+    run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0), template_row(1, 9003, 14.0),
+                                     template_row(1, label, 12.0)]))
+    assert run.exposures["dap_cgycm2"].tolist() == [10.0, 14.0]
+    assert run.rejection(FIRST + 2)["reason"] == "total or summary row"
+
+
+def test_tables_side_by_side_are_each_read_with_their_own_columns(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DAP [cGy·cm²]", "Age (years)", "", "ID", "Exam code", "DAP [Gy·cm²]",
+              "Age (years)"]
+    data = [["A", 9003, 10.0, "20-29", "", "B", 9005, 0.5, 40],
+            ["A", 9003, 11.0, 33, "", "B", 9005, 0.6, 41],
+            ["A", 9003, 12.0, 34, "", "", "", "", ""],
+            ["", "", "", "", "", "B", 9005, 0.7, 42]]
+    run = ingest(_sheet(write_xlsx, data, header=header))
+    stored = run.exposures.sort_values(["facility_id", "source_row"])
+    assert stored[["facility_id", "dap_cgycm2", "age_years"]].values.tolist() == [
+        ["A", 11.0, 33.0], ["A", 12.0, 34.0], ["B", 50.0, 40.0], ["B", 60.0, 41.0], ["B", 70.0, 42.0]]
+    assert set(stored["sheet"]) == {"Exposure data", "Exposure data (columns F-I)"}
+    # The left table's range is its own age, unreadable: never the right table's age of another patient.
+    left = run.rejections[run.rejections["sheet"] == "Exposure data"]
+    assert left.set_index("source_row").loc[FIRST, "reason"] == "unreadable value in age_years"
+    assert any("side by side" in n for n in run.summary.files[0].notes)
+
+
 # --- every documented rule has a test here -----------------------------------
 
 RULE_TESTS = {
@@ -717,6 +762,7 @@ RULE_TESTS = {
     "phantom_from_text": test_phantom_written_as_a_word,
     "merged_cell": test_facility_id_merged_over_several_rows_is_filled_down,
     "facility_id_as_text": test_facility_id_as_number_or_text,
+    "scientific_notation": test_number_in_scientific_notation,
 }
 REJECTION_TESTS = {
     "empty row": test_empty_row_between_data_rejected,

@@ -26,8 +26,13 @@ _SPACES = dict.fromkeys(map(ord, "\u00a0\u202f\u2007\u2009\u2002\u2003"), " ")
 
 def clean_text(text: str) -> str:
     """A text cell without invisible characters (zero-width spaces, soft hyphens,
-    byte-order marks), odd spaces as plain ones, trimmed."""
-    return text.translate(_INVISIBLE).translate(_SPACES).strip()
+    byte-order marks), odd spaces as plain ones, trimmed, and without the
+    apostrophe a spreadsheet puts before a number or code kept as text
+    (``"'356,2"``, ``"'9003"``: it is no part of the value)."""
+    t = text.translate(_INVISIBLE).translate(_SPACES).strip()
+    if t[:1] == "'" and len(t) > 1:
+        t = t[1:].lstrip()
+    return t
 
 
 def marker_key(text: str) -> str:

@@ -513,8 +513,11 @@ def labels_from_name(stem: str) -> tuple[str | None, int | None]:
     # Numbers after the year count parts ("_001", "Teil 2"); before it they
     # belong to the name ("Aerztliche Stelle 01").
     after = re.sub(r"\b(part|teil)?\s*\d{1,3}\b", " ", stem[m.end() :].replace("_", " "), flags=re.I)
+    # So do versions and copies ("_c", "_b", "_korr", "_neu", "(1)").
+    after = re.sub(r"\b([a-z]|rev\d*|korr|korrigiert|corrected|neu|new|kopie|copy|alt|old)\b", " ", after, flags=re.I)
     rest = stem[: m.start()].replace("_", " ") + " " + after
     rest = re.sub(r"\b(drl|survey|erhebung|daten|data|export|final|v\d+)\b", " ", rest, flags=re.I)
+    rest = re.sub(r"\(\s*\)|\[\s*\]", " ", rest)  # brackets emptied above ("(1)")
     rest = re.sub(r"[\s\-.]+", " ", rest).strip()
     return (rest or None), year
 

@@ -45,6 +45,10 @@ def _parse_text_number(
     t = clean_text(text)
     if is_missing_marker(t):
         return _NumberCell(math.nan, "missing_marker")
+    m = _SCIENTIFIC.fullmatch(t)
+    if m:
+        # "7.726e2", "1,23E+03" (Excel's display in German): never thousands groups here.
+        return _NumberCell(float(f"{m[1].replace(',', '.')}e{m[2]}") * header_factor, "scientific_notation")
     remark = None
     m = _APPROXIMATE.match(t)
     if m and m.end() < len(t):
@@ -77,6 +81,8 @@ def _parse_text_number(
         return _NumberCell(parsed.value * factor, "ambiguous_notation", parsed.alternative * factor)
     if rule is None:
         rule = _plain_rule(t, number_part, parsed.notation, notation, in_workbook)
+    if rule is None and t != text.strip():
+        rule = "number_as_text"  # a spreadsheet's text marker ("'356,2") taken off
     return _NumberCell(parsed.value * factor, rule)
 
 
@@ -97,6 +103,8 @@ def _plain_rule(t: str, number_part: str, shown: Notation | None, notation: Nota
     return "number_as_text" if in_workbook else None
 
 
+#: A number in scientific notation: mantissa (one decimal separator at most), e or E, exponent.
+_SCIENTIFIC = re.compile(r"([+-]?\d+(?:[.,]\d+)?)\s*[eE]\s*([+-]?\d{1,3})")
 _APPROXIMATE = re.compile(r"^(ca\.?|circa|approx\.?|etwa|rd\.?|~|\u2248)\s*", re.I)
 _FAMILIES = ("dap", "dose", "dlp", "mass", "age", "length", "time")
 #: Words that open a comment after a number ("lt. Protokoll", "geschätzt").

@@ -8,13 +8,15 @@ Rules (the ``rule`` of a repair, the ``reason`` of a rejection):
 
 * ``unit_conversion`` (per column): header unit -> canonical unit.
 * ``number_as_text``, ``decimal_comma``, ``thousands_separator``: a number
-  typed as text in a workbook, or written with separators.
+  typed as text in a workbook (or behind a spreadsheet's text marker, `'356,2`), or
+  written with separators.
 * ``unit_in_cell``: a number written with its unit (``"12,5 mGy"``).
 * ``missing_marker``: ``-``, ``n.a.``, ``k.A.``, ``k. A.``, ``/``, ``?``... (any
   case, spaces and dots) read as missing, in every column, before any other
   reading of the cell.
 * ``notation_from_sheet``: ``1.234`` read in the notation that the sheet's
   other numbers show (``1234`` where they write ``12,5``).
+* ``scientific_notation``: ``"7.726e2"``, ``"1,23E+03"`` read as 772.6 and 1230.
 * ``approximate_value``: ``"ca. 80"``, ``"~16,4"`` read as the number.
 * ``comment_in_cell``: ``"61 (geschätzt)"``, ``"6,4 lt. Protokoll"``: the number
   read, the comment (text without a digit that is no unit) left out.
@@ -55,8 +57,8 @@ Rejections: ``empty row``, ``repeated header row``, ``total or summary row``,
 ``unreadable value`` (a numeric cell that holds text that reads as no value of
 its column, e.g. "viel" as a DAP or "12 kg" as an age; the reason names the
 column, the raw cells are kept). A rejected row with an Excel error value in a
-column read (``#DIV/0!``, ``#N/A``, ...) says so after its reason, e.g.
-``unreadable value in dap_cgycm2 (dap_cgycm2: the cell holds the Excel error #DIV/0!)``.
+column read ("#DIV/0!", "#N/A", ...) says so after its reason, e.g.
+"unreadable value in dap_cgycm2 (dap_cgycm2: the cell holds the Excel error #DIV/0!)".
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ from .workbook import EXCEL_ERRORS, RawSheet
 _SUMMARY = re.compile(
     r"^((summe|gesamt|total|totals|mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|"
     r"min|max|minimum|maximum|std|standardabweichung|sd|quartil|p75|p25|percentile|perzentil)\b|n\s*=)"
+)
+#: The summary words that no exam name begins with (unlike "Total" or "Gesamt").
+_STATISTIC = re.compile(
+    r"^(mittelwert|mittel|durchschnitt|mean|average|avg|median|anzahl|count|summe|sum|minimum|maximum|"
+    r"standardabweichung|quartil|perzentil|percentile|p75|p25)\b"
 )
 #: An example row of a template ("Beispiel", "Muster-Einrichtung", "e.g."): never an exposure.
 _EXAMPLE = re.compile(r"^(beispiel|bsp|muster|example|sample|z\s*b|e\s*g|vorlage|template)\b")
@@ -331,10 +338,12 @@ def _text_kind_cached(text: str, catalogue: Catalogue) -> str | None:
 
 def _text_kind_uncached(text: str, catalogue: Catalogue) -> str | None:
     text = clean_text(text)
+    folded = fold(text)
+    if _STATISTIC.match(folded) or text.startswith(("Ø", "ø", "∅")):
+        return "total or summary row"  # "Mittelwert 9201", "Ø 1010": a statistic of an exam, never an exposure
     code = _CODE_IN_TEXT.search(text)
     if catalogue.code_for_name(text) is not None or (code and code.group(1) in catalogue.codes):
         return None  # "Total aorta" and "1120 Total" are exams, not totals; "Stand 2024" is a note
-    folded = fold(text)
     if _SUMMARY.match(folded):
         return "total or summary row"
     if _EXAMPLE.match(folded):

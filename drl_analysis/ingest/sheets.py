@@ -6,6 +6,9 @@ sheet per facility.
 - A second table below the first, with a header of its own in another column
   order, is read with its own header: the sheet is split at that header (the
   rows keep their numbers).
+- A second table beside the first (the header names the same columns again,
+  further right, and each half is a header of its own) is read as a table of
+  its own, named after the sheet and its columns (``"Data (columns K-S)"``).
 - A sheet without a facility-ID column whose name is neither generic
   (``Tabelle1``, ``Daten 2023``) nor an exam names the facility.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .headers import HeaderMatch, fold, header_from_row
+from .headers import DOSE_COLUMNS, RANK_NAME, HeaderMatch, fold, header_from_row, match_column
 from .workbook import RawSheet
 
 #: Sheet names (folded) of instructions and examples, never read for data.
@@ -115,3 +118,67 @@ def _rows_of(sheet: RawSheet, start: int, end: int) -> RawSheet:
     merged = [((r0 - start, c0), (min(r1, end - 1) - start, c1)) for (r0, c0), (r1, c1) in sheet.merged
               if start <= r0 < end]
     return RawSheet(sheet.name, sheet.rows[start:end], merged, numbers, sheet.hidden)
+
+
+def split_side_by_side(sheet: RawSheet, header: HeaderMatch) -> list[tuple[RawSheet, HeaderMatch]]:
+    """The tables of a sheet that stand beside each other: ``[(part, its header)]``.
+
+    The header row is cut before a cell that names, by a sure name, a column
+    named already further left, where the cells from there on name again, by
+    sure names, the exam code, a dose and at least one more of the columns
+    named on the left, and nothing the left does not. Columns that merely
+    repeat a name (a second DAP column in other units, CTDIvol per phantom) or
+    that a weak name matches ("Protokoll", "Gerät") cut nothing. Each part
+    keeps the sheet's rows and their numbers; the parts right of the first are
+    named after their columns.
+    """
+    row = sheet.rows[header.row]
+    cuts: list[int] = []
+    start, seen = 0, set()
+    for c, cell in enumerate(row):
+        column = match_column(cell)[0] if isinstance(cell, str) and cell.strip() else None
+        if column in (None, "ignore"):
+            continue
+        if column in seen and _repeats_table(header.row, row[start:c], row[c:]):
+            cuts.append(c)
+            start, seen = c, set()
+        seen.add(column)
+    if not cuts:
+        return [(sheet, header)]
+    bounds = [0, *cuts, max(len(r) for r in sheet.rows)]
+    parts = []
+    for k in range(len(bounds) - 1):
+        c0, c1 = bounds[k], bounds[k + 1]
+        name = sheet.name if k == 0 else f"{sheet.name} (columns {_letters(c0)}-{_letters(c1 - 1)})"
+        merged = [((r0, a - c0), (r1, b - c0)) for (r0, a), (r1, b) in sheet.merged if c0 <= a and b < c1]
+        part = RawSheet(name, [r[c0:c1] for r in sheet.rows], merged, sheet.line_numbers, sheet.hidden,
+                        sheet.hidden_rows if k == 0 else 0)
+        found = header_from_row(header.row, part.rows[header.row])
+        if found is None:  # pragma: no cover - checked by _repeats_table above
+            return [(sheet, header)]
+        parts.append((part, found))
+    return parts
+
+
+def _repeats_table(r: int, left: list, right: list) -> bool:
+    """Whether the header cells ``right`` start a table of their own beside ``left``."""
+    a, b = header_from_row(r, left), header_from_row(r, right)
+    if a is None or b is None:
+        return False
+    sure_a, sure_b = _surely_named(a), _surely_named(b)
+    return ("exam_code" in sure_b and bool(DOSE_COLUMNS & sure_b) and len(sure_b) >= 3
+            and sure_b <= sure_a)
+
+
+def _surely_named(header: HeaderMatch) -> set[str]:
+    return {c for c, m in header.columns.items() if m.rank <= RANK_NAME}
+
+
+def _letters(c: int) -> str:
+    """Excel's letters of the 0-based column ``c``: 0 -> A, 26 -> AA."""
+    out = ""
+    c += 1
+    while c:
+        c, rem = divmod(c - 1, 26)
+        out = chr(65 + rem) + out
+    return out

@@ -28,7 +28,7 @@ from .headers import HeaderMatch, find_header, find_labels, labels_from_name, ma
 from .inferences import inference_counts
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
 from .repair import REPAIR_COLUMNS, SheetResult, reject_sheet, repair_sheet, repr_number
-from .sheets import facility_of_sheet_name, is_instruction_sheet, split_tables
+from .sheets import facility_of_sheet_name, is_instruction_sheet, split_side_by_side, split_tables
 from .workbook import DEFAULT_LIMITS, FileRejected, Limits, RawFile, RawSheet, read_file
 
 _EXPOSURE_FRAME_COLUMNS = ("sheet", "source_row", "data_source", "year", *EXPOSURE_COLUMNS)
@@ -167,12 +167,20 @@ def read_submission(
     return reader.record(source_file, sha)
 
 
-def _plan_sheets(raw: RawFile) -> list[tuple[RawSheet, HeaderMatch | None]]:
+def _plan_sheets(raw: RawFile, notes: list[str]) -> list[tuple[RawSheet, HeaderMatch | None]]:
     """Each sheet with its header; a sheet of several tables as one part per table."""
     planned: list[tuple[RawSheet, HeaderMatch | None]] = []
     for s in raw.sheets:
         header = None if is_instruction_sheet(s) else find_header(s.rows)
-        planned.extend([(s, None)] if header is None else split_tables(s, header))
+        if header is None:
+            planned.append((s, None))
+            continue
+        beside = split_side_by_side(s, header)
+        if len(beside) > 1:
+            notes.append(f"sheet {s.name!r} holds tables side by side; each read as a table of its own: "
+                         + ", ".join(repr(part.name) for part, _ in beside))
+        for part, part_header in beside:
+            planned.extend(split_tables(part, part_header))
     return planned
 
 
@@ -194,8 +202,8 @@ class _SubmissionReader:
     previous: HeaderMatch | None = None
 
     def __post_init__(self) -> None:
-        self.planned = _plan_sheets(self.raw)
         self.notes = list(self.raw.notes)
+        self.planned = _plan_sheets(self.raw, self.notes)
         self.name_source, self.name_year = labels_from_name(self.stem)
         # Labels anywhere in the workbook apply to sheets that name none.
         self.book_source = self.book_year = None
