@@ -648,6 +648,21 @@ def test_an_excel_error_value_is_named_in_the_rejection(tmp_path, ingest, error)
     assert error in rejected["raw"]
 
 
+@pytest.mark.parametrize("error", ["#REF!", "#N/A"])
+def test_an_excel_error_as_facility_id_is_never_stored_nor_filled_down(tmp_path, ingest, error):
+    def errors(ws):
+        ws.cell(FIRST + 2, 1).value = error  # the ID of the third row, in a sheet that gives IDs per block
+        ws.cell(FIRST + 2, 1).data_type = "e"
+
+    rows = survey_rows([template_row(1, 9003, 10.0), template_row("", 9003, 11.0), template_row("x", 9003, 12.0),
+                        template_row("", 9003, 13.0), template_row(2, 9003, 14.0), template_row("", 9003, 15.0)])
+    run = ingest(_workbook(tmp_path / "in" / "AeSt_Nord_2023.xlsx", rows, errors))
+    stored = run.exposures.set_index("source_row")["facility_id"].to_dict()
+    assert stored == {FIRST: "1", FIRST + 1: "1", FIRST + 4: "2", FIRST + 5: "2"}
+    assert run.rejection(FIRST + 2)["reason"] == f"facility ID missing (facility_id: the cell holds the Excel error {error})"
+    assert run.rejection(FIRST + 3)["reason"] == "facility ID missing"  # below the error: whose it is, nobody knows
+
+
 def test_hidden_rows_are_read_and_said_so(tmp_path, ingest):
     def hide(ws):
         for r in (FIRST + 1, FIRST + 3):

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .cells import _cell_text, _is_empty
+from .workbook import EXCEL_ERRORS
 
 if TYPE_CHECKING:
     from .repair import _Log
@@ -58,7 +59,7 @@ def _fill_down_ids(id_cells: np.ndarray, resolved: np.ndarray, keep: np.ndarray,
         return note
     n = len(id_cells)
     ids = [v if keep[i] and not pd.isna(v) else None for i, v in enumerate(resolved)]
-    blank = [i for i in range(n) if keep[i] and ids[i] is None and has_dose[i]]
+    blank = [i for i in range(n) if keep[i] and ids[i] is None and has_dose[i] and not _is_error(id_cells[i])]
     if not blank:
         return None
     seen: set[str] = set()
@@ -85,7 +86,8 @@ def _fill_down_ids(id_cells: np.ndarray, resolved: np.ndarray, keep: np.ndarray,
         pending.clear()
 
     for i in range(n):
-        if not keep[i]:
+        if not keep[i] or _is_error(id_cells[i]):
+            # An ID cell holding an Excel error is unknown, not blank: it ends the block.
             close(None)
             above = None
             continue
@@ -114,3 +116,8 @@ def _fill_down_ids(id_cells: np.ndarray, resolved: np.ndarray, keep: np.ndarray,
     left = len(blank) - len(fill)
     return (f"facility ID filled down into {len(fill)} rows (given once per block)"
             + (f"; {left} blank IDs left" if left else ""))
+
+
+def _is_error(cell: object) -> bool:
+    """Whether an ID cell holds an Excel error ("#REF!"): unknown, not blank, so never filled."""
+    return isinstance(cell, str) and cell.strip().upper() in EXCEL_ERRORS

@@ -289,8 +289,8 @@ def _resolve_facility(value: object) -> tuple[str | None, str | None]:
         return str(value), None
     text = str(value)
     clean = " ".join(clean_text(text).split())
-    if not clean:
-        return None, None
+    if not clean or clean.upper() in EXCEL_ERRORS:
+        return None, None  # an Excel error ("#REF!") is no ID: the row is rejected, never filled down
     if re.fullmatch(r"\d+[.,]0+", clean):
         # A number ID written as a float, in either notation ("12.0", "15,0").
         clean = re.split(r"[.,]", clean)[0]
