@@ -427,8 +427,7 @@ def _settle(joined: _Joined, catalogue: Catalogue) -> tuple[pd.DataFrame, pd.Dat
     exposures = pd.DataFrame(columns)
     refs = exam_references(exposures, catalogue)
     chosen = resolve_ambiguous(exposures, joined.ambiguous, refs)
-    repairs = (pd.concat(joined.repair_frames, ignore_index=True) if joined.repair_frames
-               else pd.DataFrame(columns=REPAIR_COLUMNS))
+    repairs = _join_repairs(joined.repair_frames)
     if chosen:
         amb = repairs.index[repairs["rule"] == "ambiguous_notation"]
         where = {(repairs.at[i, "sheet"], repairs.at[i, "source_row"], repairs.at[i, "column"]): i for i in amb}
@@ -439,6 +438,21 @@ def _settle(joined: _Joined, catalogue: Catalogue) -> tuple[pd.DataFrame, pd.Dat
                 repairs.at[i, "after"] = repr_number(value)
     exposures["flags"] = flag_exposures(exposures, catalogue, refs, set(chosen))
     return exposures, repairs
+
+
+def _join_repairs(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The sheets' repairs in one frame, column by column (``pd.concat`` of frames whose
+    text columns differ in dtype, str or object, takes a slow path that costs more than
+    the rows)."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=REPAIR_COLUMNS)
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    data = {c: np.concatenate([f[c].to_numpy(dtype=object) for f in frames]) for c in REPAIR_COLUMNS
+            if c != "source_row"}
+    data["source_row"] = np.concatenate([f["source_row"].to_numpy() for f in frames])
+    return pd.DataFrame(data, columns=REPAIR_COLUMNS)
 
 
 def content_sha256(exposures: pd.DataFrame) -> str | None:
