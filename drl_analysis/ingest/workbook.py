@@ -192,8 +192,13 @@ def _sniff_kind(path: Path, head: bytes) -> str:
     return "csv"
 
 
-def _check_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Refuse XML bombs and zip bombs inside an xlsx or ods, and xlsx sheets beyond ``limits``."""
+def _check_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, SheetMarks]:
+    """Refuse XML bombs and zip bombs inside an xlsx or ods, and xlsx sheets beyond ``limits``.
+
+    Returns the error cells and hidden rows of the xlsx sheets, by sheet name
+    (see :class:`SheetMarks`), found in the same reading of each sheet's XML.
+    """
+    by_part: dict[str, SheetMarks] = {}
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -204,11 +209,17 @@ def _check_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
                         f"refused: {info.filename} inflates to {info.file_size / 2**20:.0f} MB "
                         f"from {info.compress_size / 2**10:.0f} kB (a zip bomb)"
                     )
+                sheet = info.filename.startswith("xl/worksheets/") and info.filename.count("/") == 2
                 with zf.open(info) as fh:
                     # A document type declaration stands before the root element.
                     head = fh.read(65536)
-                if info.filename.startswith("xl/worksheets/") and info.filename.count("/") == 2:
-                    _sheet_extent(zf, info, limits, head)
+                    if sheet:
+                        _sheet_extent(zf, info, limits, head)
+                        # Within the limits: the rest of the sheet, for its error cells and
+                        # hidden rows (one reading of the XML for both).
+                        found = _scan_marks(head + fh.read())
+                        if found is not None:
+                            by_part[info.filename] = found
                 if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
                     data = zf.read(info) if info.file_size < 2**20 else head
                     try:
@@ -220,6 +231,12 @@ def _check_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
                         ) from None
                     except defused_et.ParseError:
                         pass
+            if not by_part:
+                return {}
+            try:
+                return {name: by_part[part] for name, part in _sheet_parts(zf).items() if part in by_part}
+            except KeyError:
+                return {}  # no workbook.xml or its relations: the reader names what is wrong
     except zipfile.BadZipFile:
         raise FileRejected("corrupt or truncated workbook (its zip structure is broken)") from None
     except (EOFError, zipfile.LargeZipFile, OSError) as exc:
@@ -323,37 +340,21 @@ def _cell_position(ref: str) -> tuple[int, int] | None:
     return (int(m.group(2)) - 1, _column_number(m.group(1).encode()) - 1) if m else None
 
 
-def xlsx_marks(path: Path) -> dict[str, SheetMarks]:
-    """The error cells and hidden rows of each sheet of an xlsx file, by sheet name.
-
-    The sheet's XML is searched only for what it holds: a sheet without an
-    error cell or a hidden row costs one pass of a substring search.
-    """
-    marks: dict[str, SheetMarks] = {}
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            for sheet, part in _sheet_parts(zf).items():
-                if part not in names:
-                    continue
-                data = zf.read(part)
-                found = SheetMarks()
-                if b't="e"' in data:
-                    for m in _ERROR_CELL.finditer(data):
-                        where = _cell_position(_attributes(m.group(1)).get("r", ""))
-                        value = _ERROR_VALUE.search(m.group(2))
-                        if where is not None and value is not None:
-                            found.errors[where] = value.group(1).decode("utf-8", "replace").strip()
-                if b"hidden=" in data:
-                    for m in _HIDDEN_ROW.finditer(data):
-                        r = _attributes(m.group(1)).get("r", "")
-                        if r.isdigit():
-                            found.hidden_rows.append(int(r))
-                if found.errors or found.hidden_rows:
-                    marks[sheet] = found
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError):
-        return {}  # the reader names what is wrong with the file
-    return marks
+def _scan_marks(data: bytes) -> SheetMarks | None:
+    """The error cells and hidden rows in one sheet's XML; None when it has neither."""
+    found = SheetMarks()
+    if b't="e"' in data:
+        for m in _ERROR_CELL.finditer(data):
+            where = _cell_position(_attributes(m.group(1)).get("r", ""))
+            value = _ERROR_VALUE.search(m.group(2))
+            if where is not None and value is not None:
+                found.errors[where] = value.group(1).decode("utf-8", "replace").strip()
+    if b"hidden=" in data:
+        for m in _HIDDEN_ROW.finditer(data):
+            r = _attributes(m.group(1)).get("r", "")
+            if r.isdigit():
+                found.hidden_rows.append(int(r))
+    return found if found.errors or found.hidden_rows else None
 
 
 def _apply_marks(rows: list[list], marks: SheetMarks | None) -> int:
@@ -525,9 +526,8 @@ def read_file(path: str | Path, max_bytes: int | None = None, limits: Limits = D
     if kind == "csv":
         sheets, csv_notes = _read_csv(path, limits)
         return RawFile("csv", sheets, notes + csv_notes)
-    if kind in ("xlsx", "ods"):
-        _check_zip(path, limits)
-    sheets = _read_workbook(path, by_content=expected != kind, marks=xlsx_marks(path) if kind == "xlsx" else None)
+    marks = _check_zip(path, limits) if kind in ("xlsx", "ods") else {}
+    sheets = _read_workbook(path, by_content=expected != kind, marks=marks if kind == "xlsx" else None)
     notes.extend(f"sheet {s.name!r} is hidden in the workbook; read all the same" for s in sheets if s.hidden)
     notes.extend(f"sheet {s.name!r}: {s.hidden_rows} hidden row{'s' if s.hidden_rows != 1 else ''} "
                  f"{'were' if s.hidden_rows != 1 else 'was'} read" for s in sheets if s.hidden_rows)
