@@ -182,6 +182,18 @@ def test_labels_moved_and_translated():
     assert find_labels(rows, stop=3) == ("ÄS Süd", 2022)
 
 
+@pytest.mark.parametrize("label", ["Meldende Stelle", "Zuständige Stelle:", "Zahnärztliche Stelle"])
+def test_labels_that_name_the_reporting_body(label):
+    rows = [[label, "", "Aerztliche Stelle Sued"], ["Jahr", "", 2021]]
+    assert find_labels(rows, stop=2) == ("Aerztliche Stelle Sued", 2021)
+
+
+@pytest.mark.parametrize("label", ["Meldende Einrichtung", "Einrichtung", "Stelle"])
+def test_a_facility_label_names_no_data_source(label):
+    rows = [[label, "", "Klinikum Nord"], ["Jahr", "", 2021]]
+    assert find_labels(rows, stop=2) == (None, 2021)
+
+
 @pytest.mark.parametrize(
     ("stem", "expected"),
     [

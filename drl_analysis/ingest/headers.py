@@ -68,7 +68,9 @@ _IN_UNIT = re.compile(r"\b(?:in|unit|einheit)\s*:?\s+(.+)$")
 _ALTERNATIVES = re.compile(r"\s*(?:\bbzw\b\.?|\boder\b|\bor\b|\bresp\b\.?|/|,|;)\s*")
 
 #: Label cells above the header that name the data source or the year.
-_SOURCE_LABEL = re.compile(r"^(data\s*source|datenquelle|quelle|aerztliche\s*stelle|medical\s*body|source)\s*:?$")
+_SOURCE_LABEL = re.compile(
+    r"^(data\s*source|datenquelle|quelle|(zahn)?aerztliche\s*stelle|meldende\s*stelle|zustaendige\s*stelle|"
+    r"medical\s*body|source)\s*:?$")
 _YEAR_LABEL = re.compile(r"^(year|jahr|erhebungsjahr|berichtsjahr|survey\s*year)\s*:?$")
 
 
