@@ -22,6 +22,7 @@ from drl_analysis.core.columns import describe_column
 from drl_analysis.core.errors import UserError
 from drl_analysis.core.paths import PACKAGE_DIR, PROJECT_ROOT, SAMPLE_DIR
 from drl_analysis.pipeline import datapackage, release
+from drl_analysis.pipeline.manifest import write_manifest
 
 CFF_SCHEMA = Path(__file__).parent / "data" / "cff-schema-1.2.0.json"
 
@@ -270,7 +271,7 @@ def test_release_refuses_a_bundle_that_would_name_a_data_source(version, tmp_pat
     manifest = manifest_of(copy)
     entry = next(o for o in manifest["outputs"] if o["path"] == "html/pseudonymised/drl.html")
     entry["sha256"], entry["bytes"] = release.sha256_file(page), page.stat().st_size
-    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    write_manifest(copy / "manifest.json", manifest)  # with its own seal recomputed
     with pytest.raises(UserError, match=r"html/pseudonymised/drl\.html: data source"):
         release.release(copy, tmp_path / "x.zip")
     assert not (tmp_path / "x.zip").exists()
