@@ -222,10 +222,28 @@ def test_template_labels_beat_the_file_name(write_xlsx, ingest):
     assert (row["data_source"], row["year"]) == (SOURCE, 2023)
 
 
-def test_file_name_gives_source_and_year_when_cells_do_not(write_xlsx, ingest):
-    path = write_xlsx("Aerztliche_Stelle_Ost_2020.xlsx", survey_rows([template_row(1, 9003, 10.0)], source=None, year=None))
-    row = ingest(path, data_source="Fallback", year=1999).exposures.iloc[0]
-    assert (row["data_source"], row["year"]) == ("Aerztliche Stelle Ost", 2020)
+def test_file_name_gives_source_and_year_when_cells_do_not_counted_as_an_inference(write_xlsx, ingest):
+    path = write_xlsx("Aerztliche_Stelle_Ost_2020.xlsx", survey_rows([template_row(1, 9003, 10.0)] * 3, source=None,
+                                                                      year=None))
+    run = ingest(path)
+    assert run.exposures[["data_source", "year"]].drop_duplicates().values.tolist() == [["Aerztliche Stelle Ost", 2020]]
+    outcome = run.summary.files[0]
+    assert outcome.inferences["data_source_from_file_name"] == 3 and outcome.inferences["year_from_file_name"] == 3
+    assert "data source 'Aerztliche Stelle Ost' taken from the file name for 3 rows" in outcome.notes
+
+
+def test_what_the_user_states_comes_before_what_the_file_name_suggests(write_xlsx, ingest):
+    path = write_xlsx("Quartalsauswertung_2020.xlsx", survey_rows([template_row(1, 9003, 10.0)], source=None, year=None))
+    run = ingest(path, data_source="Aerztliche Stelle Nord", year=2024)
+    row = run.exposures.iloc[0]
+    assert (row["data_source"], row["year"]) == ("Aerztliche Stelle Nord", 2024)
+    assert "data_source_from_file_name" not in run.summary.files[0].inferences
+
+
+@pytest.mark.parametrize("stem", ["DoseMonitor_Export_2025-01-15", "Export_20250312", "Export 15.01.2025",
+                                  "Erhebung_2023_2024"])
+def test_a_date_or_several_years_in_a_file_name_give_no_survey_year(stem):
+    assert labels_from_name(stem) == (None, None)
 
 
 def test_command_line_gives_source_and_year_when_neither_cells_nor_name_do(write_xlsx, ingest):

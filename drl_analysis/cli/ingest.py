@@ -23,9 +23,11 @@ def add_parsers(sub) -> None:
                         "absolute path, postgresql+psycopg://user:password@host/db for PostgreSQL)")
     p.add_argument("--catalogue", metavar="FILE", help="exam-code catalogue CSV (default: the shipped one)")
     p.add_argument("--data-source", metavar="NAME",
-                   help="data source for files that name none in their cells or file name (default: none)")
+                   help="data source for files whose cells name none; it comes before a data source read "
+                        "from the file name (default: none)")
     p.add_argument("--year", type=int, metavar="YYYY",
-                   help="survey year for files that name none in their cells or file name (default: none)")
+                   help="survey year for files whose cells name none; it comes before a year read from the "
+                        "file name (default: none)")
     p.add_argument("--max-file-mb", type=float, default=200, metavar="MB", help="larger files are refused unread")
     p.add_argument("--max-cells", type=int, default=20_000_000, metavar="N",
                    help="a sheet of more rows x columns is refused unread")

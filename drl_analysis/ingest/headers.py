@@ -500,6 +500,10 @@ def find_labels(rows: list[list], stop: int) -> tuple[str | None, int | None]:
 
 
 _FILE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
+#: A date in a file name: 2025-01-15, 2025_01_15, 20250115, 15.01.2025.
+_DATE_IN_NAME = re.compile(
+    r"(?<!\d)(?:(?:19|20)\d\d[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])[-_.](?:0?[1-9]|1[0-2])[-_.](?:19|20)\d\d)(?!\d)")
 
 
 def labels_from_name(stem: str) -> tuple[str | None, int | None]:
@@ -508,9 +512,12 @@ def labels_from_name(stem: str) -> tuple[str | None, int | None]:
     The year is a 4-digit 19xx/20xx number; the data source is the rest,
     read only when the name holds a year too (``survey.xlsx`` names no source).
     """
+    # A date in the name is when the file was made ("Export_2025-01-15"), not the survey year.
+    stem = _DATE_IN_NAME.sub(" ", stem)
+    years = set(_FILE_YEAR.findall(stem))
+    if len(years) != 1:
+        return None, None  # no year, or several ("2023_2024"): the name says no one year
     m = _FILE_YEAR.search(stem)
-    if not m:
-        return None, None
     year = int(m.group(1))
     # Numbers after the year count parts ("_001", "Teil 2"); before it they
     # belong to the name ("Aerztliche Stelle 01").

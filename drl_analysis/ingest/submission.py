@@ -200,6 +200,8 @@ class _SubmissionReader:
     skipped: list[str] = field(default_factory=list)
     not_read: list[str] = field(default_factory=list)
     previous: HeaderMatch | None = None
+    #: Sheets whose data source or year only the file name gave.
+    from_name: dict[str, set] = field(default_factory=lambda: {"data_source": set(), "year": set()})
 
     def __post_init__(self) -> None:
         self.notes = list(self.raw.notes)
@@ -217,10 +219,31 @@ class _SubmissionReader:
                               "each read with its own header")
 
     def labels(self, sheet: RawSheet, stop: int) -> tuple[str | None, int | None]:
-        """The data source and year of a sheet: its cells, else the workbook's, the file name's, the options'."""
+        """The data source and year of a sheet: its cells, else the workbook's, the options', the file name's."""
         src, yr = find_labels(sheet.rows, stop)
-        return (src or self.book_source or self.name_source or self.data_source,
-                yr or year_of_sheet_name(sheet.name) or self.book_year or self.name_year or self.year)
+        # What the user states (--data-source, --year) comes before what the file name suggests.
+        src = src or self.book_source or self.data_source
+        yr = yr or year_of_sheet_name(sheet.name) or self.book_year or self.year
+        if src is None and self.name_source is not None:
+            src = self.name_source
+            self.from_name["data_source"].add(sheet.name)
+        if yr is None and self.name_year is not None:
+            yr = self.name_year
+            self.from_name["year"].add(sheet.name)
+        return src, yr
+
+    def labels_from_file_name(self, exposures: pd.DataFrame) -> dict[str, int]:
+        """Rows whose data source or year only the file name gave: an inference the summary
+        counts (``data_source_from_file_name``, ``year_from_file_name``), with a note."""
+        out = {}
+        for rule, column, value in (("data_source_from_file_name", "data_source", self.name_source),
+                                    ("year_from_file_name", "year", self.name_year)):
+            sheets = self.from_name[column]
+            n = int(exposures["sheet"].isin(sheets).sum()) if sheets and len(exposures) else 0
+            if n:
+                out[rule] = n
+                self.notes.append(f"{column.replace('_', ' ')} {value!r} taken from the file name for {n} rows")
+        return out
 
     def skip(self, sheet: RawSheet, reason: str) -> None:
         self.skipped.append(sheet.name)
@@ -344,7 +367,7 @@ class _SubmissionReader:
             year=rec.year, sheets_with_data=len(self.results), sheets_skipped=self.skipped, rows_read=rec.rows_read,
             rows_stored=len(exposures), rows_rejected=len(joined.rejections), repairs=len(repairs), flagged=n_flagged,
             reasons=dict(Counter(r["reason"] for r in joined.rejections)), notes=self.notes,
-            inferences=inference_counts(repairs),
+            inferences={**inference_counts(repairs), **self.labels_from_file_name(exposures)},
         )
         return rec, outcome
 
