@@ -514,11 +514,21 @@ def test_invisible_characters_in_ids_and_codes_are_removed(write_xlsx, ingest):
 
 
 @pytest.mark.parametrize(("column", "written", "value"), [("weight_kg", "75kg", 75.0), ("age_years", "45 J.", 45.0),
-                                                         ("age_years", "45 Jahre", 45.0), ("weight_kg", "75 KG", 75.0)])
+                                                         ("age_years", "45 Jahre", 45.0), ("weight_kg", "75 KG", 75.0),
+                                                         ("age_years", "77 Jahre 9 Monate", 77.75),
+                                                         ("age_years", "1 J. 6 Mon.", 1.5),
+                                                         ("age_years", "73 Tage", 0.2)])
 def test_units_inside_weight_and_age_cells(write_xlsx, ingest, column, written, value):
     cells = {"weight": written} if column == "weight_kg" else {"age": written}
     run = ingest(_sheet(write_xlsx, [template_row(1, 9003, 10.0, **cells)]))
-    assert run.value(column, FIRST) == value
+    assert run.value(column, FIRST) == pytest.approx(value, abs=1e-3)
+
+
+def test_neonates_ages_in_days_or_weeks_in_the_header(write_xlsx, ingest):
+    header = ["ID", "Exam code", "DAP [cGy·cm²]", "Alter [Tage]", "Gewicht [g]"]
+    run = ingest(_sheet(write_xlsx, [[1, 9003, 1.2, 73, 3400]], header=header))
+    assert run.value("age_years", FIRST) == pytest.approx(0.2, abs=1e-3)
+    assert run.value("weight_kg", FIRST) == pytest.approx(3.4)
 
 
 def test_sheet_per_exam_without_exam_column_takes_the_code_from_its_name(write_xlsx, ingest):
@@ -620,10 +630,19 @@ def test_sheet_per_facility_takes_the_facility_from_its_name(write_xlsx, ingest)
     assert set(run.repairs.loc[run.repairs["column"] == "facility_id", "rule"]) == {"facility_id_from_sheet_name"}
 
 
-def test_generic_sheet_name_is_no_facility(write_xlsx, ingest):
+@pytest.mark.parametrize("name", ["Tabelle1", "Report", "Q1 2024", "Quartal 2", "Auswertung"])
+def test_generic_sheet_name_is_no_facility(write_xlsx, ingest, name):
     header = ["Examination code", "DAP [cGy x cm² bzw. µGy x m²]"]
-    run = ingest(write_xlsx("generic.xlsx", {"Tabelle1": survey_rows([[9003, 10.0]], header=header)}))
+    run = ingest(write_xlsx("generic.xlsx", {name: survey_rows([[9003, 10.0]], header=header)}))
     assert run.rejection(FIRST)["reason"] == "no facility ID column in the sheet"
+
+
+@pytest.mark.parametrize("column", ["Station name", "Stationsname", "Arbeitsplatz"])
+def test_a_station_name_column_names_the_facility(write_xlsx, ingest, column):
+    header = ["Accession number", column, "Examination code", "DAP [mGy·cm²]", "Manufacturer"]
+    run = ingest(write_xlsx("export.xlsx", {"Report": survey_rows([["A1", "PRX-4711", 9003, 100.0, "Philips"]],
+                                                                  header=header)}))
+    assert run.exposures[["facility_id", "dap_cgycm2"]].values.tolist() == [["PRX-4711", 10.0]]
 
 
 @pytest.mark.parametrize("written", ["Beispiel", "Muster-Einrichtung", "Example", "z.B. Praxis"])

@@ -64,6 +64,22 @@ def test_delimiter_sniffed_from_consistent_counts():
 def test_csv_text_decoded_as_utf8_else_windows_1252():
     assert decode_text("Körper".encode("utf-8")) == ("Körper", "utf-8-sig")
     assert decode_text("Körper".encode("cp1252")) == ("Körper", "cp1252")
+    assert decode_text("Gerät;DFP [mGy·cm2];Körper\r".encode("mac_roman")) == ("Gerät;DFP [mGy·cm2];Körper\r",
+                                                                               "mac_roman")
+    assert decode_text("Gerät;12,5\r\n".encode("cp1252")) == ("Gerät;12,5\r\n", "cp1252")
+
+
+def test_excel_csv_for_macintosh(tmp_path, ingest):
+    """Excel's "CSV (Macintosh)": Mac Roman and lone carriage returns."""
+    rows = survey_rows([template_row("Gerät 2", "Hirnschädel", "", "", "800", "55,5", "16")], header_row=1)
+    text = "\r".join(";".join("" if v is None else str(v) for v in row) for row in rows) + "\r"
+    path = tmp_path / "in" / "Ärztliche_Stelle_Süd_2022.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(text.encode("mac_roman", errors="replace"))  # Mac Roman has no "²": Excel writes "?"
+    run = ingest(path)
+    assert run.exposures[["facility_id", "exam_code", "data_source"]].values.tolist() == [
+        ["Gerät 2", "1010", "Ärztliche Stelle Süd"]]
+    assert "CSV, mac_roman, semicolon-separated" in run.summary.files[0].notes
 
 
 def _write_xls(path: Path, rows: list[list]) -> Path:

@@ -47,6 +47,9 @@ _WORD_UNITS = {
         "jahr": 1.0, "jahren": 1.0, "lebensjahre": 1.0, "lj": 1.0,
         "months": 1 / 12, "month": 1 / 12, "monate": 1 / 12, "monat": 1 / 12,
         "mo": 1 / 12, "mon": 1 / 12,
+        # Neonates: ages in weeks or days (a year of 365.25 days).
+        "weeks": 7 / 365.25, "week": 7 / 365.25, "wochen": 7 / 365.25, "woche": 7 / 365.25, "wo": 7 / 365.25,
+        "days": 1 / 365.25, "day": 1 / 365.25, "tage": 1 / 365.25, "tag": 1 / 365.25, "tagen": 1 / 365.25,
     },
     "length": {"cm": 1.0, "mm": 0.1},
     "time": {"min": 1.0, "mins": 1.0, "minutes": 1.0, "minuten": 1.0, "m": 1.0, "s": 1 / 60, "sec": 1 / 60,

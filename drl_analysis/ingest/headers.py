@@ -55,7 +55,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ),
     # A device or unit names the facility only where no column names it
     # better ("Gerät" often holds the device model, not an ID).
-    ("facility_id", re.compile(r"device|geraet|anlage")),
+    ("facility_id", re.compile(r"device|geraet|anlage|station\s*name|stationsname|arbeitsplatz|\bae\s*title")),
 ]
 
 #: Rank of a header match: the template's own header text, a name of the

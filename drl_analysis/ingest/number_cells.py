@@ -45,10 +45,9 @@ def _parse_text_number(
     t = clean_text(text)
     if is_missing_marker(t):
         return _NumberCell(math.nan, "missing_marker")
-    m = _SCIENTIFIC.fullmatch(t)
-    if m:
-        # "7.726e2", "1,23E+03" (Excel's display in German): never thousands groups here.
-        return _NumberCell(float(f"{m[1].replace(',', '.')}e{m[2]}") * header_factor, "scientific_notation")
+    special = _special_form(t, family, header_factor)
+    if special is not None:
+        return special
     remark = None
     m = _APPROXIMATE.match(t)
     if m and m.end() < len(t):
@@ -103,6 +102,23 @@ def _plain_rule(t: str, number_part: str, shown: Notation | None, notation: Nota
     return "number_as_text" if in_workbook else None
 
 
+def _special_form(t: str, family: str | None, header_factor: float) -> _NumberCell | None:
+    """Scientific notation, or an age in years and months; None for any other text."""
+    if family == "age":
+        m = _YEARS_AND_MONTHS.fullmatch(t)
+        if m:  # "77 Jahre 9 Monate"
+            return _NumberCell(int(m[1]) + int(m[2]) / 12, "unit_in_cell")
+    m = _SCIENTIFIC.fullmatch(t)
+    if m:
+        # "7.726e2", "1,23E+03" (Excel's display in German): never thousands groups here.
+        return _NumberCell(float(f"{m[1].replace(',', '.')}e{m[2]}") * header_factor, "scientific_notation")
+    return None
+
+
+#: An age in years and months: "77 Jahre 9 Monate", "1 J. 2 Mon.", "3 years 4 months".
+_YEARS_AND_MONTHS = re.compile(
+    r"(\d{1,3})\s*(?:jahre?|j\.?|years?|yrs?|y)\s*,?\s*(?:und|and|u\.)?\s*(\d{1,2})\s*(?:monate?|mon\.?|months?|mo)\.?",
+    re.I)
 #: A number in scientific notation: mantissa (one decimal separator at most), e or E, exponent.
 _SCIENTIFIC = re.compile(r"([+-]?\d+(?:[.,]\d+)?)\s*[eE]\s*([+-]?\d{1,3})")
 _APPROXIMATE = re.compile(r"^(ca\.?|circa|approx\.?|etwa|rd\.?|~|\u2248)\s*", re.I)

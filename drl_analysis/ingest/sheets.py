@@ -31,6 +31,7 @@ _GENERIC_SHEET = re.compile(
     r"^(tabelle|sheet|blatt|table|tab|page|seite|daten|data)\s*\d*\b|"
     r"^(exposure data|exposures|export|erhebung|survey|drl|"
     r"werte|dosiswerte|meldung|submission|ergebnis(se)?|results?|uebersicht|summary|gesamt|ids|codes|"
+    r"reports?|bericht|auswertung|quartal\w*|q[1-4]|halbjahr|statisti[ck]s?|overview|liste|list|"
     r"examination codes|untersuchungscodes|vorlage|template|kopie)\b|^\W*$|^(19|20)\d\d\b"
 )
 

@@ -419,18 +419,36 @@ def _short(exc: BaseException) -> str:
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """Text of a CSV file and its encoding: UTF-16 with its byte-order mark, UTF-8
-    (with or without BOM), else Windows-1252."""
+    (with or without BOM), else Windows-1252 or, where its letters say so, Mac Roman."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError:
             pass
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "latin-1"
+    try:
+        return data.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+    # Excel's "CSV (Macintosh)" writes Mac Roman: "Gerät" reads "GerŠt" in Windows-1252.
+    # The reading that gives the letters and signs of a German survey, not odd signs, wins.
+    mac = data.decode("mac_roman")
+    if _text_score(mac) > _text_score(text):
+        return mac, "mac_roman"
+    return text, "cp1252"
+
+
+#: Letters and signs of a German survey file, and signs a wrong 8-bit decoding gives instead.
+_EXPECTED_CHARS = frozenset("äöüÄÖÜßµ²³·°éè×–")
+_ODD_CHARS = frozenset("ŠšŸŽžŒœ†‡ˆ˜™›‹¸‰ﬂﬁ√∆◊ıÆÍ¿¡¬ƒ≈«»…ŸÏ")
+
+
+def _text_score(text: str) -> int:
+    high = [ch for ch in text if ord(ch) > 127]
+    return sum(ch in _EXPECTED_CHARS for ch in high) - sum(ch in _ODD_CHARS for ch in high)
 
 
 def sniff_delimiter(text: str) -> str:
