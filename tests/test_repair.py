@@ -757,6 +757,21 @@ def test_tables_side_by_side_are_each_read_with_their_own_columns(write_xlsx, in
     assert any("side by side" in n for n in run.summary.files[0].notes)
 
 
+def test_age_from_the_birth_date_and_the_exam_date(write_xlsx, ingest):
+    header = ["Station name", "Geburtsdatum", "Studiendatum", "Exam code", "DAP [cGy·cm²]"]
+    data = [["R1", dt.datetime(1972, 5, 24), dt.datetime(2024, 9, 13), 9003, 10.0],
+            ["R1", "24.05.1972", "2024-09-13 10:22", 9003, 11.0],
+            ["R1", "05/04/1972", "13.09.2024", 9003, 12.0],  # April or May: no age
+            ["R1", "", "13.09.2024", 9003, 13.0]]
+    run = ingest(_sheet(write_xlsx, data, header=header))
+    ages = run.exposures.set_index("source_row")["age_years"]
+    assert ages[FIRST] == pytest.approx(52.31, abs=0.01) and ages[FIRST + 1] == pytest.approx(52.31, abs=0.01)
+    assert math.isnan(ages[FIRST + 2]) and math.isnan(ages[FIRST + 3])  # stored, without an age
+    repair = run.repair("age_years", FIRST)
+    assert repair["rule"] == "age_from_birth_date" and "1972" not in repair["before"]
+    assert run.summary.files[0].inferences["age_from_birth_date"] == 2
+
+
 # --- every documented rule has a test here -----------------------------------
 
 RULE_TESTS = {
@@ -782,6 +797,7 @@ RULE_TESTS = {
     "merged_cell": test_facility_id_merged_over_several_rows_is_filled_down,
     "facility_id_as_text": test_facility_id_as_number_or_text,
     "scientific_notation": test_number_in_scientific_notation,
+    "age_from_birth_date": test_age_from_the_birth_date_and_the_exam_date,
 }
 REJECTION_TESTS = {
     "empty row": test_empty_row_between_data_rejected,

@@ -34,6 +34,7 @@ INFERENCE_RULES: dict[str, str] = {
     "approximate_value": "approximate values ('ca. 80') read as the number",
     "comment_in_cell": "numbers read with a comment beside them left out",
     "facility_id_from_sheet_name": "facility IDs taken from the sheet's name",
+    "age_from_birth_date": "ages worked out from the birth date and the exam's date",
     "data_source_from_file_name": "data sources taken from the file name",
     "year_from_file_name": "survey years taken from the file name",
     # DICOM dose reports (drl_analysis.ingest.rdsr; the vendor quirks are QUIRK_RULES there)

@@ -16,6 +16,8 @@ Rules (the ``rule`` of a repair, the ``reason`` of a rejection):
   reading of the cell.
 * ``notation_from_sheet``: ``1.234`` read in the notation that the sheet's
   other numbers show (``1234`` where they write ``12,5``).
+* ``age_from_birth_date``: no age column, but a birth date and the exam's date
+  ("Geburtsdatum" and "Studiendatum"): the age in years between them.
 * ``scientific_notation``: ``"7.726e2"``, ``"1,23E+03"`` read as 772.6 and 1230.
 * ``approximate_value``: ``"ca. 80"``, ``"~16,4"`` read as the number.
 * ``comment_in_cell``: ``"61 (geschätzt)"``, ``"6,4 lt. Protokoll"``: the number
@@ -75,6 +77,7 @@ import pandas as pd
 from ..core.catalogue import Catalogue
 from ..core.columns import DOSE_QUANTITIES, EXPOSURE_COLUMNS, NUMERIC_COLUMNS, PHANTOMS_CM
 from ..core.numbers import Notation, decide_notation, notation_votes, parse_number
+from .ages import ages_from_dates, date_columns
 from .cells import MISSING_MARKERS, _cell_text, _is_empty, clean_text, is_missing_marker, marker_key  # noqa: F401 - re-exported
 from .facility_ids import _fill_down_ids, _fill_merged_ids
 from .headers import RANK_EXACT, HeaderMatch, fold, match_column
@@ -452,6 +455,8 @@ def repair_sheet(
         notes.append(note)
     kept = np.flatnonzero(keep)
     numbers = _read_numbers(s, kept, in_workbook, log)
+    if "age_years" not in cols:
+        _ages_from_dates(s, kept, numbers, log)
     facility, exam = _read_ids_and_codes(s, kept, id_cells, exam_cells, catalogue, exam_from_sheet,
                                          facility_from_sheet, log)
     reasons = _row_reasons(numbers, facility, exam, "facility_id" in cols)
@@ -671,6 +676,22 @@ def _read_numbers(s: _SheetRows, kept: np.ndarray, in_workbook: bool, log: _Log)
         log.repairs_at(kept_rows[at], "ctdi_phantom_cm", [None] * len(at), [repr_number(phantoms[i]) for i in at],
                        "phantom_from_column")
     return out
+
+
+def _ages_from_dates(s: _SheetRows, kept: np.ndarray, numbers: _Numbers, log: _Log) -> None:
+    """Ages from a birth date and the exam's date, for a sheet without an age column."""
+    if s.start <= s.header.row or not len(kept):
+        return  # a header borrowed from the sheet before: its cells are not in this sheet
+    birth, exam = date_columns(s.sheet.rows[s.header.row])
+    if birth is None:
+        return
+    b, e = s.column_at(birth)[kept], s.column_at(exam)[kept]
+    ages = ages_from_dates(b, e)
+    numbers.data["age_years"] = ages
+    at = np.flatnonzero(~np.isnan(ages))
+    # The dates themselves stay out of the repair log: a birth date is more personal than an age.
+    log.repairs_at(s.source_rows[kept][at], "age_years", ["birth date, exam date"] * len(at),
+                   [repr_number(round(ages[i], 2)) for i in at], "age_from_birth_date")
 
 
 def _read_phantoms(raw: np.ndarray, kept_rows: np.ndarray, log: _Log) -> tuple[np.ndarray, np.ndarray]:
