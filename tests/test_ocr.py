@@ -115,6 +115,24 @@ def test_rotated_screen_with_border_is_straightened_and_its_rows_found():
     assert found.dark == screen.style.dark
 
 
+def test_slivers_of_a_broken_frame_edge_far_right_are_no_part_of_a_row():
+    rng = np.random.default_rng(5)
+    screen = screens.random_screen(rng, layouts=("clarityiq_en",), degrade=False)
+    gray = np.asarray(screens.render_screen(screen).convert("L")).copy()
+    rows = page.locate(gray).table()
+    assert len(rows) == len(screen.layout.fields)
+    # Pieces of a faint vertical edge, as JPEG leaves of a thin frame, each within one row's band.
+    ink = 255 if screen.style.dark else 0
+    x = gray.shape[1] - 20
+    for row in rows[2:4]:
+        gray[int(row.top) + 2:int(row.bottom) - 2, x:x + 2] = ink
+    found = page.locate(gray)
+    assert len(found.table()) == len(screen.layout.fields)
+    assert all(r.value[1] < x - 10 for r in found.table())
+    # A lone narrow value far from its label stays the value.
+    assert all(r.value is not None for r in found.table())
+
+
 def test_rows_are_matched_by_their_labels_when_one_is_missing(tmp_path):
     rng = np.random.default_rng(3)
     screen = screens.random_screen(rng, layouts=("clarityiq_en",), degrade=False, file_format="png")

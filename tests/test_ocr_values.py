@@ -253,3 +253,39 @@ def test_the_crop_counts_points_and_colons():
     for text, expected in (("30.4", (1, 0)), ("12:21", (1, 1)), ("1:02:03", (2, 2)), ("1234", (0, 0))):
         image, cap = number_image(text)
         assert glyphs.separators(image, 0, image.shape[1], cap) == expected, text
+
+
+def _holes(image: np.ndarray) -> list[int]:
+    """Holes of each glyph of a dark-on-light image, left to right."""
+    import cv2
+
+    _, ink = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    contours, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    glyphs_found = []
+    for i, (_, _, child, parent) in enumerate(hierarchy[0]):
+        if parent == -1:
+            n = 0
+            while child != -1:
+                n, child = n + 1, hierarchy[0][child][0]
+            glyphs_found.append((cv2.boundingRect(contours[i])[0], n))
+    return [n for _, n in sorted(glyphs_found)]
+
+
+def test_a_zero_whose_dot_joined_its_ring_loses_the_bar_and_an_eight_keeps_its_waist():
+    import cv2
+
+    from drl_analysis.ocr import images
+
+    crop = np.full((30, 60), 255, np.uint8)
+    # A zero whose dot blur joined to both walls: two holes one above the other, like an 8.
+    cv2.ellipse(crop, (10, 15), (6, 10), 0, 0, 360, 0, 2)
+    cv2.line(crop, (4, 15), (16, 15), 0, 2)
+    # A zero whose dot joined the ring above and below: two holes side by side.
+    cv2.ellipse(crop, (28, 15), (6, 10), 0, 0, 360, 0, 2)
+    cv2.line(crop, (28, 5), (28, 25), 0, 2)
+    # An 8: two rings that touch at a pinched waist.
+    cv2.circle(crop, (46, 9), 5, 0, 2)
+    cv2.circle(crop, (46, 20), 6, 0, 2)
+    assert _holes(crop) == [2, 2, 2]
+    for variant in ({"cap": 20, "binary": True}, {"cap": 20, "sharpen": True}):
+        assert _holes(images.prepare(crop.copy(), variant)) == [1, 1, 2], variant

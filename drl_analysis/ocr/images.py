@@ -301,6 +301,7 @@ def prepare(crop: np.ndarray, variant: dict) -> np.ndarray:
             if parent >= 0 and hierarchy[0][parent][3] >= 0:
                 cv2.drawContours(crop, contours, i, 255, thickness=cv2.FILLED)
                 cv2.drawContours(crop, contours, i, 255, thickness=2)
+    _clear_zero_bars(crop, ink)
     # A rule under or over the row (a table's lines) runs through the whole crop, whose text starts
     # after a blank margin; beside a lone "0" it makes Tesseract read nothing.
     rule = ink.shape[1] - int(0.2 * variant.get("cap", 20))
@@ -316,3 +317,53 @@ def prepare(crop: np.ndarray, variant: dict) -> np.ndarray:
     return crop
 
 
+
+
+def _clear_zero_bars(crop: np.ndarray, ink: np.ndarray) -> None:
+    """Clear the dot or bar of a programmer's zero that blur joined to its ring (in place).
+
+    At small sizes the dot inside a zero ("0" with a dot, as in DejaVu Sans
+    Mono) runs into the ring and splits its hole into two, one above the
+    other, which Tesseract reads as 8 or 6. The ink between such holes runs
+    from wall to wall, and the zero's outline is widest there, while an 8's
+    outline pinches at its waist (narrower than above and below it): the
+    zero's bar is cleared, leaving one hole. Two holes side by side (the dot joined to
+    the ring above and below) are joined likewise; no digit has them, and
+    two touching zeros are wider than tall.
+    """
+    contours, hierarchy = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return
+    for i, (_, _, child, parent) in enumerate(hierarchy[0]):
+        if parent != -1 or child == -1:
+            continue
+        x, y, w, h = cv2.boundingRect(contours[i])
+        if h < 8 or w > 0.85 * h:
+            continue  # not one glyph of a number
+        holes = []
+        while child != -1:
+            hx, hy, hw, hh = cv2.boundingRect(contours[child])
+            if hw * hh >= max(4, (0.08 * h) ** 2):
+                holes.append((hx, hy, hw, hh))
+            child = hierarchy[0][child][0]
+        if len(holes) != 2:
+            continue
+        # A hole's contour runs on the ink around it: the bar is the rows from the upper's last to the lower's first.
+        (ax, ay, aw, ah), (bx, by, bw, bh) = sorted(holes, key=lambda b: b[1])
+        if by >= ay + ah - 1 and min(ax + aw, bx + bw) > max(ax, bx) + 2 and by - (ay + ah) <= 0.3 * h:
+            # One above the other: a bar from wall to wall between them, not an 8's waist.
+            # An 8's outline pinches at its waist: narrower there than above and below it.
+            glyph = ink[y:y + h, x:x + w] > 0
+            cols = np.arange(w)
+            span = np.where(glyph.any(axis=1), np.where(glyph, cols, -1).max(axis=1)
+                            - np.where(glyph, cols, w).min(axis=1) + 1, 0)
+            bar = slice(ay + ah - 1 - y, by + 1 - y)
+            waist = span[bar].min()
+            pinched = waist < min(span[:bar.start].max(initial=0), span[bar.stop:].max(initial=0)) - max(1.0, 0.1 * w)
+            if not pinched and glyph[bar].sum(axis=1).max() >= 0.9 * w:
+                crop[ay + ah - 1:by + 1, max(ax, bx) + 1:min(ax + aw, bx + bw) - 1] = 255
+            continue
+        (lx, ly, lw, lh), (rx, ry, rw, rh) = sorted(holes)
+        top, bottom = max(ly, ry), min(ly + lh, ry + rh)
+        if min(lh, rh) >= 0.5 * h and bottom - top >= 0.4 * h and lx + lw - 1 <= rx <= lx + lw + 0.3 * w:
+            crop[top + 1:bottom - 1, lx + lw - 1:rx + 1] = 255

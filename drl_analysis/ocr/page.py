@@ -226,6 +226,9 @@ def _char_height(boxes: np.ndarray) -> float:
 
 #: Pixels of the image on which lines are found; larger images are shrunk first.
 _GEOMETRY_AREA = 300_000
+#: Blank (capital heights) beyond which ink at a line's right end is apart from its text,
+#: and the width (capital heights) below which such ink is a sliver of a rule, not text.
+_FAR_GAP, _SLIVER = 8.0, 0.5
 
 
 def locate(gray: np.ndarray) -> Page:
@@ -297,6 +300,13 @@ def locate(gray: np.ndarray) -> Page:
         order = np.argsort(xs0)
         xs0, xs1 = xs0[order], xs1[order]
         reach = np.maximum.accumulate(xs1)
+        # A sliver far right of a label and its value (a piece of a frame's faint edge that JPEG broke
+        # up, cut by the line's band) is no part of the line: it would make the value as wide as a
+        # footnote. (A lone "1" far right of its label is the value.)
+        gaps = xs0[1:] - reach[:-1]
+        far = np.flatnonzero(gaps > _FAR_GAP * char_px)
+        if far.size and reach[-1] - xs0[far[-1] + 1] < _SLIVER * char_px and (gaps[:far[-1]] > col_gap).any():
+            xs0, xs1, reach = xs0[:far[-1] + 1], xs1[:far[-1] + 1], reach[:far[-1] + 1]
         split = np.flatnonzero(xs0[1:] - reach[:-1] > col_gap)
         if split.size:
             i = int(split[0])
