@@ -110,6 +110,15 @@ _PHANTOM_WORDS = {
 }
 
 
+def repairs_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One frame of the repairs of several sheets, each given column by column."""
+    parts = [p for p in parts if len(p["rule"])]
+    if not parts:
+        return pd.DataFrame(columns=REPAIR_COLUMNS)
+    data = {c: np.concatenate([p[c] for p in parts]) if len(parts) > 1 else parts[0][c] for c in REPAIR_COLUMNS}
+    return pd.DataFrame(data, columns=REPAIR_COLUMNS)
+
+
 #: Columns of a repair record (see :data:`drl_analysis.store.database.repairs`).
 REPAIR_COLUMNS = ["sheet", "source_row", "column", "before", "after", "rule"]
 
@@ -122,8 +131,11 @@ class SheetResult:
     header_row: int | None
     column_map: dict[str, str]
     unknown_columns: list[str]
-    exposures: pd.DataFrame
-    repairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPAIR_COLUMNS))
+    #: The stored rows, column by column: ``{column: array}`` (``sheet``, ``source_row``,
+    #: ``row_year`` and the exposure columns).
+    exposures: dict[str, np.ndarray]
+    #: The repairs, column by column (see :meth:`_Log.arrays`); :func:`repairs_frame` joins them.
+    repairs: dict[str, np.ndarray] = field(default_factory=lambda: _Log("").arrays())
     rejections: list[dict] = field(default_factory=list)
     rows_read: int = 0
     notes: list[str] = field(default_factory=list)
@@ -142,7 +154,7 @@ def reject_sheet(sheet: RawSheet, header: HeaderMatch, start: int, reason: str) 
         row = sheet.rows[i]
         empty = all(_is_empty(v) for v in row)
         log.reject(sheet.row_number(i), "empty row" if empty else reason, row)
-    frame = pd.DataFrame({c: [] for c in ["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS]})
+    frame = {c: np.array([], dtype=object) for c in ["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS]}
     return SheetResult(
         name=sheet.name, header_row=sheet.row_number(header.row),
         column_map={c: m.header for c, m in sorted(header.columns.items(), key=lambda kv: kv[1].index)},
@@ -202,10 +214,13 @@ class _Log:
             c["after"].extend(None if a is None else str(a) for a in after)
         c["rule"].extend([rule] * n)
 
-    def frame(self) -> pd.DataFrame:
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The repairs, sorted by row and column, column by column: object arrays, and
+        ``source_row`` as integers (floats with NaN where a repair has no row)."""
         c = self.columns
         if not c["rule"]:
-            return pd.DataFrame(c, columns=REPAIR_COLUMNS)
+            return {name: np.array([], dtype=np.int64 if name == "source_row" else object)
+                    for name in REPAIR_COLUMNS}
         rows = c["source_row"]
         has_none = None in rows
         order = np.lexsort((
@@ -221,7 +236,7 @@ class _Log:
         rows_sorted = np.array([math.nan if r is None else r for r in data["source_row"]], dtype=float) \
             if has_none else data["source_row"].astype(np.int64)
         data["source_row"] = rows_sorted
-        return pd.DataFrame(data, columns=REPAIR_COLUMNS)
+        return data
 
     def reject(self, row: int, reason: str, cells: list) -> None:
         raw = json.dumps([_cell_text(v) if not _is_empty(v) else "" for v in cells], ensure_ascii=False)
@@ -467,7 +482,7 @@ def repair_sheet(
         log.reject(int(kept_rows[j]), str(reasons[j]) + _excel_errors(row, cols), row)
     columns = {"sheet": sheet.name, "source_row": kept_rows.astype(int), "row_year": _read_years(s, kept),
                "facility_id": facility, "exam_code": exam, **{c: numbers.data[c] for c in NUMERIC_COLUMNS}}
-    repairs = log.frame()
+    repairs = log.arrays()
     ambiguous = numbers.ambiguous
     if len(bad):
         keep_pos = np.setdiff1d(np.arange(len(kept)), bad)
@@ -475,10 +490,13 @@ def repair_sheet(
         ambiguous = [(remap[i], c, a, b) for i, c, a, b in ambiguous if i in remap]
         columns = {c: v if isinstance(v, str) else v[keep_pos] for c, v in columns.items()}
         # Repairs of rejected rows are not kept: the rejection holds the raw cells.
-        if len(repairs):
-            dropped = kept_rows[bad]
-            repairs = repairs[~np.isin(repairs["source_row"].to_numpy(), dropped)].reset_index(drop=True)
-    frame = pd.DataFrame(columns, columns=["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS])
+        if len(repairs["rule"]):
+            keep_repair = ~np.isin(repairs["source_row"], kept_rows[bad])
+            repairs = {c: v[keep_repair] for c, v in repairs.items()}
+    # Columns, not a frame: the file's sheets are joined column by column (a frame per sheet
+    # would be built only to be taken apart again).
+    columns["sheet"] = np.full(len(columns["source_row"]), sheet.name, dtype=object)
+    frame = {c: columns[c] for c in ["sheet", "source_row", "row_year", *EXPOSURE_COLUMNS]}
     notation = numbers.sheet_notation
     return SheetResult(
         name=sheet.name,

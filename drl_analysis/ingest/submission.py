@@ -27,7 +27,7 @@ from .contents import SheetNotRead, check_columns
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, match_column, read_unit_row, year_of_sheet_name
 from .inferences import inference_counts
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
-from .repair import REPAIR_COLUMNS, SheetResult, reject_sheet, repair_sheet, repr_number
+from .repair import SheetResult, reject_sheet, repair_sheet, repairs_frame, repr_number
 from .sheets import facility_of_sheet_name, is_instruction_sheet, split_side_by_side, split_tables
 from .workbook import DEFAULT_LIMITS, FileRejected, Limits, RawFile, RawSheet, read_file
 
@@ -232,14 +232,14 @@ class _SubmissionReader:
             self.from_name["year"].add(sheet.name)
         return src, yr
 
-    def labels_from_file_name(self, exposures: pd.DataFrame) -> dict[str, int]:
+    def labels_from_file_name(self, sheet_rows: list[dict]) -> dict[str, int]:
         """Rows whose data source or year only the file name gave: an inference the summary
         counts (``data_source_from_file_name``, ``year_from_file_name``), with a note."""
         out = {}
         for rule, column, value in (("data_source_from_file_name", "data_source", self.name_source),
                                     ("year_from_file_name", "year", self.name_year)):
             sheets = self.from_name[column]
-            n = int(exposures["sheet"].isin(sheets).sum()) if sheets and len(exposures) else 0
+            n = sum(r["rows_stored"] for r in sheet_rows if r["sheet"] in sheets) if sheets else 0
             if n:
                 out[rule] = n
                 self.notes.append(f"{column.replace('_', ' ')} {value!r} taken from the file name for {n} rows")
@@ -367,7 +367,7 @@ class _SubmissionReader:
             year=rec.year, sheets_with_data=len(self.results), sheets_skipped=self.skipped, rows_read=rec.rows_read,
             rows_stored=len(exposures), rows_rejected=len(joined.rejections), repairs=len(repairs), flagged=n_flagged,
             reasons=dict(Counter(r["reason"] for r in joined.rejections)), notes=self.notes,
-            inferences={**inference_counts(repairs), **self.labels_from_file_name(exposures)},
+            inferences={**inference_counts(repairs), **self.labels_from_file_name(joined.sheet_rows)},
         )
         return rec, outcome
 
@@ -378,7 +378,7 @@ class _Joined:
 
     parts: dict[str, list]
     n_sheet_rows: list[int] = field(default_factory=list)
-    repair_frames: list[pd.DataFrame] = field(default_factory=list)
+    repair_frames: list[dict[str, np.ndarray]] = field(default_factory=list)
     rejections: list[dict] = field(default_factory=list)
     ambiguous: list[tuple[int, str, float, float]] = field(default_factory=list)
     sheet_rows: list[dict] = field(default_factory=list)
@@ -406,9 +406,9 @@ def _join_sheets(results: list[tuple[SheetResult, str | None, int | None]], sour
     offset = 0
     for result, src, yr in results:
         exp = result.exposures
-        year_col = exp["row_year"].to_numpy(dtype=float)
+        year_col = np.asarray(exp["row_year"], dtype=float)
         year_col = np.where(np.isnan(year_col), np.nan if yr is None else yr, year_col)
-        columns = {c: exp[c].to_numpy() for c in _EXPOSURE_FRAME_COLUMNS if c not in ("data_source", "year")}
+        columns = {c: np.asarray(exp[c]) for c in _EXPOSURE_FRAME_COLUMNS if c not in ("data_source", "year")}
         columns["year"] = year_col
         missing = np.isnan(year_col) | (src is None)
         if missing.any():
@@ -450,7 +450,7 @@ def _settle(joined: _Joined, catalogue: Catalogue) -> tuple[pd.DataFrame, pd.Dat
     exposures = pd.DataFrame(columns)
     refs = exam_references(exposures, catalogue)
     chosen = resolve_ambiguous(exposures, joined.ambiguous, refs)
-    repairs = _join_repairs(joined.repair_frames)
+    repairs = repairs_frame(joined.repair_frames)
     if chosen:
         amb = repairs.index[repairs["rule"] == "ambiguous_notation"]
         where = {(repairs.at[i, "sheet"], repairs.at[i, "source_row"], repairs.at[i, "column"]): i for i in amb}
@@ -461,21 +461,6 @@ def _settle(joined: _Joined, catalogue: Catalogue) -> tuple[pd.DataFrame, pd.Dat
                 repairs.at[i, "after"] = repr_number(value)
     exposures["flags"] = flag_exposures(exposures, catalogue, refs, set(chosen))
     return exposures, repairs
-
-
-def _join_repairs(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The sheets' repairs in one frame, column by column (``pd.concat`` of frames whose
-    text columns differ in dtype, str or object, takes a slow path that costs more than
-    the rows)."""
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=REPAIR_COLUMNS)
-    if len(frames) == 1:
-        return frames[0].reset_index(drop=True)
-    data = {c: np.concatenate([f[c].to_numpy(dtype=object) for f in frames]) for c in REPAIR_COLUMNS
-            if c != "source_row"}
-    data["source_row"] = np.concatenate([f["source_row"].to_numpy() for f in frames])
-    return pd.DataFrame(data, columns=REPAIR_COLUMNS)
 
 
 def content_sha256(exposures: pd.DataFrame) -> str | None:
