@@ -17,6 +17,7 @@ import io
 import os
 import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -447,8 +448,12 @@ _ODD_CHARS = frozenset("ŠšŸŽžŒœ†‡ˆ˜™›‹¸‰ﬂﬁ√∆◊ı�
 
 
 def _text_score(text: str) -> int:
-    high = [ch for ch in text if ord(ch) > 127]
-    return sum(ch in _EXPECTED_CHARS for ch in high) - sum(ch in _ODD_CHARS for ch in high)
+    high = Counter(_NON_ASCII.findall(text))
+    return sum(n for ch, n in high.items() if ch in _EXPECTED_CHARS) - sum(
+        n for ch, n in high.items() if ch in _ODD_CHARS)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def sniff_delimiter(text: str) -> str:
