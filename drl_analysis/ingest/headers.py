@@ -293,6 +293,8 @@ def find_header(rows: list[list], max_scan: int = 60, *, need_exam: bool = True)
     """
     best: HeaderMatch | None = None
     for r, row in enumerate(rows[:max_scan]):
+        if sum(1 for v in row if v.__class__ is float) >= 2:
+            continue  # two numbers or more: a row of data, no header (a header names its columns)
         hm = header_from_row(r, row, need_exam=need_exam)
         if hm is None:
             continue

@@ -82,8 +82,9 @@ def split_tables(sheet: RawSheet, header: HeaderMatch) -> list[tuple[RawSheet, H
     data_since = False  # a row of data stands between the last header and this row
     for r in range(header.row + 1, len(sheet.rows)):
         row = sheet.rows[r]
-        if row and (row[0].__class__ is float or len(row) > 1 and row[1].__class__ is float):
-            data_since = True  # a number in the first cells: a row of data (the common case, decided at once)
+        types = set(map(type, row))
+        if float in types or int in types:
+            data_since = True  # a number cell: a row of data (the common case, decided at once)
             continue
         if not _could_be_header(row):
             data_since = data_since or any(isinstance(v, (int, float)) and not isinstance(v, bool)
