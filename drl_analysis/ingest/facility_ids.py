@@ -16,7 +16,7 @@ from .cells import _cell_text, _is_empty
 from .workbook import EXCEL_ERRORS
 
 if TYPE_CHECKING:
-    from .repair import _Log
+    from .repair_log import _Log
 
 
 def _fill_merged_ids(id_cells: np.ndarray, merged, c: int, start: int, rows: list, source_rows: np.ndarray,

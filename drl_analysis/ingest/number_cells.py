@@ -24,7 +24,7 @@ from ..core.units import FAMILY_OF_COLUMN, UnknownUnit, unit_factor
 from .cells import _is_empty, clean_text, is_missing_marker
 
 if TYPE_CHECKING:
-    from .repair import _Log
+    from .repair_log import _Log
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,6 @@ column read ("#DIV/0!", "#N/A", ...) says so after its reason, e.g.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -82,6 +81,7 @@ from .cells import MISSING_MARKERS, _cell_text, _is_empty, clean_text, is_missin
 from .facility_ids import _fill_down_ids, _fill_merged_ids
 from .headers import RANK_EXACT, HeaderMatch, fold, match_column
 from .number_cells import _numeric_column, _parse_text_number, _parse_texts, repr_number  # noqa: F401 - re-exported
+from .repair_log import REPAIR_COLUMNS, _Log, repairs_frame  # noqa: F401 - re-exported
 from .split_columns import apply_unit_column, phantom_of_split, read_phantom_split
 from .template_layout import code_of_label
 from .workbook import EXCEL_ERRORS, RawSheet
@@ -108,19 +108,6 @@ _PHANTOM_WORDS = {
     16: re.compile(r"kopf|head|schaedel|skull|\b16\b|\b160\s*mm\b"),
     32: re.compile(r"koerper|korper|body|rumpf|stamm|torso|\b32\b|\b320\s*mm\b"),
 }
-
-
-def repairs_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    """One frame of the repairs of several sheets, each given column by column."""
-    parts = [p for p in parts if len(p["rule"])]
-    if not parts:
-        return pd.DataFrame(columns=REPAIR_COLUMNS)
-    data = {c: np.concatenate([p[c] for p in parts]) if len(parts) > 1 else parts[0][c] for c in REPAIR_COLUMNS}
-    return pd.DataFrame(data, columns=REPAIR_COLUMNS)
-
-
-#: Columns of a repair record (see :data:`drl_analysis.store.database.repairs`).
-REPAIR_COLUMNS = ["sheet", "source_row", "column", "before", "after", "rule"]
 
 
 @dataclass
@@ -169,78 +156,6 @@ def last_data_row(rows: list[list], start: int) -> int:
         if any(not _is_empty(v) for v in rows[i]):
             return i + 1
     return start
-
-
-_TEXT_OR_NONE = {str, type(None)}
-
-
-class _Log:
-    """Collects the repairs and rejections of a sheet.
-
-    Repairs come column-wise (one call per column and rule) into plain lists,
-    so that a sheet with hundreds of thousands of repaired cells costs no
-    pandas work per cell.
-    """
-
-    def __init__(self, sheet: str):
-        self.sheet = sheet
-        self.columns: dict[str, list] = {c: [] for c in REPAIR_COLUMNS}
-        self.rejections: list[dict] = []
-
-    def repair(self, row: int | None, column: str, before: object, after: object, rule: str) -> None:
-        self.repairs_at([row], column, [before], [after], rule)
-
-    def repairs_at(self, rows, column: str, before, after, rule) -> None:
-        """Log one rule applied to many cells of a column."""
-        n = len(rows)
-        if n == 0:
-            return
-        c = self.columns
-        c["sheet"].extend([self.sheet] * n)
-        if isinstance(rows, np.ndarray) and rows.dtype.kind in "iu":
-            c["source_row"].extend(rows.tolist())
-        else:
-            c["source_row"].extend(None if r is None else int(r) for r in rows)
-        c["column"].extend([column] * n)
-        before = before.tolist() if isinstance(before, np.ndarray) else list(before)
-        if set(map(type, before)) <= _TEXT_OR_NONE:
-            c["before"].extend(before)
-        else:
-            c["before"].extend(None if b is None else (b if isinstance(b, str) else _cell_text(b)) for b in before)
-        after = after.tolist() if isinstance(after, np.ndarray) else list(after)
-        if set(map(type, after)) <= _TEXT_OR_NONE:
-            c["after"].extend(after)
-        else:
-            c["after"].extend(None if a is None else str(a) for a in after)
-        c["rule"].extend([rule] * n)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The repairs, sorted by row and column, column by column: object arrays, and
-        ``source_row`` as integers (floats with NaN where a repair has no row)."""
-        c = self.columns
-        if not c["rule"]:
-            return {name: np.array([], dtype=np.int64 if name == "source_row" else object)
-                    for name in REPAIR_COLUMNS}
-        rows = c["source_row"]
-        has_none = None in rows
-        order = np.lexsort((
-            np.array(c["column"], dtype=str),
-            np.array([0 if r is None else r for r in rows] if has_none else rows, dtype=float),
-        ))
-        data = {}
-        for name in REPAIR_COLUMNS:
-            values = np.empty(len(order), dtype=object)
-            values[:] = c[name]
-            data[name] = values[order]
-        # Rows as pandas reads a list with None in it: float, NaN for None.
-        rows_sorted = np.array([math.nan if r is None else r for r in data["source_row"]], dtype=float) \
-            if has_none else data["source_row"].astype(np.int64)
-        data["source_row"] = rows_sorted
-        return data
-
-    def reject(self, row: int, reason: str, cells: list) -> None:
-        raw = json.dumps([_cell_text(v) if not _is_empty(v) else "" for v in cells], ensure_ascii=False)
-        self.rejections.append({"sheet": self.sheet, "source_row": row, "reason": reason, "raw": raw})
 
 
 def _resolved(arr: np.ndarray, fn, cache: dict | None = None) -> tuple[list, np.ndarray]:

@@ -27,7 +27,8 @@ from .contents import SheetNotRead, check_columns
 from .headers import HeaderMatch, find_header, find_labels, labels_from_name, match_column, read_unit_row, year_of_sheet_name
 from .inferences import inference_counts
 from .plausibility import exam_references, flag_exposures, resolve_ambiguous
-from .repair import SheetResult, reject_sheet, repair_sheet, repairs_frame, repr_number
+from .repair import SheetResult, reject_sheet, repair_sheet, repr_number
+from .repair_log import repairs_frame
 from .sheets import facility_of_sheet_name, is_instruction_sheet, split_side_by_side, split_tables
 from .workbook import DEFAULT_LIMITS, FileRejected, Limits, RawFile, RawSheet, read_file
 
