@@ -50,3 +50,17 @@ def test_link_sample_makes_the_bundled_sample_appear_where_checkout_paths_point(
     assert (link / "surveys").is_dir() and (link / "dose_reports").is_dir()
     assert link.resolve() == paths.SAMPLE_DIR.resolve()
     assert paths.link_sample(tmp_path) == link  # twice: left as it is
+
+
+def test_the_runner_and_ocr_take_the_same_screens(tmp_path):
+    """One list of screen suffixes: a folder of `.dicom` captures is the OCR notebook's input,
+    as `drl-analysis ocr` reads it (the runner's own list had lacked `.dicom`)."""
+    from drl_analysis.ocr.images import collect_images
+    from drl_analysis.pipeline.notebooks import inspect, notebook_input
+
+    shots = tmp_path / "input" / "dose_reports"
+    shots.mkdir(parents=True)
+    (shots / "screen.dicom").write_bytes(b"\0" * 128 + b"DICM")
+    nb = inspect(next(paths.NOTEBOOK_DIR.glob("01_*.ipynb")))
+    assert notebook_input(tmp_path / "input", nb) == shots
+    assert [p.name for p in collect_images([shots])] == ["screen.dicom"]

@@ -23,6 +23,22 @@ import os
 import re
 from pathlib import Path
 
+#: Suffixes of DICOM files; others are recognised by their content (:func:`has_dicom_preamble`).
+DICOM_SUFFIXES: tuple[str, ...] = (".dcm", ".dicom")
+#: Suffixes of dose-report screens (images and DICOM captures) taken from folders; a
+#: file without suffix is taken when it is DICOM (:func:`has_dicom_preamble`).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", *DICOM_SUFFIXES)
+
+
+def has_dicom_preamble(path: str | Path) -> bool:
+    """Whether a file holds ``DICM`` at byte 128, as DICOM files do (after their preamble)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
 #: The package folder ``drl_analysis/``.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: Data files that ship with the package.

@@ -25,11 +25,10 @@ import defusedxml.ElementTree as defused_et
 import python_calamine as calamine
 from defusedxml import DefusedXmlException
 
+from ..core.paths import DICOM_SUFFIXES, has_dicom_preamble
+
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 SUPPORTED_SUFFIXES = (*WORKBOOK_SUFFIXES, ".csv")
-#: DICOM files (dose reports, :mod:`drl_analysis.ingest.rdsr`) by suffix; others are
-#: recognised by their content (``DICM`` at byte 128).
-DICOM_SUFFIXES = (".dcm", ".dicom")
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -557,16 +556,6 @@ def read_file(path: str | Path, max_bytes: int | None = None, limits: Limits = D
     return RawFile(kind, sheets, notes)
 
 
-def is_dicom_file(path: str | Path) -> bool:
-    """Whether a file holds ``DICM`` at byte 128, as DICOM files do (after their preamble)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return head[128:132] == b"DICM"
-
-
 def is_dicom_candidate(path: str | Path) -> bool:
     """Whether ingest reads a file found by :func:`find_files` as DICOM (not as a survey file)."""
     return os.path.splitext(os.fspath(path))[1].lower() not in SUPPORTED_SUFFIXES
@@ -591,10 +580,10 @@ def find_files(paths: list[str | Path]) -> tuple[list[Path], list[tuple[Path, st
                 if f.name.startswith("~$") or not f.is_file():
                     continue
                 suffix = f.suffix.lower()
-                if suffix in known or (suffix not in _NOT_DICOM and is_dicom_file(f)):
+                if suffix in known or (suffix not in _NOT_DICOM and has_dicom_preamble(f)):
                     found.add(f)
         elif p.is_file():
-            if p.suffix.lower() in known or is_dicom_file(p):
+            if p.suffix.lower() in known or has_dicom_preamble(p):
                 found.add(p)
             else:
                 problems.append((p, f"not a survey file (supported: {', '.join(SUPPORTED_SUFFIXES)}) "

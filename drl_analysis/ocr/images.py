@@ -19,10 +19,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import UserError
-
-#: File suffixes taken from folders (a file without suffix is taken when it is DICOM).
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
-
+from ..core.paths import DICOM_SUFFIXES, IMAGE_SUFFIXES, has_dicom_preamble
 
 #: Largest image decoded by default, in pixels (width x height x frames); a
 #: dose-report screen has one to ten megapixels.
@@ -44,14 +41,8 @@ def _too_large(what: str, pixels: int, max_pixels: int) -> ImageError:
 
 
 def is_dicom(path: Path) -> bool:
-    if path.suffix.lower() in (".dcm", ".dicom"):
-        return True
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return head[128:132] == b"DICM"
+    """Whether a screen is a DICOM capture: by its suffix, else by its preamble."""
+    return path.suffix.lower() in DICOM_SUFFIXES or has_dicom_preamble(path)
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:

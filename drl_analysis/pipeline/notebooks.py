@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UserError, several, suggestion
-from ..core.paths import NOTEBOOK_DIR
+from ..core.paths import IMAGE_SUFFIXES, NOTEBOOK_DIR
 from .checks import value_problem
 from .layout import REPORT, TABLES
 
@@ -34,8 +34,6 @@ OUT_FILES: dict[str, str] = {"01_ocr_extraction": "dose_reports.csv"}
 SURVEYS_FOLDER = "surveys"
 #: Input subfolder of DICOM dose reports (RDSR), read by the notebook declaring ``rdsr_dir``.
 RDSR_FOLDER = "rdsr"
-#: Files that count as dose-report images.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 
 #: Parameters whose values the runner sets for every run, and what to use instead.
 RUNNER_PARAMETERS: dict[str, str] = {
