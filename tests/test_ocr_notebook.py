@@ -42,8 +42,13 @@ def test_ocr_notebook_writes_reports_quartiles_and_the_review(tmp_path, monkeypa
     assert reports.loc["blank.png", "air_kerma_lateral_mgy"] == 9
     assert reports.loc["other.png", "needs_review"] and reports.loc["other.png", "source"] == "ocr"
     page = (tmp_path / "review" / "index.html").read_text(encoding="utf-8")
-    assert "1 of 7 reports to review" in page and "other.png" in page
-    assert len(pd.read_csv(tmp_path / "review" / "corrections.csv")) == 9 + 9  # blank.png's kept, other.png's to fill
+    marked = reports.index[reports["needs_review"].astype(bool)]
+    assert f"{len(marked)} of 7 reports to review" in page and all(name in page for name in marked)
+    assert "other.png" in marked and "blank.png" not in marked
+    corrections = pd.read_csv(tmp_path / "review" / "corrections.csv")
+    # blank.png's corrections kept, other.png's nine fields to fill, one row per doubtful field of the others.
+    doubtful = sum(len(str(reports.loc[name, "review_fields"]).split(", ")) for name in marked if name != "other.png")
+    assert len(corrections) == 9 + 9 + doubtful
     quartiles = sheets["quartiles"].set_index("column")
     assert set(layouts.OCR_FIELDS) <= set(quartiles.index)
     assert (quartiles["p25"] <= quartiles["p75"]).all()

@@ -7,7 +7,7 @@ import pytest
 from ocr_truth import EN, read
 from PIL import Image, ImageDraw
 
-from drl_analysis.ocr import glyphs, layouts, trust, values
+from drl_analysis.ocr import engines, glyphs, layouts, notation, reader, trust, values
 from drl_analysis.synthetic import screens
 
 DAP_UNITS = EN["dap_total_gycm2"].units
@@ -191,6 +191,36 @@ def test_a_lost_decimal_separator_is_put_back_where_the_sum_alone_puts_it():
     assert settled.chosen["dap_exposure_gycm2"].value == 27.3
 
 
+def test_separators_lost_in_two_terms_are_put_back_where_the_sum_alone_puts_them():
+    # "151,258 = 86,958 + 64,3" read "151258" (out of range), "86.958" and "643" (read alike three times):
+    # the sum holds only with 151.258 and 64.3.
+    screen = {**SCREEN, "dap_total_gycm2": [("151258 Gy cm2", 60), ("151258 Gy cm2", 63)],
+              "dap_exposure_gycm2": [("86.958 Gy cm2", 92), ("86.958 Gy cm2", 91)],
+              "dap_fluoro_gycm2": [("643 Gy cm2", 97), ("643 Gy cm2", 96), ("643 Gy cm2", 95)]}
+    settled = settle(screen)
+    assert settled.chosen["dap_total_gycm2"].value == pytest.approx(151.258)
+    assert settled.chosen["dap_fluoro_gycm2"].value == pytest.approx(64.3)
+    assert settled.doubts == [] and settled.consistent
+    # "1824 = 1405 + 419" read for "1,824 = 1,405 + 4,19" Gy: every term would move, and a tenth of
+    # each would hold as well (only the plausible range rules out 182.4 Gy): nothing is taken.
+    kerma = {**SCREEN, "air_kerma_total_mgy": [("1824 Gy", 97), ("1824 Gy", 96)],
+             "air_kerma_frontal_mgy": [("1405 Gy", 97), ("1405 Gy", 96)],
+             "air_kerma_lateral_mgy": [("419 Gy", 97), ("419 Gy", 96)]}
+    settled = settle(kerma)
+    assert not {"air_kerma_total_mgy", "air_kerma_frontal_mgy", "air_kerma_lateral_mgy"} & set(settled.chosen)
+
+
+def test_of_two_places_the_one_that_moves_fewer_terms_is_taken():
+    # "517 = 5173 + 0" (frontal 517,3): 517.3 alone fits; 51.7 = 51.73 would move two terms.
+    screen = {**SCREEN, "air_kerma_total_mgy": [("517 mGy", 95), ("517 mGy", 96)],
+              "air_kerma_frontal_mgy": [("5173 mGy", 95), ("5173 mGy", 89)],
+              "air_kerma_lateral_mgy": [("0 mGy", 96), ("0 mGy", 95)]}
+    settled = settle(screen)
+    assert settled.chosen["air_kerma_frontal_mgy"].value == pytest.approx(517.3)
+    assert settled.chosen["air_kerma_total_mgy"].value == 517
+    assert settled.doubts == []
+
+
 def test_other_decimals_break_no_sum_and_are_not_taken():
     # "274" for 27.3: the sum holds neither with 27.4 (109.1) nor 2.74; no other reading fits.
     settled = settle({**SCREEN, "dap_exposure_gycm2": [("284 Gy cm2", 97)]})
@@ -226,6 +256,62 @@ def test_other_decimals_without_a_sum_need_two_confident_readings():
 def test_a_reading_contested_by_another_value_is_doubtful():
     settled = settle({**SCREEN, "exposure_images": [("210", 97), ("216", 97)]})
     assert "exposure_images" in settled.doubtful
+
+
+def test_a_count_every_variant_misreads_alike_is_not_trusted_on_weak_agreement():
+    # A thin serif "775" read "715" by three variants with confidences 37, 73 and 43, and "7715" by two:
+    # no sum watches a count, so weakly agreeing readings are no proof.
+    three = settle({**SCREEN, "exposure_images": [("715", 37), ("715", 73), ("715", 43)]})
+    assert set(three.doubtful) == {"exposure_images"}
+    contested = settle({**SCREEN, "exposure_images": [("715", 37), ("715", 73), ("715", 43), ("7715", 78),
+                                                       ("7715", 67)]})
+    assert "exposure_images" in contested.doubtful
+    # Two confident readings, or four that agree with nothing against them, are taken.
+    assert settle({**SCREEN, "exposure_images": [("775", 88), ("775", 86)]}).doubts == []
+    assert settle({**SCREEN, "exposure_images": [("408", 73), ("408", 14), ("408", 66), ("408", 52)]}).doubts == []
+
+
+DE_LAYOUT = layouts.load_layout("clarityiq_de")
+
+
+def test_a_value_out_of_range_in_one_notation_does_not_decide_the_screens_notation_twice():
+    # A German screen ("80,6 mGy") whose DAP unit lost its prefix ("cGy" read "Gy"): "5.470" is
+    # 5470 Gy·cm² (out of range) in German and 5.47 in English. The sums hold in both notations, so
+    # the range's one vote against the shown comma's leaves the notation unclear: marked, not taken.
+    texts = {"dap_total_gycm2": "5.470 Gy cm2", "dap_exposure_gycm2": "1.915 Gy cm2",
+             "dap_fluoro_gycm2": "3.555 Gy cm2", "air_kerma_total_mgy": "426 mGy",
+             "air_kerma_frontal_mgy": "346 mGy", "air_kerma_lateral_mgy": "80,6 mGy"}
+
+    def parse(notation):
+        return {c: [read(t, c, "de" if notation == "de" else "en", conf=96)] if notation == "en"
+                else [values.parse_reading(t, DE_LAYOUT.field(c), "de", conf=96)] for c, t in texts.items()}
+
+    readings = notation.read_in_screen_notation(DE_LAYOUT, parse)
+    for column in ("dap_exposure_gycm2", "dap_fluoro_gycm2"):
+        assert "notation is unclear" in readings[column][0].doubt
+    settled = trust.settle(DE_LAYOUT, set(texts), readings, retry=lambda field: False)
+    assert {"dap_exposure_gycm2", "dap_fluoro_gycm2"} <= set(settled.doubtful)
+
+
+def test_a_unit_whose_prefix_may_be_lost_is_not_taken_for_the_quantity():
+    # "54,70 cGy x cm²": Tesseract gives "Gy" with confidence 0 for "cGy" (54.7 Gy·cm², in range, for
+    # 0.547). The unit spelled "Gy x cm?" matches Gy·cm² exactly, but a word without the square read
+    # unsure may have lost its prefix: the rows of the quantity then read their own units.
+    image, cap = number_image("54,70  cGy x cm²", font="DejaVuSerif.ttf", px=30)
+    field = DE_LAYOUT.field("dap_total_gycm2")
+    request = reader.Request(image, "full", field.column, 0, (0.0, 0.0, float(image.shape[1]), float(image.shape[0])),
+                             1.0)
+    found = engines.tesseract_library().read(image, "")
+    assert [w.text for w in found][1:2] == ["cGy"]
+    sure = [engines.Word(w.left, w.right, w.text, 96.0) for w in found]
+    lost = [*sure[:1], engines.Word(sure[1].left, sure[1].right, "Gy", 0.0), *sure[2:]]
+    unit_read = reader.reading_from_words(field, request, sure, None, "de", cap)
+    assert unit_read[0].unit == "cGy·cm²" and unit_read[1] is not None
+    prefix_lost = reader.reading_from_words(field, request, lost, None, "de", cap)
+    assert prefix_lost[0].value == pytest.approx(54.7) and prefix_lost[1] is None
+    # Unsure of the square alone, an exact spelling is taken.
+    square = [*sure[:-1], engines.Word(sure[-1].left, sure[-1].right, "cm?", 30.0)]
+    assert reader.reading_from_words(field, request, square, None, "de", cap)[1] is not None
 
 
 # --------------------------------------------------------------------------- what the crop shows

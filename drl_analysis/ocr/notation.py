@@ -59,14 +59,23 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
 def sums_hold(layout: Layout, readings: Readings) -> bool | None:
     """Whether the sum checks hold for each field's best reading; None when none can be tested.
 
-    False too when a field was read only as implausible values.
+    A value outside its plausible range takes part as read: its range has
+    cast its vote already (see :func:`votes`), and a unit misread or a
+    separator lost can push a value out of range in both notations, so the
+    range must not count twice against the notation it was parsed in
+    (``5.470 Gy·cm²`` beside ``80,6``: the sums hold in both, the screen is
+    unclear).
     """
-    best = {c: found[0][2] for c, rs in readings.items() for found in [options(rs)] if found}
+    best = {}
     for column, found_readings in readings.items():
+        found = options(found_readings)
+        if found:
+            best[column] = found[0][2]
+            continue
         field = layout.field(column)
-        if column not in best and any(r.value is not None and not field.low <= r.value <= field.high
-                                      for r in found_readings):
-            return False
+        valued = [r for r in found_readings if r.value is not None and not field.low <= r.value <= field.high]
+        if valued:
+            best[column] = max(valued, key=lambda r: r.conf)
     tested = [check_sum(best[k.total], [best[p] for p in k.parts]) for k in layout.checks
               if not k.zero_together and all(c in best for c in (k.total, *k.parts))]
     return all(tested) if tested else None

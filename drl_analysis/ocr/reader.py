@@ -105,6 +105,8 @@ class Request:
 
 
 _DIGITS = "0123456789"
+#: The square of an area unit as Tesseract reads it ("cm²", "cm?", "m2").
+_SQUARE = re.compile(r"m[²?2]")
 
 
 @lru_cache(maxsize=256)
@@ -154,10 +156,14 @@ def reading_from_words(field: Field, request: Request, words: list[Word], unit: 
     else:
         reading = parse_reading(words_text(words), field, notation, conf=conf, variant=request.variant,
                                 prefer_unit=unit)
-        # The unit is taken as read when Tesseract was sure of it, or spelled it exactly (its
-        # confidence suffers from a superscript two read as "?", not from the letters).
-        if reading.valid and len(words) > k and (min(w.conf for w in words[k:]) >= 60
-                                                 or fold_unit(words_text(words[k:])) == fold_unit(reading.unit)):
+        # The unit is taken as read when Tesseract was sure of it, or spelled it exactly and was
+        # unsure only of the word with the square (a superscript two read as "?"). A word without
+        # it read with little confidence may have lost a prefix ("cGy" read "Gy", confidence 0):
+        # then each row's unit is read with its number.
+        unsure = [w for w in words[k:] if w.conf < 60]
+        if reading.valid and len(words) > k and (not unsure or (
+                all(_SQUARE.search(w.text) for w in unsure)
+                and fold_unit(words_text(words[k:])) == fold_unit(reading.unit))):
             left = request.box[0] + words[k].left / request.scale
             right = request.box[0] + words[k - 1].right / request.scale
             geometry = (reading.unit, left, right)

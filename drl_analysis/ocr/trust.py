@@ -206,8 +206,14 @@ def _judge(found: list[Option], watched: bool) -> tuple[bool, bool]:
     unwatched_zero = not watched and bool(ZERO_MISREADS & set(reading.text))
     alone_ok = best[1] >= ACCEPT_CONF and not unwatched_zero
     # Two readings that agree, or three whatever Tesseract's confidence (it is low for a
-    # thin space inside a number, not for its digits).
-    agreed = best[0] >= 2 and best[1] >= AGREE_CONF or best[0] >= 3 and not unwatched_zero
+    # thin space inside a number, not for its digits). Where no sum watches the field, nothing
+    # else catches a digit that several variants misread alike (a thin serif 7 read 1 in "775"
+    # by three variants, confidences 37, 73 and 43; the next two read "7715"): there two must
+    # be confident, or four agree with none of the others contesting them.
+    if watched:
+        agreed = best[0] >= 2 and best[1] >= AGREE_CONF or best[0] >= 3
+    else:
+        agreed = best[0] >= 2 and best[1] >= UNUSUAL_CONF or best[0] >= 4 and best[1] >= AGREE_CONF
     # Where a sum check watches the field, a reading nearly as confident is taken once the sum
     # holds with it (no digit misread at 93-95 in 5,600 readings of six fonts; a lost point or
     # digit breaks the sum or shows in the crop).
@@ -247,21 +253,23 @@ def _apply_check(check: Check, layout: Layout, readings: dict[str, list[Reading]
                 result.doubt(cols, f"{check.name} check fails: {', '.join(cols)} are not all zero "
                                    f"or all non-zero")
         return
-    if any(c not in chosen for c in cols):
-        result.consistent = None if result.consistent is not False else False
-        if all(c in mapped for c in cols):
-            result.untested.update(cols)  # testable once every term is read
-        return
-    if check_sum(chosen[check.total], [chosen[c] for c in check.parts]):
+    complete = all(c in chosen for c in cols)
+    if complete and check_sum(chosen[check.total], [chosen[c] for c in check.parts]):
         for c in cols:
             if c in result.unusual:
                 safe[c] = True
         result.waiting |= vouch(check, chosen, safe)
         return
-    lost = decimals_by_sum(check, chosen, safe, readings)
-    if lost is not None:
-        chosen[lost[0]], safe[lost[0]] = lost[1], True
+    lost = decimals_by_sum(check, layout, chosen, safe, readings)
+    if lost:
+        for c, reading in lost.items():
+            chosen[c], safe[c] = reading, True
         result.waiting |= vouch(check, chosen, safe)
+        return
+    if not complete:
+        result.consistent = None if result.consistent is not False else False
+        if all(c in mapped for c in cols):
+            result.untested.update(cols)  # testable once every term is read
         return
     # The most supported readings do not add up: look for readings that do.
     fits = [combo for combo in itertools.product(*(options(readings.get(c, [])) for c in cols))
@@ -305,41 +313,89 @@ def fixed_by_sum(check: Check, chosen: dict[str, Reading], column: str) -> bool:
     return low == high and not at_tie and abs(low * step - reading.value) <= 1e-9 * max(1.0, abs(reading.value))
 
 
-def decimals_by_sum(check: Check, chosen: dict[str, Reading], safe: dict[str, bool],
-                    readings: dict[str, list[Reading]]) -> tuple[str, Reading] | None:
-    """A term read without decimals whose decimal separator was lost, put back where the sum puts it.
+def decimals_by_sum(check: Check, layout: Layout, chosen: dict[str, Reading], safe: dict[str, bool],
+                    readings: dict[str, list[Reading]]) -> dict[str, Reading]:
+    """Terms read as whole numbers whose decimal separators were lost, put back where the sum puts them.
 
-    Where every other term of a failing sum is safe, and one term was read as
-    a whole number (``733``) whose digits are sure (two readings agree, or one
-    has confidence :data:`ACCEPT_CONF`) and the sum holds with a decimal
-    separator before its last one, two or three digits at exactly one of these
-    places (``157 = 83.7 + 73.3``; 7.33 does not fit), that term is taken with
-    the separator: its digits were read, its size is the sum's. Returns the
-    term and its reading, or None.
+    Tesseract loses a comma joined to the next digit (``151,258`` read
+    ``151258``), in one term of a sum or in several. Where a sum fails (or a
+    term was read only out of its plausible range), every term is a safe
+    reading or a whole number whose digits are sure (two readings agree with
+    confidence :data:`AGREE_CONF`, or one has :data:`ACCEPT_CONF`; out of range
+    included), and the sum holds with a separator put back before the last
+    one, two or three digits of the fewest terms possible (each in its
+    plausible range) at exactly one choice of places, those terms are taken
+    with their separators: their digits were read, their sizes are the
+    sum's (``157 = 83.7 + 73.3`` from ``733``; ``151.258 = 86.958 + 64.3``
+    from ``151258`` and ``643``). Where two choices of as many terms make the
+    sum hold, or every term would move (a tenth of each would hold as well),
+    the screen does not tell which: nothing is taken.
+
+    Returns
+    -------
+    dict
+        Output column -> its reading with the separator; empty if none is put back.
     """
     cols = [check.total, *check.parts]
-    fits = []
+    places: dict[str, list[Reading]] = {}
     for c in cols:
-        reading = chosen[c]
-        if reading.decimals or reading.doubt or reading.conf < AGREE_CONF:
-            continue
-        if not all(safe.get(o) for o in cols if o != c):
-            continue
-        same = [r for r in readings.get(c, []) if r.valid and abs(r.value - reading.value) <= 1e-9 * max(1.0, abs(reading.value))]
-        if len(same) < 2 and reading.conf < ACCEPT_CONF:
-            continue
-        digits, seps = _number_shape(reading)
-        if seps or digits.startswith("0"):
-            continue
-        for d in range(1, min(3, len(digits) - 1) + 1):
-            scale = 10.0 ** d
-            candidate = dataclasses.replace(reading, value=reading.value / scale, half_step=reading.half_step / scale,
-                                            decimals=d, usual=True, alternative=None)
-            trial = {**chosen, c: candidate}
-            if check_sum(trial[check.total], [trial[p] for p in check.parts]):
-                fits.append((c, candidate))
-    # Where two terms, or two places, would make the sum hold, the screen does not tell which.
-    return fits[0] if len(fits) == 1 else None
+        field, reading = layout.field(c), chosen.get(c)
+        whole = _sure_whole_number(field, readings.get(c, []))
+        if whole is None:
+            if reading is None or not safe.get(c):
+                return {}
+            continue  # a safe reading that is no sure whole number stands as read
+        digits = _number_shape(whole)[0]
+        places[c] = [r for d in range(0, min(3, len(digits) - 1) + 1) for r in [_with_decimals(whole, d)]
+                     if field.low <= r.value <= field.high]
+    # The fewest terms put back that make the sum hold ("517 = 5173 + 0": 517.3 alone, not
+    # 51.7 = 51.73 + 0 as well); where two choices of as many terms hold, the screen does not tell.
+    choices = [places.get(c, [chosen.get(c)]) for c in cols]
+    by_moves: dict[int, list[tuple[Reading, ...]]] = {}
+    for combo in itertools.product(*choices):
+        if check_sum(combo[0], list(combo[1:])):
+            moved = sum(_moved(chosen.get(c), r) for c, r in zip(cols, combo))
+            by_moves.setdefault(moved, []).append(combo)
+    if not by_moves:
+        return {}
+    fits = by_moves[min(by_moves)]
+    # Every term moved, the sum would hold at a tenth of each as well: only the ranges would tell.
+    if len(fits) != 1 or not 0 < min(by_moves) < len(cols):
+        return {}
+    return {c: r for c, r in zip(cols, fits[0]) if _moved(chosen.get(c), r)}
+
+
+def _moved(chosen: Reading | None, reading: Reading) -> bool:
+    return chosen is None or abs(reading.value - chosen.value) > 1e-9 * max(1.0, abs(reading.value))
+
+
+def _with_decimals(whole: Reading, d: int) -> Reading:
+    """A whole number's reading with a decimal separator before its last ``d`` digits (itself for 0)."""
+    if d == 0 and whole.valid:
+        return whole
+    scale = 10.0 ** d
+    return dataclasses.replace(whole, value=whole.value / scale, half_step=whole.half_step / scale, decimals=d,
+                               usual=True, alternative=None, problem="")
+
+
+def _sure_whole_number(field: Field, readings: list[Reading]) -> Reading | None:
+    """The field's most supported reading if it is a whole number (no separator) whose digits are sure; else None.
+
+    Readings out of the field's plausible range count (a lost separator makes a number too large).
+    """
+    groups: dict[float, list[Reading]] = {}
+    for r in readings:
+        if r.value is not None and not r.doubt and (r.valid or not field.low <= r.value <= field.high):
+            groups.setdefault(round(r.value, 9), []).append(r)
+    if not groups:
+        return None
+    top = max(groups.values(), key=lambda g: (len(g), max(r.conf for r in g)))
+    best = max(top, key=lambda r: r.conf)
+    digits, seps = _number_shape(best)
+    if seps or best.decimals or not digits or digits.startswith("0"):
+        return None
+    sure = best.conf >= ACCEPT_CONF or len(top) >= 2 and best.conf >= AGREE_CONF
+    return best if sure else None
 
 
 def vouch(check: Check, chosen: dict[str, Reading], safe: dict[str, bool]) -> set[str]:
