@@ -271,6 +271,29 @@ def test_a_count_every_variant_misreads_alike_is_not_trusted_on_weak_agreement()
     assert settle({**SCREEN, "exposure_images": [("408", 73), ("408", 14), ("408", 66), ("408", 52)]}).doubts == []
 
 
+def test_a_zero_read_by_one_variant_where_the_others_read_a_six_is_not_outvoted():
+    # DejaVu Sans Mono's dotted zero in "0:13:11" read "6:13:11" by three variants: 373 minutes.
+    clock = [("6:13:11 hh:mm:ss", 94), ("6:13:11 hh:mm:ss", 75), ("6:13:11 hh:mm:ss", 68), ("0:13:11 hh:mm:ss", 69)]
+    assert "fluoro_time_min" in settle({**SCREEN, "fluoro_time_min": clock}).doubtful
+    # Readings that differ otherwise are outvoted as before.
+    other = [("6:13:11 hh:mm:ss", 96), ("6:13:11 hh:mm:ss", 95), ("6:13:11 hh:mm:ss", 94), ("6:18:11 hh:mm:ss", 30)]
+    assert settle({**SCREEN, "fluoro_time_min": other}).doubts == []
+
+
+def test_a_total_and_its_one_part_printed_alike_do_not_vouch_for_each_other():
+    # Lateral 0: total and frontal print the same "3 023", misread "3033" alike in both rows (STIXGeneral at
+    # half size). The sum holds and proves nothing; each must be safe by its own readings.
+    alike = {**SCREEN, "air_kerma_total_mgy": [("3033 mGy", 74), ("3033 mGy", 72)],
+             "air_kerma_frontal_mgy": [("3033 mGy", 76), ("3033 mGy", 83), ("3033 mGy", 70)],
+             "air_kerma_lateral_mgy": [("0 mGy", 88), ("0 mGy", 75)]}
+    assert {"air_kerma_total_mgy", "air_kerma_frontal_mgy"} <= set(settle(alike).doubtful)
+    # One row read confidently: the sum then vouches for the other.
+    sure = {**alike, "air_kerma_frontal_mgy": [("3023 mGy", 92), ("3023 mGy", 90)],
+            "air_kerma_total_mgy": [("3023 mGy", 74), ("3023 mGy", 72)]}
+    settled = settle(sure)
+    assert settled.doubts == [] and settled.chosen["air_kerma_total_mgy"].value == 3023
+
+
 DE_LAYOUT = layouts.load_layout("clarityiq_de")
 
 
@@ -291,6 +314,21 @@ def test_a_value_out_of_range_in_one_notation_does_not_decide_the_screens_notati
         assert "notation is unclear" in readings[column][0].doubt
     settled = trust.settle(DE_LAYOUT, set(texts), readings, retry=lambda field: False)
     assert {"dap_exposure_gycm2", "dap_fluoro_gycm2"} <= set(settled.doubtful)
+
+
+def test_a_number_is_not_given_in_the_layouts_notation_when_the_screen_shows_none():
+    # An English layout whose screen prints German notation; no number shows one ("4.876", "432"), and
+    # a comma read as a point in one variant ("14,5" and "14.5") casts no vote: marked, never guessed.
+    texts = {"dap_total_gycm2": ["4.876 uGy m2"], "dap_exposure_gycm2": ["2.502 uGy m2"],
+             "dap_fluoro_gycm2": ["2.374 uGy m2"], "fluoro_time_min": ["14,5 min", "14.5 min"],
+             "air_kerma_total_mgy": ["432. mGy", "432 mGy"], "air_kerma_frontal_mgy": ["247 mGy"],
+             "air_kerma_lateral_mgy": ["185 mGy"]}
+
+    def parse(notation):
+        return {c: [read(t, c, notation, conf=96, variant=i) for i, t in enumerate(ts)] for c, ts in texts.items()}
+
+    readings = notation.read_in_screen_notation(LAYOUT, parse)
+    assert "notation is unclear" in readings["dap_total_gycm2"][0].doubt
 
 
 def test_a_unit_whose_prefix_may_be_lost_is_not_taken_for_the_quantity():

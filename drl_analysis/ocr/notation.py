@@ -28,24 +28,20 @@ def _other(notation: str) -> str:
 def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
     """How many fields show German and how many English notation.
 
-    A field votes with its best reading's number when that shows a
-    notation (``12,5``, ``1,234.5``); or with a number that reads
-    differently in the two notations (``1,234``) when only one of its
-    values (in ``parsed_in``, the notation the readings were parsed in,
-    and the other) is plausible.
+    A field votes with the notation its readings' numbers show (``12,5``,
+    ``1,234.5``), when they show one only: a comma read as a point
+    (``14,5`` and ``14.5`` from two variants) casts no vote. Or, showing
+    none, with a number that reads differently in the two notations
+    (``1,234``) when only one of its values (in ``parsed_in``, the notation
+    the readings were parsed in, and the other) is plausible.
     """
     counts = {"de": 0, "en": 0}
     for column, found_readings in readings.items():
         field = layout.field(column)
-        found = options(found_readings)
-        m = NUMBER_HEAD.match(found[0][2].text) if found else None
-        body = "".join(ch for ch in m["num"] if ch not in GROUP_SPACES) if m else ""
-        try:
-            shown = shown_notation(body)[0] if body and ":" not in body else None
-        except ValueError:
-            shown = None
+        shown = {n for r in found_readings if r.valid for n in [_shown(r.text)] if n}
         if shown:
-            counts[shown] += 1
+            if len(shown) == 1:
+                counts[shown.pop()] += 1
             continue
         for r in found_readings:
             if r.alternative is not None and r.value is not None:
@@ -54,6 +50,17 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
                     counts[parsed_in if here else _other(parsed_in)] += 1
                     break
     return counts
+
+
+def _shown(text: str) -> str | None:
+    """The notation a reading's number shows by itself (``12,5``: German), or None."""
+    m = NUMBER_HEAD.match(text)
+    # A separator after the last digit is a speck or the unit's edge, no notation ("432.").
+    body = "".join(ch for ch in m["num"] if ch not in GROUP_SPACES).rstrip(".,:") if m else ""
+    try:
+        return shown_notation(body)[0] if body and ":" not in body else None
+    except ValueError:
+        return None
 
 
 def sums_hold(layout: Layout, readings: Readings) -> bool | None:
@@ -97,9 +104,9 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
         Output column -> readings, in the notation most of the screen's
         numbers show (the layout language's on a tie). A number that reads
         differently in the two notations is doubtful when the votes are not
-        three to one, or none was cast and it has other decimals than the
-        layout's usual ones; unless the screen's sums hold in one notation
-        only.
+        three to one (none cast included: the layout's usual decimals are a
+        hint, and a screen may print the other language's notation), unless
+        the screen's sums hold in one notation only.
     """
     language = layout.language
     readings = parse(language)
@@ -111,7 +118,6 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
         readings = parse(notation)
     # A separator misread on one row ("0,000" for 0.000) is outvoted three to one.
     clear = count[notation] > 0 and count[notation] >= 3 * count[_other(notation)]
-    unknown = not any(count.values())
     if not clear and any(r.alternative is not None for rs in readings.values() for r in rs):
         # The screen's sums hold in one notation only: "1,902 = 1,116 + 786" is English.
         twin = _other(notation)
@@ -126,7 +132,7 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
     for column, found_readings in readings.items():
         for r in found_readings:
             r.doubt = ""
-            if r.alternative is not None and not clear and not (unknown and r.usual):
+            if r.alternative is not None and not clear:
                 r.doubt = (f"{NUMBER_HEAD.match(r.text)['num']} may be {r.value:g} or {r.alternative:g} "
                            f"{layout.field(column).unit}: the screen's notation is unclear")
     return readings
