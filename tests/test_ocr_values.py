@@ -331,6 +331,17 @@ def test_a_number_is_not_given_in_the_layouts_notation_when_the_screen_shows_non
     assert "notation is unclear" in readings["dap_total_gycm2"][0].doubt
 
 
+def test_a_clock_read_with_its_colon_is_not_refused_for_a_colons_upper_dot_lost():
+    # "9:08 mm:ss" at small sizes: the crop shows the colon's lower dot only (one separator, no colon).
+    field = EN["fluoro_time_min"]
+    clock = read("9:08 mm:ss", "fluoro_time_min")
+    assert reader._shape_problem(clock, field, (1, 0), 0, 3, None) == ""
+    # In minutes a colon read where the crop shows a point is refused, as is a colon read as a comma.
+    minutes = read("9:08 min", "fluoro_time_min")
+    assert "colon" in reader._shape_problem(minutes, field, (1, 0), 0, 3, None)
+    assert "colon" in reader._shape_problem(read("10,10 min", "fluoro_time_min"), field, (1, 1), 0, 4, None)
+
+
 def test_a_unit_whose_prefix_may_be_lost_is_not_taken_for_the_quantity():
     # "54,70 cGy x cm²": Tesseract gives "Gy" with confidence 0 for "cGy" (54.7 Gy·cm², in range, for
     # 0.547). The unit spelled "Gy x cm?" matches Gy·cm² exactly, but a word without the square read

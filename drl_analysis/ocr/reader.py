@@ -37,7 +37,7 @@ from .notation import read_in_screen_notation
 from .page import Page, Row, locate, number_span
 from .review import report_images
 from .trust import ZERO_MISREADS, Settlement, settle
-from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, fold_unit, number_words, parse_reading, words_text
+from .values import CLOCK_UNITS, DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, fold_unit, number_words, parse_reading, words_text
 
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
@@ -199,9 +199,12 @@ def _shape_problem(reading: Reading, field: Field, seps: tuple[int, int] | None,
     # not show is usually one that touches a digit.
     if seps is not None and seps[0] > sum(ch in ".,:" for ch in number):
         return f"{number}: fewer separators read than the image shows"
-    if seps is not None and seps[1] != number.count(":") and (seps[1] or seps[0] >= number.count(":")):
-        # A colon read as a point ("10,10" for 10:10) or a point as a colon: minutes or a clock.
-        return f"{number}: the image shows {seps[1]} colon(s)"
+    shown, read = (seps[1], number.count(":")) if seps is not None else (0, 0)
+    # A colon read as a point ("10,10" for 10:10) or a point as a colon: minutes or a clock. Where
+    # the screen's unit is a clock (mm:ss), a colon read is what it prints; the image showing
+    # fewer is a colon's upper dot lost in the blur ("9:08 mm:ss").
+    if shown > read or shown < read and (shown or seps[0] >= read) and reading.unit not in CLOCK_UNITS:
+        return f"{number}: the image shows {shown} colon(s)"
     if blobs > digits:
         # A thin 1 lost at small sizes ("7" for 17); touching digits make fewer blobs, never more.
         return f"{number}: fewer digits read than the image shows"

@@ -27,6 +27,8 @@ _COUNT_RE = re.compile(r"^\d{1,3}(?:[.,\s\u202f]\d{3})+$|^\d+$")
 _CLOCK_RE = re.compile(r"^(?:(\d{1,2}):(?=\d\d:))?(\d{1,3}):([0-5]\d)$")
 #: Unit texts a clock time may carry: the clock's own, or minutes.
 _CLOCK_UNITS = ("mm:ss", "hh:mm:ss", "min")
+#: Units of a time printed as a clock.
+CLOCK_UNITS = _CLOCK_UNITS[:2]
 
 
 @dataclass
