@@ -220,10 +220,11 @@ def _judge(found: list[Option], watched: bool) -> tuple[bool, bool]:
     # do not outweigh a confident reading of a 5, nor two readings of 7715 one of 775. A
     # single reading Tesseract itself gives almost no confidence does not count against two
     # confident ones.
-    # A zero with a dot or bar inside is read as 6, 8 or 9 by several variants alike: a reading
-    # that has a 0 where the others have one of these ("0:13:11" beside three "6:13:11") is
-    # not outvoted.
-    contested = any((o[0] + 2 > best[0] or o[1] >= best[1] or o[1] >= NOISE_CONF and _zero_twins(o[2], reading))
+    # A zero with a dot or bar inside is read as 6, 8 or 9 by several variants alike: where no
+    # sum tells them apart, a reading that has a 0 where the others have one of these
+    # ("0:13:11" beside three "6:13:11") is not outvoted.
+    contested = any((o[0] + 2 > best[0] or o[1] >= best[1]
+                     or not watched and o[1] >= NOISE_CONF and _zero_twins(o[2], reading))
                     and not (o[0] == 1 and o[1] < NOISE_CONF and best[0] >= 2 and best[1] >= 90)
                     for o in found[1:])
     if reading.doubt or contested:
