@@ -280,6 +280,16 @@ def test_a_zero_read_by_one_variant_where_the_others_read_a_six_is_not_outvoted(
     assert settle({**SCREEN, "fluoro_time_min": other}).doubts == []
 
 
+def test_a_time_whose_separator_may_be_lost_needs_more_than_two_variants():
+    # "14,3 min" in a serif at 13 px: the comma joined to the 3, read "143" by four variants and
+    # "14,3" by the fifth. No sum watches the time: the reading with the separator contests.
+    lost = [("143 min", 96), ("143 min", 97), ("143 min", 92), ("14.3 min", 87), ("143 min", 85)]
+    assert "fluoro_time_min" in settle({**SCREEN, "fluoro_time_min": lost}).doubtful
+    # A whole number of minutes where the layout prints decimals is taken once four variants agree.
+    assert "fluoro_time_min" in settle({**SCREEN, "fluoro_time_min": lost[:2]}).doubtful
+    assert settle({**SCREEN, "fluoro_time_min": [lost[i] for i in (0, 1, 2, 4)]}).doubts == []
+
+
 def test_a_total_and_its_one_part_printed_alike_do_not_vouch_for_each_other():
     # Lateral 0: total and frontal print the same "3 023", misread "3033" alike in both rows (STIXGeneral at
     # half size). The sum holds and proves nothing; each must be safe by its own readings.

@@ -223,8 +223,12 @@ def _judge(found: list[Option], watched: bool) -> tuple[bool, bool]:
     # A zero with a dot or bar inside is read as 6, 8 or 9 by several variants alike: where no
     # sum tells them apart, a reading that has a 0 where the others have one of these
     # ("0:13:11" beside three "6:13:11") is not outvoted.
+    # Likewise a separator joined to the next digit is lost by most variants alike ("14,3 min" read
+    # "143" by four, "14,3" by one): where no sum tells, a reading of the same digits with a
+    # separator contests one without.
     contested = any((o[0] + 2 > best[0] or o[1] >= best[1]
-                     or not watched and o[1] >= NOISE_CONF and _zero_twins(o[2], reading))
+                     or not watched and o[1] >= NOISE_CONF and _zero_twins(o[2], reading)
+                     or not watched and o[1] >= AGREE_CONF and _lost_separator(reading, o[2]))
                     and not (o[0] == 1 and o[1] < NOISE_CONF and best[0] >= 2 and best[1] >= 90)
                     for o in found[1:])
     if reading.doubt or contested:
@@ -253,8 +257,11 @@ def _judge(found: list[Option], watched: bool) -> tuple[bool, bool]:
         safe = agreed or alone_ok
         return safe, not safe and summed_ok
     # Decimals other than the layout's usual ones are taken when the reading is confident
-    # and stable across preprocessing variants, or when the screen's sum holds with it.
-    safe = agreed and best[1] >= UNUSUAL_CONF
+    # and stable across preprocessing variants, or when the screen's sum holds with it. A
+    # whole number where the layout prints decimals, in a field no sum watches, may have lost
+    # its separator in every variant that reads the crop small: four must agree.
+    stable = best[0] >= 4 or watched or reading.decimals > 0
+    safe = agreed and best[1] >= UNUSUAL_CONF and stable
     return safe, not safe and watched and (summed_ok or agreed)
 
 
@@ -263,6 +270,13 @@ def _zero_twins(a: Reading, b: Reading) -> bool:
     da, db = _number_shape(a)[0], _number_shape(b)[0]
     return len(da) == len(db) and da != db and all(
         x == y or "0" in (x, y) and (x + y).replace("0", "", 1) in ZERO_MISREADS for x, y in zip(da, db))
+
+
+def _lost_separator(whole: Reading, other: Reading) -> bool:
+    """Whether ``whole`` reads the digits of ``other`` without the separator ``other`` shows."""
+    digits, seps = _number_shape(whole)
+    other_digits, other_seps = _number_shape(other)
+    return seps == 0 and other_seps > 0 and digits == other_digits
 
 
 def _read_again(layout: Layout, column: str, reading: Reading, retry: Callable[[Field], bool],
