@@ -327,18 +327,29 @@ def test_a_value_out_of_range_in_one_notation_does_not_decide_the_screens_notati
 
 
 def test_a_number_is_not_given_in_the_layouts_notation_when_the_screen_shows_none():
-    # An English layout whose screen prints German notation; no number shows one ("4.876", "432"), and
-    # a comma read as a point in one variant ("14,5" and "14.5") casts no vote: marked, never guessed.
-    texts = {"dap_total_gycm2": ["4.876 uGy m2"], "dap_exposure_gycm2": ["2.502 uGy m2"],
-             "dap_fluoro_gycm2": ["2.374 uGy m2"], "fluoro_time_min": ["14,5 min", "14.5 min"],
-             "air_kerma_total_mgy": ["432. mGy", "432 mGy"], "air_kerma_frontal_mgy": ["247 mGy"],
-             "air_kerma_lateral_mgy": ["185 mGy"]}
+    # A German layout whose screen prints English notation: "4.876 mGy·cm²" is 4876 mGy·cm² in German
+    # (no decimals, as the layout usually prints them) and 4.876 in English. No number shows the
+    # notation: marked, never given in the layout language's notation.
+    texts = {"dap_total_gycm2": [("4.876 mGy cm2", 96)], "dap_exposure_gycm2": [("2.502 mGy cm2", 96)],
+             "dap_fluoro_gycm2": [("2.374 mGy cm2", 96)], "fluoro_time_min": [("9:08 mm:ss", 96)],
+             "air_kerma_total_mgy": [("432 mGy", 96)], "air_kerma_frontal_mgy": [("247 mGy", 96)],
+             "air_kerma_lateral_mgy": [("185 mGy", 96)]}
 
-    def parse(notation):
-        return {c: [read(t, c, notation, conf=96, variant=i) for i, t in enumerate(ts)] for c, ts in texts.items()}
+    def doubts(texts):
+        def parse(notation):
+            return {c: [values.parse_reading(t, DE_LAYOUT.field(c), notation, conf=conf, variant=i)
+                        for i, (t, conf) in enumerate(ts)] for c, ts in texts.items()}
 
-    readings = notation.read_in_screen_notation(LAYOUT, parse)
-    assert "notation is unclear" in readings["dap_total_gycm2"][0].doubt
+        assert parse("de")["dap_total_gycm2"][0].usual  # the hint that used to decide
+        readings = notation.read_in_screen_notation(DE_LAYOUT, parse)
+        return {c: readings[c][0].doubt for c in ("dap_total_gycm2", "dap_exposure_gycm2", "dap_fluoro_gycm2")}
+
+    assert all("notation is unclear" in d for d in doubts(texts).values())
+    # A comma read as a point by one variant ("14.5" and "14,5") casts no vote, nor does a speck after a
+    # number ("432."): the screen stays unclear.
+    noisy = {**texts, "fluoro_time_min": [("14.5 min", 97), ("14,5 min", 90)],
+             "air_kerma_total_mgy": [("432. mGy", 96)]}
+    assert all("notation is unclear" in d for d in doubts(noisy).values())
 
 
 def test_a_clock_read_with_its_colon_is_not_refused_for_a_colons_upper_dot_lost():

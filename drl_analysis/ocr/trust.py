@@ -87,11 +87,11 @@ class Settlement:
             self.doubtful.setdefault(c, reason)
 
 
-def options(readings: list[Reading]) -> list[Option]:
-    """Distinct values read for a field, best supported first."""
+def options(readings: list[Reading], keep: Callable[[Reading], bool] = lambda r: r.valid) -> list[Option]:
+    """Distinct values read for a field, best supported first (of the valid readings, or those ``keep`` keeps)."""
     groups: dict[float, list[Reading]] = {}
     for r in readings:
-        if r.valid:
+        if keep(r):
             groups.setdefault(round(r.value, 9), []).append(r)
     found = [(len(g), max(r.conf for r in g), max(g, key=lambda r: r.conf)) for g in groups.values()]
     return sorted(found, key=lambda o: (o[0], o[1]), reverse=True)
@@ -205,9 +205,11 @@ def copies(layout: Layout, readings: dict[str, list[Reading]]) -> dict[str, str]
         best = {c: options(readings.get(c, [])) for c in (check.total, *check.parts)}
         if all(best.values()):
             nonzero = [c for c in check.parts if best[c][0][2].value != 0]
-            total, part = best[check.total][0][2], best[nonzero[0]][0][2] if len(nonzero) == 1 else None
+            if len(nonzero) != 1:
+                continue
+            total, part = best[check.total][0][2], best[nonzero[0]][0][2]
             # Printed alike: a total with other decimals than its part ("236.272", "236") is read apart.
-            if part is not None and total.value == part.value and total.decimals == part.decimals:
+            if total.value == part.value and total.decimals == part.decimals:
                 out[check.total], out[nonzero[0]] = nonzero[0], check.total
     return out
 
@@ -435,19 +437,15 @@ def _sure_whole_number(field: Field, readings: list[Reading]) -> Reading | None:
 
     Readings out of the field's plausible range count (a lost separator makes a number too large).
     """
-    groups: dict[float, list[Reading]] = {}
-    for r in readings:
-        if r.value is not None and not r.doubt and (r.valid or not field.low <= r.value <= field.high):
-            groups.setdefault(round(r.value, 9), []).append(r)
-    if not groups:
+    found = options(readings, lambda r: r.value is not None and not r.doubt
+                    and (r.valid or not field.low <= r.value <= field.high))
+    if not found:
         return None
-    top = max(groups.values(), key=lambda g: (len(g), max(r.conf for r in g)))
-    best = max(top, key=lambda r: r.conf)
+    count, conf, best = found[0]
     digits, seps = _number_shape(best)
     if seps or best.decimals or not digits or digits.startswith("0"):
         return None
-    sure = best.conf >= ACCEPT_CONF or len(top) >= 2 and best.conf >= AGREE_CONF
-    return best if sure else None
+    return best if conf >= ACCEPT_CONF or count >= 2 and conf >= AGREE_CONF else None
 
 
 def vouch(check: Check, chosen: dict[str, Reading], safe: dict[str, bool]) -> set[str]:

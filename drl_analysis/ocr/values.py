@@ -275,7 +275,7 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
         shown = unit if unit is not None else match_unit(rest, field.units, prefer_unit)
         if shown is None:
             return _unit_undecided(text, num, rest, field, notation, conf, variant, reading)
-        if shown in _CLOCK_UNITS[:2]:
+        if shown in CLOCK_UNITS:
             reading.problem = f"{num} {shown} is no time"
             return reading
         try:
