@@ -304,6 +304,23 @@ def test_a_total_and_its_one_part_printed_alike_do_not_vouch_for_each_other():
     assert settled.doubts == [] and settled.chosen["air_kerma_total_mgy"].value == 3023
 
 
+def test_a_leading_zero_fixes_where_the_lost_points_of_a_sum_go():
+    # "1,824 = 1,405 + 0,419 Gy" in a serif at half size, every comma lost. "0419" can only be 0.419:
+    # it fixes the scale, and the sum puts the others' points (1.824 and 1.405, not 18.24 and 14.05).
+    lost = {**SCREEN, "air_kerma_total_mgy": [("1824 Gy", 76), ("1824 Gy", 90)],
+            "air_kerma_frontal_mgy": [("1405 Gy", 80), ("1405 Gy", 67)],
+            "air_kerma_lateral_mgy": [("0419 Gy", 79), ("0419 Gy", 72)]}
+    settled = settle(lost)
+    assert settled.doubts == []
+    assert [settled.chosen[c].value for c in ("air_kerma_total_mgy", "air_kerma_frontal_mgy",
+                                               "air_kerma_lateral_mgy")] == pytest.approx([1824, 1405, 419])
+    # Without a sum to confirm it the leading zero is no value: marked.
+    alone = settle({**lost, "air_kerma_total_mgy": [("2217 Gy", 76), ("2217 Gy", 90)]})
+    assert "air_kerma_lateral_mgy" not in alone.chosen
+    # A count never has a point.
+    assert not read("0419", "exposure_images").zero_point
+
+
 DE_LAYOUT = layouts.load_layout("clarityiq_de")
 
 
@@ -319,7 +336,8 @@ def test_a_value_out_of_range_in_one_notation_does_not_decide_the_screens_notati
         return {c: [read(t, c, "de" if notation == "de" else "en", conf=96)] if notation == "en"
                 else [values.parse_reading(t, DE_LAYOUT.field(c), "de", conf=96)] for c, t in texts.items()}
 
-    readings = notation.read_in_screen_notation(DE_LAYOUT, parse)
+    readings, _, basis = notation.read_in_screen_notation(DE_LAYOUT, parse)
+    assert basis == "unclear"
     for column in ("dap_exposure_gycm2", "dap_fluoro_gycm2"):
         assert "notation is unclear" in readings[column][0].doubt
     settled = trust.settle(DE_LAYOUT, set(texts), readings, retry=lambda field: False)
@@ -341,7 +359,8 @@ def test_a_number_is_not_given_in_the_layouts_notation_when_the_screen_shows_non
                         for i, (t, conf) in enumerate(ts)] for c, ts in texts.items()}
 
         assert parse("de")["dap_total_gycm2"][0].usual  # the hint that used to decide
-        readings = notation.read_in_screen_notation(DE_LAYOUT, parse)
+        # Nor does the field size: 4.876 Gy·cm² on 432 mGy is an 11 cm² field, 4.876 mGy·cm² 0.011 cm².
+        readings, _, _ = notation.read_in_screen_notation(DE_LAYOUT, parse)
         return {c: readings[c][0].doubt for c in ("dap_total_gycm2", "dap_exposure_gycm2", "dap_fluoro_gycm2")}
 
     assert all("notation is unclear" in d for d in doubts(texts).values())
@@ -350,6 +369,43 @@ def test_a_number_is_not_given_in_the_layouts_notation_when_the_screen_shows_non
     noisy = {**texts, "fluoro_time_min": [("14.5 min", 97), ("14,5 min", 90)],
              "air_kerma_total_mgy": [("432. mGy", 96)]}
     assert all("notation is unclear" in d for d in doubts(noisy).values())
+
+
+def _notation_of(texts: dict[str, str], layout=DE_LAYOUT):
+    def parse(notation):
+        return {c: [values.parse_reading(t, layout.field(c), notation, conf=96)] for c, t in texts.items()}
+    return notation.read_in_screen_notation(layout, parse)
+
+
+#: A German screen none of whose numbers shows the notation: "11,643 cGy cm²" is 116.43 Gy·cm² in English
+#: and 0.11643 in German; the sums hold in both.
+NO_NOTATION = {"dap_total_gycm2": "11,643 cGy cm2", "dap_exposure_gycm2": "5,732 cGy cm2",
+               "dap_fluoro_gycm2": "5,911 cGy cm2", "fluoro_time_min": "9:08 mm:ss",
+               "air_kerma_total_mgy": "611 mGy", "air_kerma_frontal_mgy": "611 mGy", "air_kerma_lateral_mgy": "0 mGy"}
+
+
+def test_the_field_size_confirms_the_layouts_notation_or_leaves_the_screen_unclear():
+    # German: 0.116 Gy·cm² on 611 mGy is a 0.19 cm² field; English gives 191 cm². The field size speaks for
+    # English against the layout's language: taken in English, still marked.
+    readings, used, basis = _notation_of(NO_NOTATION)
+    assert (used, basis) == ("en", "unclear")
+    assert readings["dap_total_gycm2"][0].value == pytest.approx(116.43)
+    assert "taken as English" in readings["dap_total_gycm2"][0].doubt
+    # On an English layout the two agree: taken, with the decision named.
+    en_layout = layouts.load_layout("clarityiq_en")
+    readings, used, basis = _notation_of(NO_NOTATION, en_layout)
+    assert (used, basis) == ("en", "field size")
+    assert readings["dap_total_gycm2"][0].value == pytest.approx(116.43) and readings["dap_total_gycm2"][0].doubt == ""
+    # A field size plausible in neither (6 and 6,000 cm² per the notation): unclear, marked.
+    odd = {**NO_NOTATION, "air_kerma_total_mgy": "194 mGy", "air_kerma_frontal_mgy": "194 mGy"}
+    readings, used, basis = _notation_of({**odd, "dap_total_gycm2": "116,430 cGy cm2",
+                                          "dap_exposure_gycm2": "57,320 cGy cm2",
+                                          "dap_fluoro_gycm2": "59,110 cGy cm2"}, en_layout)
+    assert basis == "unclear" and "notation is unclear" in readings["dap_total_gycm2"][0].doubt
+    # A number showing its notation needs no field size.
+    _, used, basis = _notation_of({**NO_NOTATION, "fluoro_time_min": "14,5 min", "air_kerma_lateral_mgy": "0,0 mGy",
+                                   "air_kerma_frontal_mgy": "611,0 mGy"})
+    assert (used, basis) == ("de", "numbers")
 
 
 def test_a_clock_read_with_its_colon_is_not_refused_for_a_colons_upper_dot_lost():

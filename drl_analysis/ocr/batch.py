@@ -92,7 +92,7 @@ def result_columns(layouts: Iterable[Layout]) -> list[str]:
         fields += [c for c in lay.columns if c not in fields]
     return (["source_file", "layout", *fields, "consistent", "needs_review"]
             + [f"conf_{c}" for c in fields] + [f"raw_{c}" for c in fields]
-            + ["reason", "review_fields", "source", "corrected_fields"])
+            + ["notation", "notation_from", "reason", "review_fields", "source", "corrected_fields"])
 
 
 def read_reports(
@@ -155,7 +155,11 @@ def read_reports(
         checks hold; empty when values are missing), ``needs_review``, then
         ``conf_<column>`` (Tesseract's confidence 0–100), ``raw_<column>``
         (text read; for rows whose unit was matched by image, the number
-        read and that unit), ``reason`` (why a report needs review),
+        read and that unit), ``notation`` (``en`` or ``de``: how the
+        screen's numbers were read) and ``notation_from`` (what decided it:
+        ``numbers``, ``sums``, ``field size``, ``unclear``; empty when no
+        number depends on it, see :mod:`drl_analysis.ocr.notation`),
+        ``reason`` (why a report needs review),
         ``review_fields`` (the fields to look at), ``source`` (``ocr``;
         ``corrected`` once corrections are applied, see
         :func:`drl_analysis.ocr.review.apply_corrections`) and

@@ -4,9 +4,14 @@ The layout's language gives the notation a screen usually prints, but
 screens and software versions differ. Numbers that show a notation
 (``12,5``, ``1,234.5``) vote for it; a number that reads differently in the
 two notations (``1,234``: 1234 or 1.234) votes for the one in which alone it
-is plausible; and the screen's sums may hold in one notation only. A number
-the screen's notation leaves ambiguous is marked doubtful (see
-:attr:`drl_analysis.ocr.values.Reading.doubt`): no reading again can settle it.
+is plausible; and the screen's sums may hold in one notation only. Where
+that leaves the screen unclear, the dose–area product and the air kerma at
+the reference point tell a third thing: their ratio is the size of the
+X-ray field there (see :func:`field_cm2`), and a notation that makes it a
+fraction of a square centimetre or several square metres is not the
+screen's. A number the screen's notation leaves ambiguous is marked doubtful
+(see :attr:`drl_analysis.ocr.values.Reading.doubt`): no reading again can
+settle it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,20 @@ from .values import GROUP_SPACES, NUMBER_HEAD, Reading, check_sum
 
 Readings = dict[str, list[Reading]]
 
+#: Sizes of the X-ray field at the interventional reference point, cm², that a
+#: dose–area product and an air kerma can give together. Collimated fields
+#: there are some 20 to 600 cm² (a 5 cm square on a child's heart to a
+#: 30 × 40 cm detector's full field, scaled to the reference point); the
+#: band is wider than that on both sides, and narrower than the factor 1000
+#: between the two notations' values of a number like ``1,234``.
+FIELD_CM2 = (15.0, 2000.0)
+
+#: How a screen's notation was decided (the ``notation_from`` column).
+FROM_NUMBERS, FROM_SUMS, FROM_FIELD, UNCLEAR, NOT_NEEDED = "numbers", "sums", "field size", "unclear", ""
+
+
+_NAMES = {"en": "English", "de": "German"}
+
 
 def _other(notation: str) -> str:
     return "de" if notation == "en" else "en"
@@ -29,7 +48,7 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
     """How many fields show German and how many English notation.
 
     A field votes with the notation its readings' numbers show (``12,5``,
-    ``1,234.5``), when they show one only: a comma read as a point
+    ``1,234.5``, a count's ``1,056``), when they show one only: a comma read as a point
     (``14,5`` and ``14.5`` from two variants) casts no vote. Or, showing
     none, with a number that reads differently in the two notations
     (``1,234``) when only one of its values (in ``parsed_in``, the notation
@@ -38,7 +57,7 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
     counts = {"de": 0, "en": 0}
     for column, found_readings in readings.items():
         field = layout.field(column)
-        shown = {n for r in found_readings if r.valid for n in [_shown(r.text)] if n}
+        shown = {n for r in found_readings if r.valid for n in [_shown(r.text, field.quantity == "count")] if n}
         if shown:
             if len(shown) == 1:
                 counts[shown.pop()] += 1
@@ -52,15 +71,22 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
     return counts
 
 
-def _shown(text: str) -> str | None:
-    """The notation a reading's number shows by itself (``12,5``: German), or None."""
+def _shown(text: str, count: bool = False) -> str | None:
+    """The notation a reading's number shows by itself (``12,5``: German), or None.
+
+    A count is a whole number: its ``1,056`` groups thousands (English), as
+    ``1.056`` does in German.
+    """
     m = NUMBER_HEAD.match(text)
     # A separator after the last digit is a speck or the unit's edge, no notation ("432.").
     body = "".join(ch for ch in m["num"] if ch not in GROUP_SPACES).rstrip(".,:") if m else ""
     try:
-        return shown_notation(body)[0] if body and ":" not in body else None
+        shown, ambiguous = shown_notation(body) if body and ":" not in body else (None, False)
     except ValueError:
         return None
+    if ambiguous and count:
+        return "en" if "," in body else "de"
+    return shown
 
 
 def sums_hold(layout: Layout, readings: Readings) -> bool | None:
@@ -88,7 +114,27 @@ def sums_hold(layout: Layout, readings: Readings) -> bool | None:
     return all(tested) if tested else None
 
 
-def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) -> Readings:
+def field_cm2(readings: Readings) -> float | None:
+    """The X-ray field at the reference point the screen's totals give, cm²: 1000 × DAP (Gy·cm²) / air kerma (mGy).
+
+    Each total as best read (see :func:`~drl_analysis.ocr.trust.options`);
+    None when either is missing or zero.
+    """
+    best = {}
+    for column in ("dap_total_gycm2", "air_kerma_total_mgy"):
+        found = options(readings.get(column, []))
+        if not found or not found[0][2].value:
+            return None
+        best[column] = found[0][2].value
+    return 1000.0 * best["dap_total_gycm2"] / best["air_kerma_total_mgy"]
+
+
+def _field_fits(readings: Readings) -> bool:
+    size = field_cm2(readings)
+    return size is not None and FIELD_CM2[0] <= size <= FIELD_CM2[1]
+
+
+def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) -> tuple[Readings, str, str]:
     """The readings of a screen in its notation, ambiguous numbers marked doubtful where it is unclear.
 
     Parameters
@@ -100,39 +146,59 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
 
     Returns
     -------
-    dict
+    readings : dict
         Output column -> readings, in the notation most of the screen's
         numbers show (the layout language's on a tie). A number that reads
         differently in the two notations is doubtful when the votes are not
         three to one (none cast included: the layout's usual decimals are a
         hint, and a screen may print the other language's notation), unless
-        the screen's sums hold in one notation only.
+        the screen's sums hold in one notation only, or the field size
+        (:data:`FIELD_CM2`) is plausible in the notation of the votes (the
+        layout language's, when none is cast) and not in the other. Where the
+        field size alone speaks for the other notation, the readings are
+        taken in it and stay doubtful.
+    notation : {"en", "de"}
+        The notation the readings are in.
+    notation_from : str
+        How it was decided: ``numbers`` (the votes), ``sums``, ``field size``,
+        ``unclear`` (doubtful), or empty when no number depends on it.
     """
     language = layout.language
     readings = parse(language)
     if not any(r.alternative is not None for rs in readings.values() for r in rs):
-        return readings  # every number reads the same in both notations
+        return readings, language, NOT_NEEDED  # every number reads the same in both notations
     count = votes(layout, readings, language)
     notation = _other(language) if count[_other(language)] > count[language] else language
     if notation != language:
         readings = parse(notation)
     # A separator misread on one row ("0,000" for 0.000) is outvoted three to one.
     clear = count[notation] > 0 and count[notation] >= 3 * count[_other(notation)]
+    basis, hint = FROM_NUMBERS, ""
     if not clear and any(r.alternative is not None for rs in readings.values() for r in rs):
         # The screen's sums hold in one notation only: "1,902 = 1,116 + 786" is English.
         twin = _other(notation)
         holds = {notation: sums_hold(layout, readings)}
+        fits = {notation: _field_fits(readings)}
         twin_readings = parse(twin)
         holds[twin] = sums_hold(layout, twin_readings)
+        fits[twin] = _field_fits(twin_readings)
+        basis = FROM_SUMS
         if holds[twin] and holds[notation] is False:
-            readings, clear = twin_readings, True
+            readings, clear, notation = twin_readings, True, twin
         else:
             readings = parse(notation)
             clear = bool(holds[notation]) and holds[twin] is False
+        if not clear and fits[notation] and not fits[twin]:
+            # Two things agree: the votes (or, none cast, the layout's language) and the field size.
+            basis, clear = FROM_FIELD, True
+        elif not clear and fits[twin] and not fits[notation]:
+            # The field size alone against the votes: its notation is likelier, but one sign is no proof.
+            readings, notation = parse(twin), twin
+            hint = f" (taken as {_NAMES[twin]}: only in it do dose–area product and air kerma give a plausible field size)"
     for column, found_readings in readings.items():
         for r in found_readings:
             r.doubt = ""
             if r.alternative is not None and not clear:
                 r.doubt = (f"{NUMBER_HEAD.match(r.text)['num']} may be {r.value:g} or {r.alternative:g} "
-                           f"{layout.field(column).unit}: the screen's notation is unclear")
-    return readings
+                           f"{layout.field(column).unit}: the screen's notation is unclear{hint}")
+    return readings, notation, basis if clear else UNCLEAR

@@ -258,6 +258,8 @@ class ReportReader:
         self.label_score = 0.0
         self.pending: list[Request] = []
         self.problems: list[str] = []
+        # The screen's number notation and how it was decided (see :mod:`drl_analysis.ocr.notation`).
+        self.notation, self.notation_from = "", ""
         self.done = False
         self.fast: list[Layout] = []
         self.table: list[Row] = []
@@ -402,7 +404,7 @@ class ReportReader:
 
     def _parse(self) -> None:
         """Turn the words read into readings, in the screen's notation (see :mod:`drl_analysis.ocr.notation`)."""
-        self.readings = read_in_screen_notation(self.layout, self._parse_in)
+        self.readings, self.notation, self.notation_from = read_in_screen_notation(self.layout, self._parse_in)
 
     def _parse_in(self, notation: str) -> dict[str, list[Reading]]:
         """Turn the words read into readings in ``notation`` (also kept as :attr:`readings`).
@@ -556,6 +558,7 @@ def _output_row(report: ReportReader, settlement: Settlement, row: dict, crops: 
     complete = all(isinstance(row.get(f.column), float) and not np.isnan(row[f.column]) for f in layout.fields)
     row["consistent"] = settlement.consistent if complete or settlement.consistent is False else None
     row["needs_review"] = bool(problems) or not complete
+    row["notation"], row["notation_from"] = report.notation, report.notation_from
     row["reason"] = "; ".join(problems)
     doubtful = [c for c in layout.columns if c in reasons]
     row["review_fields"] = ", ".join(doubtful or (layout.columns if row["needs_review"] else ()))

@@ -383,7 +383,11 @@ def decimals_by_sum(check: Check, layout: Layout, chosen: dict[str, Reading], sa
     sum's (``157 = 83.7 + 73.3`` from ``733``; ``151.258 = 86.958 + 64.3``
     from ``151258`` and ``643``). Where two choices of as many terms make the
     sum hold, or every term would move (a tenth of each would hold as well),
-    the screen does not tell which: nothing is taken.
+    the screen does not tell which: nothing is taken. A number read with a
+    leading zero (``0419``) can have its point in one place only, after the
+    zero (see :attr:`~drl_analysis.ocr.values.Reading.zero_point`): it fixes
+    the scale, so every term may move (``1.824 = 1.405 + 0.419`` from
+    ``1824``, ``1405`` and ``0419``).
 
     Returns
     -------
@@ -400,8 +404,9 @@ def decimals_by_sum(check: Check, layout: Layout, chosen: dict[str, Reading], sa
                 return {}
             continue  # a safe reading that is no sure whole number stands as read
         digits = _number_shape(whole)[0]
-        places[c] = [r for d in range(0, min(3, len(digits) - 1) + 1) for r in [_with_decimals(whole, d)]
-                     if field.low <= r.value <= field.high]
+        places[c] = [whole] if whole.zero_point else [
+            r for d in range(0, min(3, len(digits) - 1) + 1) for r in [_with_decimals(whole, d)]
+            if field.low <= r.value <= field.high]
     # The fewest terms put back that make the sum hold ("517 = 5173 + 0": 517.3 alone, not
     # 51.7 = 51.73 + 0 as well); where two choices of as many terms hold, the screen does not tell.
     choices = [places.get(c, [chosen.get(c)]) for c in cols]
@@ -413,10 +418,13 @@ def decimals_by_sum(check: Check, layout: Layout, chosen: dict[str, Reading], sa
     if not by_moves:
         return {}
     fits = by_moves[min(by_moves)]
-    # Every term moved, the sum would hold at a tenth of each as well: only the ranges would tell.
-    if len(fits) != 1 or not 0 < min(by_moves) < len(cols):
+    # Every term moved, the sum would hold at a tenth of each as well: only the ranges would tell,
+    # unless a term's point could stand at one place only ("0419").
+    pinned = any(places.get(c) and places[c][0].zero_point for c in cols)
+    if len(fits) != 1 or not 0 < min(by_moves) < len(cols) + pinned:
         return {}
-    return {c: r for c, r in zip(cols, fits[0]) if _moved(chosen.get(c), r)}
+    return {c: dataclasses.replace(r, problem="", zero_point=False) if r.zero_point else r
+            for c, r in zip(cols, fits[0]) if _moved(chosen.get(c), r)}
 
 
 def _moved(chosen: Reading | None, reading: Reading) -> bool:
@@ -438,12 +446,14 @@ def _sure_whole_number(field: Field, readings: list[Reading]) -> Reading | None:
     Readings out of the field's plausible range count (a lost separator makes a number too large).
     """
     found = options(readings, lambda r: r.value is not None and not r.doubt
-                    and (r.valid or not field.low <= r.value <= field.high))
+                    and (r.valid or r.zero_point or not field.low <= r.value <= field.high))
     if not found:
         return None
     count, conf, best = found[0]
     digits, seps = _number_shape(best)
-    if seps or best.decimals or not digits or digits.startswith("0"):
+    if best.zero_point:
+        pass  # "0419": its point can only stand after the zero, where the value has it
+    elif seps or best.decimals or not digits or digits.startswith("0"):
         return None
     return best if conf >= ACCEPT_CONF or count >= 2 and conf >= AGREE_CONF else None
 

@@ -6,6 +6,7 @@ English notation) and units through :func:`drl_analysis.core.units.unit_factor`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -63,6 +64,12 @@ class Reading:
         (the screen's notation unclear for an ambiguous number); empty if none.
     decimals : int
         Digits after the decimal separator (seconds after a clock's colon).
+    zero_point : bool
+        A number read with a leading zero (``0419``): screens print none, so
+        a separator after the zero was lost, and :attr:`value` is the number
+        with it put back (0.419). Such a reading is not valid by itself (see
+        :attr:`problem`); a sum may take it (see
+        :func:`drl_analysis.ocr.trust.decimals_by_sum`).
     """
 
     text: str
@@ -76,6 +83,7 @@ class Reading:
     alternative: float | None = None
     doubt: str = ""
     decimals: int = 0
+    zero_point: bool = False
 
     @property
     def valid(self) -> bool:
@@ -268,9 +276,7 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
         if reading.problem:
             return reading
     elif re.match(r"0\d", num):
-        # Screens print no leading zeros: a decimal point was lost ("05" for 0.5).
-        reading.problem = f"{num}: a leading zero, a decimal point may be lost"
-        return reading
+        return _leading_zero(reading, num, rest, field, notation, unit, prefer_unit)
     else:
         shown = unit if unit is not None else match_unit(rest, field.units, prefer_unit)
         if shown is None:
@@ -297,6 +303,22 @@ def parse_reading(text: str, field: Field, notation: str, unit: str | None = Non
     reading.value, reading.half_step = value, half
     if not field.low <= value <= field.high:
         reading.problem = f"{value:g} {field.unit} outside {field.low:g}–{field.high:g}"
+    return reading
+
+
+def _leading_zero(reading: Reading, num: str, rest: str, field: Field, notation: str, unit: str | None,
+                  prefer_unit: str | None) -> Reading:
+    """A number read with a leading zero ("05" for 0.5): not valid, its value the one with the point after the zero."""
+    # Screens print no leading zeros: a decimal point was lost.
+    problem = f"{num}: a leading zero, a decimal point may be lost"
+    if re.fullmatch(r"0\d{1,3}", num) and field.quantity != "count":
+        # The point can only stand after the zero: the value with it, for a sum to confirm.
+        point = "," if notation == "de" else "."
+        restored = parse_reading(f"0{point}{num[1:]} {rest}", field, notation, unit, reading.conf, reading.variant,
+                                 prefer_unit)
+        if restored.valid:
+            reading = dataclasses.replace(restored, text=reading.text, conf=reading.conf, zero_point=True)
+    reading.problem = problem
     return reading
 
 
