@@ -163,10 +163,10 @@ def test_sum_checks_allow_display_rounding_and_nothing_more():
 LAYOUT = layouts.load_layout("clarityiq_en")
 
 
-def settle(texts: dict[str, list[tuple[str, float]]]) -> trust.Settlement:
-    """Settle readings given as texts with confidences; nothing is read again."""
+def settle(texts: dict[str, list[tuple[str, float]]], final: bool = False) -> trust.Settlement:
+    """Settle readings given as texts with confidences; nothing is read again (``final``: nor will be)."""
     readings = {c: [read(t, c, conf=conf, variant=i) for i, (t, conf) in enumerate(ts)] for c, ts in texts.items()}
-    return trust.settle(LAYOUT, set(texts), readings, retry=lambda field: False)
+    return trust.settle(LAYOUT, set(texts), readings, retry=lambda field: False, final=final)
 
 
 SCREEN = {
@@ -319,6 +319,27 @@ def test_a_leading_zero_fixes_where_the_lost_points_of_a_sum_go():
     assert "air_kerma_lateral_mgy" not in alone.chosen
     # A count never has a point.
     assert not read("0419", "exposure_images").zero_point
+
+
+def test_a_separator_lost_alike_in_every_row_of_a_quantity_is_marked_by_the_field_size():
+    # "419,3 mGy" in a total and its copy (lateral 0), the comma lost in both rows at confidence 95-96:
+    # no sum watches a copy. 48.19 Gy·cm² on 4193 mGy is an X-ray field of 11.5 cm²; 419.3 gives 115.
+    dap = {"dap_total_gycm2": [("48.19 Gy cm2", 97)], "dap_exposure_gycm2": [("38.84 Gy cm2", 97)],
+           "dap_fluoro_gycm2": [("9.35 Gy cm2", 97)]}
+    copy = {**SCREEN, **dap, "air_kerma_total_mgy": [("4193 mGy", 95)],
+            "air_kerma_frontal_mgy": [("4193 mGy", 96), ("4193 mGy", 49)]}
+    settled = settle(copy, final=True)
+    assert {"air_kerma_total_mgy", "air_kerma_frontal_mgy"} <= set(settled.doubtful)
+    assert "field of 11.5 cm²" in settled.doubtful["air_kerma_total_mgy"]
+    # "601,2 = 409,2 + 192,0" read without commas: the sum holds at a tenth of each as well.
+    every = {**copy, "air_kerma_total_mgy": [("6012 mGy", 96)] * 2, "air_kerma_frontal_mgy": [("4092 mGy", 96)] * 2,
+             "air_kerma_lateral_mgy": [("1920 mGy", 96)] * 2}
+    settled = settle(every, final=True)
+    assert set(settled.doubtful) == {"air_kerma_total_mgy", "air_kerma_frontal_mgy", "air_kerma_lateral_mgy"}
+    # Read right, nothing is marked; nor is a number showing its decimals, whatever the field size.
+    for kerma in ("419.3 mGy", "4193.0 mGy"):
+        right = {**copy, "air_kerma_total_mgy": [(kerma, 96)] * 2, "air_kerma_frontal_mgy": [(kerma, 96)] * 2}
+        assert settle(right, final=True).doubts == [], kerma
 
 
 DE_LAYOUT = layouts.load_layout("clarityiq_de")

@@ -7,7 +7,7 @@ two notations (``1,234``: 1234 or 1.234) votes for the one in which alone it
 is plausible; and the screen's sums may hold in one notation only. Where
 that leaves the screen unclear, the dose–area product and the air kerma at
 the reference point tell a third thing: their ratio is the size of the
-X-ray field there (see :func:`field_cm2`), and a notation that makes it a
+X-ray field there (see :func:`~drl_analysis.ocr.values.plausible_field`), and a notation that makes it a
 fraction of a square centimetre or several square metres is not the
 screen's. A number the screen's notation leaves ambiguous is marked doubtful
 (see :attr:`drl_analysis.ocr.values.Reading.doubt`): no reading again can
@@ -21,17 +21,9 @@ from collections.abc import Callable
 from ..core.numbers import shown_notation
 from .layouts import Layout
 from .trust import options
-from .values import GROUP_SPACES, NUMBER_HEAD, Reading, check_sum
+from .values import GROUP_SPACES, NUMBER_HEAD, Reading, check_sum, plausible_field
 
 Readings = dict[str, list[Reading]]
-
-#: Sizes of the X-ray field at the interventional reference point, cm², that a
-#: dose–area product and an air kerma can give together. Collimated fields
-#: there are some 20 to 600 cm² (a 5 cm square on a child's heart to a
-#: 30 × 40 cm detector's full field, scaled to the reference point); the
-#: band is wider than that on both sides, and narrower than the factor 1000
-#: between the two notations' values of a number like ``1,234``.
-FIELD_CM2 = (15.0, 2000.0)
 
 #: How a screen's notation was decided (the ``notation_from`` column).
 FROM_NUMBERS, FROM_SUMS, FROM_FIELD, UNCLEAR, NOT_NEEDED = "numbers", "sums", "field size", "unclear", ""
@@ -114,24 +106,10 @@ def sums_hold(layout: Layout, readings: Readings) -> bool | None:
     return all(tested) if tested else None
 
 
-def field_cm2(readings: Readings) -> float | None:
-    """The X-ray field at the reference point the screen's totals give, cm²: 1000 × DAP (Gy·cm²) / air kerma (mGy).
-
-    Each total as best read (see :func:`~drl_analysis.ocr.trust.options`);
-    None when either is missing or zero.
-    """
-    best = {}
-    for column in ("dap_total_gycm2", "air_kerma_total_mgy"):
-        found = options(readings.get(column, []))
-        if not found or not found[0][2].value:
-            return None
-        best[column] = found[0][2].value
-    return 1000.0 * best["dap_total_gycm2"] / best["air_kerma_total_mgy"]
-
-
 def _field_fits(readings: Readings) -> bool:
-    size = field_cm2(readings)
-    return size is not None and FIELD_CM2[0] <= size <= FIELD_CM2[1]
+    """Whether the totals as best read (see :func:`~drl_analysis.ocr.trust.options`) give a plausible field size."""
+    best = [options(readings.get(c, [])) for c in ("dap_total_gycm2", "air_kerma_total_mgy")]
+    return all(best) and plausible_field(best[0][0][2].value, best[1][0][2].value) is True
 
 
 def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) -> tuple[Readings, str, str]:
@@ -153,7 +131,7 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
         three to one (none cast included: the layout's usual decimals are a
         hint, and a screen may print the other language's notation), unless
         the screen's sums hold in one notation only, or the field size
-        (:data:`FIELD_CM2`) is plausible in the notation of the votes (the
+        (:data:`~drl_analysis.ocr.values.FIELD_CM2`) is plausible in the notation of the votes (the
         layout language's, when none is cast) and not in the other. Where the
         field size alone speaks for the other notation, the readings are
         taken in it and stay doubtful.

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .layouts import Check, Field, Layout
-from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, check_sum
+from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, check_sum, plausible_field
 
 #: A number read once with at least this confidence (0–100) is taken without
 #: a second reading that agrees with it. Sum checks cannot stand in for it:
@@ -170,6 +170,8 @@ def settle(layout: Layout, mapped: set[str], readings: dict[str, list[Reading]],
             result.unusual.add(column)
     for check in layout.checks:
         _apply_check(check, layout, readings, result, retry, mapped)
+    if final:
+        _field_size(layout, result)
     retried: set[str] = set()
     waiting = []
     for column, ok in safe.items():
@@ -188,6 +190,39 @@ def settle(layout: Layout, mapped: set[str], readings: dict[str, list[Reading]],
             continue  # the sum fixes it once its other terms, being read again, are safe
         _read_again(layout, column, chosen[column], retry, result)
     return result
+
+
+def _field_size(layout: Layout, result: Settlement) -> None:
+    """Doubt the values whose separators may all be lost, where the field size says so.
+
+    A comma lost alike in every row of a quantity passes the sums
+    (``6012 = 4092 + 1920`` for ``601,2 = 409,2 + 192,0``) and the ranges,
+    and in a total and its copy (``419,3`` beside a lateral 0) no sum
+    watches it. The totals of dose–area product and air kerma give the size
+    of the X-ray field at the reference point (see
+    :func:`~drl_analysis.ocr.values.plausible_field`): where it is
+    implausible, and the quantity's non-zero values are all whole numbers
+    that a separator before their last one to three digits would make
+    plausible, they are marked.
+    """
+    chosen = result.chosen
+    dap, kerma = (chosen.get(c) for c in ("dap_total_gycm2", "air_kerma_total_mgy"))
+    if dap is None or kerma is None or plausible_field(dap.value, kerma.value) is not False:
+        return
+    size = 1000.0 * dap.value / kerma.value
+    for quantity, total in (("dap", dap), ("dose", kerma)):
+        group = [f.column for f in layout.fields
+                 if f.quantity == quantity and f.column in chosen and chosen[f.column].value]
+        if not group or any(chosen[c].decimals for c in group):
+            continue
+        for k in range(1, min(3, len(_number_shape(total)[0]) - 1) + 1):
+            scaled = (dap.value / 10 ** k, kerma.value) if quantity == "dap" else (dap.value, kerma.value / 10 ** k)
+            if plausible_field(*scaled):
+                result.doubt(group, f"{', '.join(group)}: {dap.value:g} Gy·cm² and {kerma.value:g} mGy give an X-ray "
+                                    f"field of {size:.3g} cm² at the reference point; with a decimal separator "
+                                    f"lost in {total.text.split()[0]} it would be "
+                                    f"{1000.0 * scaled[0] / scaled[1]:.3g} cm²")
+                return
 
 
 def copies(layout: Layout, readings: dict[str, list[Reading]]) -> dict[str, str]:
@@ -419,8 +454,8 @@ def decimals_by_sum(check: Check, layout: Layout, chosen: dict[str, Reading], sa
         return {}
     fits = by_moves[min(by_moves)]
     # Every term moved, the sum would hold at a tenth of each as well: only the ranges would tell,
-    # unless a term's point could stand at one place only ("0419").
-    pinned = any(places.get(c) and places[c][0].zero_point for c in cols)
+    # unless a term's point could stand at one place only ("0419"; "000" is 0 at every place).
+    pinned = any(places.get(c) and places[c][0].zero_point and places[c][0].value for c in cols)
     if len(fits) != 1 or not 0 < min(by_moves) < len(cols) + pinned:
         return {}
     return {c: dataclasses.replace(r, problem="", zero_point=False) if r.zero_point else r

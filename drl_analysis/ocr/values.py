@@ -368,6 +368,23 @@ def _unit_undecided(text: str, num: str, rest: str, field: Field, notation: str,
     return reading
 
 
+#: Sizes of the X-ray field at the interventional reference point, cm², that a
+#: dose–area product and an air kerma can give together (1000 × DAP in Gy·cm²
+#: / air kerma in mGy). Collimated fields there are some 20 to 600 cm² (a
+#: 5 cm square on a child's heart to a 30 × 40 cm detector's full field,
+#: scaled to the reference point); the band is wider than that on both
+#: sides, and narrower than the factor 1000 between the two notations'
+#: values of a number like ``1,234``.
+FIELD_CM2 = (15.0, 2000.0)
+
+
+def plausible_field(dap_gycm2: float | None, kerma_mgy: float | None) -> bool | None:
+    """Whether a total DAP and air kerma give a plausible field size (:data:`FIELD_CM2`); None if either is missing or 0."""
+    if not dap_gycm2 or not kerma_mgy:
+        return None
+    return FIELD_CM2[0] <= 1000.0 * dap_gycm2 / kerma_mgy <= FIELD_CM2[1]
+
+
 def check_sum(total: Reading, parts: list[Reading]) -> bool:
     """Whether ``total`` equals the sum of ``parts`` up to the rounding of the displayed numbers."""
     if total.value is None or any(p.value is None for p in parts):
