@@ -342,6 +342,19 @@ def test_a_separator_lost_alike_in_every_row_of_a_quantity_is_marked_by_the_fiel
         assert settle(right, final=True).doubts == [], kerma
 
 
+def test_scattered_confident_readings_contest_a_field_no_sum_watches():
+    # "01:30:01" in Liberation Mono at 13 px: three variants read "01:30:04", the other two "01:30:02" and
+    # "01:30:01", each confidently. No single other value comes near the three, but together they do.
+    clock = [("01:30:04 hh:mm:ss", 88), ("01:30:02 hh:mm:ss", 74), ("01:30:04 hh:mm:ss", 81),
+             ("01:30:01 hh:mm:ss", 78), ("01:30:04 hh:mm:ss", 84)]
+    assert "fluoro_time_min" in settle({**SCREEN, "fluoro_time_min": clock}, final=True).doubtful
+    # One stray reading, or dissent Tesseract itself doubts, leaves three agreeing readings standing.
+    for stray in ([clock[0], clock[1], clock[2], clock[4]], [*clock[:1], ("01:30:02 hh:mm:ss", 40), *clock[2:3],
+                                                              ("01:30:01 hh:mm:ss", 30), clock[4]]):
+        settled = settle({**SCREEN, "fluoro_time_min": stray}, final=True)
+        assert settled.doubts == [] and settled.chosen["fluoro_time_min"].value == pytest.approx(90 + 4 / 60)
+
+
 DE_LAYOUT = layouts.load_layout("clarityiq_de")
 
 

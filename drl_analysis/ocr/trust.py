@@ -268,6 +268,11 @@ def _judge(found: list[Option], watched: bool) -> tuple[bool, bool]:
                      or not watched and o[1] >= AGREE_CONF and _lost_separator(reading, o[2]))
                     and not (o[0] == 1 and o[1] < NOISE_CONF and best[0] >= 2 and best[1] >= 90)
                     for o in found[1:])
+    # Where no sum watches the field, confident readings of other values count together, whatever
+    # they read: "01:30:01" read "01:30:04" by three variants (Liberation Mono's 1 at 13 px), and
+    # "01:30:02" and "01:30:01" by the other two.
+    dissent = sum(o[0] for o in found[1:] if o[1] >= AGREE_CONF)
+    contested = contested or not watched and dissent > 0 and dissent + 2 > best[0]
     if reading.doubt or contested:
         return False, False
     # A single confident reading is taken. A zero with a dot or bar inside, once read as 6, 8
