@@ -355,6 +355,18 @@ def test_scattered_confident_readings_contest_a_field_no_sum_watches():
         assert settled.doubts == [] and settled.chosen["fluoro_time_min"].value == pytest.approx(90 + 4 / 60)
 
 
+def test_a_decimal_separator_read_as_a_thousands_separator_is_put_back_where_the_sum_puts_it():
+    # "1.007,427 mGy" on a German screen read "1.007.427" by four variants: 1,007,427 mGy, out of range.
+    # Its digits are sure; the sum with "1.007,43 + 0" puts the decimal separator before the last three.
+    misread = {**SCREEN, "air_kerma_total_mgy": [("1,007,427 mGy", 83), ("1,007,427 mGy", 76)],
+               "air_kerma_frontal_mgy": [("1,007.43 mGy", 80), ("1,007.43 mGy", 90)]}
+    settled = settle(misread, final=True)
+    assert settled.doubts == [] and settled.chosen["air_kerma_total_mgy"].value == pytest.approx(1007.427)
+    # In range, a grouped whole number is what the screen prints: the failing sum marks it.
+    assert "air_kerma_total_mgy" in settle({**misread, "air_kerma_total_mgy": [("1,070 mGy", 90)] * 2},
+                                           final=True).doubtful
+
+
 DE_LAYOUT = layouts.load_layout("clarityiq_de")
 
 

@@ -481,7 +481,7 @@ def _with_decimals(whole: Reading, d: int) -> Reading:
 
 
 def _sure_whole_number(field: Field, readings: list[Reading]) -> Reading | None:
-    """The field's most supported reading if it is a whole number (no separator) whose digits are sure; else None.
+    """The field's most supported reading if it is a whole number (no decimals) whose digits are sure; else None.
 
     Readings out of the field's plausible range count (a lost separator makes a number too large).
     """
@@ -493,7 +493,9 @@ def _sure_whole_number(field: Field, readings: list[Reading]) -> Reading | None:
     digits, seps = _number_shape(best)
     if best.zero_point:
         pass  # "0419": its point can only stand after the zero, where the value has it
-    elif seps or best.decimals or not digits or digits.startswith("0"):
+    elif best.decimals or not digits or digits.startswith("0") or seps and best.valid:
+        # Separators in a whole number are thousands separators; where they make it too large, the
+        # last may be a decimal comma read as a point ("1.007,427" read "1.007.427").
         return None
     return best if conf >= ACCEPT_CONF or count >= 2 and conf >= AGREE_CONF else None
 
