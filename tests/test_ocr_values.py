@@ -513,6 +513,27 @@ def test_the_crop_counts_points_and_colons():
         assert glyphs.separators(image, 0, image.shape[1], cap) == expected, text
 
 
+def test_a_comma_joined_to_its_digit_shows_by_its_tail_in_a_time():
+    import cv2
+
+    def tail(text, font, px):
+        image, cap = number_image(text, font, px)
+        big = cv2.resize(image, None, fx=32 / cap, fy=32 / cap, interpolation=cv2.INTER_CUBIC)
+        return glyphs.comma_tail(big, 0, big.shape[1], 32.0)
+
+    # "2,3" in STIXGeneral at 8 px, the comma's tail joined to the 3 and hanging below it, as the crops are
+    # scaled up to be read.
+    assert tail("2,3", "STIXGeneral.ttf", 8)
+    assert not any(tail(text, font, px) for text in ("23", "107", "756") for font, px in
+                   (("STIXGeneral.ttf", 8), ("DejaVuSans.ttf", 10), ("DejaVuSerif.ttf", 12), ("STIXGeneral.ttf", 40)))
+    # A whole number of minutes where the screen prints decimals is refused when the tail shows; a number
+    # read with its decimals, or seconds (printed whole), is not.
+    field = EN["fluoro_time_min"]
+    assert "comma's tail" in reader._shape_problem(read("23 min", "fluoro_time_min"), field, None, 0, 2, None, True)
+    assert reader._shape_problem(read("2.3 min", "fluoro_time_min"), field, None, 0, 2, None, True) == ""
+    assert reader._shape_problem(read("23 s", "fluoro_time_min"), field, None, 0, 2, None, True) == ""
+
+
 def _holes(image: np.ndarray) -> list[int]:
     """Holes of each glyph of a dark-on-light image, left to right."""
     import cv2

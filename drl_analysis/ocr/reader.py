@@ -30,7 +30,7 @@ import numpy as np
 
 from ..core.units import normalise_unit
 from .engines import Word
-from .glyphs import barred_zeros, digit_blobs, digit_gaps, separators
+from .glyphs import barred_zeros, comma_tail, digit_blobs, digit_gaps, separators
 from .images import LABEL_CAP, MAX_PIXELS, VARIANTS, ImageError, load_image, prepare
 from .layouts import Field, Layout, available_layouts, load_layout  # noqa: F401  (imported from here before the split)
 from .notation import read_in_screen_notation
@@ -182,8 +182,10 @@ def reading_from_words(field: Field, request: Request, words: list[Word], unit: 
         if key not in request.shape:
             # A zero with a bar inside is read as 0 or as a 6, 8 or 9: only then is it looked for.
             barred = barred_zeros(request.image, *span, cap) if key[1] else 0
+            # Only a time in minutes has no sum to catch a comma lost: only there is its tail looked for.
+            tail = field.quantity == "time" and comma_tail(request.image, *span, cap)
             request.shape[key] = (separators(request.image, *span, cap), barred, digit_blobs(request.image, *span, cap),
-                                  digit_gaps(request.image, *span, cap))
+                                  digit_gaps(request.image, *span, cap), tail)
         reading.problem = _shape_problem(reading, field, *request.shape[key])
         if reading.problem:
             geometry = None
@@ -191,7 +193,7 @@ def reading_from_words(field: Field, request: Request, words: list[Word], unit: 
 
 
 def _shape_problem(reading: Reading, field: Field, seps: tuple[int, int] | None, barred: int, blobs: int,
-                   gaps: tuple[int, tuple[int, ...]] | None) -> str:
+                   gaps: tuple[int, tuple[int, ...]] | None, tail: bool = False) -> str:
     """Why the crop contradicts the number read (separators, digits, barred zeros); empty if it does not."""
     number = NUMBER_HEAD.match(reading.text)["num"].translate(DIGIT_LOOKALIKES).rstrip(".,:")
     digits = sum(ch.isdigit() for ch in number)
@@ -213,6 +215,10 @@ def _shape_problem(reading: Reading, field: Field, seps: tuple[int, int] | None,
     if gaps is not None and gaps[0] > digits:
         # Digits joined by blur or a tight font count by their width: "7.23" read as "7.3".
         return f"{number}: fewer digits read than the image shows"
+    if tail and not reading.decimals and not reading.usual and ":" not in number:
+        # A whole number of minutes where the screen prints decimals, and a digit hangs below the others:
+        # a comma joined to it ("2,3" read "23"). No sum watches the time.
+        return f"{number}: the image shows a comma's tail that was not read"
     if gaps is not None and gaps[0] == digits:
         # Room for a separator between two digits where none was read: a point lost, its ink
         # joined to a digit. Where a thousands separator stands (three, six... digits before the
