@@ -454,6 +454,20 @@ def test_the_field_size_confirms_the_layouts_notation_or_leaves_the_screen_uncle
     assert (used, basis) == ("de", "numbers")
 
 
+def test_a_count_or_seconds_with_a_thousands_separator_show_the_notation():
+    # With no air kerma the field size tells nothing: the screen is unclear...
+    no_kerma = {**NO_NOTATION, "air_kerma_total_mgy": "0 mGy", "air_kerma_frontal_mgy": "0 mGy"}
+    assert _notation_of(no_kerma)[2] == "unclear"
+    # ...unless a whole number groups its thousands: 1,056 images, 3,795 s (never 3.795 seconds).
+    for column, text in (("exposure_images", "1,056"), ("fluoro_time_min", "3,795 s")):
+        readings, used, basis = _notation_of({**no_kerma, column: text})
+        assert (used, basis) == ("en", "numbers"), column
+        assert readings["dap_total_gycm2"][0].value == pytest.approx(116.43) and not readings["dap_total_gycm2"][0].doubt
+    # In minutes "3,795" has decimals (3,795 minutes are more than a day), "1,195" may be either.
+    assert _notation_of({**no_kerma, "fluoro_time_min": "3,795 min"})[1] == "de"
+    assert _notation_of({**no_kerma, "fluoro_time_min": "1,195 min"})[2] == "unclear"
+
+
 def test_a_clock_read_with_its_colon_is_not_refused_for_a_colons_upper_dot_lost():
     # "9:08 mm:ss" at small sizes: the crop shows the colon's lower dot only (one separator, no colon).
     field = EN["fluoro_time_min"]

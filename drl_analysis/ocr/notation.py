@@ -40,7 +40,7 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
     """How many fields show German and how many English notation.
 
     A field votes with the notation its readings' numbers show (``12,5``,
-    ``1,234.5``, a count's ``1,056``), when they show one only: a comma read as a point
+    ``1,234.5``, a count's or a time in seconds' ``1,056``), when they show one only: a comma read as a point
     (``14,5`` and ``14.5`` from two variants) casts no vote. Or, showing
     none, with a number that reads differently in the two notations
     (``1,234``) when only one of its values (in ``parsed_in``, the notation
@@ -49,7 +49,7 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
     counts = {"de": 0, "en": 0}
     for column, found_readings in readings.items():
         field = layout.field(column)
-        shown = {n for r in found_readings if r.valid for n in [_shown(r.text, field.quantity == "count")] if n}
+        shown = {n for r in found_readings if r.valid for n in [_shown(r.text, _whole(field.quantity, r.unit))] if n}
         if shown:
             if len(shown) == 1:
                 counts[shown.pop()] += 1
@@ -63,11 +63,16 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
     return counts
 
 
-def _shown(text: str, count: bool = False) -> str | None:
+def _whole(quantity: str, unit: str) -> bool:
+    """Whether a field's numbers are whole: counts, and times in seconds."""
+    return quantity == "count" or quantity == "time" and unit == "s"
+
+
+def _shown(text: str, whole: bool = False) -> str | None:
     """The notation a reading's number shows by itself (``12,5``: German), or None.
 
-    A count is a whole number: its ``1,056`` groups thousands (English), as
-    ``1.056`` does in German.
+    A ``whole`` number (a count, seconds) groups thousands: its ``1,056`` is
+    English, ``1.056`` German.
     """
     m = NUMBER_HEAD.match(text)
     # A separator after the last digit is a speck or the unit's edge, no notation ("432.").
@@ -76,7 +81,7 @@ def _shown(text: str, count: bool = False) -> str | None:
         shown, ambiguous = shown_notation(body) if body and ":" not in body else (None, False)
     except ValueError:
         return None
-    if ambiguous and count:
+    if ambiguous and whole:
         return "en" if "," in body else "de"
     return shown
 
