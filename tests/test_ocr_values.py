@@ -367,6 +367,20 @@ def test_a_decimal_separator_read_as_a_thousands_separator_is_put_back_where_the
                                            final=True).doubtful
 
 
+def test_a_group_space_read_as_a_point_gives_way_to_the_reading_the_sum_holds_with():
+    # "22 410 mGy·cm²" read "22.410" by three variants (22.41) and "22 410" by two (22410): the sum
+    # 35 519.9 = 13 110 + 22 410 holds with the second, read twice confidently.
+    space = {**SCREEN, "dap_total_gycm2": [("35 519.9 mGy cm2", 90), ("35 519.9 mGy cm2", 85)],
+             "dap_exposure_gycm2": [("13110 mGy cm2", 97), ("13110 mGy cm2", 90)],
+             "dap_fluoro_gycm2": [("22.410 mGy cm2", 88), ("22 410 mGy cm2", 90), ("22.410 mGy cm2", 75),
+                                  ("22.410 mGy cm2", 75), ("22 410 mGy cm2", 93)]}
+    settled = settle(space, final=True)
+    assert settled.doubts == [] and settled.chosen["dap_fluoro_gycm2"].value == pytest.approx(22.41)
+    # Read once, or at low confidence, the fitting reading is taken but not trusted.
+    once = {**space, "dap_fluoro_gycm2": [r for r in space["dap_fluoro_gycm2"] if r[1] != 93]}
+    assert "dap_fluoro_gycm2" in settle(once, final=True).doubtful
+
+
 DE_LAYOUT = layouts.load_layout("clarityiq_de")
 
 

@@ -314,6 +314,12 @@ def _zero_twins(a: Reading, b: Reading) -> bool:
         x == y or "0" in (x, y) and (x + y).replace("0", "", 1) in ZERO_MISREADS for x, y in zip(da, db))
 
 
+def _group_read_as_point(whole: Reading, other: Reading) -> bool:
+    """Whether ``other`` reads the digits of ``whole`` with a decimal separator where ``whole`` groups thousands."""
+    return (not whole.decimals and other.decimals == 3 and _number_shape(whole)[0] == _number_shape(other)[0]
+            and len(_number_shape(whole)[0]) > 3)
+
+
 def _lost_separator(whole: Reading, other: Reading) -> bool:
     """Whether ``whole`` reads the digits of ``other`` without the separator ``other`` shows."""
     digits, seps = _number_shape(whole)
@@ -371,8 +377,12 @@ def _apply_check(check: Check, layout: Layout, readings: dict[str, list[Reading]
     if fits:
         combo = max(fits, key=lambda cb: (sum(o[0] for o in cb), sum(o[1] for o in cb)))
         for c, option in zip(cols, combo):
-            # Safe only if the fitting reading is the field's most supported one.
-            safe[c] = safe.get(c, False) and option[2].value == chosen[c].value
+            # Safe only if the fitting reading is the field's most supported one, or its digits are, read
+            # twice confidently, and only a separator differs ("22 410" with a group space read "22.410"
+            # by three variants: 22.41 or 22410, and the sum tells which).
+            same = option[2].value == chosen[c].value
+            safe[c] = safe.get(c, False) and same or not same and option[0] >= 2 and option[1] >= UNUSUAL_CONF \
+                and len(fits) == 1 and _group_read_as_point(option[2], chosen[c])
             chosen[c] = option[2]
     retried = [retry(layout.field(c)) for c in cols]
     if not fits and not any(retried):
