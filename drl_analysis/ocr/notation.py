@@ -7,10 +7,11 @@ two notations (``1,234``: 1234 or 1.234) votes for the one in which alone it
 is plausible; and the screen's sums may hold in one notation only. Where
 that leaves the screen unclear, the dose–area product and the air kerma at
 the reference point tell a third thing: their ratio is the size of the
-X-ray field there (see :func:`~drl_analysis.ocr.values.plausible_field`), and a notation that makes it a
-fraction of a square centimetre or several square metres is not the
-screen's. A number the screen's notation leaves ambiguous is marked doubtful
-(see :attr:`drl_analysis.ocr.values.Reading.doubt`): no reading again can
+X-ray field there (see :func:`~drl_analysis.ocr.values.plausible_field`),
+and a notation that makes it a fraction of a square centimetre or several
+square metres is not the screen's. A number the screen's notation leaves
+ambiguous is marked doubtful (see
+:attr:`drl_analysis.ocr.values.Reading.doubt`): no reading again can
 settle it.
 """
 
@@ -40,8 +41,9 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
     """How many fields show German and how many English notation.
 
     A field votes with the notation its readings' numbers show (``12,5``,
-    ``1,234.5``, a count's or a time in seconds' ``1,056``), when they show one only: a comma read as a point
-    (``14,5`` and ``14.5`` from two variants) casts no vote. Or, showing
+    ``1,234.5``, ``1,056`` images or seconds), when they show one only: a
+    comma read as a point (``14,5`` and ``14.5`` from two variants) casts no
+    vote. Or, showing
     none, with a number that reads differently in the two notations
     (``1,234``) when only one of its values (in ``parsed_in``, the notation
     the readings were parsed in, and the other) is plausible.
@@ -136,10 +138,10 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
         three to one (none cast included: the layout's usual decimals are a
         hint, and a screen may print the other language's notation), unless
         the screen's sums hold in one notation only, or the field size
-        (:data:`~drl_analysis.ocr.values.FIELD_CM2`) is plausible in the notation of the votes (the
-        layout language's, when none is cast) and not in the other. Where the
-        field size alone speaks for the other notation, the readings are
-        taken in it and stay doubtful.
+        (:data:`~drl_analysis.ocr.values.FIELD_CM2`) is plausible in the
+        notation of the votes (the layout language's, when none is cast) and
+        not in the other. Where the field size alone speaks for the other
+        notation, the readings are taken in it and stay doubtful.
     notation : {"en", "de"}
         The notation the readings are in.
     notation_from : str
