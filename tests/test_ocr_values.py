@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 from ocr_truth import EN, read
@@ -480,6 +482,51 @@ def test_a_count_or_seconds_with_a_thousands_separator_show_the_notation():
     # In minutes "3,795" has decimals (3,795 minutes are more than a day), "1,195" may be either.
     assert _notation_of({**no_kerma, "fluoro_time_min": "3,795 min"})[1] == "de"
     assert _notation_of({**no_kerma, "fluoro_time_min": "1,195 min"})[2] == "unclear"
+
+
+def test_one_rows_notation_against_the_field_size_marks_the_numbers_that_depend_on_it():
+    # An English screen: "1.99 Gy" read "1,99" by both variants of the frontal row (one German vote), while
+    # "309,747 mGy·cm²" is 0.31 Gy·cm² in German: a field of 0.16 cm² on 1.99 Gy; in English 156 cm².
+    en_layout = layouts.load_layout("clarityiq_en")
+    texts = {"dap_total_gycm2": ["309,747 mGy cm2"], "dap_exposure_gycm2": ["185,422 mGy cm2"],
+             "dap_fluoro_gycm2": ["124,325 mGy cm2"], "fluoro_time_min": ["9:07 mm:ss"],
+             "air_kerma_total_mgy": ["1,99 Gy", "1.99 Gy"], "air_kerma_frontal_mgy": ["1,99 Gy", "1,99 Gy"],
+             "air_kerma_lateral_mgy": ["0 Gy"], "exposure_series": ["34"], "exposure_images": ["374"]}
+
+    def parse(used):
+        return {c: [values.parse_reading(t, en_layout.field(c), used, conf=96, variant=i) for i, t in enumerate(ts)]
+                for c, ts in texts.items()}
+
+    readings, used, basis = notation.read_in_screen_notation(en_layout, parse)
+    assert (used, basis) == ("de", notation.AGAINST_FIELD)
+    assert all(readings[c][0].doubt == "" for c in texts)  # read on: another variant may settle it
+    # Once reading ends, the numbers that depend on the notation are marked.
+    settled = trust.settle(en_layout, set(texts), readings, retry=lambda field: False, final=True)
+    report = types.SimpleNamespace(layout=en_layout, problems=[], readings=readings, rows={}, page=None,
+                                   notation=used, notation_from=basis)
+    row = reader._output_row(report, settled, {}, crops=False)
+    assert row["needs_review"] and row["notation_from"] == notation.AGAINST_FIELD
+    assert set(row["review_fields"].split(", ")) == {"dap_total_gycm2", "dap_exposure_gycm2", "dap_fluoro_gycm2"}
+    # Two rows showing German outweigh the field size (the screen may print air kerma and DAP of no one procedure).
+    texts["air_kerma_total_mgy"] = ["1,99 Gy", "1,99 Gy"]
+    assert notation.read_in_screen_notation(en_layout, parse)[1:] == ("de", "numbers")
+
+
+def test_a_time_in_the_other_notation_on_a_clear_screen_is_refused():
+    # "10:12 min" in STIXGeneral at 0.59: the colon's upper dot lost, the lower joined to the 0, read "10,12"
+    # beside "7.20", "3.32" and "29.175": 10.12 minutes in German, 10.2 on the screen.
+    en_layout = layouts.load_layout("clarityiq_en")
+    texts = {"dap_total_gycm2": "11 Gy cm2", "dap_exposure_gycm2": "7.20 Gy cm2", "dap_fluoro_gycm2": "3.32 Gy cm2",
+             "fluoro_time_min": "10,12 min", "air_kerma_total_mgy": "29.2 mGy",
+             "air_kerma_frontal_mgy": "29.175 mGy", "air_kerma_lateral_mgy": "0 mGy"}
+    readings, used, basis = _notation_of(texts, en_layout)
+    assert (used, basis) == ("en", "numbers")
+    time = readings["fluoro_time_min"][0]
+    assert not time.valid and "a colon may be read as a separator" in time.problem
+    # In the screen's notation it stands; in a field a sum watches, a comma for a point keeps its value.
+    assert _notation_of({**texts, "fluoro_time_min": "10.12 min"}, en_layout)[0]["fluoro_time_min"][0].valid
+    comma = _notation_of({**texts, "fluoro_time_min": "10.12 min", "dap_exposure_gycm2": "7,20 Gy cm2"}, en_layout)
+    assert comma[1:] == ("en", "numbers") and comma[0]["dap_exposure_gycm2"][0].valid
 
 
 def test_a_clock_read_with_its_colon_is_not_refused_for_a_colons_upper_dot_lost():

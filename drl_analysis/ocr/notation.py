@@ -17,6 +17,7 @@ settle it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from ..core.numbers import shown_notation
@@ -28,6 +29,8 @@ Readings = dict[str, list[Reading]]
 
 #: How a screen's notation was decided (the ``notation_from`` column).
 FROM_NUMBERS, FROM_SUMS, FROM_FIELD, UNCLEAR, NOT_NEEDED = "numbers", "sums", "field size", "unclear", ""
+#: One field's numbers show the notation, and the field size speaks for the other: its numbers are marked.
+AGAINST_FIELD = "one number, against the field size"
 
 
 _NAMES = {"en": "English", "de": "German"}
@@ -146,7 +149,9 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
         The notation the readings are in.
     notation_from : str
         How it was decided: ``numbers`` (the votes), ``sums``, ``field size``,
-        ``unclear`` (doubtful), or empty when no number depends on it.
+        ``unclear`` (doubtful), :data:`AGAINST_FIELD` (one field's numbers
+        against the field size: the numbers that depend on the notation are
+        to be marked once reading ends), or empty when no number depends on it.
     """
     language = layout.language
     readings = parse(language)
@@ -159,6 +164,11 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
     # A separator misread on one row ("0,000" for 0.000) is outvoted three to one.
     clear = count[notation] > 0 and count[notation] >= 3 * count[_other(notation)]
     basis, hint = FROM_NUMBERS, ""
+    if clear and count[notation] == 1 and not _field_fits(readings) and _field_fits(parse(_other(notation))):
+        # One field's numbers against the field size: a point read as a comma alike by every variant of one
+        # row ("1.99 Gy" read "1,99") would make every other ambiguous number 1000 times off. Read on; what
+        # still depends on the notation in the end is marked (see reader).
+        readings, basis = parse(notation), AGAINST_FIELD
     if not clear and any(r.alternative is not None for rs in readings.values() for r in rs):
         # The screen's sums hold in one notation only: "1,902 = 1,116 + 786" is English.
         twin = _other(notation)
@@ -181,9 +191,16 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
             readings, notation = parse(twin), twin
             hint = f" (taken as {_NAMES[twin]}: only in it do dose–area product and air kerma give a plausible field size)"
     for column, found_readings in readings.items():
-        for r in found_readings:
+        field = layout.field(column)
+        for i, r in enumerate(found_readings):
             r.doubt = ""
             if r.alternative is not None and not clear:
                 r.doubt = (f"{NUMBER_HEAD.match(r.text)['num']} may be {r.value:g} or {r.alternative:g} "
-                           f"{layout.field(column).unit}: the screen's notation is unclear{hint}")
+                           f"{field.unit}: the screen's notation is unclear{hint}")
+            elif clear and field.quantity == "time" and r.valid and _shown(r.text) == _other(notation):
+                # A time in the other notation on a screen whose notation is clear: a clock's colon read as a
+                # comma or point ("10:12" read "10,12" beside "7.20" and "29.175"). No sum watches the time.
+                found_readings[i] = dataclasses.replace(r, problem=(
+                    f"{NUMBER_HEAD.match(r.text)['num']}: {_NAMES[_other(notation)]} notation on a screen that "
+                    f"prints {_NAMES[notation]}, a colon may be read as a separator"))
     return readings, notation, basis if clear else UNCLEAR

@@ -33,7 +33,7 @@ from .engines import Word
 from .glyphs import barred_zeros, comma_tail, digit_blobs, digit_gaps, separators
 from .images import LABEL_CAP, MAX_PIXELS, VARIANTS, ImageError, load_image, prepare
 from .layouts import Field, Layout, available_layouts, load_layout  # noqa: F401  (imported from here before the split)
-from .notation import read_in_screen_notation
+from .notation import AGAINST_FIELD, read_in_screen_notation
 from .page import Page, Row, locate, number_span
 from .review import report_images
 from .trust import ZERO_MISREADS, Settlement, settle
@@ -561,6 +561,13 @@ def _output_row(report: ReportReader, settlement: Settlement, row: dict, crops: 
     problems += settlement.doubts
     for column, why in settlement.doubtful.items():
         reasons.setdefault(column, why)
+    if report.notation_from == AGAINST_FIELD:
+        for column, reading in settlement.chosen.items():
+            if reading.alternative is not None and column not in reasons:
+                reasons[column] = (f"{NUMBER_HEAD.match(reading.text)['num']} may be {reading.value:g} or "
+                                   f"{reading.alternative:g} {layout.field(column).unit}: one row's numbers show the "
+                                   f"notation, the field size of dose–area product and air kerma the other")
+                problems.append(f"{column}: {reasons[column]}")
     complete = all(isinstance(row.get(f.column), float) and not np.isnan(row[f.column]) for f in layout.fields)
     row["consistent"] = settlement.consistent if complete or settlement.consistent is False else None
     row["needs_review"] = bool(problems) or not complete
