@@ -295,7 +295,8 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "needs_review": "whether a person should check the values read",
     "notation": "the number notation the screen's values were read in: en (1,234.5) or de (1.234,5)",
     "notation_from": ("what decided the notation: numbers (those showing one), sums (they hold in one notation only), "
-                      "field size (dose-area product / air kerma plausible in one only), unclear (values marked); "
+                      "field size (dose-area product / air kerma plausible in one only), unclear (values marked), "
+                      "one number, against the field size (values marked); "
                       "empty when no number reads differently in the two"),
     "review_fields": "the fields a reviewer should look at, comma-separated",
     "source": "where the values come from: ocr (read off the image) or corrected (a reviewer's corrections applied)",

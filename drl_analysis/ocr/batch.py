@@ -157,7 +157,8 @@ def read_reports(
         (text read; for rows whose unit was matched by image, the number
         read and that unit), ``notation`` (``en`` or ``de``: how the
         screen's numbers were read) and ``notation_from`` (what decided it:
-        ``numbers``, ``sums``, ``field size``, ``unclear``; empty when no
+        ``numbers``, ``sums``, ``field size``, ``unclear``, ``one number,
+        against the field size``; empty when no
         number depends on it, see :mod:`drl_analysis.ocr.notation`),
         ``reason`` (why a report needs review),
         ``review_fields`` (the fields to look at), ``source`` (``ocr``;
