@@ -9,7 +9,9 @@ that leaves the screen unclear, the dose–area product and the air kerma at
 the reference point tell a third thing: their ratio is the size of the
 X-ray field there (see :func:`~drl_analysis.ocr.values.plausible_field`),
 and a notation that makes it a fraction of a square centimetre or several
-square metres is not the screen's. A number the screen's notation leaves
+square metres is not the screen's; nor does one row's notation outweigh it.
+A time in the other notation on a screen whose notation is clear is a
+clock's colon misread, and refused. A number the screen's notation leaves
 ambiguous is marked doubtful (see
 :attr:`drl_analysis.ocr.values.Reading.doubt`): no reading again can
 settle it.
@@ -46,10 +48,9 @@ def votes(layout: Layout, readings: Readings, parsed_in: str) -> dict[str, int]:
     A field votes with the notation its readings' numbers show (``12,5``,
     ``1,234.5``, ``1,056`` images or seconds), when they show one only: a
     comma read as a point (``14,5`` and ``14.5`` from two variants) casts no
-    vote. Or, showing
-    none, with a number that reads differently in the two notations
-    (``1,234``) when only one of its values (in ``parsed_in``, the notation
-    the readings were parsed in, and the other) is plausible.
+    vote. Or, showing none, with a number that reads differently in the two
+    notations (``1,234``) when only one of its values (in ``parsed_in``, the
+    notation the readings were parsed in, and the other) is plausible.
     """
     counts = {"de": 0, "en": 0}
     for column, found_readings in readings.items():
