@@ -25,7 +25,7 @@ from collections.abc import Callable
 from ..core.numbers import shown_notation
 from .layouts import Layout
 from .trust import options
-from .values import GROUP_SPACES, NUMBER_HEAD, Reading, check_sum, plausible_field
+from .values import FIELD_TOTALS, GROUP_SPACES, NUMBER_HEAD, Reading, ambiguity, check_sum, plausible_field
 
 Readings = dict[str, list[Reading]]
 
@@ -119,7 +119,7 @@ def sums_hold(layout: Layout, readings: Readings) -> bool | None:
 
 def _field_fits(readings: Readings) -> bool:
     """Whether the totals as best read (see :func:`~drl_analysis.ocr.trust.options`) give a plausible field size."""
-    best = [options(readings.get(c, [])) for c in ("dap_total_gycm2", "air_kerma_total_mgy")]
+    best = [options(readings.get(c, [])) for c in FIELD_TOTALS]
     return all(best) and plausible_field(best[0][0][2].value, best[1][0][2].value) is True
 
 
@@ -196,8 +196,7 @@ def read_in_screen_notation(layout: Layout, parse: Callable[[str], Readings]) ->
         for i, r in enumerate(found_readings):
             r.doubt = ""
             if r.alternative is not None and not clear:
-                r.doubt = (f"{NUMBER_HEAD.match(r.text)['num']} may be {r.value:g} or {r.alternative:g} "
-                           f"{field.unit}: the screen's notation is unclear{hint}")
+                r.doubt = f"{ambiguity(r, field.unit)}: the screen's notation is unclear{hint}"
             elif clear and field.quantity == "time" and r.valid and _shown(r.text) == _other(notation):
                 # A time in the other notation on a screen whose notation is clear: a clock's colon read as a
                 # comma or point ("10:12" read "10,12" beside "7.20" and "29.175"). No sum watches the time.

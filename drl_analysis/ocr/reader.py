@@ -37,7 +37,17 @@ from .notation import AGAINST_FIELD, read_in_screen_notation
 from .page import Page, Row, locate, number_span
 from .review import report_images
 from .trust import ZERO_MISREADS, Settlement, settle
-from .values import CLOCK_UNITS, DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, fold_unit, number_words, parse_reading, words_text
+from .values import (
+    CLOCK_UNITS,
+    DIGIT_LOOKALIKES,
+    NUMBER_HEAD,
+    Reading,
+    ambiguity,
+    fold_unit,
+    number_words,
+    parse_reading,
+    words_text,
+)
 
 #: Similarity (0–1) a label read must reach to be taken for a layout's label.
 LABEL_MATCH = 0.7
@@ -564,8 +574,7 @@ def _output_row(report: ReportReader, settlement: Settlement, row: dict, crops: 
     if report.notation_from == AGAINST_FIELD:
         for column, reading in settlement.chosen.items():
             if reading.alternative is not None and column not in reasons:
-                reasons[column] = (f"{NUMBER_HEAD.match(reading.text)['num']} may be {reading.value:g} or "
-                                   f"{reading.alternative:g} {layout.field(column).unit}: one row's numbers show the "
+                reasons[column] = (f"{ambiguity(reading, layout.field(column).unit)}: one row's numbers show the "
                                    f"notation, the field size of dose–area product and air kerma the other")
                 problems.append(f"{column}: {reasons[column]}")
     complete = all(isinstance(row.get(f.column), float) and not np.isnan(row[f.column]) for f in layout.fields)

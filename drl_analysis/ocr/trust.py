@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .layouts import Check, Field, Layout
-from .values import DIGIT_LOOKALIKES, NUMBER_HEAD, Reading, check_sum, plausible_field
+from .values import DIGIT_LOOKALIKES, FIELD_TOTALS, NUMBER_HEAD, Reading, check_sum, field_cm2, plausible_field
 
 #: A number read once with at least this confidence (0–100) is taken without
 #: a second reading that agrees with it. Sum checks cannot stand in for it:
@@ -206,10 +206,9 @@ def _field_size(layout: Layout, result: Settlement) -> None:
     plausible, they are marked.
     """
     chosen = result.chosen
-    dap, kerma = (chosen.get(c) for c in ("dap_total_gycm2", "air_kerma_total_mgy"))
+    dap, kerma = (chosen.get(c) for c in FIELD_TOTALS)
     if dap is None or kerma is None or plausible_field(dap.value, kerma.value) is not False:
         return
-    size = 1000.0 * dap.value / kerma.value
     for quantity, total in (("dap", dap), ("dose", kerma)):
         group = [f.column for f in layout.fields
                  if f.quantity == quantity and f.column in chosen and chosen[f.column].value]
@@ -219,9 +218,9 @@ def _field_size(layout: Layout, result: Settlement) -> None:
             scaled = (dap.value / 10 ** k, kerma.value) if quantity == "dap" else (dap.value, kerma.value / 10 ** k)
             if plausible_field(*scaled):
                 result.doubt(group, f"{', '.join(group)}: {dap.value:g} Gy·cm² and {kerma.value:g} mGy give an X-ray "
-                                    f"field of {size:.3g} cm² at the reference point; with a decimal separator "
-                                    f"lost in {total.text.split()[0]} it would be "
-                                    f"{1000.0 * scaled[0] / scaled[1]:.3g} cm²")
+                                    f"field of {field_cm2(dap.value, kerma.value):.3g} cm² at the reference point; "
+                                    f"with a decimal separator lost in {total.text.split()[0]} it would be "
+                                    f"{field_cm2(*scaled):.3g} cm²")
                 return
 
 
@@ -316,8 +315,8 @@ def _zero_twins(a: Reading, b: Reading) -> bool:
 
 def _group_read_as_point(whole: Reading, other: Reading) -> bool:
     """Whether ``other`` reads the digits of ``whole`` with a decimal separator where ``whole`` groups thousands."""
-    return (not whole.decimals and other.decimals == 3 and _number_shape(whole)[0] == _number_shape(other)[0]
-            and len(_number_shape(whole)[0]) > 3)
+    digits = _number_shape(whole)[0]
+    return not whole.decimals and other.decimals == 3 and len(digits) > 3 and digits == _number_shape(other)[0]
 
 
 def _lost_separator(whole: Reading, other: Reading) -> bool:

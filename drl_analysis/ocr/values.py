@@ -378,11 +378,26 @@ def _unit_undecided(text: str, num: str, rest: str, field: Field, notation: str,
 FIELD_CM2 = (15.0, 2000.0)
 
 
-def plausible_field(dap_gycm2: float | None, kerma_mgy: float | None) -> bool | None:
-    """Whether a total DAP and air kerma give a plausible field size (:data:`FIELD_CM2`); None if either is missing or 0."""
+#: The totals whose ratio is the field size: DAP (Gy·cm²) and air kerma (mGy).
+FIELD_TOTALS = ("dap_total_gycm2", "air_kerma_total_mgy")
+
+
+def field_cm2(dap_gycm2: float | None, kerma_mgy: float | None) -> float | None:
+    """The X-ray field at the reference point a total DAP and air kerma give, cm²; None if either is missing or 0."""
     if not dap_gycm2 or not kerma_mgy:
         return None
-    return FIELD_CM2[0] <= 1000.0 * dap_gycm2 / kerma_mgy <= FIELD_CM2[1]
+    return 1000.0 * dap_gycm2 / kerma_mgy
+
+
+def plausible_field(dap_gycm2: float | None, kerma_mgy: float | None) -> bool | None:
+    """Whether a total DAP and air kerma give a plausible field size (:data:`FIELD_CM2`); None if either is missing or 0."""
+    size = field_cm2(dap_gycm2, kerma_mgy)
+    return None if size is None else FIELD_CM2[0] <= size <= FIELD_CM2[1]
+
+
+def ambiguity(reading: Reading, unit: str) -> str:
+    """What a number that reads differently in the two notations may be: ``1,234 may be 1234 or 1.234 mGy``."""
+    return f"{NUMBER_HEAD.match(reading.text)['num']} may be {reading.value:g} or {reading.alternative:g} {unit}"
 
 
 def check_sum(total: Reading, parts: list[Reading]) -> bool:
